@@ -1,0 +1,13 @@
+"""omnigraph: run Qwen3-Omni-style models as a typed, YAML-defined graph of swappable nodes."""
+from omnigraph.runtime.errors import GraphValidationError, NodeFailed, UserError
+from omnigraph.runtime.executor_local import LocalExecutor, RunResult
+from omnigraph.runtime.node import Node, NodeConfig
+from omnigraph.runtime.ports import Input, Output
+from omnigraph.runtime.registry import default_registry
+from omnigraph.runtime.validate import load_graph, load_graph_text
+
+__all__ = [
+    "GraphValidationError", "Input", "LocalExecutor", "Node", "NodeConfig", "NodeFailed", "Output", "RunResult",
+    "UserError", "default_registry", "load_graph", "load_graph_text",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,205 @@
+"""The `omnigraph` command line: validate, show, nodes, schema, run."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from omnigraph.runtime.errors import GraphValidationError, NodeFailed, UserError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except GraphValidationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER
+    except NodeFailed as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        if isinstance(exc.error, UserError):
+            return EXIT_USER
+        if args.debug:
+            traceback.print_exception(exc.error)
+        else:
+            print("(rerun with --debug for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no bare tracebacks for users
+        print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print("(rerun with --debug for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="omnigraph", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check graph files; exit 2 listing every problem")
+    p.add_argument("graphs", nargs="+", metavar="GRAPH", help="a graph file or the name of a shipped graph")
+    p.set_defaults(func=_validate)
+
+    p = sub.add_parser("show", help="draw a graph")
+    p.add_argument("graph", metavar="GRAPH")
+    p.add_argument("--format", choices=("text", "mermaid", "dot", "svg", "png"), default="text")
+    p.add_argument("-o", "--output", type=Path, help="file to write (required for svg and png)")
+    p.set_defaults(func=_show)
+
+    p = sub.add_parser("nodes", help="list node kinds with their ports and config fields")
+    p.add_argument("kind", nargs="?", help="show only this kind")
+    p.set_defaults(func=_nodes)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of graph files (for editors)")
+    p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    p.set_defaults(func=_schema)
+
+    p = sub.add_parser("run", help="run a graph and write its outputs")
+    p.add_argument("graph", metavar="GRAPH")
+    p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE", help="a graph input")
+    p.add_argument("--set", "-s", action="append", default=[], metavar="NODE.FIELD=VALUE",
+                   help="override a node config field (value read as YAML)")
+    p.add_argument("--out", type=Path, help="output folder (default: out/<graph name>)")
+    p.add_argument("--trace", type=Path, help="write a Chrome/Perfetto trace JSON here")
+    p.add_argument("--executor", choices=("local",), default="local", help="where to run (default: local)")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling nodes (default 0)")
+    p.set_defaults(func=_run)
+    return parser
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from omnigraph.runtime.validate import load_graph
+
+    failed = False
+    for ref in args.graphs:
+        try:
+            graph = load_graph(ref)
+        except UserError as exc:
+            failed = True
+            print(f"{ref}: {exc}", file=sys.stderr)
+            continue
+        print(f"ok: {graph.file} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)")
+    return EXIT_USER if failed else EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    from omnigraph.runtime import render
+    from omnigraph.runtime.validate import load_graph
+
+    graph = load_graph(args.graph)
+    if args.format in ("svg", "png"):
+        if args.output is None:
+            raise UserError(f"--format {args.format} needs -o FILE")
+        render.draw(graph, args.output, args.format)
+        print(f"wrote {args.output}")
+        return EXIT_OK
+    text = {"text": render.to_text, "mermaid": render.to_mermaid, "dot": render.to_dot}[args.format](graph)
+    if args.output:
+        args.output.write_text(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _nodes(args: argparse.Namespace) -> int:
+    from omnigraph.runtime.describe import describe_kind
+    from omnigraph.runtime.errors import did_you_mean
+    from omnigraph.runtime.registry import default_registry
+
+    registry = default_registry()
+    kinds = registry.kinds()
+    if args.kind:
+        if args.kind not in registry:
+            raise UserError(f"unknown node kind '{args.kind}'; {did_you_mean(args.kind, kinds)}")
+        kinds = [args.kind]
+    print("\n".join(describe_kind(registry.get(k)) for k in kinds), end="")
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from omnigraph.runtime.registry import default_registry
+    from omnigraph.runtime.schema import graph_json_schema
+
+    text = json.dumps(graph_json_schema(default_registry()), indent=1)
+    if args.output:
+        args.output.write_text(text)
+        print(f"wrote {args.output}")
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from omnigraph.runtime.executor_local import LocalExecutor
+    from omnigraph.runtime.inputs import parse_cli_inputs
+    from omnigraph.runtime.outputs import write_outputs
+    from omnigraph.runtime.validate import load_graph, parse_overrides
+
+    graph = load_graph(args.graph, overrides=parse_overrides(args.set))
+    inputs = parse_cli_inputs(args.input)
+    out_dir = args.out or Path("out") / graph.name
+    executor = LocalExecutor(graph)
+    progress = _Progress(graph.name, enabled=sys.stderr.isatty())
+    progress.say("loading")
+    executor.load()
+    run = executor.start(inputs, seed=args.seed)
+    try:
+        for event in run.events():
+            progress.item(event.name)
+        result = run.result()
+    except KeyboardInterrupt:
+        run.cancel()
+        raise
+    finally:
+        progress.done()
+    summary = write_outputs(graph, result, out_dir, extra={"seed": args.seed, "inputs": inputs})
+    if args.trace:
+        result.stats.write_trace(args.trace)
+    for name, path in summary["files"].items():
+        print(f"{name}: {path}")
+    for name, why in result.missing.items():
+        print(f"{name}: not produced ({why})")
+    print(f"result: {out_dir / 'result.json'}  ({result.stats.wall:.3f} s)")
+    return EXIT_OK
+
+
+class _Progress:
+    """A one-line status on a terminal: outputs seen so far and elapsed time."""
+
+    def __init__(self, name: str, enabled: bool):
+        self.name, self.enabled = name, enabled
+        self.counts: dict[str, int] = {}
+        self.t0 = time.perf_counter()
+        self.last = 0.0
+
+    def say(self, text: str) -> None:
+        if self.enabled:
+            sys.stderr.write(f"\r\033[K[{self.name}] {text}  {time.perf_counter() - self.t0:.1f}s")
+            sys.stderr.flush()
+
+    def item(self, name: str) -> None:
+        self.counts[name] = self.counts.get(name, 0) + 1
+        now = time.perf_counter()
+        if now - self.last > 0.1:
+            self.last = now
+            self.say("running: " + ", ".join(f"{k} {v}" for k, v in self.counts.items()))
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()

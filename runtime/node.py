@@ -1,0 +1,64 @@
+"""The node contract: a kind name, a typed config, declared ports, cheap construction, heavy `load`."""
+from __future__ import annotations
+
+import threading
+from typing import Any, ClassVar, Iterator
+
+from pydantic import BaseModel, ConfigDict
+
+from .ports import Port
+
+
+class NodeConfig(BaseModel):
+    """Base of node configs: unknown fields are errors, values are frozen once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Node:
+    """Base of every node kind.
+
+    Subclasses set `kind`, `Config`, `inputs` and `outputs`, and implement either `process` (whole values in,
+    a dict of whole values out) or `stream` (a generator of `(port, item)` pairs; stream inputs arrive as
+    iterators). The constructor must stay cheap; weights and other heavy state load in `setup`, which `load`
+    calls at most once. Nodes keep no per-run state on `self`: several runs may share one loaded node.
+    """
+
+    kind: ClassVar[str] = ""
+    Config: ClassVar[type[NodeConfig]] = NodeConfig
+    inputs: ClassVar[tuple[Port, ...]] = ()
+    outputs: ClassVar[tuple[Port, ...]] = ()
+
+    def __init__(self, config: NodeConfig | None = None, *, name: str | None = None,
+                 weights: str | None = None):
+        self.config = config if config is not None else self.Config()
+        self.name = name or self.kind
+        self.weights = weights
+        self._load_lock = threading.Lock()
+        self._loaded = False
+
+    def load(self, device: str = "cpu", checkpoint: Any = None) -> None:
+        """Load heavy state once; later calls return at once."""
+        with self._load_lock:
+            if not self._loaded:
+                self.setup(device, checkpoint)
+                self._loaded = True
+
+    def setup(self, device: str, checkpoint: Any) -> None:
+        """Override to load weights or other heavy state (reading only this node's weight prefix)."""
+
+    def process(self, **inputs: Any) -> dict[str, Any]:
+        """Whole values in, whole values out (by output port name). Absent optional inputs are None."""
+        raise NotImplementedError(f"node kind '{self.kind}' implements neither process() nor stream()")
+
+    def stream(self, **inputs: Any) -> Iterator[tuple[str, Any]]:
+        """Yield `(output port, item)` as results are ready. The default wraps `process`."""
+        yield from self.process(**inputs).items()
+
+    @classmethod
+    def input_port(cls, name: str) -> Port | None:
+        return next((p for p in cls.inputs if p.name == name), None)
+
+    @classmethod
+    def output_port(cls, name: str) -> Port | None:
+        return next((p for p in cls.outputs if p.name == name), None)

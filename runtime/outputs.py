@@ -1,0 +1,36 @@
+"""Writing a run's outputs to a folder: one file per output, plus result.json with everything as JSON."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+from .executor_local import RunResult
+from .graph import Graph
+from .payloads import Payload, jsonable
+
+
+def write_outputs(graph: Graph, result: RunResult, out_dir: Path, extra: dict[str, Any] | None = None) -> dict:
+    """Text as NAME.txt, audio as NAME.wav, anything else as NAME.json; returns what result.json holds."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create output folder '{out_dir}': {exc}") from exc
+    files, values = {}, {}
+    for name in graph.outputs:
+        if name not in result.outputs:
+            continue
+        value = result.joined(name)
+        stem = out_dir / name
+        if isinstance(value, Payload):
+            files[name] = str(value.save(stem))
+        else:
+            path = stem.with_suffix(".json")
+            path.write_text(json.dumps(jsonable(value), indent=1))
+            files[name] = str(path)
+        values[name] = jsonable(value)
+    summary = {"graph": graph.name, "graph_file": graph.file, **(extra or {}), "outputs": values,
+               "files": files, "missing": result.missing, "timings": result.stats.to_json()}
+    (out_dir / "result.json").write_text(json.dumps(summary, indent=1))
+    return summary

@@ -1,0 +1,101 @@
+"""Per-run timings and item counts, and their export as a Chrome/Perfetto trace."""
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class NodeStats:
+    """One node in one run. Times are seconds since the run started."""
+
+    name: str
+    kind: str
+    started: float | None = None
+    finished: float | None = None
+    first_output: float | None = None
+    items_in: Counter = field(default_factory=Counter)
+    items_out: Counter = field(default_factory=Counter)
+    skipped: str | None = None
+    worker: str = ""  # where it ran (thread, or actor for remote executors)
+
+    @property
+    def wall(self) -> float | None:
+        if self.started is None or self.finished is None:
+            return None
+        return self.finished - self.started
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "started_s": _round(self.started),
+            "wall_s": _round(self.wall),
+            "first_output_s": _round(self.first_output),
+            "items_in": dict(self.items_in),
+            "items_out": dict(self.items_out),
+            "skipped": self.skipped,
+            "worker": self.worker,
+        }
+
+
+@dataclass
+class RunStats:
+    """Timings of one run: per node, per graph output, and the whole."""
+
+    run_id: str
+    executor: str
+    t0: float = field(default_factory=time.perf_counter)
+    wall: float | None = None
+    nodes: dict[str, NodeStats] = field(default_factory=dict)
+    first_output: dict[str, float] = field(default_factory=dict)  # graph output -> seconds to first item
+
+    def now(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "executor": self.executor,
+            "wall_s": _round(self.wall),
+            "first_output_s": {k: _round(v) for k, v in self.first_output.items()},
+            "nodes": {name: s.to_json() for name, s in self.nodes.items()},
+        }
+
+    def chrome_trace(self) -> dict[str, Any]:
+        """Trace Event Format (chrome://tracing, ui.perfetto.dev): one track per node."""
+        events: list[dict[str, Any]] = [{"ph": "M", "pid": 1, "name": "process_name",
+                                         "args": {"name": f"omnigraph run {self.run_id} ({self.executor})"}}]
+        for tid, s in enumerate(self.nodes.values(), start=1):
+            events.append({"ph": "M", "pid": 1, "tid": tid, "name": "thread_name",
+                           "args": {"name": f"{s.name} ({s.kind})"}})
+            if s.started is None:
+                continue
+            end = s.finished if s.finished is not None else self.wall or s.started
+            events.append({"ph": "X", "pid": 1, "tid": tid, "name": s.name, "cat": s.kind,
+                           "ts": _us(s.started), "dur": _us(end - s.started),
+                           "args": {"items_in": dict(s.items_in), "items_out": dict(s.items_out),
+                                    "worker": s.worker}})
+            if s.first_output is not None:
+                events.append({"ph": "i", "s": "t", "pid": 1, "tid": tid, "name": "first output",
+                               "ts": _us(s.first_output)})
+        for name, t in self.first_output.items():
+            events.append({"ph": "i", "s": "g", "pid": 1, "name": f"first '{name}' output", "ts": _us(t)})
+        return {"traceEvents": events, "displayTimeUnit": "ms"}
+
+    def write_trace(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.chrome_trace()))
+        return path
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def _us(seconds: float) -> float:
+    return round(seconds * 1e6, 3)

@@ -1,0 +1,266 @@
+"""Checks a composed graph against the registry and builds a `Graph`; reports every problem at once."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import yaml
+from pydantic import ValidationError
+
+from .compose import Composed, EdgeEntry, Where, compose_file, compose_text, pydantic_issues
+from .errors import GraphIssue, GraphValidationError, Location, UserError, did_you_mean
+from .graph import Graph, GraphEdge, GraphInput, GraphNode, GraphOutput
+from .node import Node
+from .ports import Port, feed_problem
+from .registry import Registry, default_registry
+from .sources import find_graph
+from .spec import Endpoint
+
+MAX_CYCLES_REPORTED = 5
+
+
+def parse_overrides(items: list[str]) -> dict[tuple[str, str], Any]:
+    """`NODE.FIELD=VALUE` strings (values read as YAML scalars/lists) -> {(node, field): value}."""
+    out = {}
+    for item in items:
+        target, sep, raw = item.partition("=")
+        node, dot, field = target.strip().partition(".")
+        if not sep or not dot or not node or not field:
+            raise UserError(f"--set {item!r}: expected NODE.FIELD=VALUE, e.g. --set thinker.max_new_tokens=64")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            value = raw
+        out[(node, field)] = value
+    return out
+
+
+def load_graph(source: str | Path, *, overrides: dict[tuple[str, str], Any] | None = None,
+               registry: Registry | None = None) -> Graph:
+    """Compose and validate a graph file (a path or a shipped name). Raises GraphValidationError."""
+    path = source if isinstance(source, Path) else find_graph(str(source))
+    return build_graph(compose_file(path), overrides=overrides, registry=registry)
+
+
+def load_graph_text(text: str, *, file: str = "<graph>", base_dir: Path | None = None,
+                    overrides: dict[tuple[str, str], Any] | None = None,
+                    registry: Registry | None = None) -> Graph:
+    """Like `load_graph` for YAML text."""
+    return build_graph(compose_text(text, file, base_dir), overrides=overrides, registry=registry)
+
+
+def build_graph(composed: Composed, *, overrides: dict[tuple[str, str], Any] | None = None,
+                registry: Registry | None = None) -> Graph:
+    checker = _Checker(composed, registry or default_registry(), overrides or {})
+    graph = checker.run()
+    if checker.issues:
+        raise GraphValidationError(checker.issues)
+    assert graph is not None
+    return graph
+
+
+class _Checker:
+    def __init__(self, composed: Composed, registry: Registry, overrides: dict[tuple[str, str], Any]):
+        self.c = composed
+        self.registry = registry
+        self.overrides = overrides
+        self.issues: list[GraphIssue] = list(composed.issues)
+        self.classes: dict[str, type[Node]] = {}
+
+    def issue(self, code: str, message: str, where: Location, node: str | None = None, port: str | None = None,
+              hint: str | None = None) -> None:
+        self.issues.append(GraphIssue(code, message, where, node, port, hint))
+
+    def run(self) -> Graph | None:
+        nodes = self._nodes()
+        edges = self._edges()
+        inputs = self._inputs(edges)
+        outputs = self._outputs()
+        self._unconnected(edges, inputs)
+        self._cycles(edges)
+        if self.issues:
+            return None
+        return Graph(self.c.name, self.c.description, self.c.file, nodes, [e for e, _ in edges], inputs, outputs)
+
+    # -- nodes -------------------------------------------------------------------------------------------
+    def _nodes(self) -> dict[str, GraphNode]:
+        cli = Location("--set")
+        for (name, field) in self.overrides:
+            if name not in self.c.nodes:
+                self.issue("unknown-node", f"--set {name}.{field}: no node named '{name}'", cli, node=name,
+                           hint=did_you_mean(name, self.c.nodes))
+        out = {}
+        for name, entry in self.c.nodes.items():
+            cls = self.registry.get(entry.spec.kind)
+            if cls is None:
+                self.issue("unknown-kind", f"unknown node kind '{entry.spec.kind}'", entry.where.loc("kind"),
+                           node=name, hint=did_you_mean(entry.spec.kind, self.registry.kinds()))
+                continue
+            self.classes[name] = cls
+            config = dict(entry.spec.config)
+            from_cli = {f for (n, f) in self.overrides if n == name}
+            config.update({f: v for (n, f), v in self.overrides.items() if n == name})
+            try:
+                validated = cls.Config.model_validate(config)
+            except ValidationError as exc:
+                where = _ConfigWhere(Where(entry.where.doc, entry.where.path + ("config",)), name, from_cli)
+                self.issues += pydantic_issues(exc, where, cls.Config, node=name, code="bad-config")
+                continue
+            out[name] = GraphNode(name, cls.kind, cls, validated, entry.spec.weights, entry.spec.placement,
+                                  entry.spec.doc)
+        return out
+
+    # -- edges -------------------------------------------------------------------------------------------
+    def _port(self, end: Endpoint, where: Location, *, output: bool) -> Port | None:
+        """The port an edge end names, or None (with an issue) if it does not exist."""
+        if end.node not in self.c.nodes:
+            self.issue("unknown-node", f"no node named '{end.node}'", where, node=end.node,
+                       hint=did_you_mean(end.node, self.c.nodes))
+            return None
+        cls = self.classes.get(end.node)
+        if cls is None:  # unknown kind, already reported
+            return None
+        ports = cls.outputs if output else cls.inputs
+        port = next((p for p in ports if p.name == end.port), None)
+        if port is None:
+            side, other = ("output", cls.inputs) if output else ("input", cls.outputs)
+            if any(p.name == end.port for p in other):
+                message = (f"'{end.port}' is an {'input' if output else 'output'} port of '{end.node}' "
+                           f"({cls.kind}); edges run from outputs to inputs")
+            else:
+                message = f"node '{end.node}' ({cls.kind}) has no {side} port '{end.port}'"
+            self.issue("unknown-port", message, where, node=end.node, port=end.port,
+                       hint=did_you_mean(end.port, [p.name for p in ports]))
+        return port
+
+    def _choose_insert_ports(self, entry: EdgeEntry) -> None:
+        """Fill the port an `insert:` left open with the inserted node's one fitting port."""
+        into_inserted = entry.dst.port == ""
+        name = entry.dst.node if into_inserted else entry.src.node
+        cls = self.classes.get(name)
+        other = entry.src if into_inserted else entry.dst
+        other_cls = self.classes.get(other.node)
+        if cls is None or other_cls is None:
+            return
+        other_port = (other_cls.output_port if into_inserted else other_cls.input_port)(other.port)
+        if other_port is None:
+            return
+        candidates = cls.inputs if into_inserted else cls.outputs
+        fits = [p for p in candidates
+                if (feed_problem(other_port, p) if into_inserted else feed_problem(p, other_port)) is None]
+        side = "input" if into_inserted else "output"
+        if len(fits) != 1:
+            what = "no" if not fits else "more than one"
+            self.issue("insert-port", f"'{name}' ({cls.kind}) has {what} {side} port that fits {other}",
+                       entry.where.loc(), node=name,
+                       hint=f"name it with '{side}:' (ports: {', '.join(p.name for p in candidates) or 'none'})")
+            return
+        if into_inserted:
+            entry.dst = Endpoint(name, fits[0].name)
+        else:
+            entry.src = Endpoint(name, fits[0].name)
+
+    def _edges(self) -> list[tuple[GraphEdge, EdgeEntry]]:
+        good: list[tuple[GraphEdge, EdgeEntry]] = []
+        self.fed: dict[Endpoint, Location] = {}
+        for entry in self.c.edges:
+            if "" in (entry.src.port, entry.dst.port):
+                self._choose_insert_ports(entry)
+                if "" in (entry.src.port, entry.dst.port):
+                    continue
+            where = entry.where.loc()
+            src = self._port(entry.src, where, output=True)
+            dst = self._port(entry.dst, where, output=False)
+            if src is None or dst is None:
+                continue
+            problem = feed_problem(src, dst)
+            if problem:
+                code, message = problem
+                self.issue(code, f"{entry}: {message}", where, node=entry.dst.node, port=entry.dst.port)
+                continue
+            if entry.loop and not src.is_stream:
+                self.issue("bad-loop", f"loop edge {entry} connects whole-value ports; a value cannot feed back",
+                           where, node=entry.dst.node, port=entry.dst.port, hint="loop edges must be streams")
+                continue
+            if self._fed_twice(entry.dst, where):
+                continue
+            good.append((GraphEdge(entry.src, entry.dst, src, entry.loop), entry))
+        return good
+
+    def _fed_twice(self, dst: Endpoint, where: Location) -> bool:
+        first = self.fed.get(dst)
+        if first is not None:
+            self.issue("duplicate-input", f"input '{dst}' is fed twice (first at {first})", where,
+                       node=dst.node, port=dst.port, hint="an input port takes one edge; add a node to merge")
+            return True
+        self.fed[dst] = where
+        return False
+
+    # -- inputs and outputs ------------------------------------------------------------------------------
+    def _inputs(self, edges: list) -> dict[str, GraphInput]:
+        out = {}
+        for name, entry in self.c.inputs.items():
+            ports: list[Port] = []
+            for end, where in entry.targets:
+                port = self._port(end, where.loc(), output=False)
+                if port is None or self._fed_twice(end, where.loc()):
+                    continue
+                if ports and port.type is not ports[0].type:
+                    self.issue("type-mismatch", f"graph input '{name}' feeds {ports[0].type.__name__} and "
+                               f"{port.type.__name__} ports", where.loc(), node=end.node, port=end.port,
+                               hint="use one graph input per payload type")
+                ports.append(port)
+            if ports and len(ports) == len(entry.targets):
+                out[name] = GraphInput(name, tuple(e for e, _ in entry.targets), ports[0], entry.spec.required,
+                                       entry.spec.default, entry.spec.doc)
+        return out
+
+    def _outputs(self) -> dict[str, GraphOutput]:
+        out = {}
+        for name, entry in self.c.outputs.items():
+            port = self._port(entry.src, entry.where.loc(), output=True)
+            if port is not None:
+                out[name] = GraphOutput(name, entry.src, port)
+        return out
+
+    def _unconnected(self, edges: list, inputs: dict) -> None:
+        for name, cls in self.classes.items():
+            entry = self.c.nodes[name]
+            for port in cls.inputs:
+                end = Endpoint(name, port.name)
+                if port.required and end not in self.fed:
+                    self.issue("unconnected-input", f"required input '{port.name}' ({port.describe()}) of "
+                               f"'{name}' ({cls.kind}) has no edge", entry.where.loc(key=True), node=name,
+                               port=port.name, hint=f"add an edge '<node>.<port> -> {end}' or a graph input")
+
+    def _cycles(self, edges: list[tuple[GraphEdge, EdgeEntry]]) -> None:
+        dag = nx.DiGraph()
+        where_of: dict[tuple[str, str], Location] = {}
+        for edge, entry in edges:
+            if not edge.loop:
+                dag.add_edge(edge.src.node, edge.dst.node)
+                where_of.setdefault((edge.src.node, edge.dst.node), entry.where.loc())
+        for i, cycle in enumerate(nx.simple_cycles(dag)):
+            if i == MAX_CYCLES_REPORTED:
+                break
+            path = " -> ".join(cycle + [cycle[0]])
+            self.issue("cycle", f"cycle {path}", where_of[(cycle[-1], cycle[0])], node=cycle[0],
+                       hint="declare the feedback edge under 'loops:' (stream ports only)")
+        for edge, entry in edges:
+            if edge.loop and not (dag.has_node(edge.dst.node) and dag.has_node(edge.src.node)
+                                  and nx.has_path(dag, edge.dst.node, edge.src.node)):
+                self.issue("not-a-loop", f"loop edge {edge} closes no cycle", entry.where.loc(),
+                           node=edge.dst.node, port=edge.dst.port, hint="list it under 'edges:'")
+
+
+class _ConfigWhere:
+    """Locates config errors: at `config.<field>` in the YAML, or at the `--set` flag that gave the value."""
+
+    def __init__(self, where: Where, node: str, from_cli: set[str]):
+        self.where, self.node, self.from_cli = where, node, from_cli
+
+    def loc(self, *sub: Any, key: bool = False) -> Location:
+        if sub and sub[0] in self.from_cli:
+            return Location(f"--set {self.node}.{sub[0]}")
+        return self.where.loc(*sub, key=key)

@@ -1,0 +1,112 @@
+"""Safe YAML loading that remembers where every key and value was written."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .errors import GraphIssue, Location
+
+Path_ = tuple  # a path into the document: keys and list indices
+
+
+@dataclass
+class YamlDoc:
+    """Plain data from one YAML document plus the location of every key and value in it."""
+
+    file: str
+    data: Any
+    value_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    duplicate_keys: list[tuple[Path_, Any, Location, int]] = field(default_factory=list)  # (mapping, key, where, first line)
+
+    def loc(self, path: Path_ = (), *, key: bool = False) -> Location:
+        """Location of `path` (its key when `key`), falling back to the nearest enclosing item."""
+        path = tuple(path)
+        while True:
+            marks = self.key_marks if key and path in self.key_marks else self.value_marks
+            if path in marks:
+                line, col = marks[path]
+                return Location(self.file, line, col)
+            if not path:
+                return Location(self.file, 1, 1)
+            path = path[:-1]
+
+
+class _Builder:
+    """Turns a composed YAML node tree into plain data, recording marks and duplicate keys."""
+
+    MAX_DEPTH = 100
+
+    def __init__(self, doc: YamlDoc):
+        self.doc = doc
+        self.constructor = yaml.SafeLoader("")  # only its safe scalar constructors are used
+
+    def build(self, node: yaml.Node, path: Path_, depth: int = 0) -> Any:
+        self.doc.value_marks[path] = _mark(node)
+        if depth > self.MAX_DEPTH:
+            raise _Unsupported(node, "nesting is too deep (recursive alias?)")
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise _Unsupported(node, f"unsupported YAML tag {node.tag!r} (only plain data is allowed)") from exc
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict:
+        out: dict = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _Unsupported(key_node, "YAML merge keys ('<<') are not supported; write the keys out")
+            key = self.build(key_node, path + ("<key>",), depth + 1)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise _Unsupported(key_node, "mapping keys must be plain scalars")
+            if key in out:
+                line, col = _mark(key_node)
+                first_line = self.doc.key_marks[path + (key,)][0]
+                self.doc.duplicate_keys.append((path, key, Location(self.doc.file, line, col), first_line))
+                continue
+            self.doc.key_marks[path + (key,)] = _mark(key_node)
+            out[key] = self.build(value_node, path + (key,), depth + 1)
+        self.doc.value_marks.pop(path + ("<key>",), None)
+        return out
+
+
+class _Unsupported(Exception):
+    def __init__(self, node: yaml.Node, message: str):
+        super().__init__(message)
+        self.node = node
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def parse_yaml(text: str, file: str) -> tuple[YamlDoc | None, list[GraphIssue]]:
+    """Parse one YAML document safely: the document (None if unusable) and why it is unusable.
+
+    Duplicate keys do not make a document unusable: they are listed in `YamlDoc.duplicate_keys`.
+    """
+    doc = YamlDoc(file, None)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        return None, [GraphIssue("yaml-syntax", f"not valid YAML: {problem}", where)]
+    except yaml.YAMLError as exc:
+        return None, [GraphIssue("yaml-syntax", f"not valid YAML: {exc}", Location(file, 1, 1))]
+    if root is None:
+        return None, [GraphIssue("empty-graph", "the file is empty", Location(file, 1, 1),
+                                 hint="a graph needs at least 'nodes:'")]
+    builder = _Builder(doc)
+    try:
+        doc.data = builder.build(root, ())
+    except _Unsupported as exc:
+        line, col = _mark(exc.node)
+        return None, [GraphIssue("yaml-unsupported", str(exc), Location(file, line, col))]
+    return doc, []
