@@ -61,9 +61,10 @@ class _Builder:
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise _Unsupported(key_node, "YAML merge keys ('<<') are not supported; write the keys out")
-            key = self.build(key_node, path + ("<key>",), depth + 1)
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
+            if not isinstance(key_node, yaml.ScalarNode):
                 raise _Unsupported(key_node, "mapping keys must be plain scalars")
+            # Keys stay strings: YAML 1.1 would read `on:` or `no:` as booleans.
+            key = key_node.value if key_node.style is None else self.build(key_node, path + ("<key>",), depth + 1)
             if key in out:
                 line, col = _mark(key_node)
                 first_line = self.doc.key_marks[path + (key,)][0]
