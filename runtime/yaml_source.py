@@ -9,6 +9,7 @@ import yaml
 from .errors import GraphIssue, Location
 
 Path_ = tuple  # a path into the document: keys and list indices
+_PLAIN_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")  # e.g. not !!python/object
 
 
 @dataclass
@@ -47,6 +48,8 @@ class _Builder:
         self.doc.value_marks[path] = _mark(node)
         if depth > self.MAX_DEPTH:
             raise _Unsupported(node, "nesting is too deep (recursive alias?)")
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_COLLECTION_TAGS:
+            raise _Unsupported(node, f"unsupported YAML tag {node.tag!r} (only plain data is allowed)")
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
@@ -97,7 +100,10 @@ def parse_yaml(text: str, file: str) -> tuple[YamlDoc | None, list[GraphIssue]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
-        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        context = exc.context
+        if context and exc.context_mark and mark is not exc.context_mark:
+            context += f" (started at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1}):"
+        problem = " ".join(str(p) for p in (context, exc.problem) if p)
         return None, [GraphIssue("yaml-syntax", f"not valid YAML: {problem}", where)]
     except yaml.YAMLError as exc:
         return None, [GraphIssue("yaml-syntax", f"not valid YAML: {exc}", Location(file, 1, 1))]

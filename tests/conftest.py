@@ -1,0 +1,1 @@
+"""Shared test setup: the tests folder is importable (for toy_nodes)."""
