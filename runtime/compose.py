@@ -72,6 +72,7 @@ class Composed:
     inputs: dict[str, InputEntry] = field(default_factory=dict)
     outputs: dict[str, OutputEntry] = field(default_factory=dict)
     issues: list[GraphIssue] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)  # nodes whose definition was unusable (already reported)
 
 
 def compose_file(path: Path) -> Composed:
@@ -137,6 +138,7 @@ class _Sections:
         self.extends: str | None = None
         self.nodes: list[NodeEntry] = []
         self.replace: list[NodeEntry] = []
+        self.broken: dict[str, set[str]] = {"nodes": set(), "replace": set()}  # names with unusable definitions
         self.remove: list[tuple[str, Where]] = []
         self.insert: list[tuple[InsertSpec, Where]] = []
         self.edges: list[EdgeEntry] = []
@@ -242,7 +244,9 @@ class _Sections:
         entries = []
         for name, value in (self._mapping(data, key) or {}).items():
             spec = self._model(NodeSpec, value, (key, name), node=str(name))
-            if spec is not None and self._name_ok(name, (key, name), "node"):
+            if spec is None:
+                self.broken[key].add(str(name))
+            elif self._name_ok(name, (key, name), "node"):
                 entries.append(NodeEntry(name, spec, Where(self.doc, (key, name))))
         return entries
 
@@ -293,7 +297,11 @@ def _apply(spec: _Sections, out: Composed) -> None:
         out.name = spec.name
     if spec.description is not None:
         out.description = spec.description
-    inherited = set(out.nodes)
+    inherited = set(out.nodes) | out.broken
+    # A node whose definition was unusable is reported once; its edges are then skipped, not reported again.
+    out.broken |= spec.broken["nodes"] | (spec.broken["replace"] & inherited)
+    for name in out.broken:
+        out.nodes.pop(name, None)
     for entry in spec.nodes:
         if entry.name in out.nodes:
             issues.append(GraphIssue("duplicate-node", f"node '{entry.name}' is already defined by the extended graph",
@@ -308,12 +316,14 @@ def _apply(spec: _Sections, out: Composed) -> None:
                                      hint=did_you_mean(entry.name, inherited)))
             continue
         out.nodes[entry.name] = entry
+        out.broken.discard(entry.name)
     for name, where in spec.remove:
         if name not in inherited:
             issues.append(GraphIssue("unknown-node", f"cannot remove '{name}': no such inherited node", where.loc(),
                                      node=name, hint=did_you_mean(name, inherited)))
             continue
-        del out.nodes[name]
+        out.nodes.pop(name, None)
+        out.broken.discard(name)
         out.edges = [e for e in out.edges if name not in (e.src.node, e.dst.node)]
         out.outputs = {k: o for k, o in out.outputs.items() if o.src.node != name}
         for key, inp in list(out.inputs.items()):
@@ -327,7 +337,8 @@ def _apply(spec: _Sections, out: Composed) -> None:
         out.outputs[entry.name] = entry
     own_new = {e.name for e in spec.nodes}
     for insert, where in spec.insert:
-        _insert(insert, where, own_new, out)
+        if insert.node not in spec.broken["nodes"]:
+            _insert(insert, where, own_new, out)
 
 
 def _insert(insert: InsertSpec, where: Where, own_new: set[str], out: Composed) -> None:

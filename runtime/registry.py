@@ -82,13 +82,18 @@ _default: Registry | None = None
 _default_lock = threading.Lock()
 
 
+def build_registry() -> Registry:
+    """A registry of the built-in node kinds and those of installed entry points."""
+    registry = Registry()
+    for cls in _builtin_node_classes() + _entry_point_classes():
+        registry.register(cls)
+    return registry
+
+
 def default_registry() -> Registry:
-    """The process-wide registry, filled on first use from built-in nodes and entry points."""
+    """The process-wide registry, built on first use."""
     global _default
     with _default_lock:
         if _default is None:
-            registry = Registry()
-            for cls in _builtin_node_classes() + _entry_point_classes():
-                registry.register(cls)
-            _default = registry
+            _default = build_registry()
         return _default

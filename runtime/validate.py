@@ -114,6 +114,8 @@ class _Checker:
     # -- edges -------------------------------------------------------------------------------------------
     def _port(self, end: Endpoint, where: Location, *, output: bool) -> Port | None:
         """The port an edge end names, or None (with an issue) if it does not exist."""
+        if end.node in self.c.broken:  # its definition was unusable, already reported
+            return None
         if end.node not in self.c.nodes:
             self.issue("unknown-node", f"no node named '{end.node}'", where, node=end.node,
                        hint=did_you_mean(end.node, self.c.nodes))
@@ -164,29 +166,36 @@ class _Checker:
     def _edges(self) -> list[tuple[GraphEdge, EdgeEntry]]:
         good: list[tuple[GraphEdge, EdgeEntry]] = []
         self.fed: dict[Endpoint, Location] = {}
+        self.unsure_inputs: set[str] = set()  # inserted nodes whose input port could not be chosen
         for entry in self.c.edges:
+            where = entry.where.loc()
             if "" in (entry.src.port, entry.dst.port):
                 self._choose_insert_ports(entry)
+                if entry.dst.port == "":
+                    self.unsure_inputs.add(entry.dst.node)
                 if "" in (entry.src.port, entry.dst.port):
+                    self.fed.setdefault(entry.dst, where)
                     continue
-            where = entry.where.loc()
             src = self._port(entry.src, where, output=True)
             dst = self._port(entry.dst, where, output=False)
-            if src is None or dst is None:
-                continue
-            problem = feed_problem(src, dst)
-            if problem:
-                code, message = problem
-                self.issue(code, f"{entry}: {message}", where, node=entry.dst.node, port=entry.dst.port)
-                continue
-            if entry.loop and not src.is_stream:
-                self.issue("bad-loop", f"loop edge {entry} connects whole-value ports; a value cannot feed back",
-                           where, node=entry.dst.node, port=entry.dst.port, hint="loop edges must be streams")
-                continue
-            if self._fed_twice(entry.dst, where):
-                continue
-            good.append((GraphEdge(entry.src, entry.dst, src, entry.loop), entry))
+            if src is not None and dst is not None and self._edge_ok(entry, src, dst, where):
+                if not self._fed_twice(entry.dst, where):
+                    good.append((GraphEdge(entry.src, entry.dst, src, entry.loop), entry))
+            else:  # a bad edge still connects its input: do not also report the input as unconnected
+                self.fed.setdefault(entry.dst, where)
         return good
+
+    def _edge_ok(self, entry: EdgeEntry, src: Port, dst: Port, where: Location) -> bool:
+        problem = feed_problem(src, dst)
+        if problem:
+            code, message = problem
+            self.issue(code, f"{entry}: {message}", where, node=entry.dst.node, port=entry.dst.port)
+            return False
+        if entry.loop and not src.is_stream:
+            self.issue("bad-loop", f"loop edge {entry} connects whole-value ports; a value cannot feed back",
+                       where, node=entry.dst.node, port=entry.dst.port, hint="loop edges must be streams")
+            return False
+        return True
 
     def _fed_twice(self, dst: Endpoint, where: Location) -> bool:
         first = self.fed.get(dst)
@@ -226,6 +235,8 @@ class _Checker:
 
     def _unconnected(self, edges: list, inputs: dict) -> None:
         for name, cls in self.classes.items():
+            if name in self.unsure_inputs:  # insert-port already reported
+                continue
             entry = self.c.nodes[name]
             for port in cls.inputs:
                 end = Endpoint(name, port.name)
