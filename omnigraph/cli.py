@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Iterator
 
 from omnigraph.runtime.errors import GraphValidationError, NodeFailed, UserError
 
@@ -48,27 +50,31 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="omnigraph", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    # --debug is also accepted after the subcommand (SUPPRESS: a subcommand must not reset it to False).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("validate", help="check graph files; exit 2 listing every problem")
+    p = sub.add_parser("validate", parents=[common], help="check graph files; exit 2 listing every problem")
     p.add_argument("graphs", nargs="+", metavar="GRAPH", help="a graph file or the name of a shipped graph")
     p.set_defaults(func=_validate)
 
-    p = sub.add_parser("show", help="draw a graph")
+    p = sub.add_parser("show", parents=[common], help="draw a graph")
     p.add_argument("graph", metavar="GRAPH")
     p.add_argument("--format", choices=("text", "mermaid", "dot", "svg", "png"), default="text")
     p.add_argument("-o", "--output", type=Path, help="file to write (required for svg and png)")
     p.set_defaults(func=_show)
 
-    p = sub.add_parser("nodes", help="list node kinds with their ports and config fields")
+    p = sub.add_parser("nodes", parents=[common], help="list node kinds with their ports and config fields")
     p.add_argument("kind", nargs="?", help="show only this kind")
     p.set_defaults(func=_nodes)
 
-    p = sub.add_parser("schema", help="print the JSON Schema of graph files (for editors)")
+    p = sub.add_parser("schema", parents=[common], help="print the JSON Schema of graph files (for editors)")
     p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
     p.set_defaults(func=_schema)
 
-    p = sub.add_parser("run", help="run a graph and write its outputs")
+    p = sub.add_parser("run", parents=[common], help="run a graph and write its outputs")
     p.add_argument("graph", metavar="GRAPH")
     p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE", help="a graph input")
     p.add_argument("--set", "-s", action="append", default=[], metavar="NODE.FIELD=VALUE",
@@ -90,7 +96,7 @@ def _validate(args: argparse.Namespace) -> int:
             graph = load_graph(ref)
         except UserError as exc:
             failed = True
-            print(f"{ref}: {exc}", file=sys.stderr)
+            print(f"error: {exc}", file=sys.stderr)  # every message names its file (as in graphs/README.md)
             continue
         print(f"ok: {graph.file} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)")
     return EXIT_USER if failed else EXIT_OK
@@ -104,12 +110,14 @@ def _show(args: argparse.Namespace) -> int:
     if args.format in ("svg", "png"):
         if args.output is None:
             raise UserError(f"--format {args.format} needs -o FILE")
-        render.draw(graph, args.output, args.format)
+        with _writing(args.output):
+            render.draw(graph, args.output, args.format)
         print(f"wrote {args.output}")
         return EXIT_OK
     text = {"text": render.to_text, "mermaid": render.to_mermaid, "dot": render.to_dot}[args.format](graph)
     if args.output:
-        args.output.write_text(text)
+        with _writing(args.output):
+            args.output.write_text(text)
         print(f"wrote {args.output}")
     else:
         sys.stdout.write(text)
@@ -137,7 +145,8 @@ def _schema(args: argparse.Namespace) -> int:
 
     text = json.dumps(graph_json_schema(default_registry()), indent=1)
     if args.output:
-        args.output.write_text(text)
+        with _writing(args.output):
+            args.output.write_text(text)
         print(f"wrote {args.output}")
     else:
         print(text)
@@ -146,18 +155,19 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from omnigraph.runtime.executor_local import LocalExecutor
-    from omnigraph.runtime.inputs import parse_cli_inputs
+    from omnigraph.runtime.inputs import parse_cli_inputs, prepare_inputs
     from omnigraph.runtime.outputs import write_outputs
     from omnigraph.runtime.validate import load_graph, parse_overrides
 
     graph = load_graph(args.graph, overrides=parse_overrides(args.set))
     inputs = parse_cli_inputs(args.input)
+    prepared = prepare_inputs(graph, inputs)  # bad input names and files are reported before anything loads
     out_dir = args.out or Path("out") / graph.name
     executor = LocalExecutor(graph)
     progress = _Progress(graph.name, enabled=sys.stderr.isatty())
     progress.say("loading")
     executor.load()
-    run = executor.start(inputs, seed=args.seed)
+    run = executor.start(prepared, seed=args.seed)
     try:
         for event in run.events():
             progress.item(event.name)
@@ -169,13 +179,23 @@ def _run(args: argparse.Namespace) -> int:
         progress.done()
     summary = write_outputs(graph, result, out_dir, extra={"seed": args.seed, "inputs": inputs})
     if args.trace:
-        result.stats.write_trace(args.trace)
+        with _writing(args.trace):
+            result.stats.write_trace(args.trace)
     for name, path in summary["files"].items():
         print(f"{name}: {path}")
     for name, why in result.missing.items():
         print(f"{name}: not produced ({why})")
     print(f"result: {out_dir / 'result.json'}  ({result.stats.wall:.3f} s)")
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """A file the user named that cannot be written is a user error (exit 2), not an internal one."""
+    try:
+        yield
+    except OSError as exc:
+        raise UserError(f"cannot write '{path}': {exc.strerror or exc}") from exc
 
 
 class _Progress:

@@ -73,6 +73,8 @@ class Composed:
     outputs: dict[str, OutputEntry] = field(default_factory=dict)
     issues: list[GraphIssue] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # nodes whose definition was unusable (already reported)
+    unplaced: set[str] = field(default_factory=set)  # nodes whose `insert:` failed (already reported)
+    claimed: set[Endpoint] = field(default_factory=set)  # input ports named by graph inputs that were unusable
 
 
 def compose_file(path: Path) -> Composed:
@@ -91,7 +93,12 @@ class _Composer:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             out = Composed(path.stem, "", str(path))
-            out.issues.append(GraphIssue("unreadable-file", f"cannot read graph file: {exc}", Location(str(path))))
+            where = Location(str(path))
+            if isinstance(exc, UnicodeDecodeError):  # point at the first byte that is not UTF-8
+                start = exc.start
+                line_start = exc.object.rfind(b"\n", 0, start) + 1
+                where = Location(str(path), exc.object.count(b"\n", 0, start) + 1, start - line_start + 1)
+            out.issues.append(GraphIssue("unreadable-file", f"cannot read graph file: {exc}", where))
             return out
         return self.compose_doc_text(text, str(path), path.parent, chain + (path,))
 
@@ -141,6 +148,8 @@ class _Sections:
         self.broken: dict[str, set[str]] = {"nodes": set(), "replace": set()}  # names with unusable definitions
         self.remove: list[tuple[str, Where]] = []
         self.insert: list[tuple[InsertSpec, Where]] = []
+        self.unplaced: set[str] = set()  # nodes of `insert:` entries that could not be read
+        self.claimed: set[Endpoint] = set()  # ports named by graph inputs that could not be read
         self.edges: list[EdgeEntry] = []
         self.inputs: list[InputEntry] = []
         self.outputs: list[OutputEntry] = []
@@ -164,13 +173,15 @@ class _Sections:
         self.extends = self._scalar(data, "extends")
         self.nodes = self._nodes(data, "nodes")
         self.replace = self._nodes(data, "replace")
-        self.remove = [(n, Where(doc, ("remove", i))) for i, n in enumerate(self._list(data, "remove", str) or [])]
-        for i, item in enumerate(self._list(data, "insert", dict) or []):
+        self.remove = [(n, Where(doc, ("remove", i))) for i, n in self._list(data, "remove", str)]
+        for i, item in self._list(data, "insert", dict):
             spec = self._model(InsertSpec, item, ("insert", i))
             if spec is not None:
                 self.insert.append((spec, Where(doc, ("insert", i))))
+            elif isinstance(item.get("node"), str):
+                self.unplaced.add(item["node"])
         for section in ("edges", "loops"):
-            for i, text in enumerate(self._list(data, section, str) or []):
+            for i, text in self._list(data, section, str):
                 try:
                     src, dst = parse_edge(text)
                 except ValueError as exc:
@@ -183,6 +194,8 @@ class _Sections:
                 targets = [(check_port_ref(ref), Where(doc, ("inputs", name) + self._to_path(value, i)))
                            for i, ref in enumerate(spec.to)]
                 self.inputs.append(InputEntry(name, spec, targets, Where(doc, ("inputs", name))))
+            else:  # reported; the ports it names are not also reported as unconnected
+                self.claimed |= _port_refs(value)
         for name, ref in (self._mapping(data, "outputs") or {}).items():
             try:
                 src = check_port_ref(ref)
@@ -224,17 +237,18 @@ class _Sections:
             return None
         return value
 
-    def _list(self, data: dict, key: str, item_type: type) -> list | None:
+    def _list(self, data: dict, key: str, item_type: type) -> list[tuple[int, Any]]:
+        """(index, item) of the entries of list `key` that have the right type (others are reported)."""
         value = data.get(key)
         if value is None:
-            return None
+            return []
         if not isinstance(value, list):
             self.issues.append(GraphIssue("bad-value", f"'{key}' must be a list", self.doc.loc((key,))))
-            return None
+            return []
         good = []
         for i, item in enumerate(value):
             if isinstance(item, item_type):
-                good.append(item)
+                good.append((i, item))
             else:
                 self.issues.append(GraphIssue("bad-value", f"each entry of '{key}' must be a {item_type.__name__}"
                                               f" (got {type(item).__name__})", self.doc.loc((key, i))))
@@ -277,6 +291,19 @@ def pydantic_issues(exc: ValidationError, where: Where, model: type[BaseModel] |
             issues.append(GraphIssue(code, f"{subject}{err['msg']} (got {err.get('input')!r})", where.loc(*loc),
                                      node=node))
     return issues
+
+
+def _port_refs(value: Any) -> set[Endpoint]:
+    """The well-formed 'node.port' targets of a graph input entry, however malformed the rest is."""
+    refs = value.get("to") if isinstance(value, dict) else value
+    refs = [refs] if isinstance(refs, str) else refs if isinstance(refs, list) else []
+    out = set()
+    for ref in refs:
+        try:
+            out.add(check_port_ref(ref))
+        except ValueError:
+            pass
+    return out
 
 
 def _fields_at(model: type[BaseModel] | None, loc: tuple) -> list[str]:
@@ -335,6 +362,8 @@ def _apply(spec: _Sections, out: Composed) -> None:
         out.inputs[entry.name] = entry
     for entry in spec.outputs:
         out.outputs[entry.name] = entry
+    out.unplaced |= spec.unplaced
+    out.claimed |= spec.claimed
     own_new = {e.name for e in spec.nodes}
     for insert, where in spec.insert:
         if insert.node not in spec.broken["nodes"]:
@@ -353,6 +382,7 @@ def _insert(insert: InsertSpec, where: Where, own_new: set[str], out: Composed) 
         out.issues.append(GraphIssue("unknown-edge", f"no edge '{src} -> {dst}' to insert '{insert.node}' on",
                                      where.loc("on"), hint=did_you_mean(f"{src} -> {dst}",
                                                                         [str(e) for e in out.edges])))
+        out.unplaced.add(insert.node)
         return
     out.edges.remove(match)
     # Ports left as "" are chosen by the validator, which knows the node's kind.

@@ -59,6 +59,10 @@ class NodeFailed(Exception):
         super().__init__(f"node '{node}' ({kind}) failed: {type(error).__name__}: {error}")
 
 
+class RunCancelled(Exception):
+    """The caller cancelled the run before it finished."""
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """A 'did you mean' hint for a near-miss name, or a list of valid names when nothing is close."""
     options = sorted(set(candidates))

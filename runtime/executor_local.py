@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 from .channels import Absent, Cancelled, Channel
 from .context import RunContext, enter_run
-from .errors import NodeFailed
+from .errors import NodeFailed, RunCancelled
 from .graph import Graph
 from .inputs import prepare_inputs
 from .node import Node
@@ -98,6 +98,7 @@ class Run:
         self.id = uuid.uuid4().hex[:12]
         self.seed = seed
         self.cancelled = threading.Event()
+        self._cancelled_by_caller = False
         self.stats = RunStats(self.id, executor.name)
         self.error: NodeFailed | None = None
         self._lock = threading.Lock()
@@ -156,7 +157,12 @@ class Run:
         return RunResult(dict(self._outputs), missing, self.stats, self._stream_outputs)
 
     def cancel(self) -> None:
-        """Stop every node at its next channel operation."""
+        """Stop every node at its next channel operation; `result()` then raises RunCancelled."""
+        with self._lock:
+            self._cancelled_by_caller = self.error is None
+        self._stop()
+
+    def _stop(self) -> None:
         self.cancelled.set()
         for channel in self._inbox.values():
             channel.wake()
@@ -165,6 +171,8 @@ class Run:
     def _raise_if_failed(self) -> None:
         if self.error is not None:
             raise self.error from self.error.error
+        if self._cancelled_by_caller:
+            raise RunCancelled(f"run {self.id} was cancelled")
 
     def _emit(self, name: str, item: Any) -> None:
         with self._lock:
@@ -185,9 +193,9 @@ class Run:
 
     def _fail(self, node: str, kind: str, exc: BaseException) -> None:
         with self._lock:
-            if self.error is None:
+            if self.error is None and not self._cancelled_by_caller:
                 self.error = NodeFailed(node, kind, exc)
-        self.cancel()
+        self._stop()
 
     def _feed_inputs(self, inputs: dict[str, Any], cap: int) -> list[threading.Thread]:
         """Deliver graph inputs; stream targets fed from iterables get a feeder thread each."""

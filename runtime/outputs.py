@@ -10,6 +10,8 @@ from .executor_local import RunResult
 from .graph import Graph
 from .payloads import Payload, jsonable
 
+RESULT_FILE = "result.json"
+
 
 def write_outputs(graph: Graph, result: RunResult, out_dir: Path, extra: dict[str, Any] | None = None) -> dict:
     """Text as NAME.txt, audio as NAME.wav, anything else as NAME.json; returns what result.json holds."""
@@ -22,7 +24,11 @@ def write_outputs(graph: Graph, result: RunResult, out_dir: Path, extra: dict[st
         if name not in result.outputs:
             continue
         value = result.joined(name)
-        stem = out_dir / name
+        if isinstance(value, list) and not value:  # an empty stream: its type may still join (Text -> "")
+            empty = graph.outputs[name].port.type.join([])
+            value = value if empty is None else empty
+        suffix = value.file_suffix if isinstance(value, Payload) else ".json"
+        stem = out_dir / (f"{name}_output" if f"{name}{suffix}" == RESULT_FILE else name)
         if isinstance(value, Payload):
             files[name] = str(value.save(stem))
         else:
@@ -32,5 +38,5 @@ def write_outputs(graph: Graph, result: RunResult, out_dir: Path, extra: dict[st
         values[name] = jsonable(value)
     summary = {"graph": graph.name, "graph_file": graph.file, **(extra or {}), "outputs": values,
                "files": files, "missing": result.missing, "timings": result.stats.to_json()}
-    (out_dir / "result.json").write_text(json.dumps(summary, indent=1))
+    (out_dir / RESULT_FILE).write_text(json.dumps(summary, indent=1))
     return summary

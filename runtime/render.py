@@ -18,6 +18,11 @@ def _placement(node: GraphNode) -> str:
         parts.append(f"group={p.group}")
     if p.num_gpus:
         parts.append(f"gpus={p.num_gpus:g}")
+    if p.num_cpus != 1:
+        parts.append(f"cpus={p.num_cpus:g}")
+    if p.memory is not None:
+        parts.append(f"memory={p.memory}")
+    parts += [f"{name}={amount:g}" for name, amount in sorted(p.resources.items())]
     if p.replicas != 1:
         parts.append(f"replicas={p.replicas}")
     if p.device != "auto":
@@ -63,7 +68,7 @@ def to_mermaid(graph: Graph) -> str:
     lines = ["flowchart LR"]
     for node in graph.nodes.values():
         where = _placement(node)
-        label = f"<b>{node.name}</b><br/>{node.kind}" + (f"<br/><i>{where}</i>" if where else "")
+        label = f"<b>{node.name}</b><br/>{node.kind}" + (f"<br/><i>{_mq(where)}</i>" if where else "")
         lines.append(f'  {_mid(node.name)}["{label}"]')
     for inp in graph.inputs.values():
         lines.append(f'  in_{_mid(inp.name)}(["input: {inp.name}"])')
@@ -80,10 +85,11 @@ def to_mermaid(graph: Graph) -> str:
 
 
 def to_dot(graph: Graph) -> str:
-    lines = [f'digraph "{graph.name}" {{', "  rankdir=LR;", '  node [shape=box, style=rounded, fontname="Helvetica"];']
+    lines = [f'digraph "{_dq(graph.name)}" {{', "  rankdir=LR;",
+             '  node [shape=box, style=rounded, fontname="Helvetica"];']
     for node in graph.nodes.values():
         where = _placement(node)
-        label = f"{node.name}\\n({node.kind})" + (f"\\n[{where}]" if where else "")
+        label = f"{node.name}\\n({node.kind})" + (f"\\n[{_dq(where)}]" if where else "")
         lines.append(f'  "{node.name}" [label="{label}"];')
     for inp in graph.inputs.values():
         lines.append(f'  "input:{inp.name}" [shape=ellipse, label="{inp.name}"];')
@@ -145,4 +151,15 @@ def draw(graph: Graph, path: Path, fmt: str) -> None:
 
 
 def _mid(name: str) -> str:
-    return "n_" + name.replace("-", "_")
+    """A Mermaid node id; one-to-one ('a-b' and 'a_b' must not become the same node)."""
+    return "n_" + name.replace("_", "__").replace("-", "_h")
+
+
+def _mq(text: str) -> str:
+    """Text for inside a quoted Mermaid label."""
+    return text.replace('"', "#quot;")
+
+
+def _dq(text: str) -> str:
+    """Text for inside a quoted Graphviz string."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')

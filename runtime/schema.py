@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from .registry import Registry
-from .spec import EDGE_PATTERN, PORT_REF_PATTERN, GraphFile
+from .spec import EDGE_PATTERN, NAME_PATTERN, PORT_REF_PATTERN, GraphFile
 
 
 def graph_json_schema(registry: Registry) -> dict[str, Any]:
@@ -24,6 +24,9 @@ def graph_json_schema(registry: Registry) -> dict[str, Any]:
     for section in ("edges", "loops"):
         schema["properties"][section]["items"]["pattern"] = EDGE_PATTERN
     schema["properties"]["outputs"]["additionalProperties"]["pattern"] = PORT_REF_PATTERN
+    for section in ("nodes", "replace", "inputs", "outputs"):
+        schema["properties"][section]["propertyNames"] = {"pattern": NAME_PATTERN}
+    schema["properties"]["remove"]["items"]["pattern"] = NAME_PATTERN
     defs["InsertSpec"]["properties"]["on"]["pattern"] = EDGE_PATTERN
     # InputSpec also accepts the shorthands 'node.port' and ['node.port', ...].
     input_def = defs.pop("InputSpec")

@@ -59,6 +59,11 @@ class InputSpec(_Strict):
             return {"to": value}
         return value
 
+    @field_validator("to", mode="before")
+    @classmethod
+    def _one_ref(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
     @field_validator("to")
     @classmethod
     def _port_refs(cls, refs: list[str]) -> list[str]:

@@ -75,9 +75,9 @@ class _Checker:
     def run(self) -> Graph | None:
         nodes = self._nodes()
         edges = self._edges()
-        inputs = self._inputs(edges)
+        inputs = self._inputs()
         outputs = self._outputs()
-        self._unconnected(edges, inputs)
+        self._unconnected()
         self._cycles(edges)
         if self.issues:
             return None
@@ -106,6 +106,10 @@ class _Checker:
             except ValidationError as exc:
                 where = _ConfigWhere(Where(entry.where.doc, entry.where.path + ("config",)), name, from_cli)
                 self.issues += pydantic_issues(exc, where, cls.Config, node=name, code="bad-config")
+                continue
+            except Exception as exc:  # a kind's own validator that raised something other than ValueError
+                self.issue("bad-config", f"config rejected by {cls.kind}: {type(exc).__name__}: {exc}",
+                           entry.where.loc("config"), node=name)
                 continue
             out[name] = GraphNode(name, cls.kind, cls, validated, entry.spec.weights, entry.spec.placement,
                                   entry.spec.doc)
@@ -166,7 +170,9 @@ class _Checker:
     def _edges(self) -> list[tuple[GraphEdge, EdgeEntry]]:
         good: list[tuple[GraphEdge, EdgeEntry]] = []
         self.fed: dict[Endpoint, Location] = {}
-        self.unsure_inputs: set[str] = set()  # inserted nodes whose input port could not be chosen
+        # Nodes whose unconnected inputs would only repeat a reported problem: an insert that failed or could
+        # not choose a port, or an edge into a port the node lacks (which input was meant is unknown).
+        self.unsure_inputs: set[str] = set(self.c.unplaced)
         for entry in self.c.edges:
             where = entry.where.loc()
             if "" in (entry.src.port, entry.dst.port):
@@ -176,14 +182,33 @@ class _Checker:
                 if "" in (entry.src.port, entry.dst.port):
                     self.fed.setdefault(entry.dst, where)
                     continue
+            if self._backwards(entry, where):
+                continue
             src = self._port(entry.src, where, output=True)
             dst = self._port(entry.dst, where, output=False)
+            if dst is None and entry.dst.node in self.classes:
+                self.unsure_inputs.add(entry.dst.node)
             if src is not None and dst is not None and self._edge_ok(entry, src, dst, where):
                 if not self._fed_twice(entry.dst, where):
                     good.append((GraphEdge(entry.src, entry.dst, src, entry.loop), entry))
             else:  # a bad edge still connects its input: do not also report the input as unconnected
                 self.fed.setdefault(entry.dst, where)
         return good
+
+    def _backwards(self, entry: EdgeEntry, where: Location) -> bool:
+        """Report an edge written input -> output as one issue that says how to turn it round."""
+        src_cls, dst_cls = self.classes.get(entry.src.node), self.classes.get(entry.dst.node)
+        if src_cls is None or dst_cls is None:
+            return False
+        if src_cls.output_port(entry.src.port) or dst_cls.input_port(entry.dst.port):
+            return False
+        if not (src_cls.input_port(entry.src.port) and dst_cls.output_port(entry.dst.port)):
+            return False
+        self.issue("unknown-port", f"edge {entry} runs from an input port to an output port; edges run from "
+                   "outputs to inputs", where, node=entry.src.node, port=entry.src.port,
+                   hint=f"did you mean '{entry.dst} -> {entry.src}'?")
+        self.fed.setdefault(entry.src, where)  # the input it names is connected, the wrong way round
+        return True
 
     def _edge_ok(self, entry: EdgeEntry, src: Port, dst: Port, where: Location) -> bool:
         problem = feed_problem(src, dst)
@@ -207,12 +232,14 @@ class _Checker:
         return False
 
     # -- inputs and outputs ------------------------------------------------------------------------------
-    def _inputs(self, edges: list) -> dict[str, GraphInput]:
+    def _inputs(self) -> dict[str, GraphInput]:
         out = {}
         for name, entry in self.c.inputs.items():
             ports: list[Port] = []
             for end, where in entry.targets:
                 port = self._port(end, where.loc(), output=False)
+                if port is None and end.node in self.classes:
+                    self.unsure_inputs.add(end.node)
                 if port is None or self._fed_twice(end, where.loc()):
                     continue
                 if ports and port.type is not ports[0].type:
@@ -233,34 +260,40 @@ class _Checker:
                 out[name] = GraphOutput(name, entry.src, port)
         return out
 
-    def _unconnected(self, edges: list, inputs: dict) -> None:
+    def _unconnected(self) -> None:
         for name, cls in self.classes.items():
-            if name in self.unsure_inputs:  # insert-port already reported
+            if name in self.unsure_inputs:
                 continue
             entry = self.c.nodes[name]
             for port in cls.inputs:
                 end = Endpoint(name, port.name)
-                if port.required and end not in self.fed:
+                if port.required and end not in self.fed and end not in self.c.claimed:
                     self.issue("unconnected-input", f"required input '{port.name}' ({port.describe()}) of "
                                f"'{name}' ({cls.kind}) has no edge", entry.where.loc(key=True), node=name,
                                port=port.name, hint=f"add an edge '<node>.<port> -> {end}' or a graph input")
 
     def _cycles(self, edges: list[tuple[GraphEdge, EdgeEntry]]) -> None:
         dag = nx.DiGraph()
-        where_of: dict[tuple[str, str], Location] = {}
-        for edge, entry in edges:
+        last: dict[tuple[str, str], tuple[int, Location]] = {}  # node pair -> (order, place) of its last edge
+        for i, (edge, entry) in enumerate(edges):
             if not edge.loop:
                 dag.add_edge(edge.src.node, edge.dst.node)
-                where_of.setdefault((edge.src.node, edge.dst.node), entry.where.loc())
-        for i, cycle in enumerate(nx.simple_cycles(dag)):
-            if i == MAX_CYCLES_REPORTED:
+                last[(edge.src.node, edge.dst.node)] = (i, entry.where.loc())
+        for n, cycle in enumerate(nx.simple_cycles(dag)):
+            if n == MAX_CYCLES_REPORTED:
                 break
+            # Blame the edge written last: rotate the cycle so that it is the closing hop.
+            hops = [(cycle[k], cycle[(k + 1) % len(cycle)]) for k in range(len(cycle))]
+            k = max(range(len(hops)), key=lambda k: last[hops[k]][0])
+            cycle = cycle[k + 1:] + cycle[:k + 1]
             path = " -> ".join(cycle + [cycle[0]])
-            self.issue("cycle", f"cycle {path}", where_of[(cycle[-1], cycle[0])], node=cycle[0],
+            self.issue("cycle", f"cycle {path}", last[hops[k]][1], node=cycle[0],
                        hint="declare the feedback edge under 'loops:' (stream ports only)")
         for edge, entry in edges:
-            if edge.loop and not (dag.has_node(edge.dst.node) and dag.has_node(edge.src.node)
-                                  and nx.has_path(dag, edge.dst.node, edge.src.node)):
+            closes = edge.src.node == edge.dst.node or (  # a node feeding itself is a cycle of one
+                dag.has_node(edge.dst.node) and dag.has_node(edge.src.node)
+                and nx.has_path(dag, edge.dst.node, edge.src.node))
+            if edge.loop and not closes:
                 self.issue("not-a-loop", f"loop edge {edge} closes no cycle", entry.where.loc(),
                            node=edge.dst.node, port=edge.dst.port, hint="list it under 'edges:'")
 

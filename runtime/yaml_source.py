@@ -39,15 +39,20 @@ class _Builder:
     """Turns a composed YAML node tree into plain data, recording marks and duplicate keys."""
 
     MAX_DEPTH = 100
+    MAX_VALUES = 100_000  # aliases can make a small file expand to billions of values
 
     def __init__(self, doc: YamlDoc):
         self.doc = doc
         self.constructor = yaml.SafeLoader("")  # only its safe scalar constructors are used
+        self.count = 0
 
     def build(self, node: yaml.Node, path: Path_, depth: int = 0) -> Any:
         self.doc.value_marks[path] = _mark(node)
+        self.count += 1
         if depth > self.MAX_DEPTH:
             raise _Unsupported(node, "nesting is too deep (recursive alias?)")
+        if self.count > self.MAX_VALUES:
+            raise _Unsupported(node, f"more than {self.MAX_VALUES} values (aliases expanding?)")
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_COLLECTION_TAGS:
             raise _Unsupported(node, f"unsupported YAML tag {node.tag!r} (only plain data is allowed)")
         if isinstance(node, yaml.MappingNode):
@@ -58,6 +63,10 @@ class _Builder:
             return self.constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
             raise _Unsupported(node, f"unsupported YAML tag {node.tag!r} (only plain data is allowed)") from exc
+        except Exception as exc:  # e.g. `2024-13-45` (read as a date) or `!!int abc`
+            kind = node.tag.rsplit(":", 1)[-1]
+            raise _Unsupported(node, f"not valid YAML: cannot read {node.value!r} as {kind}: {exc} "
+                               "(quote it to keep it as text)", code="yaml-syntax") from exc
 
     def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict:
         out: dict = {}
@@ -80,9 +89,9 @@ class _Builder:
 
 
 class _Unsupported(Exception):
-    def __init__(self, node: yaml.Node, message: str):
+    def __init__(self, node: yaml.Node, message: str, code: str = "yaml-unsupported"):
         super().__init__(message)
-        self.node = node
+        self.node, self.code = node, code
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
@@ -105,8 +114,15 @@ def parse_yaml(text: str, file: str) -> tuple[YamlDoc | None, list[GraphIssue]]:
             context += f" (started at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1}):"
         problem = " ".join(str(p) for p in (context, exc.problem) if p)
         return None, [GraphIssue("yaml-syntax", f"not valid YAML: {problem}", where)]
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        before = text[:exc.position]
+        where = Location(file, before.count("\n") + 1, exc.position - before.rfind("\n"))
+        return None, [GraphIssue("yaml-syntax", f"not valid YAML: unacceptable character #x{exc.character:04x}",
+                                 where, hint="control characters are not allowed")]
     except yaml.YAMLError as exc:
         return None, [GraphIssue("yaml-syntax", f"not valid YAML: {exc}", Location(file, 1, 1))]
+    except RecursionError:
+        return None, [GraphIssue("yaml-syntax", "not valid YAML: nesting is too deep", Location(file, 1, 1))]
     if root is None:
         return None, [GraphIssue("empty-graph", "the file is empty", Location(file, 1, 1),
                                  hint="a graph needs at least 'nodes:'")]
@@ -115,5 +131,5 @@ def parse_yaml(text: str, file: str) -> tuple[YamlDoc | None, list[GraphIssue]]:
         doc.data = builder.build(root, ())
     except _Unsupported as exc:
         line, col = _mark(exc.node)
-        return None, [GraphIssue("yaml-unsupported", str(exc), Location(file, line, col))]
+        return None, [GraphIssue(exc.code, str(exc), Location(file, line, col))]
     return doc, []

@@ -24,7 +24,7 @@ class RegexReplace(Node):
         def _compiles(cls, pattern: str) -> str:
             try:
                 re.compile(pattern)
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:
                 raise ValueError(f"not a valid regular expression: {exc}") from None
             return pattern
 
