@@ -183,6 +183,8 @@ def _run(args: argparse.Namespace) -> int:
             result.stats.write_trace(args.trace)
     for name, path in summary["files"].items():
         print(f"{name}: {path}")
+    for name in summary["outputs"].keys() - summary["files"].keys():
+        print(f"{name}: empty stream, no file written")
     for name, why in result.missing.items():
         print(f"{name}: not produced ({why})")
     print(f"result: {out_dir / 'result.json'}  ({result.stats.wall:.3f} s)")

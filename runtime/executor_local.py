@@ -37,15 +37,16 @@ class RunResult:
     outputs: dict[str, Any]
     missing: dict[str, str]
     stats: RunStats
-    stream_outputs: frozenset[str] = field(default_factory=frozenset)
+    stream_types: dict[str, type[Payload]] = field(default_factory=dict)  # stream outputs -> item type
 
     def joined(self, name: str) -> Any:
-        """An output as one value: a stream's items joined by their payload type (if it knows how)."""
+        """An output as one value: a stream's items joined by their payload type, when it knows how."""
         value = self.outputs[name]
-        if name in self.stream_outputs and value and isinstance(value[0], Payload):
-            joined = type(value[0]).join(value)
-            return value if joined is None else joined
-        return value
+        item_type = self.stream_types.get(name)
+        if item_type is None:
+            return value
+        joined = item_type.join(value)
+        return value if joined is None else joined
 
 
 class LocalExecutor:
@@ -154,7 +155,8 @@ class Run:
                 skipped = self._skip_reasons.get(out.src.node)
                 missing[name] = (f"node '{out.src.node}' was skipped: {skipped}" if skipped
                                  else f"node '{out.src.node}' produced no '{out.src.port}'")
-        return RunResult(dict(self._outputs), missing, self.stats, self._stream_outputs)
+        stream_types = {n: o.port.type for n, o in graph.outputs.items() if n in self._stream_outputs}
+        return RunResult(dict(self._outputs), missing, self.stats, stream_types)
 
     def cancel(self) -> None:
         """Stop every node at its next channel operation; `result()` then raises RunCancelled."""

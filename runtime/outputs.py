@@ -24,9 +24,9 @@ def write_outputs(graph: Graph, result: RunResult, out_dir: Path, extra: dict[st
         if name not in result.outputs:
             continue
         value = result.joined(name)
-        if isinstance(value, list) and not value:  # an empty stream: its type may still join (Text -> "")
-            empty = graph.outputs[name].port.type.join([])
-            value = value if empty is None else empty
+        values[name] = jsonable(value)
+        if isinstance(value, list) and not value:  # an empty stream that has no empty form (no audio at all)
+            continue
         suffix = value.file_suffix if isinstance(value, Payload) else ".json"
         stem = out_dir / (f"{name}_output" if f"{name}{suffix}" == RESULT_FILE else name)
         if isinstance(value, Payload):
@@ -35,7 +35,6 @@ def write_outputs(graph: Graph, result: RunResult, out_dir: Path, extra: dict[st
             path = stem.with_suffix(".json")
             path.write_text(json.dumps(jsonable(value), indent=1))
             files[name] = str(path)
-        values[name] = jsonable(value)
     summary = {"graph": graph.name, "graph_file": graph.file, **(extra or {}), "outputs": values,
                "files": files, "missing": result.missing, "timings": result.stats.to_json()}
     (out_dir / RESULT_FILE).write_text(json.dumps(summary, indent=1))

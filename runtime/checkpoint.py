@@ -1,0 +1,133 @@
+"""Hugging Face checkpoint folders: config, tokenizer files and safetensors weights, read one prefix at a time.
+
+Only the shards holding a prefix are opened, memory-mapped by safetensors; nothing is unpickled.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from .errors import UserError
+
+if TYPE_CHECKING:
+    import torch
+
+INDEX_FILE = "model.safetensors.index.json"
+SINGLE_FILE = "model.safetensors"
+
+
+class CheckpointError(UserError):
+    """A checkpoint that is missing, unreadable, or does not match what a node expects."""
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint folder. `config` is the parsed config.json; `shard_of` maps each tensor key to its file."""
+
+    path: Path
+    config: dict[str, Any]
+    shard_of: dict[str, str] = field(repr=False)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Checkpoint:
+        path = Path(path).expanduser()
+        if not path.is_dir():
+            raise CheckpointError(f"checkpoint folder '{path}' does not exist")
+        config = _read_json(path / "config.json", "the model config")
+        index = path / INDEX_FILE
+        if index.is_file():
+            weight_map = _read_json(index, "the shard index").get("weight_map")
+            if not isinstance(weight_map, dict):
+                raise CheckpointError(f"{index}: no 'weight_map' mapping tensor names to shard files")
+            shard_of = dict(weight_map)
+        elif (path / SINGLE_FILE).is_file():
+            shard_of = {key: SINGLE_FILE for key in _keys_of(path / SINGLE_FILE)}
+        else:
+            raise CheckpointError(f"'{path}' has neither {SINGLE_FILE} nor {INDEX_FILE}")
+        for shard in sorted(set(shard_of.values())):
+            if not (path / shard).is_file():
+                raise CheckpointError(f"{index}: shard '{shard}' is listed but missing from '{path}'")
+        return cls(path, config, shard_of)
+
+    def keys(self, prefix: str) -> list[str]:
+        return sorted(k for k in self.shard_of if k.startswith(prefix))
+
+    def has(self, prefix: str) -> bool:
+        return any(k.startswith(prefix) for k in self.shard_of)
+
+    def file(self, name: str) -> Path | None:
+        """A side file of the checkpoint (tokenizer, preprocessor config), if present."""
+        path = self.path / name
+        return path if path.is_file() else None
+
+    def json_file(self, name: str) -> dict[str, Any] | None:
+        path = self.file(name)
+        return None if path is None else _read_json(path, name)
+
+    def load(self, prefix: str, expected: Mapping[str, tuple[int, ...]], dtype: torch.dtype | None = None,
+             device: str = "cpu", optional: Iterable[str] = ()) -> dict[str, torch.Tensor]:
+        """Tensors under `prefix`, keyed without it, checked against `expected` shapes (keys without prefix).
+
+        Every missing, unexpected or mis-shaped tensor is reported at once, with both shapes and the file.
+        Keys in `optional` may be absent. Floating tensors are cast to `dtype`.
+        """
+        from safetensors import safe_open
+
+        present = {k[len(prefix):]: k for k in self.keys(prefix)}
+        optional = set(optional)
+        problems = []
+        missing = sorted(set(expected) - set(present) - optional)
+        unexpected = sorted(set(present) - set(expected))
+        if missing:
+            problems.append(f"missing {len(missing)} tensor(s): " + _some(prefix + m for m in missing))
+        if unexpected:
+            problems.append(f"unexpected {len(unexpected)} tensor(s): " + _some(prefix + u for u in unexpected))
+        by_shard: dict[str, list[str]] = {}
+        for short in sorted(set(expected) & set(present)):
+            by_shard.setdefault(self.shard_of[present[short]], []).append(short)
+        out = {}
+        for shard, shorts in by_shard.items():
+            with safe_open(str(self.path / shard), framework="pt", device=device) as handle:
+                for short in shorts:
+                    key = present[short]
+                    shape = tuple(handle.get_slice(key).get_shape())
+                    want = tuple(expected[short])
+                    if shape != want:
+                        problems.append(f"'{key}' in {shard} has shape {list(shape)}, expected {list(want)}")
+                        continue
+                    tensor = handle.get_tensor(key)
+                    out[short] = tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor
+        if problems:
+            raise CheckpointError(f"checkpoint '{self.path}' does not match the model config under '{prefix}':\n  "
+                                  + "\n  ".join(problems)
+                                  + "\n(is config.json from the same model as the weights?)")
+        return out
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{what} '{path}' is missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{what} '{path}' is unreadable: {exc}") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{what} '{path}' must hold a JSON object")
+    return data
+
+
+def _keys_of(path: Path) -> list[str]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return list(handle.keys())
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"'{path}' is not a readable safetensors file: {exc}") from None
+
+
+def _some(keys: Iterable[str], limit: int = 8) -> str:
+    keys = list(keys)
+    return ", ".join(keys[:limit]) + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
