@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import queue
+from pathlib import Path
 import threading
 import uuid
 from collections import defaultdict
@@ -55,9 +56,11 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, graph: Graph, *, device: str = "cpu", checkpoint: Any = None, buffer_size: int = 64):
+        from .checkpoint import Checkpoint
+
         self.graph = graph
         self.device = device
-        self.checkpoint = checkpoint
+        self.checkpoint = Checkpoint.open(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
         self.buffer_size = buffer_size
         self.nodes: dict[str, Node] = {name: spec.build() for name, spec in graph.nodes.items()}
 
