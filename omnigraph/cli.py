@@ -8,7 +8,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from omnigraph.runtime.errors import GraphValidationError, NodeFailed, UserError
 
@@ -83,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", type=Path, help="write a Chrome/Perfetto trace JSON here")
     p.add_argument("--executor", choices=("local",), default="local", help="where to run (default: local)")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling nodes (default 0)")
+    p.add_argument("--checkpoint", type=Path, metavar="DIR",
+                   help="a Hugging Face checkpoint folder (default: the tiny random checkpoint, built once)")
+    p.add_argument("--greedy", action="store_true", help="greedy decoding in every decoding node")
+    p.add_argument("--max-new-tokens", type=int, metavar="N", help="token budget of every text-generating node")
     p.set_defaults(func=_run)
     return parser
 
@@ -159,11 +163,11 @@ def _run(args: argparse.Namespace) -> int:
     from omnigraph.runtime.outputs import write_outputs
     from omnigraph.runtime.validate import load_graph, parse_overrides
 
-    graph = load_graph(args.graph, overrides=parse_overrides(args.set))
+    graph = load_graph(args.graph, overrides={**_run_settings(args), **parse_overrides(args.set)})
     inputs = parse_cli_inputs(args.input)
     prepared = prepare_inputs(graph, inputs)  # bad input names and files are reported before anything loads
     out_dir = args.out or Path("out") / graph.name
-    executor = LocalExecutor(graph)
+    executor = LocalExecutor(graph, checkpoint=_checkpoint_for(graph, args.checkpoint))
     progress = _Progress(graph.name, enabled=sys.stderr.isatty())
     progress.say("loading")
     executor.load()
@@ -189,6 +193,31 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{name}: not produced ({why})")
     print(f"result: {out_dir / 'result.json'}  ({result.stats.wall:.3f} s)")
     return EXIT_OK
+
+
+def _run_settings(args: argparse.Namespace) -> dict[tuple[str, str], Any]:
+    """Flags that set a field on every node that has it (e.g. --greedy -> each decoder's `greedy`)."""
+    from omnigraph.runtime.validate import ALL_NODES
+
+    settings: dict[tuple[str, str], Any] = {}
+    if args.greedy:
+        settings[(ALL_NODES, "greedy")] = True
+    if args.max_new_tokens is not None:
+        settings[(ALL_NODES, "max_new_tokens")] = args.max_new_tokens
+    return settings
+
+
+def _checkpoint_for(graph: Any, given: Path | None) -> Any:
+    """The checkpoint a run uses: the one given, else (if any node loads weights) the tiny default."""
+    if given is not None:
+        return given
+    if not any(node.cls.needs_checkpoint for node in graph.nodes.values()):
+        return None
+    from omnigraph.runtime.checkpoint_writer import default_checkpoint
+
+    print("no --checkpoint given: using the tiny random checkpoint (random weights, random outputs)",
+          file=sys.stderr)
+    return default_checkpoint()
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ class Node:
     Config: ClassVar[type[NodeConfig]] = NodeConfig
     inputs: ClassVar[tuple[Port, ...]] = ()
     outputs: ClassVar[tuple[Port, ...]] = ()
+    needs_checkpoint: ClassVar[bool] = False  # True for nodes that load weights or tokenizer files
 
     def __init__(self, config: NodeConfig | None = None, *, name: str | None = None,
                  weights: str | None = None):

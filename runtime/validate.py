@@ -18,6 +18,7 @@ from .sources import find_graph
 from .spec import Endpoint
 
 MAX_CYCLES_REPORTED = 5
+ALL_NODES = "*"  # an override for every node whose config declares the field (e.g. --greedy)
 
 
 def parse_overrides(items: list[str]) -> dict[tuple[str, str], Any]:
@@ -87,6 +88,12 @@ class _Checker:
     def _nodes(self) -> dict[str, GraphNode]:
         cli = Location("--set")
         for (name, field) in self.overrides:
+            if name == ALL_NODES:
+                kinds = [self.registry.get(e.spec.kind) for e in self.c.nodes.values()]
+                if not any(cls is not None and field in cls.Config.model_fields for cls in kinds):
+                    self.issue("unknown-field", f"no node of graph '{self.c.name}' has a '{field}' setting",
+                               Location(f"--{field.replace('_', '-')}"), hint="this flag does not apply to this graph")
+                continue
             if name not in self.c.nodes:
                 self.issue("unknown-node", f"--set {name}.{field}: no node named '{name}'", cli, node=name,
                            hint=did_you_mean(name, self.c.nodes))
@@ -99,8 +106,10 @@ class _Checker:
                 continue
             self.classes[name] = cls
             config = dict(entry.spec.config)
-            from_cli = {f for (n, f) in self.overrides if n == name}
-            config.update({f: v for (n, f), v in self.overrides.items() if n == name})
+            for_node = {f: v for (n, f), v in self.overrides.items() if n == ALL_NODES and f in cls.Config.model_fields}
+            for_node.update({f: v for (n, f), v in self.overrides.items() if n == name})
+            from_cli = set(for_node)
+            config.update(for_node)
             try:
                 validated = cls.Config.model_validate(config)
             except ValidationError as exc:
