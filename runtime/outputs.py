@@ -11,10 +11,14 @@ from .graph import Graph
 from .payloads import Payload, jsonable
 
 RESULT_FILE = "result.json"
+RESERVED = frozenset({"graph", "graph_file", "seed", "inputs", "outputs", "files", "missing", "timings"})
 
 
 def write_outputs(graph: Graph, result: RunResult, out_dir: Path, extra: dict[str, Any] | None = None) -> dict:
-    """Text as NAME.txt, audio as NAME.wav, anything else as NAME.json; returns what result.json holds."""
+    """Text as NAME.txt, audio as NAME.wav, anything else as NAME.json; returns what result.json holds.
+
+    result.json has every output under "outputs" and, unless its name is reserved, at the top level too.
+    """
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -35,7 +39,9 @@ def write_outputs(graph: Graph, result: RunResult, out_dir: Path, extra: dict[st
             path = stem.with_suffix(".json")
             path.write_text(json.dumps(jsonable(value), indent=1))
             files[name] = str(path)
-    summary = {"graph": graph.name, "graph_file": graph.file, **(extra or {}), "outputs": values,
-               "files": files, "missing": result.missing, "timings": result.stats.to_json()}
+    summary = {"graph": graph.name, "graph_file": graph.file, **(extra or {})}
+    summary.update({name: value for name, value in values.items() if name not in RESERVED})  # e.g. token ids
+    summary.update({"outputs": values, "files": files, "missing": result.missing,
+                    "timings": result.stats.to_json()})
     (out_dir / RESULT_FILE).write_text(json.dumps(summary, indent=1))
     return summary

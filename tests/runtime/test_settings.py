@@ -1,0 +1,40 @@
+"""Run-wide settings (--greedy, --max-new-tokens): one field set on every node that declares it."""
+from __future__ import annotations
+
+import pytest
+from toy_nodes import ALL, Number
+
+from omnigraph.runtime.errors import GraphValidationError
+from omnigraph.runtime.validate import ALL_NODES
+from omnigraph.testing import graph_from_yaml, run_graph
+
+GRAPH = """
+inputs: {n: {to: [src.n], default: 3}}
+nodes:
+  src: {kind: t_count}
+  a: {kind: t_scale, config: {factor: 2}}
+  b: {kind: t_scale}
+edges: [src.items -> a.items, a.items -> b.items]
+outputs: {items: b.items}
+"""
+
+
+def test_setting_reaches_every_node_with_the_field_and_yields_to_explicit_overrides() -> None:
+    graph = graph_from_yaml(GRAPH, extra_kinds=ALL, overrides={(ALL_NODES, "factor"): 3})
+    assert graph.nodes["a"].config.factor == 3 and graph.nodes["b"].config.factor == 3
+    assert run_graph(graph).outputs["items"] == [Number(0), Number(9), Number(18)]
+    graph = graph_from_yaml(GRAPH, extra_kinds=ALL, overrides={(ALL_NODES, "factor"): 3, ("b", "factor"): 1})
+    assert graph.nodes["b"].config.factor == 1
+
+
+def test_setting_no_node_declares_is_an_error_named_after_the_flag() -> None:
+    with pytest.raises(GraphValidationError) as info:
+        graph_from_yaml(GRAPH, extra_kinds=ALL, overrides={(ALL_NODES, "max_new_tokens"): 4})
+    issue = info.value.issues[0]
+    assert issue.code == "unknown-field" and issue.where.file == "--max-new-tokens"
+
+
+def test_bad_setting_value_is_located_at_the_flag() -> None:
+    with pytest.raises(GraphValidationError) as info:
+        graph_from_yaml(GRAPH, extra_kinds=ALL, overrides={(ALL_NODES, "factor"): "many"})
+    assert {i.where.file for i in info.value.issues} == {"--set a.factor", "--set b.factor"}
