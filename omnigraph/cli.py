@@ -1,4 +1,4 @@
-"""The `omnigraph` command line: validate, show, nodes, schema, run."""
+"""The `omnigraph` command line: validate, show, nodes, schema, run, make-checkpoint."""
 from __future__ import annotations
 
 import argparse
@@ -88,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--greedy", action="store_true", help="greedy decoding in every decoding node")
     p.add_argument("--max-new-tokens", type=int, metavar="N", help="token budget of every text-generating node")
     p.set_defaults(func=_run)
+
+    p = sub.add_parser("make-checkpoint", parents=[common],
+                       help="write a seeded random Qwen3-Omni checkpoint in the released format")
+    p.add_argument("dir", type=Path, metavar="DIR", help="folder to create (must be new or empty)")
+    p.add_argument("--preset", choices=("tiny", "small"), default="tiny",
+                   help="tiny: ~80 MB float32; small: ~0.44 GB bfloat16, sharded (default: tiny)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
+    p.set_defaults(func=_make_checkpoint)
     return parser
 
 
@@ -218,6 +226,17 @@ def _checkpoint_for(graph: Any, given: Path | None) -> Any:
     print("no --checkpoint given: using the tiny random checkpoint (random weights, random outputs)",
           file=sys.stderr)
     return default_checkpoint()
+
+
+def _make_checkpoint(args: argparse.Namespace) -> int:
+    from omnigraph.runtime.checkpoint_writer import write_checkpoint
+
+    if args.dir.exists() and (not args.dir.is_dir() or any(args.dir.iterdir())):
+        raise UserError(f"'{args.dir}' already exists and is not an empty folder; choose a new folder")
+    with _writing(args.dir):
+        write_checkpoint(args.dir, args.preset, args.seed)
+    print(f"wrote {args.preset} checkpoint (seed {args.seed}) to {args.dir}")
+    return EXIT_OK
 
 
 @contextlib.contextmanager

@@ -97,7 +97,7 @@ class AudioEmbeddings(Payload):
 
 @dataclass(frozen=True)
 class VisionEmbeddings(Payload):
-    """Vision encoder output for every image, then every video, in prompt order.
+    """Vision encoder output for every image and video, in the order of `PromptTokens.media`.
 
     embeddings: [N, D] merged tokens; deepstack: L tensors [N, D]; grids: (t, h, w) patch grid per item;
     kinds: "image" or "video" per item; seconds_per_grid: seconds per temporal grid step per item (0 for images).

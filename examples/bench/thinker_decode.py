@@ -1,0 +1,155 @@
+"""Thinker decode speed: greedy generation at batch 1, omnigraph vs transformers vs the memory-bandwidth bound.
+
+    python examples/bench/thinker_decode.py [--new-tokens 128] [--dtype float32] [--device cpu] [--checkpoint DIR]
+
+Without --checkpoint, a `small`-sized random checkpoint is built with transformers into a temporary folder
+(thinker: 8 layers x 512 hidden, 8 q / 2 kv heads of 128, 16 experts top-4 of width 96, 152064-token
+vocabulary: the sizes of `omnigraph make-checkpoint --preset small`).
+
+The bound: decoding one token must read every weight it touches once (attention, norms, router, its top-k
+experts, one embedding row, the whole lm_head) plus the KV cache; bound tokens/s = measured matrix-vector read
+bandwidth / those bytes. Target: omnigraph >= 85% of the bound.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+SMALL_TEXT = dict(vocab_size=152064, hidden_size=512, intermediate_size=1024, num_hidden_layers=8,
+                  num_attention_heads=8, num_key_value_heads=2, head_dim=128, moe_intermediate_size=96,
+                  num_experts=16, num_experts_per_tok=4, norm_topk_prob=True, decoder_sparse_step=1,
+                  mlp_only_layers=[], max_position_embeddings=32768, rms_norm_eps=1e-6,
+                  rope_parameters=dict(rope_type="default", rope_theta=1e6, mrope_section=[24, 20, 20],
+                                       interleaved=True))
+PROMPT = [151644, 872, 198, 74785, 279, 9104, 304, 12095, 3351, 11, 26753, 13, 151645, 198, 151644, 77091, 198]
+
+
+def build_small_checkpoint(folder: Path) -> Path:
+    """A random transformers Qwen3-Omni model with a small-preset Thinker, saved as a HF checkpoint."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+    from oracle import build_model, save_checkpoint  # the test oracle's tiny configs for the other stages
+
+    hidden = SMALL_TEXT["hidden_size"]
+    model = build_model({"thinker_config.text_config": SMALL_TEXT,
+                         "thinker_config.audio_config": {"output_dim": hidden},
+                         "thinker_config.vision_config": {"out_hidden_size": hidden},
+                         "talker_config": {"thinker_hidden_size": hidden}})
+    return save_checkpoint(model, folder)
+
+
+def load_both(path: Path, dtype: torch.dtype, device: str):
+    from transformers import Qwen3OmniMoeForConditionalGeneration
+
+    from omnigraph.nodes.thinker.weights import load_thinker
+    from omnigraph.runtime.checkpoint import Checkpoint
+
+    ours = load_thinker(Checkpoint.open(path), dtype=dtype, device=device)
+    hf = Qwen3OmniMoeForConditionalGeneration.from_pretrained(path, dtype=dtype).thinker.to(device).eval()
+    return ours, hf
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def matvec_bandwidth(dtype: torch.dtype, device: str, mbytes: int = 512, repeats: int = 10) -> float:
+    """Bytes/s of a [1, K] x [K, N] product with a weight much bigger than the caches (the kind of op decoding
+    is made of); the better of the two weight layouts ([N, K] through F.linear, and [K, N])."""
+    cols = 4096
+    rows = mbytes * 2**20 // (cols * torch.empty((), dtype=dtype).element_size())
+    w = torch.randn(rows, cols, dtype=dtype, device=device)
+    best = float("inf")
+    for op, x in ((lambda x: torch.nn.functional.linear(x, w), torch.randn(1, cols, dtype=dtype, device=device)),
+                  (lambda x: x @ w, torch.randn(1, rows, dtype=dtype, device=device))):
+        op(x)
+        for _ in range(repeats):
+            sync(device)
+            t0 = time.perf_counter()
+            op(x)
+            sync(device)
+            best = min(best, time.perf_counter() - t0)
+    return w.numel() * w.element_size() / best
+
+
+def bytes_per_token(model, context: int) -> int:
+    """Weights one decode step reads, plus the KV cache of `context` positions."""
+    a = model.args
+    item = model.lm_head.element_size()
+    C, D, H, K = a.dim, a.head_dim, a.n_heads, a.n_kv_heads
+    per_layer = C * (H + 2 * K) * D + H * D * C + 2 * D + 2 * C + 2 * K * D * context  # attention, norms, cache
+    total = 0
+    for sparse in a.sparse:
+        mlp = a.n_experts * C + a.top_k * 3 * a.moe_hidden * C if sparse else 3 * a.dense_hidden * C
+        total += per_layer + mlp
+    return (total + C + C + a.vocab_size * C) * item  # final norm, embedding row, lm_head
+
+
+def run_ours(model, ids: torch.Tensor, new_tokens: int) -> tuple[list[int], float]:
+    from omnigraph.nodes.thinker.model import generate
+
+    embeds = model.embed_tokens(ids)[None]
+    positions = torch.arange(ids.numel(), device=ids.device).float().expand(3, 1, -1)
+    t0 = time.perf_counter()
+    out = list(generate(model, embeds, positions, 0, lambda logits, prev: logits.argmax(-1), new_tokens))
+    sync(str(ids.device))
+    return out, time.perf_counter() - t0
+
+
+def run_hf(model, ids: torch.Tensor, new_tokens: int) -> tuple[list[int], float]:
+    with torch.inference_mode():
+        t0 = time.perf_counter()
+        out = model.generate(input_ids=ids[None], max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                             do_sample=False, eos_token_id=None)
+        sync(str(ids.device))
+        return out[0, ids.numel():].tolist(), time.perf_counter() - t0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--new-tokens", type=int, default=128)
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--checkpoint", type=Path, help="an existing checkpoint folder (default: build a small one)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    args = p.parse_args()
+    dtype = getattr(torch, args.dtype)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.checkpoint or build_small_checkpoint(Path(tmp) / "small")
+        ours, hf = load_both(path, dtype, args.device)
+    ids = torch.tensor(PROMPT, device=args.device)
+    a = ours.args
+    print(f"thinker: {a.n_layers} layers x {a.dim}, {a.n_heads}/{a.n_kv_heads} heads of {a.head_dim}, "
+          f"{a.n_experts} experts top-{a.top_k} (width {a.moe_hidden}), vocab {a.vocab_size}; {args.dtype} on "
+          f"{args.device} ({torch.get_num_threads()} threads); prompt {ids.numel()}, {args.new_tokens} new tokens")
+
+    run_ours(ours, ids, 4), run_hf(hf, ids, 4)  # warm up
+    ours_runs = [run_ours(ours, ids, args.new_tokens) for _ in range(args.repeats)]
+    hf_runs = [run_hf(hf, ids, args.new_tokens) for _ in range(args.repeats)]
+    same = ours_runs[0][0] == hf_runs[0][0]
+    ours_tps = args.new_tokens / min(t for _, t in ours_runs)
+    hf_tps = args.new_tokens / min(t for _, t in hf_runs)
+
+    bandwidth = matvec_bandwidth(dtype, args.device)
+    per_token = bytes_per_token(ours, ids.numel() + args.new_tokens // 2)
+    bound_tps = bandwidth / per_token
+    print(f"matvec read bandwidth {bandwidth / 1e9:.1f} GB/s; {per_token / 1e6:.1f} MB touched per token "
+          f"(lm_head {a.vocab_size * a.dim * ours.lm_head.element_size() / 1e6:.1f} MB)")
+    print(f"omnigraph     {ours_tps:8.1f} tokens/s")
+    print(f"transformers  {hf_tps:8.1f} tokens/s")
+    print(f"bound         {bound_tps:8.1f} tokens/s")
+    print(f"omnigraph / bound = {ours_tps / bound_tps:.1%} (target >= 85%); omnigraph / transformers = "
+          f"{ours_tps / hf_tps:.2f}x; greedy tokens identical: {same}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+"""Log-mel spectrogram (Whisper-style): `log_mel` picks the fast path for the device; `reference.log_mel` is the spec."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+
+def log_mel(wav: torch.Tensor, window: torch.Tensor, filters: torch.Tensor, hop: int) -> torch.Tensor:
+    """[B, N] zero-padded waveforms -> [B, M, N // hop] Whisper log-mel features (see reference.log_mel)."""
+    if wav.device.type == "cpu":
+        from .cpu import log_mel as fast
+    else:
+        from .reference import log_mel as fast
+    return fast(wav, window, filters, hop)

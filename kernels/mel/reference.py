@@ -1,0 +1,29 @@
+"""The log-mel spec in plain batched torch (also the GPU path: a handful of large ops).
+
+Whisper-style features as the Hugging Face WhisperFeatureExtractor computes them: STFT with the given window,
+centre reflect padding and the last frame dropped; power; mel filterbank; log10 clamped at 1e-10; a floor of
+(max - 8) over each padded example; (x + 4) / 4.
+
+Shapes: B clips, N samples, n_fft window length, T = N // hop frames, F = n_fft // 2 + 1 bins, M mel bins.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def log_mel(wav: torch.Tensor, window: torch.Tensor, filters: torch.Tensor, hop: int) -> torch.Tensor:
+    """wav [B, N], window [n_fft], filters [F, M] -> [B, M, T]."""
+    n_fft = window.shape[0]
+    x = F.pad(wav[:, None], (n_fft // 2, n_fft // 2), mode="reflect")[:, 0]  # [B, N + n_fft]
+    frames = x.unfold(-1, n_fft, hop)[:, :-1] * window                       # [B, T, n_fft]; last frame dropped
+    spec = torch.view_as_real(torch.fft.rfft(frames, dim=-1))                 # [B, T, F, 2]
+    power = spec.square_().sum(-1)                                            # [B, T, F]
+    log = (power @ filters).clamp_min_(1e-10).log10_()                        # [B, T, M]
+    return finish(log)
+
+
+def finish(log: torch.Tensor) -> torch.Tensor:
+    """[B, T, M] log10 mel -> [B, M, T] features: floor at each example's max - 8, then (x + 4) / 4."""
+    log = torch.maximum(log, log.amax(dim=(1, 2), keepdim=True) - 8.0)
+    return log.add_(4.0).div_(4.0).transpose(1, 2)

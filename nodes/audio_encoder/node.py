@@ -1,0 +1,64 @@
+"""audio_encoder: log-mel features of a prompt's clips -> packed audio token embeddings (Qwen3-Omni AuT)."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from omnigraph.runtime.errors import UserError
+from omnigraph.runtime.media_payloads import AudioEmbeddings, MelFeatures
+from omnigraph.runtime.node import Node, NodeConfig
+from omnigraph.runtime.ports import Input, Output
+
+DEFAULT_PREFIX = "thinker.audio_tower."
+
+
+class AudioEncoderNode(Node):
+    """Qwen3-Omni's audio encoder. Sizes come from config.json (thinker_config.audio_config); weights from
+    the node's `weights` prefix (default 'thinker.audio_tower.')."""
+
+    kind = "audio_encoder"
+
+    class Config(NodeConfig):
+        dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and compute dtype.")
+
+    inputs = (Input("mel", MelFeatures, doc="Valid log-mel frames per clip, [n_mels, T_i] each."),)
+    outputs = (Output("audio", AudioEmbeddings, doc="[sum of tokens, output_dim] in clip order, tokens per "
+                                                    "clip (about 13 per second of audio)."),)
+
+    def setup(self, device: str, checkpoint: Any) -> None:
+        import torch
+
+        from .model import AudioEncoder, AudioEncoderArgs
+        from .weights import load_audio_encoder_weights
+
+        if checkpoint is None:
+            raise UserError(f"node '{self.name}' (audio_encoder) needs a checkpoint: pass a checkpoint folder "
+                            f"holding the audio encoder's weights")
+        prefix = self.weights or DEFAULT_PREFIX
+        try:
+            args = AudioEncoderArgs.from_hf_config(checkpoint.config)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{checkpoint.path}/config.json: thinker_config.audio_config: {exc}") from None
+        dtype = getattr(torch, self.config.dtype)
+        state = load_audio_encoder_weights(checkpoint, prefix, args, dtype, device)
+        with torch.device("meta"):
+            model = AudioEncoder(args)
+        model.load_state_dict(state, strict=True, assign=True)
+        model.reset_buffers(device)
+        self.args, self.model = args, model.to(device).eval()
+        self.device, self.dtype = device, dtype
+
+    def process(self, mel: MelFeatures) -> dict[str, Any]:
+        import torch
+
+        if not mel.features:
+            return {}
+        for i, f in enumerate(mel.features):
+            if f.ndim != 2 or f.shape[0] != self.args.num_mel_bins:
+                raise UserError(f"mel features of audio clip {i + 1} have shape {list(f.shape)}; this audio "
+                                f"encoder takes [{self.args.num_mel_bins}, frames] (is the mel frontend's "
+                                f"preprocessor_config.json from the same model?)")
+        with torch.inference_mode():
+            embeddings, tokens = self.model(list(mel.features))
+        return {"audio": AudioEmbeddings(embeddings, tuple(tokens))}

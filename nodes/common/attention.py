@@ -1,0 +1,99 @@
+"""Causal GQA self-attention with optional q/k RMSNorm, rotary positions and a preallocated KV cache.
+
+Shapes: B batch, T new tokens, L cached + new tokens, C model width, H query heads, K key/value heads,
+D head_dim. q/k/v projections are fused into one matrix `wqkv` [(H + 2K) * D, C] at load time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .rmsnorm import RMSNorm
+from .rope import apply_rope
+
+
+@dataclass
+class KVCache:
+    """Keys and values of one layer, [B, K, max_len, D] each, written in place; `length` positions are valid."""
+
+    k: torch.Tensor
+    v: torch.Tensor
+    length: int = 0
+
+    @classmethod
+    def allocate(cls, batch: int, n_kv_heads: int, max_len: int, head_dim: int, dtype: torch.dtype,
+                 device: torch.device | str) -> KVCache:
+        shape = (batch, n_kv_heads, max_len, head_dim)
+        return cls(torch.zeros(shape, dtype=dtype, device=device), torch.zeros(shape, dtype=dtype, device=device))
+
+    @property
+    def max_len(self) -> int:
+        return self.k.shape[2]
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write k, v [B, K, T, D] after the valid positions; return views of all valid keys/values [B, K, L, D]."""
+        start, end = self.length, self.length + k.shape[2]
+        if end > self.max_len:
+            raise RuntimeError(f"KV cache overflow: {end} positions needed, {self.max_len} allocated")
+        self.k[:, :, start:end] = k
+        self.v[:, :, start:end] = v
+        self.length = end
+        return self.k[:, :, :end], self.v[:, :, :end]
+
+
+def fuse_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Stack q/k/v projection weights (or biases) into the layout of `Attention.wqkv`."""
+    return torch.cat([q, k, v], dim=0)
+
+
+class Attention(nn.Module):
+    """Causal self-attention: fused qkv projection, per-head q/k RMSNorm, rotary, GQA, output projection."""
+
+    def __init__(self, dim: int, n_heads: int, n_kv_heads: int, head_dim: int, eps: float = 1e-6,
+                 qk_norm: bool = True, qkv_bias: bool = False):
+        super().__init__()
+        if n_heads % n_kv_heads:
+            raise ValueError(f"{n_heads} query heads are not a multiple of {n_kv_heads} key/value heads")
+        self.n_heads, self.n_kv_heads, self.head_dim = n_heads, n_kv_heads, head_dim
+        self.wqkv = nn.Linear(dim, (n_heads + 2 * n_kv_heads) * head_dim, bias=qkv_bias)
+        self.wo = nn.Linear(n_heads * head_dim, dim, bias=False)
+        self.q_norm = RMSNorm(head_dim, eps) if qk_norm else None
+        self.k_norm = RMSNorm(head_dim, eps) if qk_norm else None
+
+    def _qkv(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+        """x [B, T, C] -> q [B, H, T, D], k, v [B, K, T, D] with norms and rotary applied."""
+        B, T, _ = x.shape
+        H, K, D = self.n_heads, self.n_kv_heads, self.head_dim
+        q, k, v = self.wqkv(x).split([H * D, K * D, K * D], dim=-1)
+        q, k, v = q.view(B, T, H, D), k.view(B, T, K, D), v.view(B, T, K, D)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
+    def prefill(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                cache: KVCache | None = None) -> torch.Tensor:
+        """T new tokens (causal among themselves, attending to everything cached before them). -> [B, T, C]"""
+        B, T, _ = x.shape
+        q, k, v = self._qkv(x, cos, sin)
+        start = 0
+        if cache is not None:
+            start = cache.length
+            k, v = cache.append(k, v)
+        if start == 0:
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+        else:  # continuing a cached sequence: query i sees keys 0..start+i
+            keep = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(start)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, enable_gqa=True)
+        return self.wo(out.transpose(1, 2).reshape(B, T, -1))
+
+    def decode(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """One new token per row, x [B, 1, C], attending to the whole cache. -> [B, 1, C]"""
+        B = x.shape[0]
+        q, k, v = self._qkv(x, cos, sin)
+        k, v = cache.append(k, v)
+        out = F.scaled_dot_product_attention(q, k, v, enable_gqa=True)  # [B, H, 1, D]; no mask: sees all
+        return self.wo(out.transpose(1, 2).reshape(B, 1, -1))

@@ -1,0 +1,106 @@
+"""SwiGLU MLP and a top-k routed mixture of experts (optionally with a sigmoid-gated shared expert).
+
+Shapes: N tokens, C model width, E experts, k experts per token, I expert width. Expert weights are stacked:
+w_gate_up [E, 2I, C] (gate rows then up rows), w_down [E, C, I].
+
+Routing: softmax(router(x)) in float32, top-k, renormalised to sum 1 when `norm_topk_prob`, cast to x's dtype.
+Many tokens: (token, expert) pairs are sorted by expert and each expert runs one matmul over its contiguous
+slice. One token: only its k experts run (views of the stacked weights on CPU; a gather + bmm elsewhere, which
+needs no host sync).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SwiGLU(nn.Module):
+    """down(silu(gate(x)) * up(x)), gate and up fused into one [2I, C] matrix."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.w_gate_up = nn.Linear(dim, 2 * hidden, bias=False)
+        self.w_down = nn.Linear(hidden, dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.w_gate_up(x).chunk(2, dim=-1)
+        return self.w_down(F.silu(gate) * up)
+
+
+def stack_experts(gate: list[torch.Tensor], up: list[torch.Tensor],
+                  down: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-expert [I, C], [I, C], [C, I] weights -> (w_gate_up [E, 2I, C], w_down [E, C, I])."""
+    gate_up = torch.stack([torch.cat([g, u], dim=0) for g, u in zip(gate, up)])
+    return gate_up, torch.stack(down)
+
+
+class MoE(nn.Module):
+    def __init__(self, dim: int, n_experts: int, top_k: int, hidden: int, norm_topk_prob: bool,
+                 shared_hidden: int = 0):
+        super().__init__()
+        self.n_experts, self.top_k, self.norm_topk_prob = n_experts, top_k, norm_topk_prob
+        self.router = nn.Linear(dim, n_experts, bias=False)
+        self.w_gate_up = nn.Parameter(torch.empty(n_experts, 2 * hidden, dim))
+        self.w_down = nn.Parameter(torch.empty(n_experts, dim, hidden))
+        self.shared = SwiGLU(dim, shared_hidden) if shared_hidden else None
+        self.shared_gate = nn.Linear(dim, 1, bias=False) if shared_hidden else None
+
+    def route(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [N, C] -> weights [N, k] (x's dtype), expert ids [N, k]."""
+        probs = torch.softmax(self.router(x).float(), dim=-1)
+        weights, experts = probs.topk(self.top_k, dim=-1)
+        if self.norm_topk_prob:
+            weights = weights / weights.sum(dim=-1, keepdim=True)
+        return weights.to(x.dtype), experts
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [..., C] -> [..., C]"""
+        flat = x.reshape(-1, x.shape[-1])  # [N, C]
+        weights, experts = self.route(flat)
+        if flat.shape[0] == 1:
+            out = self._one_token(flat, weights, experts)
+        else:
+            out = self._grouped(flat, weights, experts)
+        if self.shared is not None:
+            out = out + torch.sigmoid(self.shared_gate(flat)) * self.shared(flat)
+        return out.view_as(x)
+
+    def _expert(self, x: torch.Tensor, e: int) -> torch.Tensor:
+        gate, up = F.linear(x, self.w_gate_up[e]).chunk(2, dim=-1)
+        return F.linear(F.silu(gate) * up, self.w_down[e])
+
+    def _grouped(self, x: torch.Tensor, weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
+        N, k = experts.shape
+        flat_experts = experts.flatten()  # [N*k]
+        order = flat_experts.argsort(stable=True)  # pairs grouped by expert
+        tokens = order // k  # token of each sorted pair
+        counts = torch.bincount(flat_experts, minlength=self.n_experts).tolist()
+        xs = x[tokens]  # [N*k, C]
+        ys = torch.empty_like(xs)
+        start = 0
+        for e, n in enumerate(counts):  # one matmul per expert over its contiguous slice
+            if n:
+                ys[start:start + n] = self._expert(xs[start:start + n], e)
+                start += n
+        ys = ys * weights.flatten()[order].unsqueeze(-1)
+        return torch.zeros_like(x).index_add_(0, tokens, ys)
+
+    def _one_token(self, x: torch.Tensor, weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
+        """x [1, C]: run its k experts only."""
+        if x.device.type == "cpu":  # views of the stacked weights: no copy, and a host sync costs nothing
+            return self._one_token_views(x, weights, experts)
+        return self._one_token_gathered(x, weights, experts)
+
+    def _one_token_views(self, x, weights, experts):
+        out = torch.zeros_like(x)
+        for j, e in enumerate(experts[0].tolist()):
+            out = out + weights[:, j:j + 1] * self._expert(x, e)
+        return out
+
+    def _one_token_gathered(self, x, weights, experts):
+        """Gather the k experts' weights and run them as one batched product (no host sync)."""
+        ids = experts[0]  # [k]
+        gate, up = torch.bmm(self.w_gate_up[ids], x.expand(len(ids), -1).unsqueeze(-1)).squeeze(-1).chunk(2, -1)
+        ys = torch.bmm(self.w_down[ids], (F.silu(gate) * up).unsqueeze(-1)).squeeze(-1)  # [k, C]
+        return weights @ ys

@@ -1,0 +1,141 @@
+"""TM-RoPE position ids of Qwen3-Omni: [3, S] (t, h, w) float positions for an expanded prompt.
+
+Shapes: S tokens, n tokens of one media item. Rules (reference/qwen3-omni.md section 4):
+- text (including every start/end token): st + arange on all 3 axes, st = max(previous positions) + 1;
+- audio pads of one clip: st + arange(n) on all 3 axes;
+- image/video (grid t, h, w patches; merged grid h/m, w/m): t = st + k * seconds_per_grid * pos_per_second
+  (seconds_per_grid is 1 for images), h = st + row, w = st + col (raster order of the merged grid);
+- audio in video: video and audio positions both start at the same st and their tokens are merged by
+  the t axis (a video token goes first when its t <= the next audio token's t).
+rope_delta = max(position) + 1 - S; a decode step at cache length c uses c + rope_delta on all 3 axes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+
+@dataclass(frozen=True)
+class MediaTokenIds:
+    """Special token ids and the seconds-to-position scale of one model (thinker or talker config)."""
+
+    audio: int = 151675
+    image: int = 151655
+    video: int = 151656
+    audio_start: int = 151669
+    audio_end: int = 151670
+    vision_start: int = 151652
+    vision_end: int = 151653
+    position_id_per_seconds: float = 13.0
+    spatial_merge_size: int = 2
+
+    @classmethod
+    def from_hf_config(cls, config: dict[str, Any]) -> MediaTokenIds:
+        """From a thinker_config or talker_config dict (a full config.json dict uses its thinker_config)."""
+        config = config.get("thinker_config", config)
+        merge = config.get("spatial_merge_size", config.get("vision_config", {}).get("spatial_merge_size", 2))
+        names = dict(audio="audio_token_id", image="image_token_id", video="video_token_id",
+                     audio_start="audio_start_token_id", audio_end="audio_end_token_id",
+                     vision_start="vision_start_token_id", vision_end="vision_end_token_id",
+                     position_id_per_seconds="position_id_per_seconds")
+        values = {ours: config[theirs] for ours, theirs in names.items() if config.get(theirs) is not None}
+        return cls(**values, spatial_merge_size=merge)
+
+
+def vision_positions(start: float, grid: Sequence[int], seconds_per_grid: float, ids: MediaTokenIds) -> torch.Tensor:
+    """[3, t*h*w/m^2] positions of one image/video starting at `start`."""
+    t, h, w = (int(g) for g in grid)
+    gh, gw = h // ids.spatial_merge_size, w // ids.spatial_merge_size
+    spg = torch.tensor(seconds_per_grid, dtype=torch.float32)
+    tt = (torch.arange(t) * spg * ids.position_id_per_seconds).view(t, 1, 1).expand(t, gh, gw)
+    hh = torch.arange(gh, dtype=torch.float32).view(1, gh, 1).expand(t, gh, gw)
+    ww = torch.arange(gw, dtype=torch.float32).view(1, 1, gw).expand(t, gh, gw)
+    return torch.stack([tt, hh, ww]).reshape(3, -1) + start
+
+
+def audio_in_video_order(video_t: torch.Tensor, audio_t: torch.Tensor) -> torch.Tensor:
+    """Merge order of two t-sorted streams (video first on ties): indices into cat([video, audio])."""
+    keys = torch.cat([video_t, audio_t])
+    return keys.argsort(stable=True)
+
+
+def audio_in_video_positions(start: float, grid: Sequence[int], seconds_per_grid: float, n_audio: int,
+                             ids: MediaTokenIds) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions [3, nv + na] of the merged video/audio tokens, and is_video [nv + na] bool in that order."""
+    video = vision_positions(start, grid, seconds_per_grid, ids)
+    audio = (torch.arange(n_audio, dtype=torch.float32) + start).expand(3, n_audio)
+    order = audio_in_video_order(video[0], audio[0])
+    is_video = order < video.shape[1]
+    return torch.cat([video, audio], dim=1)[:, order], is_video
+
+
+def rope_index(input_ids: torch.Tensor, ids: MediaTokenIds, *, audio_tokens: Sequence[int] = (),
+               image_grids: Sequence[Sequence[int]] = (), video_grids: Sequence[Sequence[int]] = (),
+               video_seconds_per_grid: Sequence[float] = (), video_audio_in_video: Sequence[bool] = (),
+               ) -> tuple[torch.Tensor, float]:
+    """input_ids [S] with placeholders expanded -> (positions [3, S] float32, rope_delta).
+
+    Media appear in `input_ids` as runs of pad tokens; each kind's lists are consumed in order. A video with
+    audio_in_video takes the next audio clip too (its pads are merged with the video's, see audio_in_video_order).
+    """
+    ids_list = input_ids.tolist()
+    S = len(ids_list)
+    spg = list(video_seconds_per_grid) or [1.0] * len(video_grids)
+    aiv = list(video_audio_in_video) or [False] * len(video_grids)
+    pieces: list[torch.Tensor] = []
+    st = 0.0
+    i = text_start = 0
+    counters = {"audio": 0, "image": 0, "video": 0}
+
+    def take(kind: str, available: Sequence) -> int:
+        n = counters[kind]
+        if n >= len(available):
+            raise ValueError(f"the prompt has more {kind} placeholders than {kind} items ({len(available)}) "
+                             f"at token {i}")
+        counters[kind] += 1
+        return n
+
+    def flush_text(end: int) -> None:
+        nonlocal st
+        if end > text_start:
+            pieces.append((torch.arange(end - text_start, dtype=torch.float32) + st).expand(3, -1))
+            st = float(pieces[-1].max()) + 1
+
+    while i < S:
+        tok = ids_list[i]
+        if tok not in (ids.audio, ids.image, ids.video):
+            i += 1
+            continue
+        flush_text(i)
+        if tok == ids.audio:
+            n = audio_tokens[take("audio", audio_tokens)]
+            pos, expect = (torch.arange(n, dtype=torch.float32) + st).expand(3, n), [ids.audio] * n
+        elif tok == ids.image:
+            g = take("image", image_grids)
+            pos = vision_positions(st, image_grids[g], 1.0, ids)  # image frames: pos_per_second apart
+            expect = [ids.image] * pos.shape[1]
+        else:
+            v = take("video", video_grids)
+            if aiv[v]:
+                n_audio = audio_tokens[take("audio", audio_tokens)]
+                pos, is_video = audio_in_video_positions(st, video_grids[v], spg[v], n_audio, ids)
+                expect = [ids.video if x else ids.audio for x in is_video.tolist()]
+            else:
+                pos = vision_positions(st, video_grids[v], spg[v], ids)
+                expect = [ids.video] * pos.shape[1]
+        got = ids_list[i:i + len(expect)]
+        if got != expect:
+            raise ValueError(f"media tokens at {i}..{i + len(expect) - 1} do not match the media sizes given "
+                             f"({len(expect)} tokens expected, in the audio/video interleaving when merged)")
+        pieces.append(pos)
+        st = float(pos.max()) + 1
+        i = text_start = i + len(expect)
+    flush_text(S)
+    for kind, given in (("audio", audio_tokens), ("image", image_grids), ("video", video_grids)):
+        if counters[kind] != len(given):
+            raise ValueError(f"{len(given)} {kind} item(s) given but the prompt has {counters[kind]}")
+    positions = torch.cat(pieces, dim=1) if pieces else torch.zeros(3, 0)
+    delta = (float(positions.max()) + 1 - S) if S else 0.0
+    return positions, (int(delta) if delta == int(delta) else delta)

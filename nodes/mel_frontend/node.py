@@ -1,0 +1,79 @@
+"""mel_frontend: the prompt's audio clips (16 kHz mono) as log-mel features, one batch per prompt."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from omnigraph.runtime.errors import UserError
+from omnigraph.runtime.media_payloads import MelFeatures, PromptTokens
+from omnigraph.runtime.node import Node, NodeConfig
+from omnigraph.runtime.ports import Input, Output
+
+
+class MelFrontend(Node):
+    """Log-mel features of every audio clip of a prompt, computed as one padded batch.
+
+    The clips are batched together the way the Hugging Face processor batches them, so each clip's features
+    match the reference processor's for the same prompt (they depend slightly on the longest clip of the batch).
+    Mel size, FFT size, hop and sample rate come from the checkpoint's preprocessor_config.json when it has one,
+    else the Whisper defaults (128 mels, n_fft 400, hop 160, 16 kHz).
+    """
+
+    kind = "mel_frontend"
+
+    class Config(NodeConfig):
+        max_seconds: float | None = Field(
+            None, gt=0, description="Longest accepted clip in seconds; default: the checkpoint's n_samples / "
+                                    "sampling_rate, else 300 s.")
+
+    inputs = (Input("prompt", PromptTokens, doc="A prompt; its `audios` hold the clips in prompt order."),)
+    outputs = (Output("mel", MelFeatures, doc="features[i]: [n_mels, valid frames] per clip; absent when "
+                                               "the prompt has no audio."),)
+
+    def setup(self, device: str, checkpoint: Any) -> None:
+        from .model import LogMel, MelArgs
+
+        preprocessor = checkpoint.json_file("preprocessor_config.json") if checkpoint is not None else None
+        self.args = MelArgs.from_hf_config(preprocessor)
+        self.device = device
+        self.logmel = LogMel(self.args).to(device)
+
+    def process(self, prompt: PromptTokens) -> dict[str, Any]:
+        import torch
+
+        from .model import valid_frames
+
+        clips = prompt.audios
+        if not clips:
+            return {}
+        args = self.args
+        max_samples = (round(self.config.max_seconds * args.sample_rate) if self.config.max_seconds is not None
+                       else args.max_samples)
+        for i, clip in enumerate(clips):
+            where = f"audio clip {i + 1} of {len(clips)}"
+            if clip.sample_rate != args.sample_rate:
+                raise UserError(f"{where} is at {clip.sample_rate} Hz; the model takes {args.sample_rate} Hz "
+                                f"audio (resample it first, e.g. decode it with media_decode)")
+            if clip.samples.ndim != 1:
+                raise UserError(f"{where} has shape {list(clip.samples.shape)}; expected mono samples [N] "
+                                f"(mix the channels down first)")
+            if clip.samples.shape[0] == 0:
+                raise UserError(f"{where} is empty (0 samples)")
+            if clip.samples.shape[0] > max_samples:
+                raise UserError(f"{where} is {clip.seconds:.2f} s long, over the model's limit of "
+                                f"{max_samples / args.sample_rate:g} s per audio clip; cut it into shorter clips "
+                                f"(or raise mel_frontend's max_seconds)")
+        lengths = [int(clip.samples.shape[0]) for clip in clips]
+        padded = max(lengths)
+        if padded <= args.n_fft // 2:
+            raise UserError(f"the audio clips are too short: the longest has {padded} samples and the mel "
+                            f"frontend needs more than {args.n_fft // 2} ({args.n_fft // 2 / args.sample_rate * 1000:.1f} ms)")
+        with torch.inference_mode():
+            wav = torch.zeros(len(clips), padded, dtype=torch.float32, device=self.device)  # [B, N], zero padded
+            for i, clip in enumerate(clips):
+                wav[i, : lengths[i]] = clip.samples.to(device=self.device, dtype=torch.float32)
+            feats = self.logmel(wav)  # [B, M, T]
+            frames = valid_frames(lengths, args.hop)
+            mel = tuple(feats[i, :, : frames[i]].contiguous() for i in range(len(clips)))
+        return {"mel": MelFeatures(mel)}

@@ -1,0 +1,53 @@
+"""mrope_interleaver: PromptTokens (+ audio/vision embeddings) -> ThinkerPrompt.
+
+Expands each media placeholder to its tokens, embeds the tokens with the Thinker's embedding table, scatters
+the encoder outputs into their positions, and computes TM-RoPE position ids, rope_delta, the visual mask and
+the deepstack features in sequence order. Token ids and position_id_per_seconds come from config.json.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from omnigraph.runtime.errors import UserError
+from omnigraph.runtime.media_payloads import AudioEmbeddings, PromptTokens, ThinkerPrompt, VisionEmbeddings
+from omnigraph.runtime.node import Node, NodeConfig
+from omnigraph.runtime.ports import Input, Output
+
+
+class MropeInterleaver(Node):
+    kind = "mrope_interleaver"
+    needs_checkpoint = True
+
+    class Config(NodeConfig):
+        dtype: Literal["float32", "bfloat16"] = Field("float32", description="dtype of the prompt embeddings.")
+
+    inputs = (
+        Input("prompt", PromptTokens, doc="Token ids with one placeholder per media item."),
+        Input("audio", AudioEmbeddings, required=False, doc="Audio encoder output, clips in prompt order."),
+        Input("vision", VisionEmbeddings, required=False, doc="Vision encoder output (images, videos)."),
+    )
+    outputs = (Output("thinker_prompt", ThinkerPrompt, doc="Expanded ids, embeddings, 3D positions."),)
+
+    def setup(self, device: str, checkpoint: Any) -> None:
+        import torch
+
+        from omnigraph.nodes.common.mrope_positions import MediaTokenIds
+
+        from .weights import load_embed_table
+
+        if checkpoint is None:
+            raise UserError(f"node '{self.name}' (mrope_interleaver) needs a checkpoint (pass --checkpoint DIR)")
+        root = self.weights or "thinker."
+        self._ids = MediaTokenIds.from_hf_config(checkpoint.config)
+        self._embed = load_embed_table(checkpoint, root, getattr(torch, self.config.dtype), device)
+
+    def process(self, prompt: PromptTokens, audio: AudioEmbeddings | None = None,
+                vision: VisionEmbeddings | None = None) -> dict[str, ThinkerPrompt]:
+        import torch
+
+        from .interleave import build_thinker_prompt
+
+        with torch.no_grad():  # not inference_mode: the payload's tensors may be used anywhere downstream
+            return {"thinker_prompt": build_thinker_prompt(prompt, audio, vision, self._embed, self._ids)}

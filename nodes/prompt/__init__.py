@@ -1,0 +1,1 @@
+"""prompt: text, system prompt and media as a tokenised ChatML prompt with one placeholder per media item."""

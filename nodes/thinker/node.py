@@ -1,0 +1,98 @@
+"""thinker: ThinkerPrompt -> generated token ids, streamed one by one as they are produced.
+
+Decoding: greedy, or sampled (repetition penalty, temperature, top-k, top-p) with the run's per-node seed.
+Sampling fields left unset take the checkpoint's generation_config.json values when it has them, else
+temperature 0.7, top_k 20, top_p 0.8, repetition_penalty 1.0 (Qwen's recommended instruct settings).
+Stops after <|im_end|> (config `im_end_token_id`, 151645) or any eos id of generation_config.json (the stop
+token is emitted), or after max_new_tokens.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Literal
+
+from pydantic import Field
+
+from omnigraph.runtime.errors import UserError
+from omnigraph.runtime.media_payloads import ThinkerPrompt, TokenId, TokenIds
+from omnigraph.runtime.node import Node, NodeConfig
+from omnigraph.runtime.ports import Input, Output
+
+DEFAULT_SAMPLING = {"temperature": 0.7, "top_k": 20, "top_p": 0.8, "repetition_penalty": 1.0}
+
+
+class Thinker(Node):
+    kind = "thinker"
+    needs_checkpoint = True
+
+    class Config(NodeConfig):
+        max_new_tokens: int = Field(256, ge=1, description="Most tokens to generate (the stop token included).")
+        greedy: bool = Field(False, description="Pick the most likely token instead of sampling.")
+        temperature: float | None = Field(None, gt=0, description="Sampling temperature (unset: checkpoint or 0.7).")
+        top_k: int | None = Field(None, ge=0, description="Keep the k most likely tokens; 0 = all (unset: 20).")
+        top_p: float | None = Field(None, gt=0, le=1, description="Nucleus probability mass (unset: 0.8).")
+        repetition_penalty: float | None = Field(None, gt=0, description="Penalty on seen tokens (unset: 1.0).")
+        dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and activations dtype.")
+
+    inputs = (Input("thinker_prompt", ThinkerPrompt, doc="Prompt embeddings and TM-RoPE positions."),)
+    outputs = (
+        Output("tokens", TokenId, stream=True, doc="Each generated token id as soon as it is chosen."),
+        Output("token_ids", TokenIds, doc="All generated ids, at the end."),
+        # TODO(talker): a `talker_context` output (TalkerContext) built from the HiddenTrace of the run.
+    )
+
+    def setup(self, device: str, checkpoint: Any) -> None:
+        import torch
+
+        from .weights import load_thinker
+
+        if checkpoint is None:
+            raise UserError(f"node '{self.name}' (thinker) needs a checkpoint (pass --checkpoint DIR)")
+        self._device = device
+        self._model = load_thinker(checkpoint, self.weights or "thinker.", getattr(torch, self.config.dtype), device)
+        config = checkpoint.config
+        generation = checkpoint.json_file("generation_config.json") or {}
+        eos = generation.get("eos_token_id")
+        self._stop_ids = {int(config.get("im_end_token_id", 151645))} | set(
+            [] if eos is None else [eos] if isinstance(eos, int) else eos)
+        # hidden_states index the Talker reads (layer-k output); kept for the TalkerContext hook
+        self._accept_hidden_layer = (config.get("talker_config") or {}).get("accept_hidden_layer")
+        self._sampling_defaults = {k: generation.get(k, v) if generation.get(k) is not None else v
+                                   for k, v in DEFAULT_SAMPLING.items()}
+
+    def sampling_params(self):
+        from omnigraph.nodes.common.sampling import SamplingParams
+
+        c = self.config
+        values = {k: getattr(c, k) if getattr(c, k) is not None else self._sampling_defaults[k]
+                  for k in DEFAULT_SAMPLING}
+        return SamplingParams(greedy=c.greedy, **values)
+
+    def stream(self, thinker_prompt: ThinkerPrompt) -> Iterator[tuple[str, Any]]:
+        from omnigraph.nodes.common.sampling import make_generator, sample
+        from omnigraph.runtime.context import current_run
+
+        from .model import generate
+
+        run = current_run()
+        params = self.sampling_params()
+        generator = None if params.greedy else make_generator(run.node_seed(), self._device)
+        p, dtype = thinker_prompt, self._model.lm_head.dtype
+        if p.embeds.shape[-1] != self._model.args.dim:
+            raise UserError(f"the prompt embeddings have width {p.embeds.shape[-1]} but this Thinker's is "
+                            f"{self._model.args.dim} (mrope_interleaver and thinker use different checkpoints?)")
+        embeds = p.embeds.to(self._device, dtype)[None]  # [1, S, C]
+        positions = p.positions.to(self._device)[:, None]  # [3, 1, S]
+        mask = None if p.visual_mask is None else p.visual_mask.to(self._device)[None]
+        deepstack = tuple(d.to(self._device, dtype) for d in p.deepstack)
+        trace = None  # TODO(talker): HiddenTrace(self._accept_hidden_layer) when a TalkerContext is wanted
+        generated = []
+        tokens = generate(self._model, embeds, positions, p.rope_delta,  # runs under inference_mode
+                          lambda logits, prev: sample(logits, params, generator, prev),
+                          self.config.max_new_tokens, stop_ids=self._stop_ids, prompt_ids=p.input_ids.to(self._device),
+                          visual_mask=mask, deepstack=deepstack, trace=trace)
+        for token in tokens:
+            generated.append(token)
+            yield "tokens", TokenId(token)
+            if run.cancelled.is_set():
+                break
+        yield "token_ids", TokenIds(tuple(generated))

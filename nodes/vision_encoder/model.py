@@ -1,0 +1,257 @@
+"""The Qwen3-VL-style vision tower of Qwen3-Omni: patch embedding, interpolated learned positions, 2D rotary,
+pre-LayerNorm blocks with attention per temporal slice, deepstack mergers and the final 2x2 patch merger.
+
+Shapes: N patches (all items packed), D hidden size, H heads, Dh head dim, M spatial merge size,
+K = N / M^2 merged tokens, Do output size, (t, h, w) an item's patch grid.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from omnigraph.runtime.errors import UserError
+
+_ACTS = {"gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
+         "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
+         "gelu": F.gelu, "silu": F.silu, "quick_gelu": lambda x: x * torch.sigmoid(1.702 * x)}
+
+
+@dataclass(frozen=True)
+class VisionArgs:
+    depth: int = 27
+    hidden_size: int = 1152
+    num_heads: int = 16
+    intermediate_size: int = 4304
+    hidden_act: str = "gelu_pytorch_tanh"
+    in_channels: int = 3
+    patch_size: int = 16
+    temporal_patch_size: int = 2
+    spatial_merge_size: int = 2
+    num_position_embeddings: int = 2304
+    deepstack_visual_indexes: tuple[int, ...] = (8, 16, 24)
+    out_hidden_size: int = 2048
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-6
+
+    @classmethod
+    def from_hf_config(cls, config: dict[str, Any]) -> VisionArgs:
+        """From a full Qwen3-Omni config.json, a thinker config, or a vision config dict."""
+        if "thinker_config" in config:
+            config = config["thinker_config"]
+        if "vision_config" in config:
+            config = config["vision_config"]
+        fields = {f: config[f] for f in cls.__dataclass_fields__ if f in config}
+        if "deepstack_visual_indexes" in fields:
+            fields["deepstack_visual_indexes"] = tuple(fields["deepstack_visual_indexes"])
+        rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
+        fields["rope_theta"] = float(rope.get("rope_theta", config.get("rope_theta", cls.rope_theta)))
+        args = cls(**fields)
+        args.check()
+        return args
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    @property
+    def patch_dim(self) -> int:
+        return self.in_channels * self.temporal_patch_size * self.patch_size ** 2
+
+    @property
+    def merged_dim(self) -> int:
+        return self.hidden_size * self.spatial_merge_size ** 2
+
+    @property
+    def grid_side(self) -> int:
+        return math.isqrt(self.num_position_embeddings)
+
+    def check(self) -> None:
+        problems = []
+        if self.hidden_size % self.num_heads or self.head_dim % 4:
+            problems.append(f"hidden_size {self.hidden_size} / num_heads {self.num_heads} must be a multiple of 4")
+        if self.grid_side ** 2 != self.num_position_embeddings:
+            problems.append(f"num_position_embeddings {self.num_position_embeddings} is not a perfect square")
+        if any(not 0 <= i < self.depth for i in self.deepstack_visual_indexes):
+            problems.append(f"deepstack_visual_indexes {list(self.deepstack_visual_indexes)} must be < depth "
+                            f"{self.depth}")
+        if self.hidden_act not in _ACTS:
+            problems.append(f"hidden_act '{self.hidden_act}' is not one of {sorted(_ACTS)}")
+        if problems:
+            raise UserError("vision_config in config.json is not usable: " + "; ".join(problems))
+
+
+def patch_positions(grids: Sequence[tuple[int, int, int]], merge: int, side: int) -> tuple[torch.Tensor, ...]:
+    """Per patch, in packed merge-block order: (row [N], col [N]) integer patch coordinates and the
+    (row, col) position [N] float32 on the side x side learned grid (linspace(0, side-1, h/w))."""
+    rows, cols, pos_r, pos_c = [], [], [], []
+    for t, h, w in grids:
+        r = torch.arange(h).view(h // merge, merge, 1, 1).expand(-1, -1, w // merge, merge)
+        c = torch.arange(w).view(1, 1, w // merge, merge).expand(h // merge, merge, -1, -1)
+        r = r.permute(0, 2, 1, 3).reshape(-1).repeat(t)  # (h/M, w/M, M, M) order, repeated over t
+        c = c.permute(0, 2, 1, 3).reshape(-1).repeat(t)
+        rows.append(r)
+        cols.append(c)
+        pos_r.append(torch.linspace(0, side - 1, h)[r])
+        pos_c.append(torch.linspace(0, side - 1, w)[c])
+    return torch.cat(rows), torch.cat(cols), torch.cat(pos_r), torch.cat(pos_c)
+
+
+def interpolate_positions(table: torch.Tensor, pos_r: torch.Tensor, pos_c: torch.Tensor) -> torch.Tensor:
+    """Bilinear lookup in a learned [side*side, D] position table at float grid positions [N] -> [N, D]."""
+    side = math.isqrt(table.shape[0])
+    r0, c0 = pos_r.floor().long(), pos_c.floor().long()
+    r1, c1 = (r0 + 1).clamp(max=side - 1), (c0 + 1).clamp(max=side - 1)
+    dr, dc = (pos_r - r0)[:, None], (pos_c - c0)[:, None]
+    dr, dc = dr.to(table.dtype), dc.to(table.dtype)
+    return ((1 - dr) * (1 - dc) * table[r0 * side + c0] + (1 - dr) * dc * table[r0 * side + c1]
+            + dr * (1 - dc) * table[r1 * side + c0] + dr * dc * table[r1 * side + c1])
+
+
+def rotary_angles(rows: torch.Tensor, cols: torch.Tensor, head_dim: int, theta: float) -> torch.Tensor:
+    """2D rotary angles [N, Dh] float32: concat(row*f, col*f) with Dh/4 frequencies f, duplicated."""
+    half = head_dim // 2
+    inv_freq = 1.0 / theta ** (torch.arange(0, half, 2, dtype=torch.float32) / half)  # [Dh/4]
+    angles = torch.cat([rows[:, None].float() * inv_freq, cols[:, None].float() * inv_freq], dim=-1)
+    return torch.cat([angles, angles], dim=-1)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate-half rotary in float32. x: [N, H, Dh]; cos/sin: [N, 1, Dh]."""
+    xf = x.float()
+    x1, x2 = xf.chunk(2, dim=-1)
+    return (xf * cos + torch.cat([-x2, x1], dim=-1) * sin).to(x.dtype)
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Attention segments (one per item and temporal slice) as a padded batch.
+
+    seg/slot [N]: each patch's segment and place in it; B segments of at most L patches; key_mask
+    [B, 1, 1, L] bool (True = real patch), or None when every segment is full length.
+    """
+
+    seg: torch.Tensor
+    slot: torch.Tensor
+    batch: int
+    length: int
+    key_mask: torch.Tensor | None
+
+    @classmethod
+    def of(cls, grids: Sequence[tuple[int, int, int]], device: torch.device | str) -> Segments:
+        lengths = torch.tensor([h * w for t, h, w in grids for _ in range(t)], device=device)  # [B]
+        starts = torch.cumsum(lengths, 0) - lengths
+        seg = torch.repeat_interleave(torch.arange(len(lengths), device=device), lengths)  # [N]
+        slot = torch.arange(seg.shape[0], device=device) - starts[seg]
+        length = int(lengths.max())
+        mask = None
+        if bool((lengths != length).any()):
+            mask = (torch.arange(length, device=device)[None, :] < lengths[:, None])[:, None, None, :]
+        return cls(seg, slot, len(lengths), length, mask)
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, ...] -> [B, L, ...] (zeros where a segment is shorter than L)."""
+        if self.key_mask is None:
+            return x.reshape(self.batch, self.length, *x.shape[1:])
+        out = x.new_zeros(self.batch, self.length, *x.shape[1:])
+        out[self.seg, self.slot] = x
+        return out
+
+    def unpad(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, L, ...] -> [N, ...]."""
+        if self.key_mask is None:
+            return x.reshape(-1, *x.shape[2:])
+        return x[self.seg, self.slot]
+
+
+class Attention(nn.Module):
+    def __init__(self, args: VisionArgs):
+        super().__init__()
+        self.num_heads, self.head_dim = args.num_heads, args.head_dim
+        self.qkv = nn.Linear(args.hidden_size, 3 * args.hidden_size)
+        self.proj = nn.Linear(args.hidden_size, args.hidden_size)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, segs: Segments) -> torch.Tensor:
+        n = x.shape[0]
+        q, k, v = self.qkv(x).view(n, 3, self.num_heads, self.head_dim).unbind(1)  # each [N, H, Dh]
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        q, k, v = (segs.pad(a).transpose(1, 2) for a in (q, k, v))  # [B, H, L, Dh]
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=segs.key_mask)  # non-causal, scale Dh^-0.5
+        return self.proj(segs.unpad(out.transpose(1, 2)).reshape(n, -1))
+
+
+class Block(nn.Module):
+    def __init__(self, args: VisionArgs):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(args.hidden_size, eps=args.norm_eps)
+        self.attn = Attention(args)
+        self.norm2 = nn.LayerNorm(args.hidden_size, eps=args.norm_eps)
+        self.fc1 = nn.Linear(args.hidden_size, args.intermediate_size)
+        self.fc2 = nn.Linear(args.intermediate_size, args.hidden_size)
+        self.act = _ACTS[args.hidden_act]
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, segs: Segments) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), cos, sin, segs)
+        return x + self.fc2(self.act(self.fc1(self.norm2(x))))
+
+
+class Merger(nn.Module):
+    """M x M consecutive patches -> one token: LayerNorm (per patch, or over the concatenation when
+    `post_shuffle`), Linear, exact GELU, Linear. [N, D] -> [K, Do]."""
+
+    def __init__(self, args: VisionArgs, post_shuffle: bool):
+        super().__init__()
+        self.post_shuffle, self.merged_dim = post_shuffle, args.merged_dim
+        self.norm = nn.LayerNorm(args.merged_dim if post_shuffle else args.hidden_size, eps=args.norm_eps)
+        self.fc1 = nn.Linear(args.merged_dim, args.merged_dim)
+        self.fc2 = nn.Linear(args.merged_dim, args.out_hidden_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm(x.view(-1, self.merged_dim)) if self.post_shuffle else self.norm(x).view(-1, self.merged_dim)
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class VisionEncoder(nn.Module):
+    def __init__(self, args: VisionArgs):
+        super().__init__()
+        self.args = args
+        self.patch_embed = nn.Linear(args.patch_dim, args.hidden_size)  # = Conv3d with kernel = stride
+        self.pos_embed = nn.Parameter(torch.zeros(args.num_position_embeddings, args.hidden_size))
+        self.blocks = nn.ModuleList(Block(args) for _ in range(args.depth))
+        self.merger = Merger(args, post_shuffle=False)
+        self.deepstack_mergers = nn.ModuleList(Merger(args, post_shuffle=True)
+                                               for _ in args.deepstack_visual_indexes)
+
+    def forward(self, pixels: torch.Tensor, grids: Sequence[tuple[int, int, int]]
+                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """pixels [N, C*TP*P*P] in merge-block order, grids (t, h, w) per item ->
+        merged [K, Do] and one [K, Do] tensor per deepstack level."""
+        a = self.args
+        check_grids(grids, pixels.shape[0], a.spatial_merge_size)
+        rows, cols, pos_r, pos_c = patch_positions(grids, a.spatial_merge_size, a.grid_side)
+        x = self.patch_embed(pixels.to(self.patch_embed.weight.dtype))  # [N, D]
+        x = x + interpolate_positions(self.pos_embed, pos_r.to(x.device), pos_c.to(x.device))
+        angles = rotary_angles(rows, cols, a.head_dim, a.rope_theta).to(x.device)[:, None, :]  # [N, 1, Dh]
+        cos, sin = angles.cos(), angles.sin()
+        segs = Segments.of(grids, x.device)
+        deepstack = []
+        for i, block in enumerate(self.blocks):
+            x = block(x, cos, sin, segs)
+            if i in a.deepstack_visual_indexes:
+                deepstack.append(self.deepstack_mergers[a.deepstack_visual_indexes.index(i)](x))
+        return self.merger(x), deepstack
+
+
+def check_grids(grids: Sequence[tuple[int, int, int]], n_patches: int, merge: int) -> None:
+    if not grids:
+        raise UserError("the vision encoder got no images or videos")
+    for t, h, w in grids:
+        if t < 1 or h < merge or w < merge or h % merge or w % merge:
+            raise UserError(f"patch grid (t={t}, h={h}, w={w}) is invalid: t >= 1 and h, w multiples of {merge}")
+    total = sum(t * h * w for t, h, w in grids)
+    if total != n_patches:
+        raise UserError(f"patch grids cover {total} patches but {n_patches} patch rows were given")

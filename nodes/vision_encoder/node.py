@@ -1,0 +1,109 @@
+"""vision_encoder: the prompt's images and videos -> merged vision embeddings plus deepstack features."""
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import Field, PositiveInt, model_validator
+
+from omnigraph.runtime.errors import UserError
+from omnigraph.runtime.media_payloads import PromptTokens, VisionEmbeddings
+from omnigraph.runtime.node import Node, NodeConfig
+from omnigraph.runtime.ports import Input, Output
+
+Triple = Optional[tuple[float, float, float]]
+
+
+class VisionEncoderNode(Node):
+    """Qwen3-Omni's vision tower (Qwen3-VL style) with its image and video preprocessing."""
+
+    kind = "vision_encoder"
+    needs_checkpoint = True
+
+    class Config(NodeConfig):
+        dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and activations dtype.")
+        min_pixels: Optional[PositiveInt] = Field(
+            None, description="Smallest resized image area (default: preprocessor_config.json, else 3136).")
+        max_pixels: Optional[PositiveInt] = Field(
+            None, description="Largest resized image area (default: preprocessor_config.json, else 12845056).")
+        video_min_pixels: Optional[PositiveInt] = Field(
+            None, description="Smallest resized video frame area (default 131072, the Qwen3-Omni processor's).")
+        video_max_pixels: Optional[PositiveInt] = Field(
+            None, description="Largest resized video frame area (default 786432, the Qwen3-Omni processor's).")
+        image_mean: Triple = Field(None, description="Per-channel mean (default: preprocessor_config.json, "
+                                                     "else the OpenAI-CLIP values).")
+        image_std: Triple = Field(None, description="Per-channel std (default: preprocessor_config.json, "
+                                                    "else the OpenAI-CLIP values).")
+
+        @model_validator(mode="after")
+        def _limits_ordered(self):
+            for lo, hi in (("min_pixels", "max_pixels"), ("video_min_pixels", "video_max_pixels")):
+                a, b = getattr(self, lo), getattr(self, hi)
+                if a is not None and b is not None and a > b:
+                    raise ValueError(f"{lo} ({a}) must not exceed {hi} ({b})")
+            if self.image_std is not None and any(s <= 0 for s in self.image_std):
+                raise ValueError(f"image_std values must be positive, got {list(self.image_std)}")
+            return self
+
+    inputs = (Input("prompt", PromptTokens, doc="A tokenised prompt with its decoded images and videos."),)
+    outputs = (Output("vision", VisionEmbeddings,
+                      doc="Embeddings of every image and video in prompt order; absent when there are none."),)
+
+    def setup(self, device: str, checkpoint: Any) -> None:
+        import torch
+
+        from .preprocess import PreprocessArgs
+        from .weights import PREFIX, load_vision_encoder
+
+        if checkpoint is None:
+            raise UserError(f"node '{self.name}' (vision_encoder) needs a checkpoint: pass --checkpoint DIR")
+        dtype = torch.float32 if self.config.dtype == "float32" else torch.bfloat16
+        self._model = load_vision_encoder(checkpoint, self.weights or PREFIX, dtype=dtype, device=device)
+        a = self._model.args
+        c = self.config
+        self._prep = PreprocessArgs.from_files(
+            checkpoint.json_file("preprocessor_config.json"), checkpoint.json_file("video_preprocessor_config.json"),
+            a.patch_size, a.temporal_patch_size, a.spatial_merge_size,
+            min_pixels=c.min_pixels, max_pixels=c.max_pixels, video_min_pixels=c.video_min_pixels,
+            video_max_pixels=c.video_max_pixels, image_mean=c.image_mean, image_std=c.image_std,
+            video_mean=c.image_mean, video_std=c.image_std)
+        self._device = device
+
+    def process(self, prompt: PromptTokens) -> dict[str, Any]:
+        import torch
+
+        from .preprocess import preprocess_image, preprocess_video
+
+        items = _visual_items(prompt)
+        if not items:
+            return {}
+        patches, grids, seconds = [], [], []
+        for kind, index in items:
+            what = f"{kind} {index} of the prompt"
+            if kind == "image":
+                rows, grid = preprocess_image(prompt.images[index].pixels, self._prep, what)
+                seconds.append(0.0)
+            else:
+                video = prompt.videos[index]
+                if not video.fps > 0:
+                    raise UserError(f"{what} has fps {video.fps}; the fps frames were sampled at must be > 0")
+                rows, grid = preprocess_video(video.frames, self._prep, what)
+                seconds.append(self._prep.temporal_patch_size / video.fps)
+            patches.append(rows)
+            grids.append(grid)
+        with torch.inference_mode():
+            pixels = torch.cat(patches).to(self._device)
+            merged, deepstack = self._model(pixels, grids)
+        return {"vision": VisionEmbeddings(merged, tuple(deepstack), tuple(grids), tuple(k for k, _ in items),
+                                           tuple(seconds))}
+
+
+def _visual_items(prompt: PromptTokens) -> list[tuple[str, int]]:
+    """(kind, index) of each image and video in the order of `prompt.media`, checked against the media lists:
+    the n images (videos) must be named once each, in order, as indexes 0..n-1."""
+    items = [(m.kind, m.index) for m in prompt.media if m.kind in ("image", "video")]
+    for kind, have in (("image", len(prompt.images)), ("video", len(prompt.videos))):
+        named = [i for k, i in items if k == kind]
+        if named != list(range(have)):
+            raise UserError(f"the prompt holds {have} {kind}(s) but its media list names {kind} indexes {named}; "
+                            f"expected {list(range(have))} (each {kind} once, in prompt order)")
+    return items

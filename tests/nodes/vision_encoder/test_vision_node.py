@@ -1,0 +1,117 @@
+"""The vision_encoder node end to end: PromptTokens in, VisionEmbeddings out, against the transformers oracle."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from oracle import build_model, save_checkpoint
+from test_vision_model import oracle_visual
+from test_vision_preprocess import image_processor, pattern_video, random_image
+
+from omnigraph.nodes.vision_encoder.preprocess import PreprocessArgs, preprocess_video
+from omnigraph.runtime.errors import NodeFailed, UserError
+from omnigraph.runtime.media_payloads import Image, MediaItem, PromptTokens, Video, Waveform
+from omnigraph.testing import run_node
+
+
+@pytest.fixture(scope="module")
+def model_and_checkpoint(tmp_path_factory):
+    model = build_model({"thinker_config.vision_config": dict(deepstack_visual_indexes=[0, 2])}, seed=5)
+    return model, save_checkpoint(model, tmp_path_factory.mktemp("vision-node"))
+
+
+def prompt(media, images=(), videos=(), audios=()):
+    return PromptTokens(torch.tensor([151644, 872, 198]), tuple(media), tuple(audios), tuple(images), tuple(videos))
+
+
+def oracle_embeddings(model, pixels, grids):
+    with torch.no_grad():
+        out = oracle_visual(model)(pixels, torch.tensor(grids))
+    return out.pooler_output, out.deepstack_features
+
+
+def test_items_follow_media_order_and_match_oracle(model_and_checkpoint):
+    model, path = model_and_checkpoint
+    images = [random_image(65, 97, seed=1), random_image(40, 300, seed=2)]
+    video = pattern_video(3, 48, 80)
+    media = [MediaItem("image", 0), MediaItem("audio", 0), MediaItem("video", 0), MediaItem("image", 1)]
+    p = prompt(media, [Image(i) for i in images], [Video(video, fps=2.0)], [Waveform(torch.zeros(1600), 16000)])
+    out = run_node("vision_encoder", {"prompt": p}, checkpoint=path)["vision"]
+
+    args = PreprocessArgs()
+    hf = image_processor(args)
+    img = [hf(images=[i.numpy()], return_tensors="pt", input_data_format="channels_last") for i in images]
+    vid, vid_grid = preprocess_video(video, args)  # checked against the video processor in test_vision_preprocess
+    assert out.kinds == ("image", "video", "image")
+    assert out.grids == (tuple(img[0]["image_grid_thw"][0].tolist()), vid_grid,
+                         tuple(img[1]["image_grid_thw"][0].tolist()))
+    assert out.grids == ((1, 4, 6), (2, 18, 30), (1, 2, 18))  # the video is scaled up to >= 131072 pixels/frame
+    assert out.seconds_per_grid == (0.0, 1.0, 0.0)  # temporal_patch_size / fps
+
+    pixels = torch.cat([img[0]["pixel_values"], vid, img[1]["pixel_values"]])
+    merged, deepstack = oracle_embeddings(model, pixels, out.grids)
+    assert out.embeddings.shape == (sum(t * h * w for t, h, w in out.grids) // 4, 64)
+    torch.testing.assert_close(out.embeddings, merged, atol=1e-5, rtol=1e-5)
+    assert len(out.deepstack) == 2
+    for ours, ref in zip(out.deepstack, deepstack):
+        torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_no_images_or_videos_leaves_the_output_absent(model_and_checkpoint):
+    _, path = model_and_checkpoint
+    p = prompt([MediaItem("audio", 0)], audios=[Waveform(torch.zeros(1600), 16000)])
+    assert run_node("vision_encoder", {"prompt": p}, checkpoint=path) == {}
+    assert run_node("vision_encoder", {"prompt": prompt([])}, checkpoint=path) == {}
+
+
+def test_preprocessor_config_and_node_config_set_the_resize(model_and_checkpoint, tmp_path):
+    model, path = model_and_checkpoint
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    for f in path.iterdir():
+        (ckpt / f.name).symlink_to(f)
+    (ckpt / "preprocessor_config.json").write_text(json.dumps(
+        {"min_pixels": 32 * 32 * 40, "max_pixels": 32 * 32 * 60, "image_mean": [0.5] * 3, "image_std": [0.5] * 3,
+         "patch_size": 16, "temporal_patch_size": 2, "merge_size": 2}))
+    image = random_image(300, 200, seed=9)
+    p = prompt([MediaItem("image", 0)], images=[Image(image)])
+    out = run_node("vision_encoder", {"prompt": p}, checkpoint=ckpt)["vision"]
+    args = PreprocessArgs(min_pixels=32 * 32 * 40, max_pixels=32 * 32 * 60, image_mean=(0.5,) * 3,
+                          image_std=(0.5,) * 3)
+    ref = image_processor(args)(images=[image.numpy()], return_tensors="pt", input_data_format="channels_last")
+    assert [list(out.grids[0])] == ref["image_grid_thw"].tolist() == [[1, 18, 12]]
+    merged, _ = oracle_embeddings(model, ref["pixel_values"], out.grids)
+    torch.testing.assert_close(out.embeddings, merged, atol=1e-5, rtol=1e-5)
+
+    small = run_node("vision_encoder", {"prompt": p}, {"max_pixels": 32 * 32 * 6}, checkpoint=ckpt)["vision"]
+    assert small.grids == ((1, 6, 4),)  # the node config wins over preprocessor_config.json
+
+
+def test_bad_prompts_fail_with_clear_errors(model_and_checkpoint):
+    _, path = model_and_checkpoint
+    image = Image(random_image(32, 32, seed=0))
+    with pytest.raises(NodeFailed, match=r"holds 2 image\(s\) but its media list names image indexes \[0\]"):
+        run_node("vision_encoder", {"prompt": prompt([MediaItem("image", 0)], [image, image])}, checkpoint=path)
+    swapped = [MediaItem("image", 1), MediaItem("image", 0)]
+    with pytest.raises(NodeFailed, match=r"names image indexes \[1, 0\]; expected \[0, 1\]"):
+        run_node("vision_encoder", {"prompt": prompt(swapped, [image, image])}, checkpoint=path)
+    video = Video(pattern_video(2, 32, 32), fps=0.0)
+    with pytest.raises(NodeFailed, match="video 0 of the prompt has fps 0.0"):
+        run_node("vision_encoder", {"prompt": prompt([MediaItem("video", 0)], videos=[video])}, checkpoint=path)
+    flat = Image(torch.zeros(2, 500, 3, dtype=torch.uint8))
+    with pytest.raises(NodeFailed, match="image 0 of the prompt is 2x500 pixels: its aspect ratio"):
+        run_node("vision_encoder", {"prompt": prompt([MediaItem("image", 0)], [flat])}, checkpoint=path)
+    with pytest.raises(UserError, match="needs a checkpoint"):  # raised while loading, before the run
+        run_node("vision_encoder", {"prompt": prompt([MediaItem("image", 0)], [image])})
+
+
+def test_config_rejects_inverted_limits():
+    from pydantic import ValidationError
+
+    from omnigraph.nodes.vision_encoder.node import VisionEncoderNode
+
+    with pytest.raises(ValidationError, match="min_pixels .* must not exceed max_pixels"):
+        VisionEncoderNode.Config(min_pixels=10_000, max_pixels=100)
+    with pytest.raises(ValidationError):
+        VisionEncoderNode.Config(resize="nearest")
