@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".omnigraph-install"
+SAMPLES = ROOT / "tests" / "fixtures" / "media"
+DEMO_INPUTS = ["--input", "text=What do you hear and see?", "--input", f"audio={SAMPLES / 'speech.wav'}",
+               "--input", f"image={SAMPLES / 'picture.png'}", "--max-new-tokens", "32"]
 
 
 def _fingerprint() -> str:
@@ -48,7 +51,7 @@ def main(argv: list[str]) -> int:
     ensure_venv()
     command, extra = argv[0], argv[1:]
     if command == "demo":
-        args = [str(BIN / "omnigraph"), "run", "demo", "--out", "out/demo", *extra]
+        args = [str(BIN / "omnigraph"), "run", "qwen3_omni", *DEMO_INPUTS, "--out", "out/demo", *extra]
     else:
         args = [str(BIN / "python"), "-m", "pytest", *extra]
     return subprocess.run(args, cwd=ROOT).returncode

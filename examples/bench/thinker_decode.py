@@ -80,7 +80,7 @@ def matvec_bandwidth(dtype: torch.dtype, device: str, mbytes: int = 512, repeats
 def bytes_per_token(model, context: int) -> int:
     """Weights one decode step reads, plus the KV cache of `context` positions."""
     a = model.args
-    item = model.lm_head.element_size()
+    item = model.lm_head.weight.element_size()
     C, D, H, K = a.dim, a.head_dim, a.n_heads, a.n_kv_heads
     per_layer = C * (H + 2 * K) * D + H * D * C + 2 * D + 2 * C + 2 * K * D * context  # attention, norms, cache
     total = 0
@@ -143,7 +143,7 @@ def main() -> None:
     per_token = bytes_per_token(ours, ids.numel() + args.new_tokens // 2)
     bound_tps = bandwidth / per_token
     print(f"matvec read bandwidth {bandwidth / 1e9:.1f} GB/s; {per_token / 1e6:.1f} MB touched per token "
-          f"(lm_head {a.vocab_size * a.dim * ours.lm_head.element_size() / 1e6:.1f} MB)")
+          f"(lm_head {a.vocab_size * a.dim * ours.lm_head.weight.element_size() / 1e6:.1f} MB)")
     print(f"omnigraph     {ours_tps:8.1f} tokens/s")
     print(f"transformers  {hf_tps:8.1f} tokens/s")
     print(f"bound         {bound_tps:8.1f} tokens/s")

@@ -1,4 +1,4 @@
-"""Log-mel spectrogram (Whisper-style): `log_mel` picks the fast path for the device; `reference.log_mel` is the spec."""
+"""Whisper-style log-mel spectrogram. `log_mel` picks the fast path for the device; `reference.log_mel` is the spec."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

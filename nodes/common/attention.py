@@ -1,7 +1,8 @@
 """Causal GQA self-attention with optional q/k RMSNorm, rotary positions and a preallocated KV cache.
 
 Shapes: B batch, T new tokens, L cached + new tokens, C model width, H query heads, K key/value heads,
-D head_dim. q/k/v projections are fused into one matrix `wqkv` [(H + 2K) * D, C] at load time.
+D head_dim. q/k/v projections are fused into one matrix `wqkv` [C, (H + 2K) * D] at load time (weights are
+stored [in, out], see linear.py).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .linear import Linear, to_in_out
 from .rmsnorm import RMSNorm
 from .rope import apply_rope
 
@@ -45,8 +47,10 @@ class KVCache:
 
 
 def fuse_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Stack q/k/v projection weights (or biases) into the layout of `Attention.wqkv`."""
-    return torch.cat([q, k, v], dim=0)
+    """Checkpoint q/k/v projection weights [out, C] -> `Attention.wqkv.weight` [C, (H + 2K) * D].
+    Biases ([out]) are concatenated the same way."""
+    fused = torch.cat([q, k, v], dim=0)
+    return fused if fused.dim() == 1 else to_in_out(fused)
 
 
 class Attention(nn.Module):
@@ -58,21 +62,22 @@ class Attention(nn.Module):
         if n_heads % n_kv_heads:
             raise ValueError(f"{n_heads} query heads are not a multiple of {n_kv_heads} key/value heads")
         self.n_heads, self.n_kv_heads, self.head_dim = n_heads, n_kv_heads, head_dim
-        self.wqkv = nn.Linear(dim, (n_heads + 2 * n_kv_heads) * head_dim, bias=qkv_bias)
-        self.wo = nn.Linear(n_heads * head_dim, dim, bias=False)
+        self.wqkv = Linear(dim, (n_heads + 2 * n_kv_heads) * head_dim, bias=qkv_bias)
+        self.wo = Linear(n_heads * head_dim, dim)
         self.q_norm = RMSNorm(head_dim, eps) if qk_norm else None
         self.k_norm = RMSNorm(head_dim, eps) if qk_norm else None
 
     def _qkv(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
-        """x [B, T, C] -> q [B, H, T, D], k, v [B, K, T, D] with norms and rotary applied."""
+        """x [B, T, C] -> q [B, H, T, D], k, v [B, K, T, D] with norms and rotary applied (as transposed views)."""
         B, T, _ = x.shape
         H, K, D = self.n_heads, self.n_kv_heads, self.head_dim
         q, k, v = self.wqkv(x).split([H * D, K * D, K * D], dim=-1)
         q, k, v = q.view(B, T, H, D), k.view(B, T, K, D), v.view(B, T, K, D)
-        if self.q_norm is not None:
+        if self.q_norm is not None:  # the norms also make q and k contiguous
             q, k = self.q_norm(q), self.k_norm(k)
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+        cos, sin = cos.unsqueeze(-2), sin.unsqueeze(-2)  # [B, T, 1, D]: the same angles for every head
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)  # rotate in [B, T, heads, D] layout
+        return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
 
     def prefill(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                 cache: KVCache | None = None) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """SwiGLU MLP and a top-k routed mixture of experts (optionally with a sigmoid-gated shared expert).
 
-Shapes: N tokens, C model width, E experts, k experts per token, I expert width. Expert weights are stacked:
-w_gate_up [E, 2I, C] (gate rows then up rows), w_down [E, C, I].
+Shapes: N tokens, C model width, E experts, k experts per token, I expert width. Weights are stored [in, out]
+(see linear.py) and expert weights stacked: w_gate_up [E, C, 2I] (gate columns then up columns), w_down [E, I, C].
 
 Routing: softmax(router(x)) in float32, top-k, renormalised to sum 1 when `norm_topk_prob`, cast to x's dtype.
 Many tokens: (token, expert) pairs are sorted by expert and each expert runs one matmul over its contiguous
@@ -14,25 +14,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .linear import Linear, to_in_out
+
 
 class SwiGLU(nn.Module):
-    """down(silu(gate(x)) * up(x)), gate and up fused into one [2I, C] matrix."""
+    """down(silu(gate(x)) * up(x)), gate and up fused into one [C, 2I] matrix."""
 
     def __init__(self, dim: int, hidden: int):
         super().__init__()
-        self.w_gate_up = nn.Linear(dim, 2 * hidden, bias=False)
-        self.w_down = nn.Linear(hidden, dim, bias=False)
+        self.w_gate_up = Linear(dim, 2 * hidden)
+        self.w_down = Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, up = self.w_gate_up(x).chunk(2, dim=-1)
         return self.w_down(F.silu(gate) * up)
 
 
+def fuse_gate_up(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """Checkpoint gate/up projection weights [I, C] -> `SwiGLU.w_gate_up.weight` [C, 2I]."""
+    return to_in_out(torch.cat([gate, up], dim=0))
+
+
 def stack_experts(gate: list[torch.Tensor], up: list[torch.Tensor],
                   down: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-expert [I, C], [I, C], [C, I] weights -> (w_gate_up [E, 2I, C], w_down [E, C, I])."""
+    """Checkpoint per-expert [I, C], [I, C], [C, I] weights -> (w_gate_up [E, C, 2I], w_down [E, I, C])."""
     gate_up = torch.stack([torch.cat([g, u], dim=0) for g, u in zip(gate, up)])
-    return gate_up, torch.stack(down)
+    return to_in_out(gate_up), to_in_out(torch.stack(down))
 
 
 class MoE(nn.Module):
@@ -40,11 +47,11 @@ class MoE(nn.Module):
                  shared_hidden: int = 0):
         super().__init__()
         self.n_experts, self.top_k, self.norm_topk_prob = n_experts, top_k, norm_topk_prob
-        self.router = nn.Linear(dim, n_experts, bias=False)
-        self.w_gate_up = nn.Parameter(torch.empty(n_experts, 2 * hidden, dim))
-        self.w_down = nn.Parameter(torch.empty(n_experts, dim, hidden))
+        self.router = Linear(dim, n_experts)
+        self.w_gate_up = nn.Parameter(torch.empty(n_experts, dim, 2 * hidden))
+        self.w_down = nn.Parameter(torch.empty(n_experts, hidden, dim))
         self.shared = SwiGLU(dim, shared_hidden) if shared_hidden else None
-        self.shared_gate = nn.Linear(dim, 1, bias=False) if shared_hidden else None
+        self.shared_gate = Linear(dim, 1) if shared_hidden else None
 
     def route(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [N, C] -> weights [N, k] (x's dtype), expert ids [N, k]."""
@@ -66,25 +73,29 @@ class MoE(nn.Module):
             out = out + torch.sigmoid(self.shared_gate(flat)) * self.shared(flat)
         return out.view_as(x)
 
-    def _expert(self, x: torch.Tensor, e: int) -> torch.Tensor:
-        gate, up = F.linear(x, self.w_gate_up[e]).chunk(2, dim=-1)
-        return F.linear(F.silu(gate) * up, self.w_down[e])
+    def _expert(self, x: torch.Tensor, e: int, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """Expert e on x [n, C] -> [n, C]; `scale` [n, 1] (routing weights) is applied before the down
+        projection, where rows are I wide rather than C (the same product, as the projection is linear)."""
+        gate, up = (x @ self.w_gate_up[e]).chunk(2, dim=-1)
+        h = F.silu(gate) * up
+        return (h if scale is None else h * scale) @ self.w_down[e]
 
     def _grouped(self, x: torch.Tensor, weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
         N, k = experts.shape
         flat_experts = experts.flatten()  # [N*k]
-        order = flat_experts.argsort(stable=True)  # pairs grouped by expert
+        order = flat_experts.argsort(stable=True)  # (token, expert) pairs grouped by expert
         tokens = order // k  # token of each sorted pair
+        scales = weights.flatten()[order].unsqueeze(-1)  # [N*k, 1]
         counts = torch.bincount(flat_experts, minlength=self.n_experts).tolist()
         xs = x[tokens]  # [N*k, C]
-        ys = torch.empty_like(xs)
+        out = torch.zeros_like(x)
         start = 0
         for e, n in enumerate(counts):  # one matmul per expert over its contiguous slice
             if n:
-                ys[start:start + n] = self._expert(xs[start:start + n], e)
-                start += n
-        ys = ys * weights.flatten()[order].unsqueeze(-1)
-        return torch.zeros_like(x).index_add_(0, tokens, ys)
+                end = start + n
+                out.index_add_(0, tokens[start:end], self._expert(xs[start:end], e, scales[start:end]))
+                start = end
+        return out
 
     def _one_token(self, x: torch.Tensor, weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
         """x [1, C]: run its k experts only."""
@@ -93,14 +104,12 @@ class MoE(nn.Module):
         return self._one_token_gathered(x, weights, experts)
 
     def _one_token_views(self, x, weights, experts):
-        out = torch.zeros_like(x)
-        for j, e in enumerate(experts[0].tolist()):
-            out = out + weights[:, j:j + 1] * self._expert(x, e)
-        return out
+        ys = [self._expert(x, e) for e in experts[0].tolist()]  # k x [1, C]
+        return weights @ torch.cat(ys)
 
     def _one_token_gathered(self, x, weights, experts):
         """Gather the k experts' weights and run them as one batched product (no host sync)."""
         ids = experts[0]  # [k]
-        gate, up = torch.bmm(self.w_gate_up[ids], x.expand(len(ids), -1).unsqueeze(-1)).squeeze(-1).chunk(2, -1)
-        ys = torch.bmm(self.w_down[ids], (F.silu(gate) * up).unsqueeze(-1)).squeeze(-1)  # [k, C]
+        gate, up = torch.bmm(x.expand(len(ids), 1, -1), self.w_gate_up[ids]).chunk(2, -1)  # [k, 1, I] each
+        ys = torch.bmm(F.silu(gate) * up, self.w_down[ids]).squeeze(1)  # [k, C]
         return weights @ ys

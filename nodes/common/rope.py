@@ -54,7 +54,5 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x [B, H, T, D]; cos/sin [B, T, D] or [T, D] (broadcast over heads)."""
-    if cos.dim() == 3:
-        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+    """x [..., D] rotated by cos/sin that broadcast against it (e.g. x [B, T, H, D], cos [B, T, 1, D])."""
     return x * cos + rotate_half(x) * sin

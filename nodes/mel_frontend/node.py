@@ -67,13 +67,15 @@ class MelFrontend(Node):
         lengths = [int(clip.samples.shape[0]) for clip in clips]
         padded = max(lengths)
         if padded <= args.n_fft // 2:
+            need = args.n_fft // 2
             raise UserError(f"the audio clips are too short: the longest has {padded} samples and the mel "
-                            f"frontend needs more than {args.n_fft // 2} ({args.n_fft // 2 / args.sample_rate * 1000:.1f} ms)")
+                            f"frontend needs more than {need} ({need / args.sample_rate * 1000:.1f} ms)")
         with torch.inference_mode():
-            wav = torch.zeros(len(clips), padded, dtype=torch.float32, device=self.device)  # [B, N], zero padded
+            wav = torch.empty(len(clips), padded, dtype=torch.float32, device=self.device)  # [B, N], zero padded
             for i, clip in enumerate(clips):
-                wav[i, : lengths[i]] = clip.samples.to(device=self.device, dtype=torch.float32)
+                wav[i, : lengths[i]] = clip.samples
+                wav[i, lengths[i]:] = 0.0
             feats = self.logmel(wav)  # [B, M, T]
             frames = valid_frames(lengths, args.hop)
-            mel = tuple(feats[i, :, : frames[i]].contiguous() for i in range(len(clips)))
+            mel = tuple(feats[i, :, : frames[i]].clone() for i in range(len(clips)))  # own storage per clip
         return {"mel": MelFeatures(mel)}

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from omnigraph.nodes.common.attention import Attention, KVCache
+from omnigraph.nodes.common.linear import Linear
 from omnigraph.nodes.common.moe import MoE, SwiGLU
 from omnigraph.nodes.common.rmsnorm import RMSNorm
 from omnigraph.nodes.common.rope import inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
@@ -98,18 +99,16 @@ class Thinker(nn.Module):
         self.embed_tokens = nn.Embedding(args.vocab_size, args.dim)
         self.layers = nn.ModuleList(DecoderLayer(args, s) for s in args.sparse)
         self.norm = RMSNorm(args.dim, args.rms_eps)
-        # stored transposed, [C, V]: a [1, C] x [C, V] product streams the biggest matrix of a decode step
-        # at full memory bandwidth on CPU (the [V, C] layout runs about half as fast there), and as fast on GPU
-        self.lm_head = nn.Parameter(torch.empty(args.dim, args.vocab_size))
+        self.lm_head = Linear(args.dim, args.vocab_size)
         self.register_buffer("freqs", inv_freq(args.head_dim, args.rope_theta), persistent=False)
         self.register_buffer("axis_map", mrope_axis_map(args.head_dim, args.mrope_section), persistent=False)
 
     def head(self, x: torch.Tensor) -> torch.Tensor:
         """Final-normed hidden [..., C] -> logits [..., V]."""
-        return x @ self.lm_head
+        return self.lm_head(x)
 
     def new_cache(self, batch: int, max_len: int) -> list[KVCache]:
-        w = self.lm_head
+        w = self.lm_head.weight
         return [KVCache.allocate(batch, self.args.n_kv_heads, max_len, self.args.head_dim, w.dtype, w.device)
                 for _ in self.layers]
 
@@ -163,7 +162,7 @@ class Thinker(nn.Module):
         """cos/sin [count, D] for decode positions start + i + rope_delta (the same on all 3 axes)."""
         pos = torch.arange(start, start + count, device=self.freqs.device).float() + torch.tensor(
             rope_delta, dtype=torch.float32, device=self.freqs.device)
-        return rope_cos_sin(pos, self.freqs, self.lm_head.dtype)
+        return rope_cos_sin(pos, self.freqs, self.lm_head.weight.dtype)
 
 
 @torch.inference_mode()

@@ -76,7 +76,7 @@ class Thinker(Node):
         run = current_run()
         params = self.sampling_params()
         generator = None if params.greedy else make_generator(run.node_seed(), self._device)
-        p, dtype = thinker_prompt, self._model.lm_head.dtype
+        p, dtype = thinker_prompt, self._model.lm_head.weight.dtype
         if p.embeds.shape[-1] != self._model.args.dim:
             raise UserError(f"the prompt embeddings have width {p.embeds.shape[-1]} but this Thinker's is "
                             f"{self._model.args.dim} (mrope_interleaver and thinker use different checkpoints?)")

@@ -1,7 +1,7 @@
 """Checkpoint keys of the Thinker text model (under `thinker.model.` and `thinker.lm_head.`) -> ours.
 
-Fusions at load: q/k/v projections -> attn.wqkv; per-expert gate/up/down -> mlp.w_gate_up [E, 2I, C] and
-mlp.w_down [E, C, I]; dense gate/up -> mlp.w_gate_up.weight; lm_head transposed to [C, V].
+Every matrix is stored [in, out] (nodes/common/linear.py). Fusions at load: q/k/v projections -> attn.wqkv;
+per-expert gate/up/down -> mlp.w_gate_up [E, C, 2I] and mlp.w_down [E, I, C]; dense gate/up -> mlp.w_gate_up.
 """
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 import torch
 
 from omnigraph.nodes.common.attention import fuse_qkv
-from omnigraph.nodes.common.moe import stack_experts
+from omnigraph.nodes.common.linear import to_in_out
+from omnigraph.nodes.common.moe import fuse_gate_up, stack_experts
 
 from .model import ThinkerArgs
 
@@ -47,7 +48,7 @@ def convert_layer(a: ThinkerArgs, i: int, t: dict[str, torch.Tensor]) -> dict[st
         o + "attn_norm.weight": t[p + "input_layernorm.weight"],
         o + "mlp_norm.weight": t[p + "post_attention_layernorm.weight"],
         o + "attn.wqkv.weight": fuse_qkv(t[sa + "q_proj.weight"], t[sa + "k_proj.weight"], t[sa + "v_proj.weight"]),
-        o + "attn.wo.weight": t[sa + "o_proj.weight"],
+        o + "attn.wo.weight": to_in_out(t[sa + "o_proj.weight"]),
         o + "attn.q_norm.weight": t[sa + "q_norm.weight"], o + "attn.k_norm.weight": t[sa + "k_norm.weight"],
     }
     if a.attention_bias:
@@ -56,11 +57,11 @@ def convert_layer(a: ThinkerArgs, i: int, t: dict[str, torch.Tensor]) -> dict[st
         ex = [f"{p}mlp.experts.{e}." for e in range(a.n_experts)]
         gate_up, down = stack_experts([t[q + "gate_proj.weight"] for q in ex], [t[q + "up_proj.weight"] for q in ex],
                                       [t[q + "down_proj.weight"] for q in ex])
-        out |= {o + "mlp.router.weight": t[p + "mlp.gate.weight"], o + "mlp.w_gate_up": gate_up,
+        out |= {o + "mlp.router.weight": to_in_out(t[p + "mlp.gate.weight"]), o + "mlp.w_gate_up": gate_up,
                 o + "mlp.w_down": down}
     else:
-        out |= {o + "mlp.w_gate_up.weight": torch.cat([t[p + "mlp.gate_proj.weight"], t[p + "mlp.up_proj.weight"]]),
-                o + "mlp.w_down.weight": t[p + "mlp.down_proj.weight"]}
+        out |= {o + "mlp.w_gate_up.weight": fuse_gate_up(t[p + "mlp.gate_proj.weight"], t[p + "mlp.up_proj.weight"]),
+                o + "mlp.w_down.weight": to_in_out(t[p + "mlp.down_proj.weight"])}
     return out
 
 
@@ -76,7 +77,7 @@ def load_state_dict(checkpoint: Any, args: ThinkerArgs, root: str = "thinker.", 
     for i in range(args.n_layers):
         state |= convert_layer(args, i, tensors)
     lm_head = checkpoint.load(root + "lm_head.", {"weight": (V, C)}, dtype=dtype, device=device)["weight"]
-    state["lm_head"] = lm_head.t().contiguous()  # [C, V], see Thinker.lm_head
+    state["lm_head.weight"] = to_in_out(lm_head)
     return state
 
 

@@ -3,8 +3,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from omnigraph.nodes.common.attention import Attention, KVCache
-from omnigraph.nodes.common.moe import MoE, SwiGLU
+from omnigraph.nodes.common.attention import Attention, KVCache, fuse_qkv
+from omnigraph.nodes.common.linear import to_in_out
+from omnigraph.nodes.common.moe import MoE, SwiGLU, fuse_gate_up, stack_experts
 from omnigraph.nodes.common.rmsnorm import RMSNorm
 from omnigraph.nodes.common.rope import inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
 
@@ -45,7 +46,7 @@ def reference_attention(attn: Attention, x: torch.Tensor, cos, sin) -> torch.Ten
     """Separate q/k/v, repeated kv heads, explicit causal mask, softmax(q k^T / sqrt(D)) v."""
     B, T, _ = x.shape
     H, K, D = attn.n_heads, attn.n_kv_heads, attn.head_dim
-    w = attn.wqkv.weight
+    w = attn.wqkv.weight.T  # [(H + 2K) * D, C] as in a checkpoint
     q = (x @ w[:H * D].T).view(B, T, H, D)
     k = (x @ w[H * D:(H + K) * D].T).view(B, T, K, D)
     v = (x @ w[(H + K) * D:].T).view(B, T, K, D)
@@ -56,7 +57,7 @@ def reference_attention(attn: Attention, x: torch.Tensor, cos, sin) -> torch.Ten
     k, v = k.repeat_interleave(H // K, 1), v.repeat_interleave(H // K, 1)
     scores = q @ k.transpose(-1, -2) / D ** 0.5
     scores = scores.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
-    return attn.wo((scores.softmax(-1) @ v).transpose(1, 2).reshape(B, T, H * D))
+    return (scores.softmax(-1) @ v).transpose(1, 2).reshape(B, T, H * D) @ attn.wo.weight
 
 
 @pytest.mark.parametrize("heads,kv_heads,head_dim", [(6, 3, 24), (8, 1, 16), (4, 4, 40)])
@@ -86,16 +87,16 @@ def test_attention_prefill_and_cached_decode_match_reference(heads, kv_heads, he
 
 def dense_moe_reference(moe: MoE, x: torch.Tensor) -> torch.Tensor:
     """Every expert on every token, weighted by the renormalised top-k softmax (zero elsewhere)."""
-    probs = (x @ moe.router.weight.T).softmax(-1)
+    probs = (x @ moe.router.weight).softmax(-1)
     top, idx = probs.topk(moe.top_k, -1)
     if moe.norm_topk_prob:
         top = top / top.sum(-1, keepdim=True)
     gates = torch.zeros_like(probs).scatter(-1, idx, top)  # [N, E]
-    gate, up = torch.einsum("nc,eic->eni", x, moe.w_gate_up).chunk(2, -1)
-    ys = torch.einsum("eni,eci->enc", F.silu(gate) * up, moe.w_down)  # [E, N, C]
+    gate, up = torch.einsum("nc,eci->eni", x, moe.w_gate_up).chunk(2, -1)
+    ys = torch.einsum("eni,eic->enc", F.silu(gate) * up, moe.w_down)  # [E, N, C]
     out = torch.einsum("ne,enc->nc", gates, ys)
     if moe.shared is not None:
-        out = out + torch.sigmoid(x @ moe.shared_gate.weight.T) * moe.shared(x)
+        out = out + torch.sigmoid(x @ moe.shared_gate.weight) * moe.shared(x)
     return out
 
 
@@ -124,5 +125,17 @@ def test_swiglu_is_down_of_silu_gate_times_up():
     torch.manual_seed(3)
     mlp = SwiGLU(10, 7)
     x = torch.randn(4, 10)
-    gate, up = mlp.w_gate_up.weight[:7], mlp.w_gate_up.weight[7:]
-    torch.testing.assert_close(mlp(x), (F.silu(x @ gate.T) * (x @ up.T)) @ mlp.w_down.weight.T)
+    gate, up = mlp.w_gate_up.weight[:, :7], mlp.w_gate_up.weight[:, 7:]
+    torch.testing.assert_close(mlp(x), (F.silu(x @ gate) * (x @ up)) @ mlp.w_down.weight)
+
+
+def test_checkpoint_layouts_are_converted_to_in_out():
+    q, k, v = torch.randn(6, 4), torch.randn(2, 4), torch.randn(2, 4)
+    fused = fuse_qkv(q, k, v)
+    assert fused.shape == (4, 10) and fused.is_contiguous() and torch.equal(fused[:, 6:8], k.T)
+    assert torch.equal(fuse_qkv(q[:, 0], k[:, 0], v[:, 0]), torch.cat([q[:, 0], k[:, 0], v[:, 0]]))  # biases
+    gate, up, down = [torch.randn(3, 5)] * 2, [torch.randn(3, 5)] * 2, [torch.randn(5, 3)] * 2
+    gu, d = stack_experts(gate, up, down)
+    assert gu.shape == (2, 5, 6) and d.shape == (2, 3, 5)
+    assert torch.equal(gu[1, :, 3:], up[1].T) and torch.equal(d[0], down[0].T)
+    assert torch.equal(fuse_gate_up(gate[0], up[0]), gu[0]) and torch.equal(to_in_out(down[0]), d[0])

@@ -4,7 +4,8 @@ import pytest
 import torch
 from oracle import build_model, save_checkpoint
 
-from omnigraph.nodes.common.moe import MoE, stack_experts
+from omnigraph.nodes.common.linear import to_in_out
+from omnigraph.nodes.common.moe import MoE, fuse_gate_up, stack_experts
 from omnigraph.runtime.checkpoint import Checkpoint
 
 
@@ -29,11 +30,11 @@ def test_shared_expert_moe_matches_oracle_talker_block(talker):
     t = ckpt.load("talker.model.layers.1.mlp.", shapes)
     gate_up, down = stack_experts(*[[t[f"experts.{e}.{n}_proj.weight"] for e in range(E)] for n in ("gate", "up", "down")])
     moe = MoE(C, E, c["num_experts_per_tok"], I, c["norm_topk_prob"], shared_hidden=S)
-    moe.load_state_dict({"router.weight": t["gate.weight"], "w_gate_up": gate_up, "w_down": down,
-                         "shared.w_gate_up.weight": torch.cat([t["shared_expert.gate_proj.weight"],
-                                                               t["shared_expert.up_proj.weight"]]),
-                         "shared.w_down.weight": t["shared_expert.down_proj.weight"],
-                         "shared_gate.weight": t["shared_expert_gate.weight"]})
+    moe.load_state_dict({"router.weight": to_in_out(t["gate.weight"]), "w_gate_up": gate_up, "w_down": down,
+                         "shared.w_gate_up.weight": fuse_gate_up(t["shared_expert.gate_proj.weight"],
+                                                                 t["shared_expert.up_proj.weight"]),
+                         "shared.w_down.weight": to_in_out(t["shared_expert.down_proj.weight"]),
+                         "shared_gate.weight": to_in_out(t["shared_expert_gate.weight"])})
     torch.manual_seed(0)
     x = torch.randn(1, 11, C)
     with torch.inference_mode():

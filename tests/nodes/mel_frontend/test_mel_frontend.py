@@ -112,7 +112,8 @@ def test_no_audio_gives_no_output():
 
 
 def test_clip_over_limit():
-    with pytest.raises(UserError, match=r"audio clip 2 of 2 is 1.50 s long, over the model's limit of 1 s per audio clip"):
+    limit = r"audio clip 2 of 2 is 1.50 s long, over the model's limit of 1 s per audio clip"
+    with pytest.raises(UserError, match=limit):
         frontend({"max_seconds": 1.0}).process(prompt(chirp(8000), speech()))
     # The default limit comes from the checkpoint's n_samples.
     assert frontend().args.max_samples == 300 * 16000
