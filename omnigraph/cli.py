@@ -27,9 +27,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER
     except NodeFailed as exc:
-        print(f"\nerror: {exc}", file=sys.stderr)
-        if isinstance(exc.error, UserError):
+        if isinstance(exc.error, UserError):  # bad input found by a node: its message is the whole story
+            message = str(exc.error)
+            print(f"error: {message if exc.node in message else f'node {exc.node!r}: {message}'}", file=sys.stderr)
             return EXIT_USER
+        print(f"\nerror: {exc}", file=sys.stderr)
         if args.debug:
             traceback.print_exception(exc.error)
         else:

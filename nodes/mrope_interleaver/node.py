@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import AudioEmbeddings, PromptTokens, ThinkerPrompt, VisionEmbeddings
+from omnigraph.runtime.media_payloads import AudioEmbeddings, PromptTokens, ThinkerPrompt, TokenIds, VisionEmbeddings
 from omnigraph.runtime.node import Node, NodeConfig
 from omnigraph.runtime.ports import Input, Output
 
@@ -28,7 +28,8 @@ class MropeInterleaver(Node):
         Input("audio", AudioEmbeddings, required=False, doc="Audio encoder output, clips in prompt order."),
         Input("vision", VisionEmbeddings, required=False, doc="Vision encoder output (images, videos)."),
     )
-    outputs = (Output("thinker_prompt", ThinkerPrompt, doc="Expanded ids, embeddings, 3D positions."),)
+    outputs = (Output("thinker_prompt", ThinkerPrompt, doc="Expanded ids, embeddings, 3D positions."),
+               Output("input_ids", TokenIds, doc="The prompt's token ids with every placeholder expanded."))
 
     def setup(self, device: str, checkpoint: Any) -> None:
         import torch
@@ -50,4 +51,5 @@ class MropeInterleaver(Node):
         from .interleave import build_thinker_prompt
 
         with torch.no_grad():  # not inference_mode: the payload's tensors may be used anywhere downstream
-            return {"thinker_prompt": build_thinker_prompt(prompt, audio, vision, self._embed, self._ids)}
+            built = build_thinker_prompt(prompt, audio, vision, self._embed, self._ids)
+        return {"thinker_prompt": built, "input_ids": TokenIds(tuple(built.input_ids.tolist()))}
