@@ -121,3 +121,88 @@ def test_checkpoint_that_does_not_match_its_config_is_a_user_error(checkpoint, t
                  "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and "mlp.gate.weight" in err and "expected" in err and "Traceback" not in err
+
+
+def write_video_with_speech(path: Path, seconds: float = 2.0, fps: int = 8) -> Path:
+    """A small mp4: moving colour bars over the committed speech clip as its audio track."""
+    import av
+
+    wave, _ = librosa.load(SPEECH, sr=16000, mono=True)
+    wave = np.pad(wave, (0, max(0, int(seconds * 16000) - len(wave))))[: int(seconds * 16000)]
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 96, 64, "yuv420p"
+        audio = out.add_stream("aac", rate=16000, layout="mono")
+        for i in range(int(seconds * fps)):
+            pixels = np.zeros((64, 96, 3), dtype=np.uint8)
+            pixels[:, (i * 11) % 96:, 0] = 220
+            pixels[: 32, :, 1] = 30 * i % 256
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+        samples = av.AudioFrame.from_ndarray(wave[None, :].astype(np.float32), format="flt", layout="mono")
+        samples.sample_rate = 16000
+        for packet in audio.encode(samples):
+            out.mux(packet)
+        for packet in audio.encode(None):
+            out.mux(packet)
+    return path
+
+
+def test_audio_in_video_matches_transformers_generate(checkpoint, oracle, tmp_path) -> None:
+    from omnigraph.nodes.vision_encoder.preprocess import PreprocessArgs, preprocess_video
+    from omnigraph.runtime.checkpoint import Checkpoint
+    from omnigraph.runtime.payloads import FilePath
+    from omnigraph.testing import run_node
+    from transformers import WhisperFeatureExtractor
+
+    clip = write_video_with_speech(tmp_path / "clip.mp4")
+    result = run(["qwen3_omni", "--checkpoint", str(checkpoint), "--input", f"video={clip}",
+                  "--input", "text=What happens?", "--greedy", "--max-new-tokens", "32"], tmp_path / "out")
+    prompt = result["prompt_token_ids"]
+    assert prompt.count(AUDIO_START) == 1 and prompt.index(AUDIO_START) == prompt.index(151652) + 1
+
+    video = run_node("media_decode", {"path": FilePath(str(clip))}, {"expect": "video"})["video"]
+    ckpt = Checkpoint.open(checkpoint)
+    vision = ckpt.config["thinker_config"]["vision_config"]
+    args = PreprocessArgs.from_files(ckpt.json_file("preprocessor_config.json"),
+                                     ckpt.json_file("video_preprocessor_config.json"), vision["patch_size"],
+                                     vision["temporal_patch_size"], vision["spatial_merge_size"])
+    pixels, grid = preprocess_video(video.frames, args)
+    extractor = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160, n_fft=400,
+                                        chunk_length=300, return_attention_mask=True)
+    features = extractor([video.audio.samples.numpy()], sampling_rate=16000, padding=True, truncation=False,
+                         return_attention_mask=True, return_tensors="pt")
+    with torch.no_grad():
+        generated = oracle.thinker.generate(
+            input_ids=torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+            input_features=features["input_features"], feature_attention_mask=features["attention_mask"],
+            pixel_values_videos=pixels, video_grid_thw=torch.tensor([grid]),
+            video_second_per_grid=torch.tensor([args.temporal_patch_size / video.fps]),
+            use_audio_in_video=True, do_sample=False, max_new_tokens=32)
+    assert result["thinker_token_ids"] == generated[0, len(prompt):].tolist()
+
+
+def test_image_and_audio_prompt_matches_transformers_generate(checkpoint, oracle, tmp_path) -> None:
+    from omnigraph.nodes.vision_encoder.preprocess import PreprocessArgs, preprocess_image
+    from omnigraph.runtime.checkpoint import Checkpoint
+    from PIL import Image
+
+    result = run(["qwen3_omni", "--checkpoint", str(checkpoint), "--input", f"image={PICTURE}",
+                  "--input", f"audio={SPEECH}", "--input", "text=Describe both.", "--greedy",
+                  "--max-new-tokens", "32"], tmp_path)
+    prompt = result["prompt_token_ids"]
+    ckpt = Checkpoint.open(checkpoint)
+    vision = ckpt.config["thinker_config"]["vision_config"]
+    args = PreprocessArgs.from_files(ckpt.json_file("preprocessor_config.json"), None, vision["patch_size"],
+                                     vision["temporal_patch_size"], vision["spatial_merge_size"])
+    pixels, grid = preprocess_image(torch.from_numpy(np.asarray(Image.open(PICTURE).convert("RGB"))), args)
+    features = audio_features(SPEECH)
+    with torch.no_grad():
+        generated = oracle.thinker.generate(
+            input_ids=torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+            input_features=features["input_features"], feature_attention_mask=features["attention_mask"],
+            pixel_values=pixels, image_grid_thw=torch.tensor([grid]), do_sample=False, max_new_tokens=32)
+    assert result["thinker_token_ids"] == generated[0, len(prompt):].tolist()

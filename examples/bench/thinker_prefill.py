@@ -44,16 +44,12 @@ def prefill_flops(args, tokens: int) -> float:
     return tokens * per_token + 2 * C * args.vocab_size
 
 
-def best_time(fn, repeats: int, device: str) -> float:
+def timed(fn, device: str) -> float:
+    sync(device)
+    t0 = time.perf_counter()
     fn()
-    best = float("inf")
-    for _ in range(repeats):
-        sync(device)
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return best
+    sync(device)
+    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -90,11 +86,16 @@ def main() -> None:
         return hf(input_ids=ids).logits[:, -1]
 
     torch.testing.assert_close(run_ours(), run_hf_body(), atol=1e-3, rtol=1e-3)  # same model, same numbers
-    t_ours = best_time(run_ours, args.repeats, args.device)
-    t_body = best_time(run_hf_body, args.repeats, args.device)
-    t_fwd = best_time(run_hf_forward, args.repeats, args.device)
+    run_hf_forward()  # warm up
+    # interleaved rounds, best of each: a machine shared with other work then biases no side
+    t_ours = t_body = t_fwd = float("inf")
+    rate = 0.0
+    for _ in range(args.repeats):
+        t_ours = min(t_ours, timed(run_ours, args.device))
+        t_body = min(t_body, timed(run_hf_body, args.device))
+        t_fwd = min(t_fwd, timed(run_hf_forward, args.device))
+        rate = max(rate, gemm_flops(dtype, args.device))
     flops = prefill_flops(ours.args, S)
-    rate = gemm_flops(dtype, args.device)
     t_bound = flops / rate
     print(f"prefill of {S} tokens, {args.dtype} on {args.device} ({torch.get_num_threads()} threads); "
           f"{flops / 1e9:.1f} GFLOP active; GEMM {rate / 1e9:.0f} GFLOP/s")
