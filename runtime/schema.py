@@ -30,6 +30,9 @@ def graph_json_schema(registry: Registry) -> dict[str, Any]:
     defs["InsertSpec"]["properties"]["on"]["pattern"] = EDGE_PATTERN
     # InputSpec also accepts the shorthands 'node.port' and ['node.port', ...].
     input_def = defs.pop("InputSpec")
+    refs = {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": PORT_REF_PATTERN}}
+    input_def["properties"]["to"] = {"anyOf": [{"type": "string", "pattern": PORT_REF_PATTERN}, refs],
+                                     "description": input_def["properties"]["to"].get("description", "")}
     defs["InputSpecFull"] = input_def
     defs["InputSpec"] = {"anyOf": [{"$ref": "#/$defs/InputSpecFull"},
                                    {"type": "string", "pattern": PORT_REF_PATTERN},

@@ -58,23 +58,25 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def matvec_bandwidth(dtype: torch.dtype, device: str, mbytes: int = 512, repeats: int = 10) -> float:
-    """Bytes/s of a [1, K] x [K, N] product with a weight much bigger than the caches (the kind of op decoding
-    is made of); the better of the two weight layouts ([N, K] through F.linear, and [K, N])."""
-    cols = 4096
-    rows = mbytes * 2**20 // (cols * torch.empty((), dtype=dtype).element_size())
-    w = torch.randn(rows, cols, dtype=dtype, device=device)
-    best = float("inf")
-    for op, x in ((lambda x: torch.nn.functional.linear(x, w), torch.randn(1, cols, dtype=dtype, device=device)),
-                  (lambda x: x @ w, torch.randn(1, rows, dtype=dtype, device=device))):
-        op(x)
-        for _ in range(repeats):
-            sync(device)
-            t0 = time.perf_counter()
-            op(x)
-            sync(device)
-            best = min(best, time.perf_counter() - t0)
-    return w.numel() * w.element_size() / best
+def matvec_bandwidth(dtype: torch.dtype, device: str, mbytes: int = 512, calls: int = 20) -> float:
+    """Sustained bytes/s of back-to-back [1, K] x [K, N] products with a weight much bigger than the caches (the
+    kind of op decoding is made of): the fastest of a few shapes and both weight layouts."""
+    item = torch.empty((), dtype=dtype).element_size()
+    best = 0.0
+    for cols in (4096, 262144):  # square-ish, and wide like an lm_head
+        rows = mbytes * 2**20 // (cols * item)
+        w = torch.randn(rows, cols, dtype=dtype, device=device)
+        for layout in ("linear", "x@w"):  # w as [N, K] (torch.nn.Linear's), or as [K, N]
+            x = torch.randn(1, cols if layout == "linear" else rows, dtype=dtype, device=device)
+            for timed in (False, True):  # a warm-up pass, then the timed one
+                sync(device)
+                t0 = time.perf_counter()
+                for _ in range(calls if timed else 1):
+                    torch.nn.functional.linear(x, w) if layout == "linear" else x @ w
+                sync(device)
+            best = max(best, calls * w.numel() * item / (time.perf_counter() - t0))
+        w = None  # free before the next shape
+    return best
 
 
 def bytes_per_token(model, context: int) -> int:

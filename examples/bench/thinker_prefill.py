@@ -40,7 +40,8 @@ def prefill_flops(args, tokens: int) -> float:
     for sparse in args.sparse:
         per_token += 2 * (C * (H + 2 * K) * D + H * D * C)  # projections
         per_token += 2 * 2 * H * D * (tokens + 1) / 2  # q.k and p.v over the causal context, on average
-        per_token += 2 * (args.n_experts * C + args.top_k * 3 * args.moe_hidden * C) if sparse else 2 * 3 * args.dense_hidden * C
+        mlp = args.n_experts * C + args.top_k * 3 * args.moe_hidden * C if sparse else 3 * args.dense_hidden * C
+        per_token += 2 * mlp
     return tokens * per_token + 2 * C * args.vocab_size
 
 

@@ -19,7 +19,8 @@ def talker(tmp_path_factory):
 def test_shared_expert_moe_matches_oracle_talker_block(talker):
     model, ckpt = talker
     c = ckpt.config["talker_config"]["text_config"]
-    E, C, I, S = c.get("num_local_experts", c.get("num_experts")), c["hidden_size"], c["moe_intermediate_size"], c["shared_expert_intermediate_size"]
+    E = c.get("num_local_experts", c.get("num_experts"))  # the talker config spells it num_local_experts
+    C, I, S = c["hidden_size"], c["moe_intermediate_size"], c["shared_expert_intermediate_size"]
     shapes = {"gate.weight": (E, C), "shared_expert_gate.weight": (1, C),
               "shared_expert.gate_proj.weight": (S, C), "shared_expert.up_proj.weight": (S, C),
               "shared_expert.down_proj.weight": (C, S)}
@@ -28,7 +29,8 @@ def test_shared_expert_moe_matches_oracle_talker_block(talker):
                    f"experts.{e}.down_proj.weight": (C, I)}
     assert E == 6
     t = ckpt.load("talker.model.layers.1.mlp.", shapes)
-    gate_up, down = stack_experts(*[[t[f"experts.{e}.{n}_proj.weight"] for e in range(E)] for n in ("gate", "up", "down")])
+    gate_up, down = stack_experts(*[[t[f"experts.{e}.{n}_proj.weight"] for e in range(E)]
+                                    for n in ("gate", "up", "down")])
     moe = MoE(C, E, c["num_experts_per_tok"], I, c["norm_topk_prob"], shared_hidden=S)
     moe.load_state_dict({"router.weight": to_in_out(t["gate.weight"]), "w_gate_up": gate_up, "w_down": down,
                          "shared.w_gate_up.weight": fuse_gate_up(t["shared_expert.gate_proj.weight"],

@@ -210,4 +210,5 @@ def test_runs_as_a_graph_node(setup):
     _, vision, _ = encoder_outputs(case)
     out = run_node("mrope_interleaver", {"prompt": PromptTokens(torch.tensor(case.ids)), "vision": vision},
                    checkpoint=path)["thinker_prompt"]
-    assert out.input_ids.tolist() == case.expanded and out.rope_delta == -3  # 6 image tokens on 3 positions (2x3 merged grid)
+    assert out.input_ids.tolist() == case.expanded
+    assert out.rope_delta == -3  # 6 image tokens on 3 positions (a 2x3 merged grid)
