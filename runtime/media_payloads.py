@@ -125,7 +125,7 @@ class ThinkerPrompt(Payload):
     input_ids: torch.Tensor
     embeds: torch.Tensor
     positions: torch.Tensor
-    rope_delta: int
+    rope_delta: int | float  # float when video seconds_per_grid is fractional
     visual_mask: torch.Tensor | None = None
     deepstack: tuple[torch.Tensor, ...] = ()
     extras: dict[str, Any] = field(default_factory=dict)  # grids and lengths the Talker reuses for positions

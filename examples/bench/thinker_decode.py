@@ -9,6 +9,10 @@ vocabulary: the sizes of `omnigraph make-checkpoint --preset small`).
 The bound: decoding one token must read every weight it touches once (attention, norms, router, its top-k
 experts, one embedding row, the whole lm_head) plus the KV cache; bound tokens/s = measured matrix-vector read
 bandwidth / those bytes. Target: omnigraph >= 85% of the bound.
+
+On a CPU shared with other work, pass --threads 1: one core already saturates the memory bandwidth at batch 1,
+and extra OpenMP threads then mostly wait for each other (timings with 2 threads on a busy 2-core machine
+varied by 5x between runs).
 """
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ class Thinker(Node):
     outputs = (
         Output("tokens", TokenId, stream=True, doc="Each generated token id as soon as it is chosen."),
         Output("token_ids", TokenIds, doc="All generated ids, at the end."),
-        # TODO(talker): a `talker_context` output (TalkerContext) built from the HiddenTrace of the run.
+        # Issue 4 adds a `talker_context` output (TalkerContext) built from the HiddenTrace of the run.
     )
 
     def setup(self, device: str, checkpoint: Any) -> None:
@@ -84,7 +84,7 @@ class Thinker(Node):
         positions = p.positions.to(self._device)[:, None]  # [3, 1, S]
         mask = None if p.visual_mask is None else p.visual_mask.to(self._device)[None]
         deepstack = tuple(d.to(self._device, dtype) for d in p.deepstack)
-        trace = None  # TODO(talker): HiddenTrace(self._accept_hidden_layer) when a TalkerContext is wanted
+        trace = None  # issue 4: HiddenTrace(self._accept_hidden_layer) when a TalkerContext is wanted
         generated = []
         tokens = generate(self._model, embeds, positions, p.rope_delta,  # runs under inference_mode
                           lambda logits, prev: sample(logits, params, generator, prev),
