@@ -158,5 +158,62 @@ class TokenIds(Payload):
         return list(self.ids)
 
 
-__all__ = ["AudioEmbeddings", "Image", "MediaItem", "MelFeatures", "PromptTokens", "Text", "ThinkerPrompt",
-           "TokenId", "TokenIds", "Video", "VisionEmbeddings", "Waveform"]
+
+
+@dataclass(frozen=True)
+class TalkerContext(Payload):
+    """What a speech decoder needs from the prompt (the user turns), independent of who writes the reply.
+
+    ids: [U] thinker ids of the user-turn tokens (all user turns, with their <|im_start|>user ... <|im_end|>\\n
+    wrappers); embeds: [U, D] the Thinker's layer-0 inputs there (word embeddings, encoder outputs at media
+    pads); hidden: [U, D] the Thinker's `accept_hidden_layer` hidden states there, or None when the prompt has no
+    media (only media positions use them); media_mask: [U] bool, True at audio/image/video pad positions;
+    extras: grids, seconds per grid and audio lengths for 3D positions (as in ThinkerPrompt.extras).
+    """
+
+    ids: torch.Tensor
+    embeds: torch.Tensor
+    hidden: torch.Tensor | None
+    media_mask: torch.Tensor
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> Any:
+        return {"user_tokens": int(self.ids.shape[0]), "media_tokens": int(self.media_mask.sum())}
+
+
+@dataclass(frozen=True)
+class FrameRequest(Payload):
+    """The Talker's ask to the code predictor for frame `index`: its last normed hidden state [D] and the
+    codebook-0 code it chose."""
+
+    index: int
+    hidden: torch.Tensor
+    code0: int
+
+    def to_json(self) -> Any:
+        return {"index": self.index, "code0": self.code0}
+
+
+@dataclass(frozen=True)
+class CodecFrame(Payload):
+    """All G codebook codes of one 80 ms codec frame (codebook 0 first)."""
+
+    index: int
+    codes: tuple[int, ...]
+
+    def to_json(self) -> Any:
+        return list(self.codes)
+
+    @classmethod
+    def join(cls, items: Sequence[CodecFrame]) -> CodecCodes:
+        return CodecCodes(tuple(item.codes for item in items))
+
+
+@dataclass(frozen=True)
+class CodecCodes(Payload):
+    """A whole utterance of codec codes, frames x codebooks."""
+
+    frames: tuple[tuple[int, ...], ...]
+
+    def to_json(self) -> Any:
+        return [list(frame) for frame in self.frames]
