@@ -40,6 +40,7 @@ class EdgeEntry:
     dst: Endpoint
     where: Where
     loop: bool = False
+    via: Endpoint | None = None  # for an `insert: after:` edge, the port the inserted node stands in for
 
     def __str__(self) -> str:
         return f"{self.src} -> {self.dst}"
@@ -58,6 +59,7 @@ class OutputEntry:
     name: str
     src: Endpoint
     where: Where
+    via: Endpoint | None = None  # for an `insert: after:` output, the port the inserted node stands in for
 
 
 @dataclass
@@ -376,6 +378,9 @@ def _insert(insert: InsertSpec, where: Where, own_new: set[str], out: Composed) 
                                      "'nodes:' in this file", where.loc("node"), node=insert.node,
                                      hint=did_you_mean(insert.node, own_new)))
         return
+    if insert.after is not None:
+        _insert_after(insert, where, out)
+        return
     src, dst = parse_edge(insert.on)
     match = next((e for e in out.edges if e.src == src and e.dst == dst and not e.loop), None)
     if match is None:
@@ -388,3 +393,21 @@ def _insert(insert: InsertSpec, where: Where, own_new: set[str], out: Composed) 
     # Ports left as "" are chosen by the validator, which knows the node's kind.
     out.edges += [EdgeEntry(src, Endpoint(insert.node, insert.input or ""), where),
                   EdgeEntry(Endpoint(insert.node, insert.output or ""), dst, where)]
+
+
+def _insert_after(insert: InsertSpec, where: Where, out: Composed) -> None:
+    """Every edge and graph output reading `after` reads the inserted node's output instead."""
+    src = check_port_ref(insert.after)
+    readers = [e for e in out.edges if e.src == src and not e.loop]
+    outputs = [o for o in out.outputs.values() if o.src == src]
+    if not readers and not outputs:
+        out.issues.append(GraphIssue("unknown-edge", f"nothing reads '{src}' to insert '{insert.node}' after",
+                                     where.loc("after"), hint=did_you_mean(str(src), [str(e.src) for e in out.edges])))
+        out.unplaced.add(insert.node)
+        return
+    out.edges = [e for e in out.edges if e not in readers]
+    moved = Endpoint(insert.node, insert.output or "")
+    out.edges.append(EdgeEntry(src, Endpoint(insert.node, insert.input or ""), where))
+    out.edges += [EdgeEntry(moved, e.dst, where, via=src) for e in readers]
+    for entry in outputs:
+        entry.src, entry.via = moved, src

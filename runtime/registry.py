@@ -5,6 +5,7 @@ YAML names kinds only; it never names import paths.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 import threading
 from importlib.metadata import entry_points
@@ -55,9 +56,10 @@ def _builtin_node_classes() -> list[type[Node]]:
 
     classes = []
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        if not info.ispkg or info.name == "common":
+        name = f"{package.__name__}.{info.name}.node"
+        if not info.ispkg or importlib.util.find_spec(name) is None:  # shared code, not a node kind
             continue
-        module = importlib.import_module(f"{package.__name__}.{info.name}.node")
+        module = importlib.import_module(name)
         classes += [obj for obj in vars(module).values()
                     if isinstance(obj, type) and issubclass(obj, Node) and obj.kind
                     and obj.__module__ == module.__name__]

@@ -73,18 +73,34 @@ class InputSpec(_Strict):
 
 
 class InsertSpec(_Strict):
-    """Insert `node` on an existing edge: `src -> node.input` and `node.output -> dst` replace the edge."""
+    """Insert `node` on an existing edge (`on`: `src -> node.input` and `node.output -> dst` replace it), or
+    after an output port (`after`: everything that read `src.port` reads `node.output` instead)."""
 
     node: str = Field(description="A node declared under 'nodes:' of this file.")
-    on: str = Field(description="The existing edge, 'src.port -> dst.port'.")
+    on: str | None = Field(None, description="The existing edge, 'src.port -> dst.port'.")
+    after: str | None = Field(None, description="An output port, 'node.port': all its readers move behind the node.")
     input: str | None = Field(None, description="The inserted node's input port (default: the one that fits).")
     output: str | None = Field(None, description="The inserted node's output port (default: the one that fits).")
 
     @field_validator("on")
     @classmethod
-    def _edge(cls, text: str) -> str:
-        parse_edge(text)
+    def _edge(cls, text: str | None) -> str | None:
+        if text is not None:
+            parse_edge(text)
         return text
+
+    @field_validator("after")
+    @classmethod
+    def _port(cls, text: str | None) -> str | None:
+        if text is not None:
+            check_port_ref(text)
+        return text
+
+    @model_validator(mode="after")
+    def _one_place(self) -> InsertSpec:
+        if (self.on is None) == (self.after is None):
+            raise ValueError("give exactly one of 'on' (an edge) and 'after' (an output port)")
+        return self
 
 
 class GraphFile(_Strict):

@@ -264,10 +264,27 @@ class _Checker:
     def _outputs(self) -> dict[str, GraphOutput]:
         out = {}
         for name, entry in self.c.outputs.items():
+            if entry.src.port == "" and not self._choose_output_stand_in(entry):
+                continue
             port = self._port(entry.src, entry.where.loc(), output=True)
             if port is not None:
                 out[name] = GraphOutput(name, entry.src, port)
         return out
+
+    def _choose_output_stand_in(self, entry) -> bool:
+        """A graph output moved behind an inserted node: that node's one output like the port it replaces."""
+        cls, via_cls = self.classes.get(entry.src.node), self.classes.get(entry.via.node)
+        via = via_cls.output_port(entry.via.port) if via_cls else None
+        if cls is None or via is None:
+            return False
+        fits = [p for p in cls.outputs if p.mode is via.mode and issubclass(p.type, via.type)]
+        if len(fits) != 1:
+            self.issue("insert-port", f"'{entry.src.node}' ({cls.kind}) has {'no' if not fits else 'more than one'}"
+                       f" output port that can stand in for {entry.via}", entry.where.loc(), node=entry.src.node,
+                       hint=f"name it with 'output:' (ports: {', '.join(p.name for p in cls.outputs) or 'none'})")
+            return False
+        entry.src = Endpoint(entry.src.node, fits[0].name)
+        return True
 
     def _unconnected(self) -> None:
         for name, cls in self.classes.items():

@@ -87,6 +87,7 @@ class HiddenTrace:
     layer: int
     embeds: list[torch.Tensor] = field(default_factory=list)  # [B, T, C] per call
     hidden: list[torch.Tensor] = field(default_factory=list)
+    decode: bool = True  # False: keep the prompt (prefill) only, not the decode steps
 
     def stacked(self) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.cat(self.embeds, dim=1), torch.cat(self.hidden, dim=1)
@@ -147,6 +148,8 @@ class Thinker(nn.Module):
                     trace: HiddenTrace | None = None) -> torch.Tensor:
         """tokens [B]; cos/sin [B, 1, D] of its position -> logits [B, V]."""
         x = self.embed_tokens(tokens)[:, None]  # [B, 1, C]
+        if trace is not None and not trace.decode:
+            trace = None
         if trace is not None:
             trace.embeds.append(x)
         for i, layer in enumerate(self.layers):
@@ -199,3 +202,31 @@ def generate(model: Thinker, embeds: torch.Tensor, positions: torch.Tensor, rope
         if token_id in stops or step + 1 == max_new_tokens:
             return
         logits = model.decode_step(token, cos[step:step + 1][None], sin[step:step + 1][None], caches, trace)
+
+
+def user_turn_mask(ids: torch.Tensor, im_start: int, user: int) -> torch.Tensor:
+    """ids [S] -> [S] bool: tokens whose most recent <|im_start|> (itself included) is followed by `user`."""
+    S = ids.shape[0]
+    is_start = ids == im_start
+    next_is_user = torch.zeros(S, dtype=torch.bool, device=ids.device)
+    next_is_user[:-1] = ids[1:] == user
+    idx = torch.arange(S, device=ids.device)
+    last_start = torch.where(is_start, idx, torch.full_like(idx, -1)).cummax(0).values  # [S], -1 before any
+    return (last_start >= 0) & next_is_user[last_start.clamp(min=0)]
+
+
+def build_talker_context(ids: torch.Tensor, embeds: torch.Tensor, hidden: torch.Tensor | None,
+                         media_ids: Sequence[int], im_start: int, user: int, extras: dict[str, Any]):
+    """A TalkerContext of the user turns of a prompt: ids [S], embeds/hidden [S, C] (layer 0 / layer k).
+
+    `hidden` is kept only when the user turns hold media (only media positions read it).
+    """
+    from omnigraph.runtime.media_payloads import TalkerContext
+
+    keep = user_turn_mask(ids, im_start, user)
+    user_ids = ids[keep]
+    media = torch.isin(user_ids, torch.tensor(list(media_ids), device=ids.device))
+    with torch.no_grad():  # plain tensors (not inference tensors) in the payload
+        kept_hidden = hidden[keep].clone() if hidden is not None and bool(media.any()) else None
+        return TalkerContext(ids=user_ids.clone(), embeds=embeds[keep].clone(), hidden=kept_hidden,
+                             media_mask=media, extras=dict(extras))

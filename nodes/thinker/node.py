@@ -3,6 +3,9 @@
 Decoding: greedy, or sampled (repetition penalty, temperature, top-k, top-p) with the run's per-node seed.
 Sampling fields left unset take the checkpoint's generation_config.json values when it has them, else
 temperature 0.7, top_k 20, top_p 0.8, repetition_penalty 1.0 (Qwen's recommended instruct settings).
+Also emits the Talker's `talker_context` (the user turns' layer-0 embeddings and accept_hidden_layer hidden
+states, see runtime/media_payloads.TalkerContext) right after the prefill, before the first token, so a Talker
+can start early; a checkpoint without talker_config emits none.
 Stops after <|im_end|> (config `im_end_token_id`, 151645) or any eos id of generation_config.json (the stop
 token is emitted), or after max_new_tokens.
 """
@@ -13,7 +16,7 @@ from typing import Any, Iterator, Literal
 from pydantic import Field
 
 from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import ThinkerPrompt, TokenId, TokenIds
+from omnigraph.runtime.media_payloads import TalkerContext, ThinkerPrompt, TokenId, TokenIds
 from omnigraph.runtime.node import Node, NodeConfig
 from omnigraph.runtime.ports import Input, Output
 
@@ -37,7 +40,7 @@ class Thinker(Node):
     outputs = (
         Output("tokens", TokenId, stream=True, doc="Each generated token id as soon as it is chosen."),
         Output("token_ids", TokenIds, doc="All generated ids, at the end."),
-        # Issue 4 adds a `talker_context` output (TalkerContext) built from the HiddenTrace of the run.
+        Output("talker_context", TalkerContext, doc="The prompt's user turns for the Talker, after prefill."),
     )
 
     def setup(self, device: str, checkpoint: Any) -> None:
@@ -56,6 +59,11 @@ class Thinker(Node):
             [] if eos is None else [eos] if isinstance(eos, int) else eos)
         # hidden_states index the Talker reads (layer-k output); kept for the TalkerContext hook
         self._accept_hidden_layer = (config.get("talker_config") or {}).get("accept_hidden_layer")
+        from omnigraph.nodes.common.mrope_positions import MediaTokenIds
+
+        media = MediaTokenIds.from_hf_config(config)
+        self._media_ids = (media.audio, media.image, media.video)
+        self._turn_ids = (int(config.get("im_start_token_id", 151644)), int(config.get("user_token_id", 872)))
         self._sampling_defaults = {k: generation.get(k, v) if generation.get(k) is not None else v
                                    for k, v in DEFAULT_SAMPLING.items()}
 
@@ -71,7 +79,7 @@ class Thinker(Node):
         from omnigraph.nodes.common.sampling import make_generator, sample
         from omnigraph.runtime.context import current_run
 
-        from .model import generate
+        from .model import HiddenTrace, build_talker_context, generate
 
         run = current_run()
         params = self.sampling_params()
@@ -84,13 +92,18 @@ class Thinker(Node):
         positions = p.positions.to(self._device)[:, None]  # [3, 1, S]
         mask = None if p.visual_mask is None else p.visual_mask.to(self._device)[None]
         deepstack = tuple(d.to(self._device, dtype) for d in p.deepstack)
-        trace = None  # issue 4: HiddenTrace(self._accept_hidden_layer) when a TalkerContext is wanted
+        trace = None if self._accept_hidden_layer is None else HiddenTrace(self._accept_hidden_layer, decode=False)
         generated = []
         tokens = generate(self._model, embeds, positions, p.rope_delta,  # runs under inference_mode
                           lambda logits, prev: sample(logits, params, generator, prev),
                           self.config.max_new_tokens, stop_ids=self._stop_ids, prompt_ids=p.input_ids.to(self._device),
                           visual_mask=mask, deepstack=deepstack, trace=trace)
         for token in tokens:
+            if trace is not None:  # the prefill ran: the trace holds the prompt
+                embeds_0, hidden_k = trace.stacked()
+                yield "talker_context", build_talker_context(p.input_ids.to(self._device), embeds_0[0],
+                                                             hidden_k[0], self._media_ids, *self._turn_ids, p.extras)
+                trace = None
             generated.append(token)
             yield "tokens", TokenId(token)
             if run.cancelled.is_set():
