@@ -89,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="a Hugging Face checkpoint folder (default: the tiny random checkpoint, built once)")
     p.add_argument("--greedy", action="store_true", help="greedy decoding in every decoding node")
     p.add_argument("--max-new-tokens", type=int, metavar="N", help="token budget of every text-generating node")
+    p.add_argument("--max-frames", type=int, metavar="N", help="codec frame budget of every speech node (80 ms each)")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("make-checkpoint", parents=[common],
@@ -214,6 +215,8 @@ def _run_settings(args: argparse.Namespace) -> dict[tuple[str, str], Any]:
         settings[(ALL_NODES, "greedy")] = True
     if args.max_new_tokens is not None:
         settings[(ALL_NODES, "max_new_tokens")] = args.max_new_tokens
+    if args.max_frames is not None:
+        settings[(ALL_NODES, "max_frames")] = args.max_frames
     return settings
 
 

@@ -1,0 +1,99 @@
+"""code2wav: a stream of codec frames (G codes per 80 ms) -> a stream of 24 kHz audio chunks (Qwen3-Omni)."""
+from __future__ import annotations
+
+from typing import Any, Iterator, Literal
+
+from pydantic import Field
+
+from omnigraph.runtime.errors import UserError
+from omnigraph.runtime.media_payloads import CodecFrame
+from omnigraph.runtime.node import Node, NodeConfig
+from omnigraph.runtime.payloads import AudioChunk
+from omnigraph.runtime.ports import Input, Output
+
+DEFAULT_PREFIX = "code2wav."
+SAMPLE_RATE = 24000
+
+
+class Code2WavNode(Node):
+    """Qwen3-Omni's causal ConvNet vocoder. Sizes come from config.json (code2wav_config); weights from the
+    node's `weights` prefix (default 'code2wav.'). In stream mode every frame costs the same and its samples
+    leave as soon as they are final; the concatenated chunks equal the whole-utterance decode."""
+
+    kind = "code2wav"
+    needs_checkpoint = True
+
+    class Config(NodeConfig):
+        mode: Literal["stream", "whole"] = Field(
+            "stream", description="stream: decode as frames arrive, keeping the causal state; whole: decode "
+                                  "all frames at once after the last one (one chunk).")
+        chunk_frames: int = Field(
+            1, ge=1, description="Frames per emitted chunk in stream mode. 1 (80 ms) gives the lowest latency; "
+                                 "larger values cost less per frame (fewer, larger conv calls) at the price of "
+                                 "waiting for that many frames.")
+        dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and compute dtype.")
+
+    inputs = (Input("frames", CodecFrame, stream=True, doc="Codec frames in order, G codes each (codebook 0 "
+                                                          "first)."),)
+    outputs = (Output("audio", AudioChunk, stream=True, doc="24 kHz float32 mono samples in [-1, 1]; the first "
+                                                           "chunk of T frames holds 1920*T - 555 samples, later "
+                                                           "ones 1920 per frame."),)
+
+    def setup(self, device: str, checkpoint: Any) -> None:
+        import torch
+
+        from .model import Code2Wav, Code2WavArgs
+        from .weights import load_code2wav_weights
+
+        if checkpoint is None:
+            raise UserError(f"node '{self.name}' (code2wav) needs a checkpoint: pass a checkpoint folder holding "
+                            f"the code2wav weights")
+        try:
+            args = Code2WavArgs.from_hf_config(checkpoint.config)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{checkpoint.path}/config.json: code2wav_config: {exc}") from None
+        dtype = getattr(torch, self.config.dtype)
+        state = load_code2wav_weights(checkpoint, self.weights or DEFAULT_PREFIX, args, dtype, device)
+        with torch.device("meta"):
+            model = Code2Wav(args)
+        model.load_state_dict(state, strict=True, assign=True)
+        model.reset_buffers(device)
+        self.args, self.model, self.device = args, model.eval(), device
+
+    def _codes(self, frame: CodecFrame, position: int) -> list[int]:
+        G, V = self.args.num_quantizers, self.args.codebook_size
+        codes = list(frame.codes)
+        if len(codes) != G:
+            raise UserError(f"codec frame {frame.index} (item {position} of the stream) has {len(codes)} codes; "
+                            f"this code2wav takes {G} (num_quantizers), codebook 0 first")
+        bad = [c for c in codes if not 0 <= c < V]
+        if bad:
+            raise UserError(f"codec frame {frame.index} (item {position} of the stream) has code {bad[0]}, "
+                            f"outside [0, {V}) (codebook_size); codec control tokens such as EOS must not "
+                            f"reach code2wav")
+        return codes
+
+    def _decode(self, frames: list[list[int]], cache: dict | None) -> Any:
+        import torch
+
+        codes = torch.tensor(frames, dtype=torch.long, device=self.device).T[None]  # [1, G, T]
+        with torch.inference_mode():
+            return self.model(codes, cache)[0].float().cpu()  # [N]
+
+    def stream(self, frames: Iterator[CodecFrame]) -> Iterator[tuple[str, AudioChunk]]:
+        whole = self.config.mode == "whole"
+        size = self.config.chunk_frames
+        cache: dict = {}  # the causal state of this run
+        pending: list[list[int]] = []
+        index = 0
+        for position, frame in enumerate(frames):
+            pending.append(self._codes(frame, position))
+            if not whole and len(pending) == size:
+                samples, pending = self._decode(pending, cache), []
+                if samples.numel():
+                    yield "audio", AudioChunk(samples, SAMPLE_RATE, index)
+                    index += 1
+        if pending:  # the last partial chunk, or every frame in whole mode; nothing else is held back
+            samples = self._decode(pending, None if whole else cache)
+            if samples.numel():
+                yield "audio", AudioChunk(samples, SAMPLE_RATE, index)

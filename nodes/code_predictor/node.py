@@ -1,0 +1,65 @@
+"""code_predictor: per FrameRequest (talker hidden state + code 0), codebooks 1..G-1 of that frame.
+
+Each frame runs a fresh KV cache (allocated once per run and reset), a 2-token prefill and G-2 one-token steps.
+Greedy, or sampled with top_k 50, top_p 0.8 and `temperature` (transformers v5 samples the code predictor
+exactly when the talker samples: the graph sets `greedy` on both).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Literal
+
+from pydantic import Field
+
+from omnigraph.runtime.errors import UserError
+from omnigraph.runtime.media_payloads import CodecFrame, FrameRequest
+from omnigraph.runtime.node import Node, NodeConfig
+from omnigraph.runtime.ports import Input, Output
+
+
+class CodePredictor(Node):
+    kind = "code_predictor"
+    needs_checkpoint = True
+
+    class Config(NodeConfig):
+        greedy: bool = Field(False, description="Pick the most likely code instead of sampling (set it like the "
+                             "talker's: transformers v5 mirrors the talker's do_sample).")
+        temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
+        top_k: int = Field(50, ge=0, description="Keep the k most likely codes; 0 = all.")
+        top_p: float = Field(0.8, gt=0, le=1, description="Nucleus probability mass.")
+        dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and activations dtype.")
+
+    inputs = (Input("requests", FrameRequest, stream=True, doc="The talker's hidden state and code 0 per frame."),)
+    outputs = (Output("frames", CodecFrame, stream=True, doc="All G codes of each requested frame."),)
+
+    def setup(self, device: str, checkpoint: Any) -> None:
+        import torch
+
+        from .weights import load_code_predictor
+
+        if checkpoint is None:
+            raise UserError(f"node '{self.name}' (code_predictor) needs a checkpoint (pass --checkpoint DIR)")
+        self._device = device
+        self._model = load_code_predictor(checkpoint, self.weights or "talker.code_predictor.", "talker.",
+                                          getattr(torch, self.config.dtype), device)
+
+    def stream(self, requests: Iterator[FrameRequest]) -> Iterator[tuple[str, CodecFrame]]:
+        import torch
+
+        from omnigraph.nodes.common.sampling import SamplingParams, make_generator, sample
+        from omnigraph.runtime.context import current_run
+
+        c, model = self.config, self._model
+        params = SamplingParams(greedy=c.greedy, temperature=c.temperature, top_k=c.top_k, top_p=c.top_p)
+        generator = None if c.greedy else make_generator(current_run().node_seed(), self._device)
+        choose = lambda logits: sample(logits, params, generator)  # noqa: E731
+        with torch.inference_mode():
+            caches, rope = model.new_cache(1), model.rope()
+            dtype, C = model.heads.dtype, model.args.text.dim
+            for r in requests:
+                if r.hidden.shape[-1] != C:
+                    raise UserError(f"frame request {r.index}: hidden width {r.hidden.shape[-1]}, but this code "
+                                    f"predictor's is {C} (talker and code predictor from different checkpoints?)")
+                hidden = r.hidden.to(self._device, dtype).reshape(1, C)
+                code0 = torch.tensor([r.code0], device=self._device)
+                codes = model.frame(hidden, code0, choose, caches, rope)
+                yield "frames", CodecFrame(r.index, tuple(codes[0].tolist()))

@@ -1,0 +1,141 @@
+"""talker: TalkerContext + the reply's text tokens -> codebook 0 of each codec frame, looping with the code
+predictor (which returns each frame's full codes before the next step).
+
+Text: `tokens` are Thinker-vocabulary ids of the reply (from the thinker or any text source), re-embedded here
+with the Thinker's embed table and the Talker's text_projection. As in the reference, the LAST token of the
+stream (usually <|im_end|>) is never used, so the node reads one token ahead: it prefills once it has the
+context and the first token (plus the next one, to know the first is not the last), then feeds one more token
+per frame, then tts_eos, then tts_pad; it waits when text comes slower than frames. A stream of fewer than two
+tokens gives no frames.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Literal
+
+from pydantic import Field
+
+from omnigraph.runtime.errors import UserError
+from omnigraph.runtime.media_payloads import CodecCodes, CodecFrame, FrameRequest, TalkerContext, TokenId
+from omnigraph.runtime.node import Node, NodeConfig
+from omnigraph.runtime.ports import Input, Output
+
+
+class _Lookahead:
+    """Token ids of a stream, with `status(k)`: 'use' (token k exists and is not the last), 'last' or 'gone'."""
+
+    def __init__(self, items: Iterator[TokenId]):
+        self.items, self.ids, self.ended = iter(items), [], False
+
+    def status(self, k: int) -> str:
+        while not self.ended and len(self.ids) < k + 2:
+            try:
+                self.ids.append(int(next(self.items).id))
+            except StopIteration:
+                self.ended = True
+        return "use" if k + 1 < len(self.ids) else "last" if k + 1 == len(self.ids) else "gone"
+
+
+class Talker(Node):
+    kind = "talker"
+    needs_checkpoint = True
+
+    class Config(NodeConfig):
+        speaker: str = Field("ethan", description="Voice: a name of talker_config.speaker_id (case-insensitive).")
+        greedy: bool = Field(False, description="Pick the most likely code instead of sampling. As in transformers, "
+                             "the repetition penalty still applies to greedy choices.")
+        temperature: float = Field(0.9, gt=0, description="Sampling temperature.")
+        top_k: int = Field(50, ge=0, description="Keep the k most likely codes; 0 = all.")
+        top_p: float = Field(1.0, gt=0, le=1, description="Nucleus probability mass.")
+        repetition_penalty: float = Field(1.05, gt=0, description="Penalty on codes generated so far (also when "
+                                          "greedy, as transformers applies it before choosing).")
+        max_frames: int = Field(4095, ge=1, description="Most frames to make. The reference's "
+                                "talker_max_new_tokens = max_frames + 1: its last sampled code (EOS or the budget's "
+                                "last) makes no frame.")
+        dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and activations dtype.")
+
+    inputs = (
+        Input("context", TalkerContext, doc="The prompt's user turns (thinker or text_context)."),
+        Input("tokens", TokenId, stream=True, doc="The reply's text ids (Thinker vocabulary); the last is dropped."),
+        Input("frames", CodecFrame, stream=True, doc="Loop input: each frame's codes from the code predictor."),
+    )
+    outputs = (
+        Output("requests", FrameRequest, stream=True, doc="Per frame: last normed hidden state and code 0."),
+        Output("codes", CodecCodes, doc="All frames x codebooks, at the end."),
+    )
+
+    def setup(self, device: str, checkpoint: Any) -> None:
+        import torch
+
+        from omnigraph.nodes.common.mrope_positions import MediaTokenIds
+        from omnigraph.nodes.mrope_interleaver.weights import load_embed_table
+
+        from .prompt import TalkerIds
+        from .weights import load_talker
+
+        if checkpoint is None:
+            raise UserError(f"node '{self.name}' (talker) needs a checkpoint (pass --checkpoint DIR)")
+        config, dtype = checkpoint.config, getattr(torch, self.config.dtype)
+        talker_config = config.get("talker_config") or {}
+        speakers = {str(k).lower(): int(v) for k, v in (talker_config.get("speaker_id") or {}).items()}
+        if self.config.speaker.lower() not in speakers:
+            raise UserError(f"node '{self.name}' (talker): unknown speaker '{self.config.speaker}'; this checkpoint "
+                            f"has: {', '.join(sorted(speakers)) or 'none'}")
+        self._speaker = speakers[self.config.speaker.lower()]
+        self._device = device
+        self._model = load_talker(checkpoint, self.weights or "talker.", dtype, device)
+        self._table = load_embed_table(checkpoint, "thinker.", dtype, device)
+        self._ids = TalkerIds.from_hf_config(config)
+        self._media = MediaTokenIds.from_hf_config(talker_config)
+        V = self._model.args.text.vocab_size
+        suppress = torch.zeros(V, dtype=torch.bool, device=device)
+        suppress[V - 1024:] = True
+        suppress[self._ids.codec_eos] = False
+        self._suppress = suppress
+
+    def stream(self, context: TalkerContext, tokens: Iterator[TokenId],
+               frames: Iterator[CodecFrame]) -> Iterator[tuple[str, Any]]:
+        import torch
+
+        from omnigraph.nodes.common.sampling import SamplingParams, apply_repetition_penalty, make_generator, sample
+        from omnigraph.runtime.context import current_run
+
+        from .prompt import TextEmbedder, talker_prompt
+
+        run, c, model, ids = current_run(), self.config, self._model, self._ids
+        params = SamplingParams(greedy=c.greedy, temperature=c.temperature, top_k=c.top_k, top_p=c.top_p)
+        generator = None if c.greedy else make_generator(run.node_seed(), self._device)
+        text, done = _Lookahead(tokens), []
+        if text.status(0) != "use":
+            yield "codes", CodecCodes(())
+            return
+        with torch.inference_mode():
+            embed = TextEmbedder(model, self._table)
+            eos_text, pad_text = embed([ids.tts_eos, ids.tts_pad]).unbind(0)
+            prompt, positions, delta = talker_prompt(model, embed, context, text.ids[0], self._speaker, ids,
+                                                     self._media)
+            P, N = prompt.shape[1], c.max_frames
+            caches = model.new_cache(1, P + N)
+            cos, sin = model.decode_rope(P, N, delta)  # [N, D]: step s >= 1 sits at P + s - 1 + delta
+            history = torch.empty(1, N + 1, dtype=torch.long, device=self._device)
+            logits, hidden = model.prefill(prompt, positions, caches)
+            for s in range(N + 1):  # choose code 0 of frame s
+                logits = logits.float().masked_fill(self._suppress, float("-inf"))
+                if c.repetition_penalty != 1.0 and s:
+                    logits = apply_repetition_penalty(logits, history[:, :s], c.repetition_penalty)
+                code0 = sample(logits, params, generator)  # [1]
+                history[0, s] = code0[0]
+                if int(code0[0]) == ids.codec_eos or s == N:
+                    break
+                yield "requests", FrameRequest(s, hidden[0].clone(), int(code0[0]))
+                frame = next(frames, None)
+                if frame is None or frame.index != s or frame.codes[0] != int(code0[0]):
+                    raise RuntimeError(f"talker expected frame {s} with code 0 = {int(code0[0])} back from the code "
+                                       f"predictor, got {frame if frame is None else (frame.index, frame.codes[:1])}")
+                done.append(tuple(frame.codes))
+                if s + 1 == N or run.cancelled.is_set():
+                    break
+                status = text.status(s + 1)  # trailing text of step s + 1: token s + 1, then tts_eos, then tts_pad
+                trailing = embed([text.ids[s + 1]])[0] if status == "use" else eos_text if status == "last" else pad_text
+                x = model.frame_embedding(torch.tensor([frame.codes], device=self._device)) + trailing
+                logits, hidden = model.decode_step(x, cos[s:s + 1][None], sin[s:s + 1][None], caches)
+        yield "codes", CodecCodes(tuple(done))

@@ -1,0 +1,93 @@
+"""The Talker's prompt: the user turns, then nine assistant positions (text stream + codec stream), and the
+text embedding of each later reply token (reference/qwen3-omni.md section 6).
+
+Shapes: U user tokens, C talker width, Ct Thinker width, P = U + 9 prompt positions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from omnigraph.nodes.common.mrope_positions import MediaTokenIds, rope_index
+from omnigraph.runtime.errors import UserError
+from omnigraph.runtime.media_payloads import TalkerContext
+
+from .model import Talker
+
+
+@dataclass(frozen=True)
+class TalkerIds:
+    """Special ids: Thinker-vocabulary text ids and codec-vocabulary control ids."""
+
+    im_start: int = 151644
+    assistant: int = 77091
+    newline: int = 198
+    tts_pad: int = 151671
+    tts_bos: int = 151672
+    tts_eos: int = 151673
+    codec_pad: int = 2148
+    codec_bos: int = 2149
+    codec_eos: int = 2150
+    codec_nothink: int = 2155
+    codec_think_bos: int = 2156
+    codec_think_eos: int = 2157
+
+    @classmethod
+    def from_hf_config(cls, config: dict[str, Any]) -> TalkerIds:
+        t = config.get("talker_config", {})
+        names = dict(im_start=(config, "im_start_token_id"), assistant=(config, "assistant_token_id"),
+                     tts_pad=(config, "tts_pad_token_id"), tts_bos=(config, "tts_bos_token_id"),
+                     tts_eos=(config, "tts_eos_token_id"), codec_pad=(t, "codec_pad_id"),
+                     codec_bos=(t, "codec_bos_id"), codec_eos=(t, "codec_eos_token_id"),
+                     codec_nothink=(t, "codec_nothink_id"), codec_think_bos=(t, "codec_think_bos_id"),
+                     codec_think_eos=(t, "codec_think_eos_id"))
+        return cls(**{ours: int(src[key]) for ours, (src, key) in names.items() if src.get(key) is not None})
+
+
+class TextEmbedder:
+    """Thinker-vocabulary ids -> text_projection(embed_tokens(ids)) [n, C]."""
+
+    def __init__(self, model: Talker, table: torch.Tensor):
+        self.model, self.table = model, table
+
+    def __call__(self, ids: list[int]) -> torch.Tensor:
+        V = self.table.shape[0]
+        bad = [i for i in ids if not 0 <= i < V]
+        if bad:
+            raise UserError(f"text token id(s) {bad[:5]} are outside the Thinker vocabulary (0..{V - 1})")
+        return self.model.text_projection(self.table[torch.tensor(ids, device=self.table.device)])
+
+
+def talker_prompt(model: Talker, text: TextEmbedder, ctx: TalkerContext, first_token: int, speaker: int,
+                  ids: TalkerIds, media: MediaTokenIds) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """-> (embeds [1, P, C], positions [3, 1, P], rope_delta): [user part ; 9 assistant positions]."""
+    dev, dtype = model.codec_head.weight.device, model.codec_head.weight.dtype
+    user = model.text_projection(ctx.embeds.to(dev, dtype))  # [U, C]
+    mask = ctx.media_mask.to(dev)
+    if bool(mask.any()):
+        if ctx.hidden is None:
+            raise UserError("the talker context has media tokens but no Thinker hidden states (hidden=None): "
+                            "feed talker.context from the thinker's `talker_context` output")
+        user[mask] = model.hidden_projection(ctx.hidden.to(dev, dtype)[mask])
+    pad, bos = text([ids.tts_pad, ids.tts_bos]).unbind(0)
+    head = text([ids.im_start, ids.assistant, ids.newline])  # [3, C]
+    text_stream = torch.cat([head, pad.expand(4, -1), bos[None], text([first_token])])  # [9, C]
+    codec_ids = torch.tensor([ids.codec_nothink, ids.codec_think_bos, ids.codec_think_eos, speaker, ids.codec_pad,
+                              ids.codec_bos], device=dev)
+    codec_stream = torch.cat([torch.zeros(3, user.shape[1], dtype=dtype, device=dev), model.codec_embedding(codec_ids)])
+    embeds = torch.cat([user, text_stream + codec_stream])[None]
+
+    x = ctx.extras
+    input_ids = torch.cat([ctx.ids.cpu(), torch.full((9,), ids.tts_pad, dtype=torch.long)])
+    n_videos = len(x.get("video_grids") or ())
+    try:  # use_audio_in_video is not forwarded to the reference talker: videos count as without audio
+        positions, delta = rope_index(input_ids, media, audio_tokens=x.get("audio_tokens") or (),
+                                      image_grids=x.get("image_grids") or (), video_grids=x.get("video_grids") or (),
+                                      video_seconds_per_grid=x.get("video_seconds_per_grid") or (),
+                                      video_audio_in_video=[False] * n_videos)
+    except ValueError as exc:
+        raise UserError(f"talker positions of the user turns: {exc} (prompts that use a video's audio track "
+                        "are not supported by the talker)") from None
+    return embeds, positions.to(dev)[:, None], delta

@@ -1,0 +1,48 @@
+"""text_context: ThinkerPrompt -> TalkerContext of a text-only prompt, WITHOUT running the Thinker.
+
+For a prompt without media the Talker reads only the Thinker's layer-0 inputs (word embeddings) of the user
+turns, which the prompt already holds; so text-to-speech needs the embedding table, not the Thinker.
+A prompt with media needs the Thinker's hidden states: use the thinker node's `talker_context` output.
+Token ids (<|im_start|>, `user`, media pads) come from config.json when a checkpoint is given.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from omnigraph.runtime.errors import UserError
+from omnigraph.runtime.media_payloads import TalkerContext, ThinkerPrompt
+from omnigraph.runtime.node import Node, NodeConfig
+from omnigraph.runtime.ports import Input, Output
+
+
+class TextContext(Node):
+    kind = "text_context"
+
+    class Config(NodeConfig):
+        pass
+
+    inputs = (Input("thinker_prompt", ThinkerPrompt, doc="A prompt without media (its embeddings are used)."),)
+    outputs = (Output("talker_context", TalkerContext, doc="The user turns for the Talker (hidden=None)."),)
+
+    def setup(self, device: str, checkpoint: Any) -> None:
+        from omnigraph.nodes.common.mrope_positions import MediaTokenIds
+
+        config = {} if checkpoint is None else checkpoint.config
+        media = MediaTokenIds.from_hf_config(config)
+        self._media_ids = (media.audio, media.image, media.video)
+        self._turn_ids = (int(config.get("im_start_token_id", 151644)), int(config.get("user_token_id", 872)))
+
+    def process(self, thinker_prompt: ThinkerPrompt) -> dict[str, TalkerContext]:
+        import torch
+
+        from omnigraph.nodes.thinker.model import build_talker_context
+
+        p = thinker_prompt
+        n_media = int(torch.isin(p.input_ids, torch.tensor(self._media_ids)).sum())
+        if n_media or p.visual_mask is not None or any(p.extras.get(k) for k in ("audio_tokens", "image_grids",
+                                                                                   "video_grids")):
+            raise UserError(f"node '{self.name}' (text_context) takes prompts without media, but this one has "
+                            f"{n_media} audio/image/video token(s): the Talker needs the Thinker's hidden states "
+                            "there, so feed talker.context from the thinker's `talker_context` output instead")
+        return {"talker_context": build_talker_context(p.input_ids, p.embeds, None, self._media_ids,
+                                                       *self._turn_ids, p.extras)}
