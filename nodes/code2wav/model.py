@@ -115,13 +115,15 @@ class WindowAttention(Streaming):
             k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)  # [B, K, P+T, D]
         first_kept = max(k.shape[2] - (self.window - 1), 0)
         cache[self.key] = (k[:, :, first_kept:], v[:, :, first_kept:], start + T)
-        P = k.shape[2] - T
-        q_pos = torch.arange(P, P + T, device=x.device)[:, None]  # positions relative to the first kept key
-        k_pos = torch.arange(P + T, device=x.device)[None, :]
-        mask = (k_pos <= q_pos) & (k_pos > q_pos - self.window)  # [T, P+T]
+        P = k.shape[2] - T  # kept past keys (at most W-1)
+        mask = None  # one new frame sees every kept key
+        if T > 1:
+            q_pos = torch.arange(P, P + T, device=x.device)[:, None]  # positions relative to the first kept key
+            k_pos = torch.arange(P + T, device=x.device)[None, :]
+            mask = (k_pos <= q_pos) & (k_pos > q_pos - self.window)  # [T, P+T]
         if self.k != self.h:
             k, v = k.repeat_interleave(self.h // self.k, 1), v.repeat_interleave(self.h // self.k, 1)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if bool(mask.all()) else mask)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.wo(out.transpose(1, 2).reshape(B, T, self.h * self.d))
 
 

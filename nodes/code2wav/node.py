@@ -29,7 +29,8 @@ class Code2WavNode(Node):
                                   "all frames at once after the last one (one chunk).")
         chunk_frames: int = Field(
             1, ge=1, description="Frames per emitted chunk in stream mode. 1 (80 ms) gives the lowest latency; "
-                                 "larger values cost less per frame (fewer, larger conv calls) at the price of "
+                                 "larger values cost less per frame (fewer, larger conv calls: on one CPU core "
+                                 "the `small` model takes ~8 ms per frame at 1, ~3.4 ms at 4) at the price of "
                                  "waiting for that many frames.")
         dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and compute dtype.")
 

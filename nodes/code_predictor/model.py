@@ -10,11 +10,11 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from omnigraph.nodes.common.attention import KVCache
 from omnigraph.nodes.common.rmsnorm import RMSNorm
-from omnigraph.nodes.common.rope import inv_freq, rope_cos_sin
+from omnigraph.nodes.common.rope import apply_rope, inv_freq, rope_cos_sin
 from omnigraph.nodes.thinker.model import DecoderLayer, ThinkerArgs
 
 
@@ -52,41 +52,65 @@ class CodePredictor(nn.Module):
         self.heads = nn.Parameter(torch.empty(a.n_groups - 1, t.dim, t.vocab_size))  # [G-1, C, Vc]
         self.register_buffer("freqs", inv_freq(t.head_dim, t.rope_theta), persistent=False)
 
-    def new_cache(self, batch: int) -> list[KVCache]:
+    def new_cache(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per layer, keys and values [K, G, D] for the G positions of one frame (rewritten every frame)."""
         t, w = self.args.text, self.heads
-        return [KVCache.allocate(batch, t.n_kv_heads, self.args.n_groups, t.head_dim, w.dtype, w.device)
+        shape = (t.n_kv_heads, self.args.n_groups, t.head_dim)
+        return [(torch.zeros(shape, dtype=w.dtype, device=w.device), torch.zeros(shape, dtype=w.dtype, device=w.device))
                 for _ in self.layers]
 
-    def rope(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos/sin [G, D] of positions 0..G-1 (all a frame uses)."""
-        pos = torch.arange(self.args.n_groups, device=self.freqs.device)
-        return rope_cos_sin(pos, self.freqs, self.heads.dtype)
+    def rope_matrices(self) -> torch.Tensor:
+        """[G, D, D]: RoPE at position p as one product, x @ R[p] == x * cos_p + rotate_half(x) * sin_p."""
+        D = self.args.text.head_dim
+        cos, sin = rope_cos_sin(torch.arange(self.args.n_groups, device=self.freqs.device), self.freqs, torch.float32)
+        eye = torch.eye(D, device=self.freqs.device)
+        return apply_rope(eye[None], cos[:, None], sin[:, None]).to(self.heads.dtype)  # rows: rotated basis vectors
 
-    def forward_tokens(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                       caches: Sequence[KVCache]) -> torch.Tensor:
-        """x [B, T, C] continuing the cache; cos/sin [B, T, D] -> normed hidden of the last position [B, C]."""
-        for i, layer in enumerate(self.layers):
-            x = layer.prefill(x, cos, sin, caches[i]) if x.shape[1] > 1 else layer.decode(x, cos, sin, caches[i])
-        return self.norm(x[:, -1])
+    def step(self, x: torch.Tensor, pos: int, rot: torch.Tensor,
+             caches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """One token x [1, C] at position `pos` (caches hold 0..pos-1) -> pre-norm output [1, C].
+
+        The same maths as DecoderLayer.decode, written for one token with few tensor ops (per frame this runs
+        G times per layer, so per-op overhead dominates): q/k norms as one call, RoPE as one product.
+        """
+        t = self.args.text
+        H, K, D, C, eps = t.n_heads, t.n_kv_heads, t.head_dim, t.dim, t.rms_eps
+        for layer, (keys, values) in zip(self.layers, caches):
+            a = layer.attn
+            qkv = F.rms_norm(x, (C,), layer.attn_norm.weight, eps) @ a.wqkv.weight  # [1, (H + 2K) D]
+            if a.wqkv.bias is not None:
+                qkv = qkv + a.wqkv.bias
+            qk = qkv[0, :(H + K) * D].view(H + K, D)
+            qk = (F.rms_norm(qk, (D,), None, eps) * self._qk_norm[layer]) @ rot[pos]  # [H + K, D]
+            keys[:, pos] = qk[H:]
+            values[:, pos] = qkv[0, (H + K) * D:].view(K, D)
+            out = F.scaled_dot_product_attention(qk[:H].view(1, H, 1, D), keys[None, :, :pos + 1],
+                                                 values[None, :, :pos + 1], enable_gqa=True)  # [1, H, 1, D]
+            x = x + out.view(1, H * D) @ a.wo.weight
+            gate, up = (F.rms_norm(x, (C,), layer.mlp_norm.weight, eps) @ layer.mlp.w_gate_up.weight).chunk(2, -1)
+            x = x + (F.silu(gate) * up) @ layer.mlp.w_down.weight
+        return x
+
+    def prepare(self) -> None:
+        """Derived tensors, once the weights are loaded: the q and k norm weights of each layer stacked [H+K, D]."""
+        H, K = self.args.text.n_heads, self.args.text.n_kv_heads
+        self._qk_norm = {layer: torch.cat([layer.attn.q_norm.weight.expand(H, -1), layer.attn.k_norm.weight.expand(K, -1)])
+                         for layer in self.layers}
 
     @torch.inference_mode()
-    def frame(self, hidden: torch.Tensor, code0: torch.Tensor, choose: Callable[[torch.Tensor], torch.Tensor],
-              caches: Sequence[KVCache], rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """hidden [B, C] (talker last normed hidden), code0 [B] -> codes [B, G] (code0 first).
+    def frame(self, hidden: torch.Tensor, code0: int, choose: Callable[[torch.Tensor], int],
+              caches: Sequence[tuple[torch.Tensor, torch.Tensor]], rot: torch.Tensor) -> list[int]:
+        """hidden [1, C] (talker last normed hidden), code 0 -> the frame's G codes (code 0 first).
 
-        choose(logits [B, Vc]) -> [B] picks each code. `caches` are reset and reused (preallocated for G).
+        choose(logits [1, Vc]) -> int picks each code. Positions: hidden 0, code 0's embedding 1, then the
+        embedding of code g at position g + 1; head g-1 reads position g's output to predict code g.
         """
-        G = self.args.n_groups
-        cos, sin = rope
-        for cache in caches:
-            cache.length = 0
-        codes = torch.empty(hidden.shape[0], G, dtype=torch.long, device=hidden.device)
-        codes[:, 0] = code0
-        x = torch.stack([hidden, self.talker_embedding(code0)], dim=1)  # [B, 2, C]
-        h = self.forward_tokens(x, cos[None, :2], sin[None, :2], caches)
+        G, C = self.args.n_groups, self.args.text.dim
+        self.step(hidden, 0, rot, caches)
+        x = self.talker_embedding.weight[code0].view(1, C)
+        codes = [code0]
         for g in range(1, G):
-            codes[:, g] = choose(h @ self.heads[g - 1])
-            if g + 1 < G:
-                x = self.codec_embedding[g - 1][codes[:, g]][:, None]  # [B, 1, C]
-                h = self.forward_tokens(x, cos[None, g + 1:g + 2], sin[None, g + 1:g + 2], caches)
+            h = F.rms_norm(self.step(x, g, rot, caches), (C,), self.norm.weight, self.args.text.rms_eps)
+            codes.append(choose(h @ self.heads[g - 1]))
+            x = self.codec_embedding[g - 1, codes[-1]].view(1, C)
         return codes

@@ -51,4 +51,5 @@ def load_code_predictor(checkpoint: Any, root: str = "talker.code_predictor.", t
     model.load_state_dict(load_state_dict(checkpoint, args, root, talker_root, dtype, device), assign=True,
                           strict=True)
     model.freqs = inv_freq(args.text.head_dim, args.text.rope_theta).to(device)
+    model.prepare()
     return model.eval()

@@ -27,9 +27,13 @@ def randomise(module: torch.nn.Module, seed: int = 0) -> None:
                 p.copy_(gain * noise / fan_in ** 0.5)                           # stream near unit scale
 
 
-def build_code2wav(folder: Path, overrides: dict | None = None, seed: int = 0):
-    """(transformers code2wav module, checkpoint folder) for code2wav_config overrides."""
+def build_code2wav(folder: Path, overrides: dict | None = None, seed: int = 0, clip: bool = False):
+    """(transformers code2wav module, checkpoint folder) for code2wav_config overrides. clip: shift the output
+    so that some samples pass 1 and the final clamp matters."""
     model = build_model({"code2wav_config": overrides or {}}, seed=seed)
     randomise(model.code2wav, seed)
+    if clip:
+        with torch.no_grad():
+            model.code2wav.decoder[-1].conv.bias.fill_(0.8)
     save_checkpoint(model, folder)
     return model.code2wav, folder
