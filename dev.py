@@ -21,7 +21,8 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".omnigraph-install"
 SAMPLES = ROOT / "tests" / "fixtures" / "media"
 DEMO_INPUTS = ["--input", "text=What do you hear and see?", "--input", f"audio={SAMPLES / 'speech.wav'}",
-               "--input", f"image={SAMPLES / 'picture.png'}", "--max-new-tokens", "32"]
+               "--input", f"image={SAMPLES / 'picture.png'}", "--max-new-tokens", "32",
+               "--max-frames", "100"]
 
 
 def _fingerprint() -> str:

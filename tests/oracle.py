@@ -77,6 +77,11 @@ def build_model(overrides: dict[str, dict[str, Any]] | None = None, seed: int = 
     config = Qwen3OmniMoeConfig(**config_dict(overrides))
     config._attn_implementation = "eager"
     model = Qwen3OmniMoeForConditionalGeneration(config).eval()
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():  # transformers 5.23 leaves the Talker's fused expert weights uninitialised
+        for name, param in model.talker.named_parameters():
+            if ".experts." in name:
+                param.copy_(torch.randn(param.shape, generator=g) * 0.1)
     return model
 
 

@@ -67,35 +67,46 @@ class CodePredictor(nn.Module):
         return apply_rope(eye[None], cos[:, None], sin[:, None]).to(self.heads.dtype)  # rows: rotated basis vectors
 
     def step(self, x: torch.Tensor, pos: int, rot: torch.Tensor,
-             caches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+             caches: Sequence[tuple[torch.Tensor, torch.Tensor]], cache_only: bool = False) -> torch.Tensor:
         """One token x [1, C] at position `pos` (caches hold 0..pos-1) -> pre-norm output [1, C].
+        `cache_only`: only fill the caches (the last layer's MLP is skipped; the return value is meaningless).
 
-        The same maths as DecoderLayer.decode, written for one token with few tensor ops (per frame this runs
-        G times per layer, so per-op overhead dominates): q/k norms as one call, RoPE as one product.
+        The maths of DecoderLayer.decode, written for one token with few tensor ops (per frame this runs G
+        times per layer, so per-op overhead dominates): RMSNorm weights folded into the next matrix
+        (rmsnorm(x) @ W == rsqrt(mean(x^2) + eps) * (x @ (w * W))), q/k norms as one call, RoPE as one product.
         """
-        t = self.args.text
-        H, K, D, C, eps = t.n_heads, t.n_kv_heads, t.head_dim, t.dim, t.rms_eps
-        for layer, (keys, values) in zip(self.layers, caches):
-            a = layer.attn
-            qkv = F.rms_norm(x, (C,), layer.attn_norm.weight, eps) @ a.wqkv.weight  # [1, (H + 2K) D]
-            if a.wqkv.bias is not None:
-                qkv = qkv + a.wqkv.bias
-            qk = qkv[0, :(H + K) * D].view(H + K, D)
-            qk = (F.rms_norm(qk, (D,), None, eps) * self._qk_norm[layer]) @ rot[pos]  # [H + K, D]
+        H, K, D, eps = self._shape
+        for (wqkv, bias, w_qk, wo, w_gate_up, w_down), (keys, values) in zip(self._fast, caches):
+            qkv = (x @ wqkv) * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)  # [1, (H + 2K) D]
+            if bias is not None:
+                qkv = qkv + bias
+            qk = (F.rms_norm(qkv[0, :(H + K) * D].view(H + K, D), (D,), None, eps) * w_qk) @ rot[pos]  # [H+K, D]
             keys[:, pos] = qk[H:]
             values[:, pos] = qkv[0, (H + K) * D:].view(K, D)
             out = F.scaled_dot_product_attention(qk[:H].view(1, H, 1, D), keys[None, :, :pos + 1],
                                                  values[None, :, :pos + 1], enable_gqa=True)  # [1, H, 1, D]
-            x = x + out.view(1, H * D) @ a.wo.weight
-            gate, up = (F.rms_norm(x, (C,), layer.mlp_norm.weight, eps) @ layer.mlp.w_gate_up.weight).chunk(2, -1)
-            x = x + (F.silu(gate) * up) @ layer.mlp.w_down.weight
+            x = x + out.view(1, H * D) @ wo
+            if cache_only and keys is caches[-1][0]:
+                break
+            gate, up = ((x @ w_gate_up) * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)).chunk(2, -1)
+            x = x + (F.silu(gate) * up) @ w_down
         return x
 
     def prepare(self) -> None:
-        """Derived tensors, once the weights are loaded: the q and k norm weights of each layer stacked [H+K, D]."""
-        H, K = self.args.text.n_heads, self.args.text.n_kv_heads
-        self._qk_norm = {layer: torch.cat([layer.attn.q_norm.weight.expand(H, -1), layer.attn.k_norm.weight.expand(K, -1)])
-                         for layer in self.layers}
+        """Derived tensors, once the weights are loaded: per layer the matrices with the preceding RMSNorm
+        weight folded in, the q and k norm weights stacked [H+K, D]; the heads with the final norm folded in."""
+        t = self.args.text
+        H, K = t.n_heads, t.n_kv_heads
+        self._shape = (H, K, t.head_dim, t.rms_eps)
+
+        def fold(norm: torch.Tensor, w: torch.Tensor) -> torch.Tensor:  # [C], [..., C, N] -> [..., C, N]
+            return (norm.float()[:, None] * w.float()).to(w.dtype)
+
+        self._fast = [(fold(layer.attn_norm.weight, layer.attn.wqkv.weight), layer.attn.wqkv.bias,
+                       torch.cat([layer.attn.q_norm.weight.expand(H, -1), layer.attn.k_norm.weight.expand(K, -1)]),
+                       layer.attn.wo.weight, fold(layer.mlp_norm.weight, layer.mlp.w_gate_up.weight),
+                       layer.mlp.w_down.weight) for layer in self.layers]
+        self._heads = fold(self.norm.weight, self.heads)  # [G-1, C, Vc]
 
     @torch.inference_mode()
     def frame(self, hidden: torch.Tensor, code0: int, choose: Callable[[torch.Tensor], int],
@@ -105,12 +116,33 @@ class CodePredictor(nn.Module):
         choose(logits [1, Vc]) -> int picks each code. Positions: hidden 0, code 0's embedding 1, then the
         embedding of code g at position g + 1; head g-1 reads position g's output to predict code g.
         """
-        G, C = self.args.n_groups, self.args.text.dim
-        self.step(hidden, 0, rot, caches)
+        G, C, eps = self.args.n_groups, self.args.text.dim, self.args.text.rms_eps
+        self.step(hidden, 0, rot, caches, cache_only=True)
         x = self.talker_embedding.weight[code0].view(1, C)
         codes = [code0]
         for g in range(1, G):
-            h = F.rms_norm(self.step(x, g, rot, caches), (C,), self.norm.weight, self.args.text.rms_eps)
-            codes.append(choose(h @ self.heads[g - 1]))
+            h = self.step(x, g, rot, caches)
+            codes.append(choose((h @ self._heads[g - 1]) * torch.rsqrt((h * h).mean(-1, keepdim=True) + eps)))
             x = self.codec_embedding[g - 1, codes[-1]].view(1, C)
         return codes
+
+
+def top_k_top_p_sampler(temperature: float, top_k: int, top_p: float,
+                        generator: torch.Generator | None) -> Callable[[torch.Tensor], int]:
+    """choose(logits [1, V]) -> int: sample after temperature, top-k, then top-p (nucleus over the top-k),
+    the filters of nodes/common/sampling.py, computed on the k best logits only (no sort of the vocabulary)."""
+    from omnigraph.nodes.common.sampling import SamplingParams, sample
+
+    if top_k <= 0:
+        params = SamplingParams(temperature=temperature, top_k=0, top_p=top_p)
+        return lambda logits: int(sample(logits, params, generator))
+
+    def choose(logits: torch.Tensor) -> int:
+        values, ids = logits[0].float().topk(min(top_k, logits.shape[-1]))  # sorted, best first
+        probs = (values / temperature).softmax(-1)
+        if top_p < 1.0:
+            drop = (probs.cumsum(-1) - probs) >= top_p  # probability of all better tokens reaches top_p
+            probs = probs.masked_fill(drop, 0.0)
+        return int(ids[torch.multinomial(probs, 1, generator=generator)])
+
+    return choose

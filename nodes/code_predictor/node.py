@@ -45,21 +45,23 @@ class CodePredictor(Node):
     def stream(self, requests: Iterator[FrameRequest]) -> Iterator[tuple[str, CodecFrame]]:
         import torch
 
-        from omnigraph.nodes.common.sampling import SamplingParams, make_generator, sample
+        from omnigraph.nodes.common.sampling import make_generator
         from omnigraph.runtime.context import current_run
 
+        from .model import top_k_top_p_sampler
+
         c, model = self.config, self._model
-        params = SamplingParams(greedy=c.greedy, temperature=c.temperature, top_k=c.top_k, top_p=c.top_p)
-        generator = None if c.greedy else make_generator(current_run().node_seed(), self._device)
-        choose = lambda logits: sample(logits, params, generator)  # noqa: E731
+        if c.greedy:
+            choose = lambda logits: int(logits.argmax())  # noqa: E731
+        else:
+            choose = top_k_top_p_sampler(c.temperature, c.top_k, c.top_p,
+                                         make_generator(current_run().node_seed(), self._device))
         with torch.inference_mode():
-            caches, rope = model.new_cache(1), model.rope()
+            caches, rot = model.new_cache(), model.rope_matrices()  # once per run; every frame rewrites them
             dtype, C = model.heads.dtype, model.args.text.dim
             for r in requests:
                 if r.hidden.shape[-1] != C:
                     raise UserError(f"frame request {r.index}: hidden width {r.hidden.shape[-1]}, but this code "
                                     f"predictor's is {C} (talker and code predictor from different checkpoints?)")
                 hidden = r.hidden.to(self._device, dtype).reshape(1, C)
-                code0 = torch.tensor([r.code0], device=self._device)
-                codes = model.frame(hidden, code0, choose, caches, rope)
-                yield "frames", CodecFrame(r.index, tuple(codes[0].tolist()))
+                yield "frames", CodecFrame(r.index, tuple(model.frame(hidden, r.code0, choose, caches, rot)))

@@ -17,7 +17,7 @@ from omnigraph.nodes.common.attention import Attention, KVCache
 from omnigraph.nodes.common.linear import Linear
 from omnigraph.nodes.common.moe import MoE
 from omnigraph.nodes.common.rmsnorm import RMSNorm
-from omnigraph.nodes.common.rope import inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
+from omnigraph.nodes.common.rope import apply_rope, inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
 from omnigraph.nodes.thinker.model import ThinkerArgs
 
 
@@ -114,12 +114,42 @@ class Talker(nn.Module):
 
     def decode_step(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                     caches: Sequence[KVCache]) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [B, C] one input embedding; cos/sin [B, 1, D] -> (logits [B, V], normed hidden [B, C])."""
-        x = x[:, None]
-        for i, layer in enumerate(self.layers):
-            x = layer.decode(x, cos, sin, caches[i])
-        h = self.norm(x[:, 0])
+        """x [1, C] one input embedding; cos/sin [1, 1, D] of its position -> (logits [1, V], normed hidden [1, C]).
+
+        The attention maths of TalkerLayer.decode written for one token with few tensor ops: the input RMSNorm
+        weight folded into wqkv (rmsnorm(x) @ W == rsqrt(mean(x^2) + eps) * (x @ (w * W))), q/k norms as one
+        call, RoPE as one [D, D] product shared by all layers.
+        """
+        H, K, D, eps = self._shape
+        rot = apply_rope(self._eye, cos[0], sin[0])  # [D, D]: x @ rot == x * cos + rotate_half(x) * sin
+        pos = caches[0].length
+        if pos >= caches[0].max_len:
+            raise RuntimeError(f"KV cache overflow: {pos + 1} positions needed, {caches[0].max_len} allocated")
+        for layer, (wqkv, bias, w_qk, wo), cache in zip(self.layers, self._fast, caches):
+            qkv = (x @ wqkv) * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)  # [1, (H + 2K) D]
+            if bias is not None:
+                qkv = qkv + bias
+            qk = (F.rms_norm(qkv[0, :(H + K) * D].view(H + K, D), (D,), None, eps) * w_qk) @ rot  # [H + K, D]
+            cache.k[0, :, pos] = qk[H:]
+            cache.v[0, :, pos] = qkv[0, (H + K) * D:].view(K, D)
+            cache.length = pos + 1
+            out = F.scaled_dot_product_attention(qk[:H].view(1, H, 1, D), cache.k[:, :, :pos + 1],
+                                                 cache.v[:, :, :pos + 1], enable_gqa=True)  # [1, H, 1, D]
+            x = x + out.view(1, H * D) @ wo
+            x = x + layer.mlp(layer.mlp_norm(x))
+        h = self.norm(x)
         return self.codec_head(h), h
+
+    def prepare(self) -> None:
+        """Derived tensors, once the weights are loaded (see decode_step)."""
+        t = self.args.text
+        H, K = t.n_heads, t.n_kv_heads
+        self._shape = (H, K, t.head_dim, t.rms_eps)
+        self._eye = torch.eye(t.head_dim, dtype=self.codec_head.weight.dtype, device=self.codec_head.weight.device)
+        self._fast = [((layer.attn_norm.weight.float()[:, None] * layer.attn.wqkv.weight.float()).to(
+                           layer.attn.wqkv.weight.dtype), layer.attn.wqkv.bias,
+                       torch.cat([layer.attn.q_norm.weight.expand(H, -1), layer.attn.k_norm.weight.expand(K, -1)]),
+                       layer.attn.wo.weight) for layer in self.layers]
 
     def decode_rope(self, start: int, count: int, rope_delta: float) -> tuple[torch.Tensor, torch.Tensor]:
         """cos/sin [count, D] for decode positions start + i + rope_delta (the same on all 3 axes)."""

@@ -116,15 +116,15 @@ class Talker(Node):
             P, N = prompt.shape[1], c.max_frames
             caches = model.new_cache(1, P + N)
             cos, sin = model.decode_rope(P, N, delta)  # [N, D]: step s >= 1 sits at P + s - 1 + delta
-            history = torch.empty(1, N + 1, dtype=torch.long, device=self._device)
+            history = torch.empty(1, N, dtype=torch.long, device=self._device)
             logits, hidden = model.prefill(prompt, positions, caches)
-            for s in range(N + 1):  # choose code 0 of frame s
+            for s in range(N):  # choose code 0 of frame s (after frame N-1 the reference's last code is not needed)
                 logits = logits.float().masked_fill(self._suppress, float("-inf"))
                 if c.repetition_penalty != 1.0 and s:
                     logits = apply_repetition_penalty(logits, history[:, :s], c.repetition_penalty)
                 code0 = sample(logits, params, generator)  # [1]
                 history[0, s] = code0[0]
-                if int(code0[0]) == ids.codec_eos or s == N:
+                if int(code0[0]) == ids.codec_eos:
                     break
                 yield "requests", FrameRequest(s, hidden[0].clone(), int(code0[0]))
                 frame = next(frames, None)
@@ -135,7 +135,8 @@ class Talker(Node):
                 if s + 1 == N or run.cancelled.is_set():
                     break
                 status = text.status(s + 1)  # trailing text of step s + 1: token s + 1, then tts_eos, then tts_pad
-                trailing = embed([text.ids[s + 1]])[0] if status == "use" else eos_text if status == "last" else pad_text
+                trailing = (embed([text.ids[s + 1]])[0] if status == "use"
+                            else eos_text if status == "last" else pad_text)
                 x = model.frame_embedding(torch.tensor([frame.codes], device=self._device)) + trailing
                 logits, hidden = model.decode_step(x, cos[s:s + 1][None], sin[s:s + 1][None], caches)
         yield "codes", CodecCodes(tuple(done))

@@ -68,4 +68,5 @@ def load_talker(checkpoint: Any, root: str = "talker.", dtype: torch.dtype = tor
     model.load_state_dict(load_state_dict(checkpoint, args, root, dtype, device), assign=True, strict=True)
     model.freqs = inv_freq(args.text.head_dim, args.text.rope_theta).to(device)
     model.axis_map = mrope_axis_map(args.text.head_dim, args.text.mrope_section).to(device)
+    model.prepare()
     return model.eval()

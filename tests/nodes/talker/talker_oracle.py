@@ -33,10 +33,13 @@ def saved_omni(name: str, path, seed: int = 0):
     model = build_model(overrides(name), seed=seed)
     g = torch.Generator().manual_seed(seed + 100)
     with torch.no_grad():
-        params = [*model.thinker.model.named_parameters(), *model.talker.named_parameters()]
+        params = [*model.thinker.model.named_parameters(),
+                  *(("talker." + n, p) for n, p in model.talker.named_parameters())]
         for n, p in params:
             if "norm" in n or "bias" in n:
                 p.copy_(torch.rand(p.shape, generator=g) + 0.5)
+            elif ".experts." in n and n.startswith("talker."):  # transformers 5.23 leaves these uninitialised
+                p.copy_(torch.randn(p.shape, generator=g) * 0.1)
     model.talker.config.audio_config = model.config.thinker_config.audio_config  # the v5.23 workaround (§9)
     save_checkpoint(model, path)
     return model

@@ -1,0 +1,91 @@
+"""The talker/code_predictor nodes' behaviour: too little text, seeded sampling, bfloat16, the user-turn
+selection of the TalkerContext, and the thinker's context equal to text_context's for a text prompt."""
+import pytest
+import torch
+from talker_oracle import ASSISTANT, CHAT, IM_END, IM_START, NL, USER, WORDS, saved_omni
+
+from omnigraph.nodes.thinker.model import user_turn_mask
+from omnigraph.runtime.checkpoint import Checkpoint
+from omnigraph.runtime.media_payloads import PromptTokens, ThinkerPrompt, TokenId
+from omnigraph.testing import graph_from_yaml, run_graph, run_node
+
+TTS = """
+nodes:
+  interleaver: {kind: mrope_interleaver}
+  context: {kind: text_context}
+  talker: {kind: talker, config: %s}
+  code_predictor: {kind: code_predictor, config: %s}
+edges:
+  - interleaver.thinker_prompt -> context.thinker_prompt
+  - context.talker_context -> talker.context
+  - talker.requests -> code_predictor.requests
+loops: [code_predictor.frames -> talker.frames]
+inputs: {prompt: interleaver.prompt, tokens: talker.tokens}
+outputs: {codes: talker.codes, requests: talker.requests}
+"""
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    path = tmp_path_factory.mktemp("node") / "ckpt"
+    saved_omni("base", path, seed=21)
+    return Checkpoint.open(path)
+
+
+def speak(ckpt, tokens, talker: dict, predictor: dict | None = None, seed: int = 0):
+    graph = graph_from_yaml(TTS % (talker, predictor or {"greedy": talker.get("greedy", False)}))
+    inputs = {"prompt": PromptTokens(torch.tensor(CHAT)), "tokens": [TokenId(t) for t in tokens]}
+    return run_graph(graph, inputs, checkpoint=ckpt, seed=seed).outputs
+
+
+def test_fewer_than_two_tokens_make_no_frames(ckpt):
+    for tokens in ([], [WORDS[0]]):
+        out = speak(ckpt, tokens, {"greedy": True, "max_frames": 4})
+        assert out["codes"].frames == () and out.get("requests", []) == []
+
+
+def test_frames_budget_and_requests(ckpt):
+    out = speak(ckpt, WORDS, {"greedy": True, "max_frames": 5})
+    frames, requests = out["codes"].frames, out["requests"]
+    assert len(frames) == len(requests) == 5 and all(len(f) == 4 for f in frames)
+    assert [r.index for r in requests] == list(range(5))
+    assert [r.code0 for r in requests] == [f[0] for f in frames]
+    assert all(0 <= f[0] < 2048 for f in frames) and all(r.hidden.shape == (32,) for r in requests)
+
+
+def test_sampling_is_seeded_by_the_run(ckpt):
+    draw = lambda seed: speak(ckpt, WORDS, {"max_frames": 6, "temperature": 1.5},  # noqa: E731
+                              {"temperature": 1.5}, seed=seed)["codes"].frames
+    a = draw(1)
+    assert len(a) >= 1 and draw(1) == a and draw(2) != a
+
+
+def test_bfloat16_runs(ckpt):
+    out = speak(ckpt, WORDS, {"greedy": True, "max_frames": 3, "dtype": "bfloat16"},
+                {"greedy": True, "dtype": "bfloat16"})
+    assert len(out["codes"].frames) == 3
+
+
+def test_user_turns_are_selected():
+    system = [IM_START, 8948, NL, 11, IM_END, NL]
+    user1 = [IM_START, USER, NL, 12, 13, IM_END, NL]
+    reply = [IM_START, ASSISTANT, NL, 14, IM_END, NL]
+    user2 = [IM_START, USER, NL, 15, IM_END, NL]
+    ids = torch.tensor([*system, *user1, *reply, *user2, IM_START, ASSISTANT, NL])
+    mask = user_turn_mask(ids, IM_START, USER)
+    assert ids[mask].tolist() == user1 + user2
+
+
+def test_thinker_context_equals_text_context_for_text(ckpt):
+    from omnigraph.nodes.thinker.weights import load_thinker
+
+    thinker = load_thinker(ckpt)
+    ids = torch.tensor(CHAT)
+    positions = torch.arange(len(CHAT)).float().expand(3, -1)
+    prompt = ThinkerPrompt(ids, thinker.embed_tokens.weight[ids].detach(), positions, 0)
+    a = run_node("thinker", {"thinker_prompt": prompt}, {"greedy": True, "max_new_tokens": 2},
+                 checkpoint=ckpt)["talker_context"]
+    b = run_node("text_context", {"thinker_prompt": prompt}, checkpoint=ckpt)["talker_context"]
+    assert a.hidden is None and b.hidden is None and not a.media_mask.any()
+    assert a.ids.tolist() == b.ids.tolist() == [IM_START, USER, NL, *WORDS, IM_END, NL]
+    assert torch.equal(a.embeds, b.embeds)
