@@ -153,6 +153,7 @@ class _Sections:
         self.unplaced: set[str] = set()  # nodes of `insert:` entries that could not be read
         self.claimed: set[Endpoint] = set()  # ports named by graph inputs that could not be read
         self.edges: list[EdgeEntry] = []
+        self.disconnect: list[EdgeEntry] = []
         self.inputs: list[InputEntry] = []
         self.outputs: list[OutputEntry] = []
         for path, key, where, first_line in doc.duplicate_keys:
@@ -182,14 +183,15 @@ class _Sections:
                 self.insert.append((spec, Where(doc, ("insert", i))))
             elif isinstance(item.get("node"), str):
                 self.unplaced.add(item["node"])
-        for section in ("edges", "loops"):
+        for section in ("edges", "loops", "disconnect"):
             for i, text in self._list(data, section, str):
                 try:
                     src, dst = parse_edge(text)
                 except ValueError as exc:
                     self.issues.append(GraphIssue("bad-edge", str(exc), doc.loc((section, i))))
                     continue
-                self.edges.append(EdgeEntry(src, dst, Where(doc, (section, i)), loop=section == "loops"))
+                entry = EdgeEntry(src, dst, Where(doc, (section, i)), loop=section == "loops")
+                (self.disconnect if section == "disconnect" else self.edges).append(entry)
         for name, value in (self._mapping(data, "inputs") or {}).items():
             spec = self._model(InputSpec, value, ("inputs", name))
             if spec is not None and self._name_ok(name, ("inputs", name), "input"):
@@ -359,6 +361,12 @@ def _apply(spec: _Sections, out: Composed) -> None:
             inp.targets = [t for t in inp.targets if t[0].node != name]
             if not inp.targets:
                 del out.inputs[key]
+    for cut in spec.disconnect:
+        kept = [e for e in out.edges if (e.src, e.dst) != (cut.src, cut.dst)]
+        if len(kept) == len(out.edges):
+            issues.append(GraphIssue("unknown-edge", f"cannot disconnect '{cut}': no such inherited edge",
+                                     cut.where.loc(), hint=did_you_mean(str(cut), [str(e) for e in out.edges])))
+        out.edges = kept
     out.edges += spec.edges
     for entry in spec.inputs:
         out.inputs[entry.name] = entry
