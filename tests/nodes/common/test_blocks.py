@@ -124,6 +124,8 @@ def test_moe_grouped_and_single_token_paths_match_dense_reference(experts, top_k
 def test_swiglu_is_down_of_silu_gate_times_up():
     torch.manual_seed(3)
     mlp = SwiGLU(10, 7)
+    for p in mlp.parameters():  # weights are allocated uninitialised (loaders overwrite them)
+        p.data.normal_(0, 0.5)
     x = torch.randn(4, 10)
     gate, up = mlp.w_gate_up.weight[:, :7], mlp.w_gate_up.weight[:, 7:]
     torch.testing.assert_close(mlp(x), (F.silu(x @ gate) * (x @ up)) @ mlp.w_down.weight)
