@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..common.linear import Linear
+from ..common.moe import SwiGLU
 from ..common.rmsnorm import RMSNorm
 from ..common.rope import apply_rope, inv_freq, rope_cos_sin
 
@@ -125,17 +126,6 @@ class WindowAttention(Streaming):
             k, v = k.repeat_interleave(self.h // self.k, 1), v.repeat_interleave(self.h // self.k, 1)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.wo(out.transpose(1, 2).reshape(B, T, self.h * self.d))
-
-
-class SwiGLU(nn.Module):
-    def __init__(self, dim: int, hidden: int):
-        super().__init__()
-        self.w_gate_up = Linear(dim, 2 * hidden)
-        self.w_down = Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, up = (x @ self.w_gate_up.weight).chunk(2, dim=-1)
-        return (F.silu(gate) * up) @ self.w_down.weight
 
 
 class TransformerLayer(nn.Module):
