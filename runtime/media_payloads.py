@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
-from .payloads import Payload, Text, Waveform
+from .payloads import Payload, Waveform
 
 if TYPE_CHECKING:
     import torch
@@ -110,7 +110,8 @@ class VisionEmbeddings(Payload):
     seconds_per_grid: tuple[float, ...]
 
     def to_json(self) -> Any:
-        return {"grids": [list(g) for g in self.grids], "kinds": list(self.kinds), "tokens": int(self.embeddings.shape[0])}
+        return {"grids": [list(g) for g in self.grids], "kinds": list(self.kinds),
+                "tokens": int(self.embeddings.shape[0])}
 
 
 @dataclass(frozen=True)

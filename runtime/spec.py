@@ -113,8 +113,8 @@ class GraphFile(_Strict):
     replace: dict[str, NodeSpec] = Field(default_factory=dict,
                                          description="Inherited nodes to replace; their edges are kept.")
     remove: list[str] = Field(default_factory=list, description="Inherited nodes to remove with their edges.")
-    disconnect: list[str] = Field(default_factory=list,
-                                  description="Inherited edges to remove, 'src.port -> dst.port' (e.g. to re-feed an input).")
+    disconnect: list[str] = Field(default_factory=list, description="Inherited edges to remove, "
+                                  "'src.port -> dst.port' (e.g. to feed an input from another node).")
     insert: list[InsertSpec] = Field(default_factory=list, description="Nodes to insert on existing edges.")
     edges: list[str] = Field(default_factory=list, description="Edges 'src.port -> dst.port'.")
     loops: list[str] = Field(default_factory=list,

@@ -20,7 +20,8 @@ class YamlDoc:
     data: Any
     value_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     key_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
-    duplicate_keys: list[tuple[Path_, Any, Location, int]] = field(default_factory=list)  # (mapping, key, where, first line)
+    # (mapping path, key, where the repeat is, line of the first occurrence)
+    duplicate_keys: list[tuple[Path_, Any, Location, int]] = field(default_factory=list)
 
     def loc(self, path: Path_ = (), *, key: bool = False) -> Location:
         """Location of `path` (its key when `key`), falling back to the nearest enclosing item."""

@@ -66,7 +66,8 @@ def test_captioner_matches_transformers_generate(checkpoint, oracle, tmp_path) -
     assert result["prompt_token_ids"] == expected_prompt
     with torch.no_grad():
         generated = oracle.thinker.generate(
-            input_ids=torch.tensor([expected_prompt]), attention_mask=torch.ones(1, len(expected_prompt), dtype=torch.long),
+            input_ids=torch.tensor([expected_prompt]),
+            attention_mask=torch.ones(1, len(expected_prompt), dtype=torch.long),
             input_features=features["input_features"], feature_attention_mask=features["attention_mask"],
             do_sample=False, max_new_tokens=32)
     reference = generated[0, len(expected_prompt):].tolist()
