@@ -96,3 +96,26 @@ def load_model(path: Path):
 
     return Qwen3OmniMoeForConditionalGeneration.from_pretrained(
         path, torch_dtype=torch.float32, attn_implementation="eager").eval()
+
+
+def generate_speech(model, thinker_tokens: int, talker_tokens: int, **inputs):
+    """Greedy top-level generate(return_audio=True) -> (the Thinker's new ids, frames x codes, waveform [N]).
+
+    The codes are read from the talker's own generate (the top-level call returns only the waveform).
+    """
+    captured = {}
+    original = model.talker.generate
+
+    def spy(*args, **kwargs):
+        captured["out"] = out = original(*args, **kwargs)
+        return out
+
+    model.talker.generate = spy
+    try:
+        with torch.no_grad():
+            seq, wav = model.generate(**inputs, return_audio=True, thinker_do_sample=False, talker_do_sample=False,
+                                      thinker_max_new_tokens=thinker_tokens, talker_max_new_tokens=talker_tokens)
+    finally:
+        del model.talker.generate
+    frames = [tuple(step[1].reshape(-1).tolist()) for step in captured["out"].hidden_states if step[1] is not None]
+    return seq[0, inputs["input_ids"].shape[1]:].tolist(), frames, wav.reshape(-1)

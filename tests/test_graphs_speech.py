@@ -11,6 +11,8 @@ import pytest
 import soundfile
 import torch
 
+from oracle import generate_speech
+
 from omnigraph.cli import main
 from omnigraph.runtime.checkpoint_writer import write_checkpoint
 
@@ -39,26 +41,6 @@ def run(graph: str, args: list[str], out: Path, tokens: int = THINKER_TOKENS) ->
     return json.loads((out / "result.json").read_text())
 
 
-def oracle_generate(model, **inputs):
-    """Greedy generate(return_audio=True): (thinker's new ids, frames x codes, waveform)."""
-    captured = {}
-    original = model.talker.generate
-
-    def spy(*args, **kwargs):
-        captured["out"] = out = original(*args, **kwargs)
-        return out
-
-    model.talker.generate = spy
-    try:
-        with torch.no_grad():
-            seq, wav = model.generate(**inputs, return_audio=True, thinker_do_sample=False, talker_do_sample=False,
-                                      thinker_max_new_tokens=THINKER_TOKENS, talker_max_new_tokens=FRAMES + 1)
-    finally:
-        del model.talker.generate
-    frames = [step[1].reshape(-1).tolist() for step in captured["out"].hidden_states if step[1] is not None]
-    return seq[0, inputs["input_ids"].shape[1]:].tolist(), frames, wav.reshape(-1)
-
-
 def audio_inputs(path: Path) -> dict:
     import librosa
     from transformers import WhisperFeatureExtractor
@@ -73,9 +55,10 @@ def audio_inputs(path: Path) -> dict:
 
 def check_against_oracle(result: dict, out: Path, oracle, **media) -> None:
     prompt = torch.tensor([result["prompt_token_ids"]])
-    tokens, frames, wav = oracle_generate(oracle, input_ids=prompt, attention_mask=torch.ones_like(prompt), **media)
+    tokens, frames, wav = generate_speech(oracle, THINKER_TOKENS, FRAMES + 1, input_ids=prompt,
+                                          attention_mask=torch.ones_like(prompt), **media)
     assert result["thinker_token_ids"] == tokens
-    assert result["codec_codes"] == frames and len(frames) > 0
+    assert result["codec_codes"] == [list(f) for f in frames] and len(frames) > 0
     ours, rate = soundfile.read(out / "audio.wav", dtype="float32")
     assert rate == 24000 and soundfile.info(out / "audio.wav").subtype == "FLOAT"
     torch.testing.assert_close(torch.from_numpy(ours), wav.float(), atol=1e-4, rtol=1e-4)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import torch
-from oracle import build_model, save_checkpoint
+from oracle import build_model, generate_speech, save_checkpoint
 
 IM_START, IM_END, NL, USER, ASSISTANT = 151644, 151645, 198, 872, 77091
 AUDIO, A_START, A_END = 151675, 151669, 151670
@@ -47,20 +47,5 @@ def saved_omni(name: str, path, seed: int = 0):
 
 def oracle_codes(model, thinker_tokens: int, talker_tokens: int, **inputs) -> tuple[list[int], list[tuple]]:
     """Greedy top-level generate(return_audio=True): (thinker's generated ids, the talker's frames x codes)."""
-    captured = {}
-    original = model.talker.generate
-
-    def spy(*args, **kwargs):
-        captured["out"] = out = original(*args, **kwargs)
-        return out
-
-    model.talker.generate = spy
-    try:
-        with torch.no_grad():
-            seq, _ = model.generate(**inputs, return_audio=True, thinker_do_sample=False, talker_do_sample=False,
-                                    thinker_max_new_tokens=thinker_tokens, talker_max_new_tokens=talker_tokens)
-    finally:
-        del model.talker.generate
-    frames = [step[1] for step in captured["out"].hidden_states if step[1] is not None]  # [1, G] each
-    codes = [tuple(f.reshape(-1).tolist()) for f in frames]
-    return seq[0, inputs["input_ids"].shape[1]:].tolist(), codes
+    ids, codes, _ = generate_speech(model, thinker_tokens, talker_tokens, **inputs)
+    return ids, codes
