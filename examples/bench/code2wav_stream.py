@@ -9,8 +9,8 @@ cost <= 1.2x the first 50 per frame (the causal state does not grow).
 
 On a CPU shared with other work pass --threads 1: a streamed frame is many small ops, and with 2 OpenMP
 threads on a busy 2-core machine single steps stalled for up to 0.8 s (chunk_frames=1 then read 10x whole).
-One run on 1 thread (2-core CPU, shared): whole 3.5 s (11x real time); stream chunk_frames=1 4.2 s = 1.20x
-whole, chunk_frames=4 1.7 s = 0.48x; per frame last 50 / first 50 = 0.60 (about 7-11 ms per 80 ms frame).
+Runs on 1 thread (2-core CPU, shared; noisy): whole 2.5-3.1 s (13-16x real time); stream chunk_frames=1
+3.3-3.6 s = 1.07-1.36x whole, chunk_frames=4 0.52-0.70x; per frame last 50 / first 50 = 0.76-0.89 in most runs.
 """
 from __future__ import annotations
 

@@ -163,7 +163,15 @@ class CausalConv(Streaming):
         cache[self.key] = x[..., L:]
         if L == 0:
             return x.new_empty(B, self.conv.out_channels, 0)
-        return self.conv(x)
+        d = self.conv.dilation[0]
+        if d == 1 or self.conv.groups != 1:
+            return self.conv(x)
+        # A dilated conv is d interleaved plain convs: as one conv2d over [time // d, phase] it takes
+        # oneDNN's fast path, where short dilated inputs would otherwise hit a slow generic kernel.
+        pad = -L % d
+        x = F.pad(x, (0, pad)).view(B, Ci, -1, d)                                # [B, Ci, (L+pad)/d + k-1, d]
+        y = F.conv2d(x, self.conv.weight[..., None], self.conv.bias)             # [B, Co, (L+pad)/d, d]
+        return y.reshape(B, -1, L + pad)[..., :L]
 
 
 class TransConv(Streaming):
@@ -183,17 +191,26 @@ class TransConv(Streaming):
 
     def forward(self, x: torch.Tensor, cache: Cache) -> torch.Tensor:
         B, Ci, L = x.shape  # x [B, Ci, L] -> [B, Co, L*r] (L*r - r for the first chunk)
-        r = self.stride
+        r, Co = self.stride, self.conv.out_channels
         if not self.overlap:
-            return self.conv(x)
+            return self._taps(x).flatten(2) + self.conv.bias[:, None]             # [B, Co, L*r]
         past = cache.get(self.key)
         if L == 0:
-            return x.new_empty(B, self.conv.out_channels, 0)
+            return x.new_empty(B, Co, 0)
         cache[self.key] = x[..., -1:]
         if past is not None:
             x = torch.cat([past, x], dim=-1)
-        y = self.conv(x)  # [B, Co, (len(x)+1)*r]
-        return y[..., r:y.shape[-1] - r]
+        z = self._taps(x)                                                         # [B, Co, len(x), 2r]
+        # Output block s (r samples) = first half of input s's taps + second half of input s-1's; the
+        # trimmed ends are block 0 and the last block, so blocks 1 .. len(x)-1 remain.
+        y = z[..., 1:, :r] + z[..., :-1, r:]                                      # [B, Co, len(x)-1, r]
+        return y.flatten(2) + self.conv.bias[:, None]
+
+    def _taps(self, x: torch.Tensor) -> torch.Tensor:
+        """Every input sample times the kernel: [B, Ci, L] -> [B, Co, L, k] (one matmul, no overlap-add yet)."""
+        Ci, Co, k = self.conv.weight.shape
+        z = x.transpose(1, 2) @ self.conv.weight.reshape(Ci, Co * k)              # [B, L, Co*k]
+        return z.view(x.shape[0], -1, Co, k).permute(0, 2, 1, 3)
 
 
 class ConvNeXt(nn.Module):
