@@ -116,22 +116,31 @@ def run_hf(model, ids: torch.Tensor, new_tokens: int) -> tuple[list[int], float]
         return out[0, ids.numel():].tolist(), time.perf_counter() - t0
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--new-tokens", type=int, default=128)
+def add_common_args(p: argparse.ArgumentParser) -> None:
+    """Flags both Thinker benchmarks take."""
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--checkpoint", type=Path, help="an existing checkpoint folder (default: build a small one)")
-    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    args = p.parse_args()
-    dtype = getattr(torch, args.dtype)
+
+
+def load_for(args: argparse.Namespace):
+    """Set threads, load omnigraph's and transformers' Thinkers from --checkpoint (or a fresh small one)."""
     if args.threads:
         torch.set_num_threads(args.threads)
-
     with tempfile.TemporaryDirectory() as tmp:
         path = args.checkpoint or build_small_checkpoint(Path(tmp) / "small")
-        ours, hf = load_both(path, dtype, args.device)
+        return load_both(path, getattr(torch, args.dtype), args.device)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--new-tokens", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=5)
+    add_common_args(p)
+    args = p.parse_args()
+    dtype = getattr(torch, args.dtype)
+    ours, hf = load_for(args)
     ids = torch.tensor(PROMPT, device=args.device)
     a = ours.args
     print(f"thinker: {a.n_layers} layers x {a.dim}, {a.n_heads}/{a.n_kv_heads} heads of {a.head_dim}, "

@@ -12,12 +12,10 @@ with the KV cache plus lm_head on the last position. The bound: measured GEMM FL
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
 import torch
-from thinker_decode import build_small_checkpoint, load_both, sync
+from thinker_decode import add_common_args, load_for, sync
 
 
 def gemm_flops(dtype: torch.dtype, device: str, n: int = 2048, repeats: int = 5) -> float:
@@ -56,18 +54,11 @@ def timed(fn, device: str) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tokens", type=int, default=1000)
-    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--checkpoint", type=Path, help="an existing checkpoint folder (default: build a small one)")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    add_common_args(p)
     args = p.parse_args()
     dtype = getattr(torch, args.dtype)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = args.checkpoint or build_small_checkpoint(Path(tmp) / "small")
-        ours, hf = load_both(path, dtype, args.device)
+    ours, hf = load_for(args)
     S = args.tokens
     ids = torch.randint(0, 151643, (1, S), generator=torch.Generator().manual_seed(0)).to(args.device)
     positions = torch.arange(S, device=args.device).float().expand(3, 1, -1)
