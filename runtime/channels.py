@@ -98,6 +98,19 @@ class Channel:
                 self._not_full.notify()
             return item
 
+    def get_many(self, limit: int) -> list[Any]:
+        """Wait for one item, then take up to `limit` already queued (a batch for a slower hop); raises as `get`."""
+        with self._lock:
+            while not self._items:
+                if self._cancel.is_set():
+                    raise Cancelled
+                if self._closed:
+                    raise Absent if self._absent else StopIteration
+                self._not_empty.wait()
+            items = [self._items.popleft() for _ in range(min(limit, len(self._items)))]
+            self._not_full.notify_all()
+            return items
+
     def __iter__(self) -> Iterator[Any]:
         while True:
             try:

@@ -54,8 +54,9 @@ class GraphValidationError(UserError):
 class NodeFailed(Exception):
     """A node raised during a run; the original exception is `__cause__` and `.error`."""
 
-    def __init__(self, node: str, kind: str, error: BaseException):
+    def __init__(self, node: str, kind: str, error: BaseException, *, remote_traceback: str | None = None):
         self.node, self.kind, self.error = node, kind, error
+        self.remote_traceback = remote_traceback  # the traceback text, when the node ran in another process
         super().__init__(f"node '{node}' ({kind}) failed: {type(error).__name__}: {error}")
 
 

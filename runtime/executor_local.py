@@ -4,15 +4,16 @@ from __future__ import annotations
 import queue
 from pathlib import Path
 import threading
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from .channels import Absent, Cancelled, Channel
 from .context import RunContext, enter_run
 from .errors import NodeFailed, RunCancelled
-from .graph import Graph
+from .graph import Graph, GraphEdge
 from .inputs import prepare_inputs
 from .node import Node
 from .payloads import Payload
@@ -94,16 +95,24 @@ class _OutputTap:
 
 
 class Run:
-    """One run of a graph: its own channels, threads and stats; shares only the loaded nodes."""
+    """One run of a graph: its own channels, threads and stats; shares only the loaded nodes.
 
-    def __init__(self, executor: LocalExecutor, inputs: dict[str, Any], seed: int):
+    A run may hold only some of the graph's nodes (`here`): the Ray executor runs one such part per actor and
+    overrides the hooks that wire edges leaving or entering the part (`_remote_sink`, `_output_sink`, `_relays`).
+    """
+
+    def __init__(self, executor: Any, inputs: dict[str, Any], seed: int, *, run_id: str | None = None,
+                 here: Iterable[str] | None = None, started_at: float | None = None):
         graph = executor.graph
         self.executor = executor
-        self.id = uuid.uuid4().hex[:12]
+        self.id = run_id or uuid.uuid4().hex[:12]
         self.seed = seed
+        self.here = frozenset(graph.nodes if here is None else here)
         self.cancelled = threading.Event()
         self._cancelled_by_caller = False
         self.stats = RunStats(self.id, executor.name)
+        if started_at is not None:  # a part of a run begun elsewhere: time from when it began (wall clock)
+            self.stats.t0 -= time.time() - started_at
         self.error: NodeFailed | None = None
         self._lock = threading.Lock()
         self._events: queue.SimpleQueue = queue.SimpleQueue()
@@ -114,21 +123,45 @@ class Run:
         self._inbox: dict[Endpoint, Channel] = {}
         self._outbox: dict[Endpoint, list] = defaultdict(list)
         self._loop_inputs = {e.dst for e in graph.edges if e.loop}
+        self._remote_in: list[tuple[GraphEdge, Channel]] = []  # edges from other parts into this one
         for edge in graph.edges:
-            channel = Channel(cap, self.cancelled)
-            self._inbox[edge.dst] = channel
-            self._outbox[edge.src].append(channel)
+            src_here, dst_here = edge.src.node in self.here, edge.dst.node in self.here
+            if dst_here:
+                channel = Channel(cap, self.cancelled)
+                self._inbox[edge.dst] = channel
+                if src_here:
+                    self._outbox[edge.src].append(channel)
+                else:
+                    self._remote_in.append((edge, channel))
+            elif src_here:
+                self._outbox[edge.src].append(self._remote_sink(edge))
         for name, out in graph.outputs.items():
-            self._outbox[out.src].append(_OutputTap(self, name))
-        for name, node in graph.nodes.items():
+            if out.src.node in self.here:
+                self._outbox[out.src].append(self._output_sink(name))
+        for name in self.here:
+            node = graph.nodes[name]
             self.stats.nodes[name] = NodeStats(name, node.kind)
         threads = [threading.Thread(target=self._node_main, args=(n,), name=f"og-{n}", daemon=True)
-                   for n in graph.topological_order()]
+                   for n in graph.topological_order() if n in self.here]
         threads += self._feed_inputs(inputs, cap)
+        threads += self._relays()
         self._pending = len(threads)
         self._threads = threads
         for t in threads:
             t.start()
+
+    # -- hooks for executors that split a run across processes --------------------------------------------
+    def _remote_sink(self, edge: GraphEdge) -> Any:
+        """Where items of an edge leaving this part go (a sink with open/put/close)."""
+        raise AssertionError(f"edge {edge} leaves a run that holds every node")
+
+    def _output_sink(self, name: str) -> Any:
+        """Where items of graph output `name` go."""
+        return _OutputTap(self, name)
+
+    def _relays(self) -> list[threading.Thread]:
+        """Threads feeding `self._remote_in` channels from other parts (they call `_thread_done` at the end)."""
+        return []
 
     # -- public ------------------------------------------------------------------------------------------
     def events(self) -> Iterator[OutputEvent]:
@@ -149,17 +182,7 @@ class Run:
             self.cancel()
             raise
         self._raise_if_failed()
-        graph = self.executor.graph
-        missing = {}
-        for name, out in graph.outputs.items():
-            if name in self._stream_outputs:
-                self._outputs.setdefault(name, [])
-            if name not in self._outputs and name not in self._stream_outputs:
-                skipped = self._skip_reasons.get(out.src.node)
-                missing[name] = (f"node '{out.src.node}' was skipped: {skipped}" if skipped
-                                 else f"node '{out.src.node}' produced no '{out.src.port}'")
-        stream_types = {n: o.port.type for n, o in graph.outputs.items() if n in self._stream_outputs}
-        return RunResult(dict(self._outputs), missing, self.stats, stream_types)
+        return assemble_result(self.executor.graph, dict(self._outputs), self._skip_reasons, self.stats)
 
     def cancel(self) -> None:
         """Stop every node at its next channel operation; `result()` then raises RunCancelled."""
@@ -206,7 +229,10 @@ class Run:
         """Deliver graph inputs; stream targets fed from iterables get a feeder thread each."""
         feeders = []
         for name, decl in self.executor.graph.inputs.items():
-            channels = [self._inbox.setdefault(t, Channel(cap, self.cancelled)) for t in decl.targets]
+            channels = [self._inbox.setdefault(t, Channel(cap, self.cancelled))
+                        for t in decl.targets if t.node in self.here]
+            if not channels:
+                continue
             if name not in inputs:
                 for ch in channels:
                     ch.close(absent=True)
@@ -246,9 +272,8 @@ class Run:
         stats.worker = threading.current_thread().name
         enter_run(RunContext(self.id, name, self.seed, self.cancelled))
         outputs = {p.name: (p, self._outbox.get(Endpoint(name, p.name), [])) for p in node.outputs}
-        inputs_used = []
         try:
-            kwargs, skip = self._gather(node, stats, inputs_used)
+            kwargs, skip = self._gather(node, stats)
             if skip:
                 self._skip_reasons[name] = skip
                 stats.skipped = skip
@@ -288,11 +313,13 @@ class Run:
         finally:
             if stats.started is not None:
                 stats.finished = self.stats.now()
-            for channel in inputs_used:
-                channel.detach()
+            for port in node.inputs:  # unblock producers, whether or not this node read the input
+                channel = self._inbox.get(Endpoint(name, port.name))
+                if channel is not None:
+                    channel.detach()
             self._thread_done()
 
-    def _gather(self, node: Node, stats: NodeStats, used: list[Channel]) -> tuple[dict[str, Any], str | None]:
+    def _gather(self, node: Node, stats: NodeStats) -> tuple[dict[str, Any], str | None]:
         """Input values by port name, or a reason to skip the node (a required input is absent)."""
         kwargs: dict[str, Any] = {}
         for port in node.inputs:
@@ -301,7 +328,6 @@ class Run:
             if channel is None:
                 kwargs[port.name] = None
                 continue
-            used.append(channel)
             if port.is_stream:
                 present = end in self._loop_inputs or channel.wait_decided()
                 kwargs[port.name] = _counted(channel, stats, port.name) if present else None
@@ -325,6 +351,21 @@ class Run:
             if end in decl.targets:
                 return f"graph input '{name}' was not given"
         return "nothing feeds it"
+
+
+def assemble_result(graph: Graph, outputs: dict[str, Any], skip_reasons: dict[str, str],
+                    stats: RunStats) -> RunResult:
+    """The result of a finished run: empty lists for silent streams, and why each whole output is missing."""
+    missing = {}
+    stream_types = {n: o.port.type for n, o in graph.outputs.items() if o.port.is_stream}
+    for name, out in graph.outputs.items():
+        if name in stream_types:
+            outputs.setdefault(name, [])
+        elif name not in outputs:
+            skipped = skip_reasons.get(out.src.node)
+            missing[name] = (f"node '{out.src.node}' was skipped: {skipped}" if skipped
+                             else f"node '{out.src.node}' produced no '{out.src.port}'")
+    return RunResult(outputs, missing, stats, stream_types)
 
 
 def _counted(channel: Channel, stats: NodeStats, port: str) -> Iterator[Any]:

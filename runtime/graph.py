@@ -6,6 +6,7 @@ from typing import Any
 
 import networkx as nx
 
+from .errors import Location
 from .node import Node, NodeConfig
 from .ports import Port
 from .spec import Endpoint, Placement
@@ -20,6 +21,7 @@ class GraphNode:
     weights: str | None
     placement: Placement
     doc: str = ""
+    placement_at: Location | None = None  # where the YAML places it (for placement errors)
 
     def build(self) -> Node:
         """A fresh, unloaded node instance (cheap)."""

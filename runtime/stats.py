@@ -22,6 +22,8 @@ class NodeStats:
     items_out: Counter = field(default_factory=Counter)
     skipped: str | None = None
     worker: str = ""  # where it ran (thread, or actor for remote executors)
+    actor: str = ""  # Ray actor id (Ray executor)
+    ray_node: str = ""  # Ray node id (Ray executor)
 
     @property
     def wall(self) -> float | None:
@@ -39,6 +41,7 @@ class NodeStats:
             "items_out": dict(self.items_out),
             "skipped": self.skipped,
             "worker": self.worker,
+            **({"actor": self.actor, "ray_node": self.ray_node} if self.actor else {}),
         }
 
 
@@ -66,21 +69,27 @@ class RunStats:
         }
 
     def chrome_trace(self) -> dict[str, Any]:
-        """Trace Event Format (chrome://tracing, ui.perfetto.dev): one track per node."""
-        events: list[dict[str, Any]] = [{"ph": "M", "pid": 1, "name": "process_name",
-                                         "args": {"name": f"omnigraph run {self.run_id} ({self.executor})"}}]
+        """Trace Event Format (chrome://tracing, ui.perfetto.dev): one track per node, one process per actor."""
+        title = f"omnigraph run {self.run_id} ({self.executor})"
+        pids: dict[str, int] = {}
+        events: list[dict[str, Any]] = []
         for tid, s in enumerate(self.nodes.values(), start=1):
-            events.append({"ph": "M", "pid": 1, "tid": tid, "name": "thread_name",
+            if s.actor not in pids:
+                pids[s.actor] = pid = len(pids) + 1
+                name = f"{title}: {s.worker.split(' pid ')[0]} actor {s.actor[:12]}" if s.actor else title
+                events.append({"ph": "M", "pid": pid, "name": "process_name", "args": {"name": name}})
+            pid = pids[s.actor]
+            events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name",
                            "args": {"name": f"{s.name} ({s.kind})"}})
             if s.started is None:
                 continue
             end = s.finished if s.finished is not None else self.wall or s.started
-            events.append({"ph": "X", "pid": 1, "tid": tid, "name": s.name, "cat": s.kind,
+            events.append({"ph": "X", "pid": pid, "tid": tid, "name": s.name, "cat": s.kind,
                            "ts": _us(s.started), "dur": _us(end - s.started),
                            "args": {"items_in": dict(s.items_in), "items_out": dict(s.items_out),
-                                    "worker": s.worker}})
+                                    "worker": s.worker, "actor": s.actor, "ray_node": s.ray_node}})
             if s.first_output is not None:
-                events.append({"ph": "i", "s": "t", "pid": 1, "tid": tid, "name": "first output",
+                events.append({"ph": "i", "s": "t", "pid": pid, "tid": tid, "name": "first output",
                                "ts": _us(s.first_output)})
         for name, t in self.first_output.items():
             events.append({"ph": "i", "s": "g", "pid": 1, "name": f"first '{name}' output", "ts": _us(t)})

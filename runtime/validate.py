@@ -8,16 +8,17 @@ import networkx as nx
 import yaml
 from pydantic import ValidationError
 
-from .compose import Composed, EdgeEntry, Where, compose_file, compose_text, pydantic_issues
+from .compose import Composed, EdgeEntry, NodeEntry, Where, compose_file, compose_text, pydantic_issues
 from .errors import GraphIssue, GraphValidationError, Location, UserError, did_you_mean
 from .graph import Graph, GraphEdge, GraphInput, GraphNode, GraphOutput
 from .node import Node
 from .ports import Port, feed_problem
 from .registry import Registry, default_registry
 from .sources import find_graph
-from .spec import Endpoint
+from .spec import Endpoint, Placement
 
 MAX_CYCLES_REPORTED = 5
+PLACEMENT = "placement."  # `--set NODE.placement.FIELD=VALUE` edits a placement, not the config
 ALL_NODES = "*"  # an override for every node whose config declares the field (e.g. --greedy)
 
 
@@ -88,6 +89,8 @@ class _Checker:
     def _nodes(self) -> dict[str, GraphNode]:
         cli = Location("--set")
         for (name, field) in self.overrides:
+            if name == ALL_NODES and field.startswith(PLACEMENT):
+                continue  # checked with each node's placement below
             if name == ALL_NODES:
                 kinds = [self.registry.get(e.spec.kind) for e in self.c.nodes.values()]
                 if not any(cls is not None and field in cls.Config.model_fields for cls in kinds):
@@ -107,7 +110,7 @@ class _Checker:
             self.classes[name] = cls
             config = dict(entry.spec.config)
             for_node = {f: v for (n, f), v in self.overrides.items() if n == ALL_NODES and f in cls.Config.model_fields}
-            for_node.update({f: v for (n, f), v in self.overrides.items() if n == name})
+            for_node.update({f: v for (n, f), v in self.overrides.items() if n == name and not f.startswith(PLACEMENT)})
             from_cli = set(for_node)
             config.update(for_node)
             try:
@@ -120,9 +123,46 @@ class _Checker:
                 self.issue("bad-config", f"config rejected by {cls.kind}: {type(exc).__name__}: {exc}",
                            entry.where.loc("config"), node=name)
                 continue
-            out[name] = GraphNode(name, cls.kind, cls, validated, entry.spec.weights, entry.spec.placement,
-                                  entry.spec.doc)
+            placement = self._placement(name, entry)
+            if placement is None:
+                continue
+            out[name] = GraphNode(name, cls.kind, cls, validated, entry.spec.weights, placement, entry.spec.doc,
+                                  entry.where.loc("placement"))
+        self._group_conflicts()
         return out
+
+    def _placement(self, name: str, entry: NodeEntry) -> Placement | None:
+        """The node's placement with `--set NODE.placement.FIELD=VALUE` (or `*.placement...`) applied."""
+        changes = {f[len(PLACEMENT):]: v for (n, f), v in self.overrides.items()
+                   if f.startswith(PLACEMENT) and n in (ALL_NODES, name)}
+        if not changes:
+            return entry.spec.placement
+        data = entry.spec.placement.model_dump(exclude_unset=True) | changes
+        try:
+            return Placement.model_validate(data)
+        except ValidationError as exc:
+            for err in exc.errors():
+                field = ".".join(str(x) for x in err["loc"])
+                self.issue("bad-placement", f"--set {name}.placement.{field}: {err['msg']}", Location("--set"),
+                           node=name, hint=f"placement fields: {', '.join(Placement.model_fields)}")
+            return None
+
+    def _group_conflicts(self) -> None:
+        """Nodes sharing a placement group share one process: they must agree on replicas and device."""
+        groups: dict[str, list[NodeEntry]] = {}
+        for entry in self.c.nodes.values():
+            if entry.spec.placement.group:
+                groups.setdefault(entry.spec.placement.group, []).append(entry)
+        for group, entries in groups.items():
+            for field in ("replicas", "device"):
+                chosen = {e.name: getattr(e.spec.placement, field) for e in entries
+                          if field in e.spec.placement.model_fields_set}
+                if len(set(chosen.values())) > 1:
+                    last = [e for e in entries if e.name in chosen][-1]
+                    listed = ", ".join(f"{n}: {v}" for n, v in chosen.items())
+                    self.issue("placement-conflict", f"nodes of placement group '{group}' ask for different "
+                               f"{field} ({listed})", last.where.loc("placement", field), node=last.name,
+                               hint=f"a group is one process: give '{field}' once, or the same value on each node")
 
     # -- edges -------------------------------------------------------------------------------------------
     def _port(self, end: Endpoint, where: Location, *, output: bool) -> Port | None:

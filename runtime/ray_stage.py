@@ -1,0 +1,315 @@
+"""The Ray actor hosting one stage: loads its nodes once, runs its part of each run, serves its streams to peers.
+
+Streams leave a stage through `pull`, a streaming generator the consuming stage (or the driver) iterates: items
+travel in lists (whatever is queued when the consumer asks, so a fast producer is batched and a slow one is not
+delayed), after an `_OPENED` or `_ABSENT` message. Whole values travel as object refs made once per value.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import threading
+import traceback
+from typing import Any, Iterator
+
+import ray
+
+from .channels import Absent, Cancelled, Channel
+from .executor_local import Run
+from .graph import Graph, GraphEdge
+from .spec import Endpoint
+
+OPENED, ABSENT = "opened", "absent"  # control messages at the head of a pulled stream
+BATCH = 256  # most items per pulled message
+
+
+def edge_key(edge: GraphEdge) -> str:
+    return f"{edge.src}->{edge.dst}"
+
+
+def output_key(name: str) -> str:
+    return f"output:{name}"
+
+
+class FedInput:
+    """Marks a stream input the driver feeds item by item (`StageWorker.feed`), for lazy iterables."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+class StageWorker:
+    """One replica of one stage. Wrapped by `ray.remote` in `executor_ray`; every method is thread-safe."""
+
+    name = "ray"
+
+    def __init__(self, graph: Graph, stage: str, replica: int, nodes: list[str], checkpoint: str | None,
+                 device: str, num_gpus: float, buffer_size: int):
+        self.graph = graph
+        self.stage, self.replica = stage, replica
+        self.here = frozenset(nodes)
+        self.nodes = {name: graph.nodes[name].build() for name in nodes}
+        self.checkpoint_path = checkpoint
+        self.checkpoint: Any = None
+        self.device_hint, self.num_gpus = device, num_gpus
+        self.device = "cpu"
+        self.buffer_size = buffer_size
+        self._runs: dict[str, StageRun | BaseException] = {}
+        self._cancelled: set[str] = set()
+        self._cond = threading.Condition()
+        self._load_lock = threading.Lock()
+
+    # -- setup -------------------------------------------------------------------------------------------
+    def load(self) -> dict[str, Any]:
+        """Load this stage's nodes (only their weights); returns where the actor runs."""
+        with self._load_lock:
+            if self.checkpoint is None and self.checkpoint_path is not None:
+                from .checkpoint import Checkpoint
+
+                self.checkpoint = Checkpoint.open(self.checkpoint_path)
+            self.device = _choose_device(self.device_hint, self.num_gpus)
+            for name in self.graph.topological_order():
+                if name in self.here:
+                    self.nodes[name].load(self.device, self.checkpoint)
+        return self.where()
+
+    def where(self) -> dict[str, Any]:
+        """This actor as Ray sees it: actor and node ids, assigned GPU ids, process, device."""
+        ctx = ray.get_runtime_context()
+        return {"stage": self.stage, "replica": self.replica, "actor_id": ctx.get_actor_id(),
+                "node_id": ctx.get_node_id(), "gpu_ids": list(ctx.get_accelerator_ids().get("GPU", [])),
+                "pid": os.getpid(), "host": socket.gethostname(), "device": self.device,
+                "nodes": sorted(self.here)}
+
+    # -- runs --------------------------------------------------------------------------------------------
+    def start(self, run_id: str, seed: int, started_at: float, inputs: dict[str, Any],
+              peers: dict[str, Any], stage_of: dict[str, str]) -> None:
+        """Begin this stage's part of a run; returns at once (`finish` reports how it ended)."""
+        try:
+            self.load()
+            values = {name: _resolve_input(value) for name, value in inputs.items()}
+            with self._cond:
+                if run_id in self._cancelled:
+                    return
+            run = StageRun(self, values, seed, run_id, started_at, peers, stage_of)
+            entry: StageRun | BaseException = run
+        except BaseException as exc:  # reported by `finish`, naming this stage
+            entry = exc
+        with self._cond:
+            self._runs[run_id] = entry
+            self._cond.notify_all()
+
+    def pull(self, run_id: str, key: str) -> Iterator[Any]:
+        """Stream the items of one outgoing edge or graph output (see the module docstring)."""
+        run = self._wait_run(run_id)
+        if run is None:
+            return
+        channel = run.outbound[key]
+        try:
+            if not channel.wait_decided():
+                yield ABSENT
+                return
+            yield OPENED
+            while True:
+                try:
+                    yield channel.get_many(BATCH)
+                except StopIteration:
+                    return
+                except Absent:
+                    return
+        finally:
+            run.pulled(key)
+
+    def feed(self, run_id: str, name: str, items: list[Any], end: bool) -> None:
+        """Items of a stream input the driver relays from a lazy iterable (see `FedInput`)."""
+        run = self._wait_run(run_id)
+        if run is not None:
+            run.fed[name].extend(items, end)
+
+    def finish(self, run_id: str) -> dict[str, Any]:
+        """Wait for this stage's part of a run; its stats, skips and any failure."""
+        run = self._wait_run(run_id)
+        try:
+            if isinstance(run, StageRun):
+                return run.report()
+            return {"cancelled": True, "stats": {}, "skips": {}, "error": None, "peer": None}
+        finally:
+            with self._cond:
+                self._runs.pop(run_id, None)
+                self._cancelled.discard(run_id)
+
+    def cancel(self, run_id: str) -> None:
+        with self._cond:
+            self._cancelled.add(run_id)
+            run = self._runs.get(run_id)
+            self._cond.notify_all()
+        if isinstance(run, StageRun):
+            run.cancel()
+
+    def _wait_run(self, run_id: str) -> StageRun | None:
+        """The run once `start` registered it; None if it was cancelled first. Re-raises a failed start."""
+        with self._cond:
+            while run_id not in self._runs:
+                if run_id in self._cancelled:
+                    return None
+                self._cond.wait(1.0)
+            entry = self._runs[run_id]
+        if isinstance(entry, BaseException):
+            raise entry
+        return entry
+
+
+class StageRun(Run):
+    """This stage's nodes of one run; edges to other stages are served by `pull` and fed by relay threads."""
+
+    def __init__(self, worker: StageWorker, inputs: dict[str, Any], seed: int, run_id: str, started_at: float,
+                 peers: dict[str, Any], stage_of: dict[str, str]):
+        self.worker = worker
+        self.peers, self.stage_of = peers, stage_of
+        self.outbound: dict[str, Channel] = {}
+        self.fed = {name: _FedQueue() for name, v in inputs.items() if isinstance(v, FedInput)}
+        inputs = {name: self.fed.get(name, value) for name, value in inputs.items()}
+        self.peer_error: str | None = None
+        self._unpulled: set[str] = set()
+        self._pull_cond = threading.Condition()
+        self._refs: dict[Endpoint, tuple[int, Any]] = {}
+        super().__init__(worker, inputs, seed, run_id=run_id, here=worker.here, started_at=started_at)
+
+    # -- hooks ---------------------------------------------------------------------------------------------
+    def _remote_sink(self, edge: GraphEdge) -> Any:
+        return self._outbound(edge_key(edge), edge.src, edge.port.is_stream)
+
+    def _output_sink(self, name: str) -> Any:
+        out = self.executor.graph.outputs[name]
+        return self._outbound(output_key(name), out.src, out.port.is_stream)
+
+    def _relays(self) -> list[threading.Thread]:
+        return [threading.Thread(target=self._relay, args=(edge, channel), name=f"og-relay-{edge.dst}", daemon=True)
+                for edge, channel in self._remote_in]
+
+    # -- outbound ------------------------------------------------------------------------------------------
+    def _outbound(self, key: str, src: Endpoint, is_stream: bool) -> Any:
+        channel = Channel(self.executor.buffer_size, self.cancelled)
+        self.outbound[key] = channel
+        self._unpulled.add(key)
+        return channel if is_stream else _ByRef(channel, self, src)
+
+    def object_ref(self, src: Endpoint, item: Any) -> Any:
+        """One object ref per whole value, shared by every stage that reads it."""
+        cached = self._refs.get(src)
+        if cached is None or cached[0] != id(item):
+            cached = (id(item), ray.put(item))
+            self._refs[src] = cached
+        return cached[1]
+
+    def pulled(self, key: str) -> None:
+        with self._pull_cond:
+            self._unpulled.discard(key)
+            self._pull_cond.notify_all()
+
+    # -- inbound -------------------------------------------------------------------------------------------
+    def _relay(self, edge: GraphEdge, channel: Channel) -> None:
+        """Copy a stream from the producing stage into this stage's channel, in order."""
+        try:
+            peer = self.peers[self.stage_of[edge.src.node]]
+            for ref in peer.pull.options(num_returns="streaming").remote(self.id, edge_key(edge)):
+                message = ray.get(ref)
+                if message == OPENED:
+                    channel.open()
+                elif message == ABSENT:
+                    channel.close(absent=True)
+                    return
+                else:
+                    for item in message:
+                        channel.put(ray.get(item) if isinstance(item, ray.ObjectRef) else item)
+            channel.close()
+        except Cancelled:
+            pass
+        except BaseException as exc:  # the producing stage failed or died: stop this part too
+            if not self.cancelled.is_set():
+                self.peer_error = f"stage '{self.stage_of[edge.src.node]}' stopped sending {edge}: {exc}"
+            self._stop()
+        finally:
+            self._thread_done()
+
+    # -- the end -------------------------------------------------------------------------------------------
+    def report(self) -> dict[str, Any]:
+        """Block until this part ended and every outgoing stream was read; what the driver needs to know."""
+        for thread in self._threads:
+            thread.join()
+        with self._pull_cond:
+            while self._unpulled and not self.cancelled.is_set():
+                self._pull_cond.wait(0.5)
+        where = self.worker.where()
+        for stats in self.stats.nodes.values():
+            stats.worker = f"{where['stage']}#{where['replica']} pid {where['pid']} on {where['host']}"
+            stats.actor, stats.ray_node = where["actor_id"], where["node_id"]
+        error = None
+        if self.error is not None:
+            cause = self.error.error
+            error = {"node": self.error.node, "kind": self.error.kind, "error": _portable(cause),
+                     "traceback": "".join(traceback.format_exception(cause))}
+        return {"stats": self.stats.nodes, "skips": dict(self._skip_reasons), "error": error,
+                "peer": self.peer_error, "cancelled": self._cancelled_by_caller, "where": where}
+
+
+class _ByRef:
+    """A sink for a whole value leaving the stage: sends an object ref instead of the value."""
+
+    def __init__(self, channel: Channel, run: StageRun, src: Endpoint):
+        self.channel, self.run, self.src = channel, run, src
+
+    def open(self) -> None:
+        self.channel.open()
+
+    def put(self, item: Any) -> None:
+        self.channel.put(self.run.object_ref(self.src, item))
+
+    def close(self, *, absent: bool = False) -> None:
+        self.channel.close(absent=absent)
+
+
+class _FedQueue:
+    """A stream input's items as the driver feeds them."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+
+    def extend(self, items: list[Any], end: bool) -> None:
+        for item in items:
+            self._queue.put((item,))
+        if end:
+            self._queue.put(None)
+
+    def __iter__(self) -> Iterator[Any]:
+        while (entry := self._queue.get()) is not None:
+            yield entry[0]
+
+
+def _resolve_input(value: Any) -> Any:
+    return ray.get(value) if isinstance(value, ray.ObjectRef) else value
+
+
+def _choose_device(hint: str, num_gpus: float) -> str:
+    """`cpu`, `cuda`, or for `auto`: cuda when the stage reserved a GPU that torch can see."""
+    if hint == "cpu":
+        return "cpu"
+    import torch
+
+    if hint == "cuda" or (num_gpus > 0 and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"placement asks for device 'cuda' but torch sees no GPU on {socket.gethostname()}")
+        return "cuda"
+    return "cpu"
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The exception itself if it survives pickling, else a RuntimeError with its text."""
+    import cloudpickle
+
+    try:
+        cloudpickle.loads(cloudpickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - any pickling failure: keep the message
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
