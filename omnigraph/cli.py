@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USER
         print(f"\nerror: {exc}", file=sys.stderr)
         if args.debug:
-            traceback.print_exception(exc.error)
+            if exc.remote_traceback:  # it ran on a Ray actor: its own traceback, from that process
+                print(exc.remote_traceback, file=sys.stderr, end="")
+            else:
+                traceback.print_exception(exc.error)
         else:
             print("(rerun with --debug for the traceback)", file=sys.stderr)
         return EXIT_INTERNAL
@@ -83,7 +86,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a node config field (value read as YAML)")
     p.add_argument("--out", type=Path, help="output folder (default: out/<graph name>)")
     p.add_argument("--trace", type=Path, help="write a Chrome/Perfetto trace JSON here")
-    p.add_argument("--executor", choices=("local",), default="local", help="where to run (default: local)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: threads in this process (default); ray: one Ray actor per placement stage")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="Ray cluster to join (default: $RAY_ADDRESS, else start a local one)")
+    p.add_argument("--ray-num-gpus", type=float, metavar="N",
+                   help="logical GPUs of a local Ray cluster started for this run (default: the GPUs present)")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling nodes (default 0)")
     p.add_argument("--checkpoint", type=Path, metavar="DIR",
                    help="a Hugging Face checkpoint folder (default: the tiny random checkpoint, built once)")
@@ -169,7 +177,6 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from omnigraph.runtime.executor_local import LocalExecutor
     from omnigraph.runtime.inputs import parse_cli_inputs, prepare_inputs
     from omnigraph.runtime.outputs import write_outputs
     from omnigraph.runtime.validate import load_graph, parse_overrides
@@ -178,20 +185,23 @@ def _run(args: argparse.Namespace) -> int:
     inputs = parse_cli_inputs(args.input)
     prepared = prepare_inputs(graph, inputs)  # bad input names and files are reported before anything loads
     out_dir = args.out or Path("out") / graph.name
-    executor = LocalExecutor(graph, checkpoint=_checkpoint_for(graph, args.checkpoint))
+    executor = _executor(args, graph)
     progress = _Progress(graph.name, enabled=sys.stderr.isatty())
     progress.say("loading")
-    executor.load()
-    run = executor.start(prepared, seed=args.seed)
     try:
-        for event in run.events():
-            progress.item(event.name)
-        result = run.result()
-    except KeyboardInterrupt:
-        run.cancel()
-        raise
+        executor.load()
+        run = executor.start(prepared, seed=args.seed)
+        try:
+            for event in run.events():
+                progress.item(event.name)
+            result = run.result()
+        except KeyboardInterrupt:
+            run.cancel()
+            raise
     finally:
         progress.done()
+        if args.executor == "ray":
+            executor.shutdown()
     summary = write_outputs(graph, result, out_dir, extra={"seed": args.seed, "inputs": inputs})
     if args.trace:
         with _writing(args.trace):
@@ -204,6 +214,19 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{name}: not produced ({why})")
     print(f"result: {out_dir / 'result.json'}  ({result.stats.wall:.3f} s)")
     return EXIT_OK
+
+
+def _executor(args: argparse.Namespace, graph: Any) -> Any:
+    checkpoint = _checkpoint_for(graph, args.checkpoint)
+    if args.executor == "ray":
+        from omnigraph.runtime.executor_ray import RayExecutor
+
+        return RayExecutor(graph, checkpoint=checkpoint, address=args.ray_address, num_gpus=args.ray_num_gpus)
+    if args.ray_address or args.ray_num_gpus is not None:
+        raise UserError("--ray-address and --ray-num-gpus apply only with --executor ray")
+    from omnigraph.runtime.executor_local import LocalExecutor
+
+    return LocalExecutor(graph, checkpoint=checkpoint)
 
 
 def _run_settings(args: argparse.Namespace) -> dict[tuple[str, str], Any]:

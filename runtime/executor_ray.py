@@ -31,6 +31,7 @@ from .ray_stage import ABSENT, OPENED, FedInput, StageWorker, output_key
 from .stats import RunStats
 
 _DONE = object()
+_log = logging.getLogger("omnigraph.ray")
 MAX_CONCURRENCY = 256  # threads per actor: runs x (streams served + relays) plus control calls
 
 
@@ -94,6 +95,10 @@ class RayExecutor:
             return
         self.connect()
         check_fits(self.graph, self.stages, [n["Resources"] for n in ray.nodes() if n["Alive"]])
+        short = _short_now(self.stages, ray.available_resources())
+        if short:
+            _log.warning("the Ray cluster is busy (free now: %s); the stages wait for Ray to free resources, "
+                         "for at most %.0f s", short, self.ready_timeout)
         worker = ray.remote(StageWorker)
         loading = {}
         for stage in self.stages.values():
@@ -310,6 +315,8 @@ class RayRun:
                 self._stop_all()
                 continue
             reports[stage] = report
+            if report.get("where"):  # after a restart the actor has a new process
+                self.executor.placed[stage][self.chosen[stage]] = report["where"]
             if report["error"] or report["peer"]:
                 self._stop_all()
         for thread in self._threads:
@@ -349,6 +356,15 @@ class RayRun:
             raise self.error from cause
         if self._cancelled_by_caller:
             raise RunCancelled(f"run {self.id} was cancelled")
+
+
+def _short_now(stages: dict[str, Stage], free: dict[str, float]) -> str:
+    """Resources the stages need that the cluster does not have free right now ('' if none)."""
+    need: dict[str, float] = {}
+    for stage in stages.values():
+        for k, v in stage.demand().items():
+            need[k] = need.get(k, 0.0) + v * stage.replicas
+    return ", ".join(f"{k} {free.get(k, 0.0):g} of {v:g} needed" for k, v in need.items() if free.get(k, 0.0) < v)
 
 
 def _first_line(error: BaseException) -> str:
