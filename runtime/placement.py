@@ -116,8 +116,8 @@ _SHOWN = ("CPU", "GPU", "memory")
 def _hint(stage: Stage, lacking: list[str]) -> str:
     node = stage.nodes[0]
     if "GPU" in lacking:
-        return (f"start the cluster with GPUs (logical ones work for testing: `ray start --num-gpus 4`, or "
-                f"--ray-num-gpus for a local one), or run on CPU: --set '*.placement.num_gpus=0'")
+        return ("start the cluster with GPUs (logical ones work for testing: `ray start --num-gpus 4`, or "
+                "--ray-num-gpus for a local one), or run on CPU: --set '*.placement.num_gpus=0'")
     if lacking and lacking[0] not in _SHOWN:
         return f"start a Ray node with --resources '{{\"{lacking[0]}\": ...}}', or drop it from {node}'s placement"
     return f"lower {node}'s placement or add a larger cluster node"

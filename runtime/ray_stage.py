@@ -11,6 +11,7 @@ import queue
 import socket
 import threading
 import traceback
+from collections import OrderedDict
 from typing import Any, Iterator
 
 import ray
@@ -22,6 +23,7 @@ from .spec import Endpoint
 
 OPENED, ABSENT = "opened", "absent"  # control messages at the head of a pulled stream
 BATCH = 256  # most items per pulled message
+ENDED_KEPT = 4096  # finished run ids remembered per actor
 
 
 def edge_key(edge: GraphEdge) -> str:
@@ -57,6 +59,7 @@ class StageWorker:
         self.buffer_size = buffer_size
         self._runs: dict[str, StageRun | BaseException] = {}
         self._cancelled: set[str] = set()
+        self._ended: OrderedDict[str, None] = OrderedDict()  # recent finished runs: late calls return at once
         self._cond = threading.Condition()
         self._load_lock = threading.Lock()
 
@@ -138,10 +141,14 @@ class StageWorker:
             with self._cond:
                 self._runs.pop(run_id, None)
                 self._cancelled.discard(run_id)
+                self._ended[run_id] = None
+                while len(self._ended) > ENDED_KEPT:
+                    self._ended.popitem(last=False)
 
     def cancel(self, run_id: str) -> None:
         with self._cond:
-            self._cancelled.add(run_id)
+            if run_id not in self._ended:
+                self._cancelled.add(run_id)
             run = self._runs.get(run_id)
             self._cond.notify_all()
         if isinstance(run, StageRun):
@@ -151,7 +158,7 @@ class StageWorker:
         """The run once `start` registered it; None if it was cancelled first. Re-raises a failed start."""
         with self._cond:
             while run_id not in self._runs:
-                if run_id in self._cancelled:
+                if run_id in self._cancelled or run_id in self._ended:
                     return None
                 self._cond.wait(1.0)
             entry = self._runs[run_id]
@@ -202,6 +209,11 @@ class StageRun(Run):
             cached = (id(item), ray.put(item))
             self._refs[src] = cached
         return cached[1]
+
+    def _stop(self) -> None:
+        super()._stop()
+        for channel in self.outbound.values():  # wake `pull` generators waiting for items
+            channel.wake()
 
     def pulled(self, key: str) -> None:
         with self._pull_cond:
