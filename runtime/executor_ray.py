@@ -42,9 +42,9 @@ class StageLost(NodeFailed):
         self.stage, self.where = stage, where
         nodes = ", ".join(stage.nodes)
         super().__init__(nodes, f"stage {stage.name}", error)
-        at = f" (actor {where.get('actor_id', '?')[:12]}, pid {where.get('pid', '?')} on {where.get('host', '?')})"
-        Exception.__init__(self, f"node '{nodes}' (stage '{stage.name}'{at}) was lost: its Ray actor died during "
-                                 f"the run: {_first_line(error)}; the other stages are unaffected and Ray restarts "
+        at = f"actor {where.get('actor_id', '?')[:12]}, pid {where.get('pid', '?')} on {where.get('host', '?')}"
+        Exception.__init__(self, f"node '{nodes}' (stage '{stage.name}', {at}) was lost: its Ray actor died during "
+                                 f"the run ({_first_line(error)}); the other stages are unaffected and Ray restarts "
                                  f"this one for the next run")
 
 

@@ -100,11 +100,13 @@ def check_fits(graph: Graph, stages: dict[str, Stage], cluster: list[dict[str, f
             needed[k] = needed.get(k, 0.0) + v * stage.replicas
     for k, v in needed.items():
         if v > totals.get(k, 0.0) and k not in unsatisfiable:
-            users = ", ".join(f"{s.name} x{s.replicas}" for s in stages.values() if s.demand().get(k))
+            users = [s for s in stages.values() if s.demand().get(k)]
+            biggest = max(users, key=lambda s: s.demand()[k] * s.replicas)
             issues.append(GraphIssue(
                 "placement-over-capacity",
-                f"the graph's stages need {_amount(k, v)} {k} at once ({users}) but the cluster has "
-                f"{_amount(k, totals.get(k, 0.0))}", fallback,
+                f"the graph's stages need {_amount(k, v)} {k} at once "
+                f"({', '.join(f'{s.name} x{s.replicas}' for s in users)}) but the cluster has "
+                f"{_amount(k, totals.get(k, 0.0))}", biggest.where or fallback, node=biggest.nodes[0],
                 hint="lower replicas or the amounts, or add cluster nodes"))
     if issues:
         raise GraphValidationError(issues)

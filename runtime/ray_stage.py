@@ -82,6 +82,7 @@ class StageWorker:
         ctx = ray.get_runtime_context()
         return {"stage": self.stage, "replica": self.replica, "actor_id": ctx.get_actor_id(),
                 "node_id": ctx.get_node_id(), "gpu_ids": list(ctx.get_accelerator_ids().get("GPU", [])),
+                "resources": ctx.get_assigned_resources(),
                 "pid": os.getpid(), "host": socket.gethostname(), "device": self.device,
                 "nodes": sorted(self.here)}
 

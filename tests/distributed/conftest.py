@@ -1,4 +1,5 @@
-"""One local Ray instance for the whole session (12 logical GPUs, no real ones), and the executors shared by tests.
+"""One local Ray instance for the whole session (12 logical GPUs, no real ones, and
+2 of a custom resource `accel`), and the executors shared by tests.
 
 Ray's start-up and each stage's weight loading cost seconds, so tests share these session-scoped objects.
 """
@@ -21,7 +22,7 @@ def ray_session():
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=24, num_gpus=12, include_dashboard=False, logging_level=logging.WARNING)
+    ray.init(num_cpus=24, num_gpus=12, resources={"accel": 2}, include_dashboard=False, logging_level=logging.WARNING)
     yield ray
     ray.shutdown()
 
