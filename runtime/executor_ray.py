@@ -70,7 +70,7 @@ class RayExecutor:
         self._active: dict[tuple[str, int], int] = {}
         self._turn = itertools.count()
         self._lock = threading.Lock()
-        self._started_ray = False
+        self._owns_ray = False
 
     # -- cluster and actors --------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -83,11 +83,12 @@ class RayExecutor:
                 ray.init(address=address, logging_level=logging.WARNING)
             except (ConnectionError, RuntimeError) as exc:
                 raise UserError(f"cannot connect to the Ray cluster at '{address}': {exc}") from exc
+            self._owns_ray = True
             return
         cpus = sum(s.num_cpus * s.replicas for s in self.stages.values())  # logical: actors mostly wait
         ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(cpus)), num_gpus=self.num_gpus,
                  include_dashboard=False, logging_level=logging.WARNING)
-        self._started_ray = True
+        self._owns_ray = True
 
     def load(self) -> None:
         """Check the placements fit the cluster, start one actor per stage replica, load their weights."""
@@ -136,15 +137,15 @@ class RayExecutor:
             replicas.sort(key=lambda where: where["replica"])
 
     def shutdown(self) -> None:
-        """Stop the actors (and the local Ray instance this executor started)."""
+        """Stop the actors; disconnect from Ray if this executor connected (stopping a local instance it started)."""
         for actors in self.actors.values():
             for actor in actors:
                 ray.kill(actor)
         self.actors.clear()
         self.placed.clear()
-        if self._started_ray:
+        if self._owns_ray:
             ray.shutdown()
-            self._started_ray = False
+            self._owns_ray = False
 
     def __enter__(self) -> RayExecutor:
         return self
