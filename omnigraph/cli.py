@@ -177,6 +177,8 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.executor != "ray" and (args.ray_address or args.ray_num_gpus is not None):
+        raise UserError("--ray-address and --ray-num-gpus apply only with --executor ray")
     from omnigraph.runtime.inputs import parse_cli_inputs, prepare_inputs
     from omnigraph.runtime.outputs import write_outputs
     from omnigraph.runtime.validate import load_graph, parse_overrides
@@ -222,8 +224,6 @@ def _executor(args: argparse.Namespace, graph: Any) -> Any:
         from omnigraph.runtime.executor_ray import RayExecutor
 
         return RayExecutor(graph, checkpoint=checkpoint, address=args.ray_address, num_gpus=args.ray_num_gpus)
-    if args.ray_address or args.ray_num_gpus is not None:
-        raise UserError("--ray-address and --ray-num-gpus apply only with --executor ray")
     from omnigraph.runtime.executor_local import LocalExecutor
 
     return LocalExecutor(graph, checkpoint=checkpoint)

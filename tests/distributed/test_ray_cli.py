@@ -1,0 +1,45 @@
+"""`omnigraph run --executor ray` writes what the local executor writes (in the session's Ray instance)."""
+from __future__ import annotations
+
+import json
+
+from ray_graphs import MEDIA, SETTINGS, torch_threads
+
+from omnigraph.cli import main
+
+SAME = ["text", "prompt_token_ids", "thinker_token_ids", "codec_codes"]
+
+
+def run(tmp_path, name: str, *extra: str) -> dict:
+    out = tmp_path / name
+    args = ["run", "qwen3_omni", "--input", f"audio={MEDIA / 'speech.wav'}", "--input", "text=What is said?",
+            "--out", str(out), "--trace", str(out / "trace.json"), *extra]
+    for setting in SETTINGS:
+        args += ["--set", setting]
+    assert main(args) == 0
+    return json.loads((out / "result.json").read_text())
+
+
+def test_cli_ray_run_writes_the_same_outputs(ray_session, checkpoint, tmp_path) -> None:
+    with torch_threads(1):
+        local = run(tmp_path, "local", "--checkpoint", str(checkpoint))
+    remote = run(tmp_path, "ray", "--checkpoint", str(checkpoint), "--executor", "ray")
+    assert all(remote[k] == local[k] for k in SAME) and local["codec_codes"]
+    assert remote["timings"]["executor"] == "ray"
+    talker = remote["timings"]["nodes"]["talker"]
+    assert talker["actor"] and talker["ray_node"] and talker["worker"].startswith("speech#0")
+    trace = json.loads((tmp_path / "ray" / "trace.json").read_text())["traceEvents"]
+    assert len([e for e in trace if e["name"] == "process_name"]) == 4  # one per actor
+
+
+def test_cli_refuses_a_placement_the_cluster_cannot_hold(ray_session, checkpoint, tmp_path, capsys) -> None:
+    code = main(["run", "qwen3_omni", "--executor", "ray", "--checkpoint", str(checkpoint), "--input", "text=hi",
+                 "--set", "thinker.placement.num_gpus=100", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "placement-unsatisfiable" in err and "qwen3_omni.yaml:" in err and "stage 'thinker'" in err
+    assert not (tmp_path / "result.json").exists()
+
+
+def test_ray_flags_need_the_ray_executor(capsys) -> None:
+    assert main(["run", "captioner", "--input", "audio=x.wav", "--ray-num-gpus", "2"]) == 2
+    assert "--executor ray" in capsys.readouterr().err
