@@ -1,0 +1,177 @@
+"""What the Ray executor costs over the local one, measured in the same run: per-hop overhead of a stream item
+crossing actors, and time to the first audio packet of qwen3_omni on a `small` checkpoint.
+
+    python examples/bench/ray_overhead.py [--hops 3] [--items 2000] [--threads 1] [--checkpoint DIR]
+
+1. Per hop. A source stamps each item with the time it was made (`time.perf_counter`, one clock for every
+   process of a machine); relays pass it on; the caller notes when it arrives. The same chain runs with every
+   node in this process (local) and with every node in its own actor (Ray: `hops` actor-to-actor hops plus the
+   last actor to the caller). Paced: one item every `--gap` ms, so each item travels alone (latency). Flood:
+   items as fast as they come (throughput; Ray batches what is queued). Per-hop overhead = (Ray - local) /
+   crossings. Target: under 2 ms per hop.
+2. First audio packet. qwen3_omni, small checkpoint, text prompt, greedy Thinker: the best time from `start()`
+   to the first audio chunk over `--repeats` runs, local vs Ray (one actor per placement stage, GPUs asked for
+   set to 0). Local runs with `--threads` torch threads; each Ray actor gets one (Ray's default for one CPU).
+   Target: Ray at most 1.5x local.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import ray
+import torch
+
+from omnigraph.runtime.checkpoint import Checkpoint
+from omnigraph.runtime.checkpoint_writer import write_checkpoint
+from omnigraph.runtime.errors import RunCancelled
+from omnigraph.runtime.executor_local import LocalExecutor
+from omnigraph.runtime.executor_ray import RayExecutor
+from omnigraph.runtime.node import Node, NodeConfig
+from omnigraph.runtime.payloads import Payload
+from omnigraph.runtime.ports import Input, Output
+from omnigraph.runtime.validate import load_graph, parse_overrides
+from omnigraph.testing import graph_from_yaml
+
+TEXT = "Tell me everything you know about the weather in Paris."
+
+
+@dataclass(frozen=True)
+class Stamp(Payload):
+    index: int
+    made: float  # time.perf_counter() when the source made it
+
+
+@dataclass(frozen=True)
+class Count(Payload):
+    value: int
+
+
+class Source(Node):
+    """Streams `n` stamped items, `gap` seconds apart."""
+
+    kind = "bench_source"
+
+    class Config(NodeConfig):
+        gap: float = 0.0
+
+    inputs = (Input("n", Count),)
+    outputs = (Output("items", Stamp, stream=True),)
+
+    def stream(self, n: Count) -> Iterator[tuple[str, Stamp]]:
+        for i in range(n.value):
+            if self.config.gap:
+                time.sleep(self.config.gap)
+            yield "items", Stamp(i, time.perf_counter())
+
+
+class Relay(Node):
+    kind = "bench_relay"
+    inputs = (Input("items", Stamp, stream=True),)
+    outputs = (Output("items", Stamp, stream=True),)
+
+    def stream(self, items: Iterator[Stamp]) -> Iterator[tuple[str, Stamp]]:
+        for item in items:
+            yield "items", item
+
+
+def chain_yaml(hops: int, gap: float) -> str:
+    """A source and `hops` relays, each in a placement group of its own."""
+    nodes = [f"  src: {{kind: bench_source, config: {{gap: {gap}}}, placement: {{group: g0}}}}"]
+    edges, prev = [], "src"
+    for i in range(1, hops + 1):
+        nodes.append(f"  r{i}: {{kind: bench_relay, placement: {{group: g{i}}}}}")
+        edges.append(f"  - {prev}.items -> r{i}.items")
+        prev = f"r{i}"
+    return textwrap.dedent("inputs: {n: src.n}\nnodes:\n") + "\n".join(nodes) + "\nedges:\n" + "\n".join(edges) + \
+        f"\noutputs: {{items: {prev}.items}}\n"
+
+
+def chain_times(executor: Any, items: int) -> tuple[float, float]:
+    """Median latency of an item (made -> caller) and the wall time of the run, in seconds."""
+    executor.run({"n": Count(20)})  # warm
+    t0 = time.perf_counter()
+    run = executor.start({"n": Count(items)})
+    latencies = [time.perf_counter() - event.value.made for event in run.events()]
+    wall = time.perf_counter() - t0
+    run.result()
+    assert len(latencies) == items
+    return statistics.median(latencies), wall
+
+
+def per_hop(hops: int, items: int, gap_ms: float) -> None:
+    crossings = hops + 1  # actor to actor, then the last actor to the caller
+    print(f"stream items through a source and {hops} relays, each in its own actor ({crossings} crossings):")
+    for label, gap, count in (("paced", gap_ms / 1000, min(items, 300)), ("flood", 0.0, items)):
+        graph = graph_from_yaml(chain_yaml(hops, gap), extra_kinds=[Source, Relay])
+        local_latency, local_wall = chain_times(LocalExecutor(graph), count)
+        with RayExecutor(graph) as executor:
+            ray_latency, ray_wall = chain_times(executor, count)
+        hop_latency = (ray_latency - local_latency) / crossings
+        hop_cost = (ray_wall - local_wall) / (count * crossings)
+        print(f"  {label:5s} {count:5d} items: median latency local {local_latency * 1e3:7.3f} ms, "
+              f"ray {ray_latency * 1e3:7.3f} ms -> {hop_latency * 1e3:.3f} ms per hop (target < 2); "
+              f"wall local {local_wall:.3f} s, ray {ray_wall:.3f} s -> {hop_cost * 1e6:.1f} us per item per hop")
+
+
+def first_packet(executor: Any, repeats: int) -> float:
+    executor.run({"text": TEXT})  # warm: first calls of every kernel in every process
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run = executor.start({"text": TEXT})
+        for event in run.events():
+            if event.name == "audio":
+                best = min(best, time.perf_counter() - t0)
+                run.cancel()
+                break
+        try:
+            run.result()
+        except RunCancelled:
+            pass
+    return best
+
+
+def first_audio(checkpoint: Path, repeats: int, threads: int) -> None:
+    settings = ["thinker.greedy=true", "thinker.max_new_tokens=64", "talker.max_frames=100", "*.placement.num_gpus=0"]
+    graph = load_graph("qwen3_omni", overrides=parse_overrides(settings))
+    torch.set_num_threads(threads)
+    local = LocalExecutor(graph, checkpoint=Checkpoint.open(checkpoint))
+    local.load()
+    local_first = first_packet(local, repeats)
+    with RayExecutor(graph, checkpoint=checkpoint) as executor:
+        executor.load()
+        ray_first = first_packet(executor, repeats)
+    print(f"first audio packet, qwen3_omni small checkpoint, best of {repeats}: local {local_first * 1e3:.1f} ms "
+          f"({threads} thread), ray {ray_first * 1e3:.1f} ms ({len(executor.stages)} actors) -> "
+          f"ray/local = {ray_first / local_first:.2f} (target <= 1.5)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hops", type=int, default=3, help="relays after the source (default 3)")
+    parser.add_argument("--items", type=int, default=2000, help="items in the flood run (default 2000)")
+    parser.add_argument("--gap", type=float, default=5.0, help="ms between paced items (default 5)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the local run (default 1)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--checkpoint", type=Path, help="a small checkpoint (default: written to a temp folder)")
+    parser.add_argument("--skip-first-packet", action="store_true")
+    args = parser.parse_args()
+    ray.init(include_dashboard=False, logging_level=logging.WARNING, num_cpus=max(8, args.hops + 2))
+    per_hop(args.hops, args.items, args.gap)
+    if not args.skip_first_packet:
+        with tempfile.TemporaryDirectory() as tmp:
+            first_audio(args.checkpoint or write_checkpoint(Path(tmp) / "small", "small", seed=0), args.repeats,
+                        args.threads)
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
