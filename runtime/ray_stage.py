@@ -62,11 +62,14 @@ class StageWorker:
         self._ended: OrderedDict[str, None] = OrderedDict()  # recent finished runs: late calls return at once
         self._cond = threading.Condition()
         self._load_lock = threading.Lock()
+        self._loaded = False
 
     # -- setup -------------------------------------------------------------------------------------------
     def load(self) -> dict[str, Any]:
         """Load this stage's nodes (only their weights); returns where the actor runs."""
         with self._load_lock:
+            if self._loaded:
+                return self.where()
             if self.checkpoint is None and self.checkpoint_path is not None:
                 from .checkpoint import Checkpoint
 
@@ -75,6 +78,7 @@ class StageWorker:
             for name in self.graph.topological_order():
                 if name in self.here:
                     self.nodes[name].load(self.device, self.checkpoint)
+            self._loaded = True
         return self.where()
 
     def where(self) -> dict[str, Any]:
