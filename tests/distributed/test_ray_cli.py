@@ -43,3 +43,21 @@ def test_cli_refuses_a_placement_the_cluster_cannot_hold(ray_session, checkpoint
 def test_ray_flags_need_the_ray_executor(capsys) -> None:
     assert main(["run", "captioner", "--input", "audio=x.wav", "--ray-num-gpus", "2"]) == 2
     assert "--executor ray" in capsys.readouterr().err
+
+
+def test_cli_starts_its_own_ray_instance(tmp_path) -> None:
+    """As users run it: a fresh process, no RAY_ADDRESS, logical GPUs for the stages that ask for one."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run(
+        [sys.executable, "-m", "omnigraph", "run", "captioner", "--executor", "ray", "--ray-num-gpus", "1",
+         "--input", f"audio={MEDIA / 'speech.wav'}", "--greedy", "--max-new-tokens", "4", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["timings"]["executor"] == "ray" and len(result["thinker_token_ids"]) == 4
+    assert {n["worker"].split("#")[0] for n in result["timings"]["nodes"].values() if n["worker"]} == {
+        "default", "thinker"}

@@ -38,3 +38,26 @@ def test_bad_setting_value_is_located_at_the_flag() -> None:
     with pytest.raises(GraphValidationError) as info:
         graph_from_yaml(GRAPH, extra_kinds=ALL, overrides={(ALL_NODES, "factor"): "many"})
     assert {i.where.file for i in info.value.issues} == {"--set a.factor", "--set b.factor"}
+
+
+def test_placement_settings_edit_placements_not_configs() -> None:
+    from omnigraph.runtime.placement import plan_stages
+
+    graph = graph_from_yaml(GRAPH, extra_kinds=ALL, overrides={
+        (ALL_NODES, "placement.num_gpus"): 0.5, ("a", "placement.group"): "pair", ("b", "placement.group"): "pair",
+        ("b", "placement.resources"): {"accel": 1}})
+    assert {n.placement.num_gpus for n in graph.nodes.values()} == {0.5}
+    assert graph.nodes["a"].config.factor == 2  # configs untouched
+    stages = plan_stages(graph)
+    assert {name: s.nodes for name, s in stages.items()} == {"src": ["src"], "pair": ["a", "b"]}
+    assert stages["pair"].demand() == {"CPU": 1, "GPU": 0.5, "accel": 1}
+
+
+def test_bad_placement_setting_is_located_at_the_flag() -> None:
+    with pytest.raises(GraphValidationError) as info:
+        graph_from_yaml(GRAPH, extra_kinds=ALL, overrides={("a", "placement.replicas"): 0,
+                                                           ("a", "placement.gpus"): 1, ("c", "placement.group"): "x"})
+    issues = {(i.code, i.node) for i in info.value.issues}
+    assert issues == {("bad-placement", "a"), ("unknown-node", "c")}
+    assert all(i.where.file == "--set" for i in info.value.issues)
+    assert any("gpus" in i.message and "num_gpus" in (i.hint or "") for i in info.value.issues)
