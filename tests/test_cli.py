@@ -511,7 +511,7 @@ def test_internal_error_exits_1_with_traceback_only_in_debug(capsys: pytest.Capt
     ["frobnicate"],
     ["run"],
     ["run", "demo", "--bogus"],
-    ["run", "demo", "--executor", "ray"],
+    ["run", "demo", "--executor", "dask"],
     ["run", "demo", "--seed", "many"],
     ["show", "demo", "--format", "jpg"],
 ])
