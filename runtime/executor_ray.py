@@ -27,7 +27,7 @@ from .graph import Graph
 from .inputs import prepare_inputs
 from .payloads import Payload
 from .placement import Stage, check_fits, plan_stages
-from .ray_stage import ABSENT, OPENED, FedInput, StageWorker, output_key
+from .ray_stage import ABSENT, CANCELLED, OPENED, FedInput, StageWorker, output_key
 from .stats import RunStats
 
 _DONE = object()
@@ -274,6 +274,9 @@ class RayRun:
                 message = ray.get(ref)
                 if message == OPENED or message == ABSENT:
                     continue
+                if message == CANCELLED:
+                    self._stop_all()
+                    return
                 for item in message:
                     self._emit(name, ray.get(item) if isinstance(item, ray.ObjectRef) else item, out.port.is_stream)
         except Exception:  # noqa: BLE001 - the stage's failure is reported by `_monitor`, which sees its cause

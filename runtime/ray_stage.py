@@ -2,7 +2,8 @@
 
 Streams leave a stage through `pull`, a streaming generator the consuming stage (or the driver) iterates: items
 travel in lists (whatever is queued when the consumer asks, so a fast producer is batched and a slow one is not
-delayed), after an `_OPENED` or `_ABSENT` message. Whole values travel as object refs made once per value.
+delayed), after an `OPENED` or `ABSENT` message; a stopped producer ends its streams with `CANCELLED`. Whole
+values travel as object refs made once per value.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from .graph import Graph, GraphEdge
 from .spec import Endpoint
 
 OPENED, ABSENT = "opened", "absent"  # control messages at the head of a pulled stream
+CANCELLED = "cancelled"  # the producing part of the run was stopped (failure elsewhere, or the caller)
 BATCH = 256  # most items per pulled message
 ENDED_KEPT = 4096  # finished run ids remembered per actor
 
@@ -122,10 +124,10 @@ class StageWorker:
             while True:
                 try:
                     yield channel.get_many(BATCH)
-                except StopIteration:
+                except (StopIteration, Absent):
                     return
-                except Absent:
-                    return
+        except Cancelled:  # a message, not an exception: Ray would log errors no one reads as unhandled
+            yield CANCELLED
         finally:
             run.pulled(key)
 
@@ -237,6 +239,8 @@ class StageRun(Run):
                 elif message == ABSENT:
                     channel.close(absent=True)
                     return
+                elif message == CANCELLED:
+                    raise ConnectionAbortedError("its part of the run was stopped")
                 else:
                     for item in message:
                         channel.put(ray.get(item) if isinstance(item, ray.ObjectRef) else item)
