@@ -32,6 +32,7 @@ from .stats import RunStats
 
 _DONE = object()
 _log = logging.getLogger("omnigraph.ray")
+SHUTDOWN_GRACE = 10.0  # seconds `shutdown` waits for cancelled runs to end
 MAX_CONCURRENCY = 256  # threads per actor: runs x (streams served + relays) plus control calls
 
 
@@ -70,6 +71,7 @@ class RayExecutor:
         self._active: dict[tuple[str, int], int] = {}
         self._turn = itertools.count()
         self._lock = threading.Lock()
+        self._runs: set[RayRun] = set()
         self._owns_ray = False
 
     # -- cluster and actors --------------------------------------------------------------------------------
@@ -137,7 +139,14 @@ class RayExecutor:
             replicas.sort(key=lambda where: where["replica"])
 
     def shutdown(self) -> None:
-        """Stop the actors; disconnect from Ray if this executor connected (stopping a local instance it started)."""
+        """Cancel runs still going (waiting a little for them to end), stop the actors, and disconnect from Ray
+        if this executor connected (stopping a local instance it started)."""
+        with self._lock:
+            running = list(self._runs)
+        for run in running:
+            run.cancel()
+        for run in running:
+            run.wait(SHUTDOWN_GRACE)
         for actors in self.actors.values():
             for actor in actors:
                 ray.kill(actor)
@@ -163,10 +172,11 @@ class RayExecutor:
     def run(self, inputs: dict[str, Any] | None = None, *, seed: int = 0) -> RunResult:
         return self.start(inputs, seed=seed).result()
 
-    def acquire(self) -> dict[str, int]:
+    def acquire(self, run: RayRun) -> dict[str, int]:
         """A replica per stage for a new run: the least busy, round-robin among equals."""
         turn = next(self._turn)
         with self._lock:
+            self._runs.add(run)
             chosen = {}
             for name, stage in self.stages.items():
                 order = sorted(range(stage.replicas),
@@ -175,9 +185,10 @@ class RayExecutor:
                 self._active[(name, order[0])] += 1
             return chosen
 
-    def release(self, chosen: dict[str, int]) -> None:
+    def release(self, run: RayRun) -> None:
         with self._lock:
-            for name, replica in chosen.items():
+            self._runs.discard(run)
+            for name, replica in run.chosen.items():
                 self._active[(name, replica)] -= 1
 
 
@@ -196,7 +207,7 @@ class RayRun:
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._stopping = False
-        self.chosen = executor.acquire()
+        self.chosen = executor.acquire(self)
         self.handles = {stage: executor.actors[stage][r] for stage, r in self.chosen.items()}
         self.where = {stage: executor.placed[stage][r] for stage, r in self.chosen.items()}
         stage_inputs, fed = self._split_inputs(inputs)
@@ -232,6 +243,10 @@ class RayRun:
             raise
         self._raise_if_failed()
         return assemble_result(self.executor.graph, dict(self._outputs), self._skips, self.stats)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run has ended (True), or `timeout` passed (False)."""
+        return self._done.wait(timeout)
 
     def cancel(self) -> None:
         """Stop every stage of this run; `result()` then raises RunCancelled."""
@@ -306,9 +321,31 @@ class RayRun:
 
     def _monitor(self) -> None:
         """Wait for every stage's report; on the first failure stop the others; then merge stats."""
-        pending = dict(self._finishing)
         reports: dict[str, dict[str, Any]] = {}
         lost: dict[str, BaseException] = {}
+        self._skips: dict[str, str] = {}
+        try:
+            self._collect(reports, lost)
+            for thread in self._threads:
+                thread.join()
+            merged = {}
+            for report in reports.values():
+                merged.update(report["stats"])
+                self._skips.update(report["skips"])
+            graph = self.executor.graph
+            self.stats.nodes = {name: merged[name] for name in graph.topological_order() if name in merged}
+        except Exception as exc:  # noqa: BLE001 - e.g. Ray shut down under a run: end the run, never hang
+            lost.setdefault("driver", exc)
+        finally:
+            self.stats.wall = self.stats.now()
+            with self._lock:
+                self.error = self.error or self._root_cause(reports, lost)
+            self.executor.release(self)
+            self._done.set()
+            self._events.put(_DONE)
+
+    def _collect(self, reports: dict[str, dict[str, Any]], lost: dict[str, BaseException]) -> None:
+        pending = dict(self._finishing)
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             stage = pending.pop(ready[0])
@@ -323,20 +360,6 @@ class RayRun:
                 self.executor.placed[stage][self.chosen[stage]] = report["where"]
             if report["error"] or report["peer"]:
                 self._stop_all()
-        for thread in self._threads:
-            thread.join()
-        self._skips: dict[str, str] = {}
-        merged = {}
-        for report in reports.values():
-            merged.update(report["stats"])
-            self._skips.update(report["skips"])
-        self.stats.nodes = {name: merged[name] for name in self.executor.graph.topological_order() if name in merged}
-        self.stats.wall = self.stats.now()
-        with self._lock:
-            self.error = self.error or self._root_cause(reports, lost)
-        self.executor.release(self.chosen)
-        self._done.set()
-        self._events.put(_DONE)
 
     def _root_cause(self, reports: dict[str, dict[str, Any]], lost: dict[str, BaseException]) -> BaseException | None:
         """A node's own exception first, then a lost actor, then anything else that stopped a stage."""
@@ -345,6 +368,8 @@ class RayRun:
                 e = report["error"]
                 return NodeFailed(e["node"], e["kind"], e["error"], remote_traceback=e["traceback"])
         for stage, exc in lost.items():
+            if stage == "driver":
+                return RuntimeError(f"the driver lost track of run {self.id}: {type(exc).__name__}: {exc}")
             cause = exc.cause if isinstance(exc, RayTaskError) and isinstance(exc.cause, BaseException) else None
             if cause is not None:  # `start` raised (e.g. reloading weights after a restart)
                 return NodeFailed(", ".join(self.executor.stages[stage].nodes), f"stage {stage}", cause)

@@ -61,3 +61,34 @@ def test_cli_starts_its_own_ray_instance(tmp_path) -> None:
     assert result["timings"]["executor"] == "ray" and len(result["thinker_token_ids"]) == 4
     assert {n["worker"].split("#")[0] for n in result["timings"]["nodes"].values() if n["worker"]} == {
         "default", "thinker"}
+
+
+def test_cli_reports_a_stage_that_cannot_load(ray_session, tmp_path, capsys) -> None:
+    code = main(["run", "captioner", "--executor", "ray", "--checkpoint", str(tmp_path),
+                 "--input", f"audio={MEDIA / 'speech.wav'}", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "could not load" in err and "config.json" in err
+
+
+def test_ctrl_c_cancels_a_ray_run(tmp_path) -> None:
+    """SIGINT while a long speech run streams: exit 130 with a message, promptly, no traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "omnigraph", "run", "tts", "--executor", "ray", "--ray-num-gpus", "2",
+         "--input", "text=" + "A long sentence to speak. " * 20, "--max-frames", "100000",
+         "--trace", str(tmp_path / "trace.json"), "--out", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    time.sleep(20)  # Ray up, actors loaded, the Talker streaming frames
+    assert process.poll() is None, process.communicate()[1][-2000:]
+    stopped = time.perf_counter()
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert time.perf_counter() - stopped < 30
+    assert not (tmp_path / "result.json").exists()
