@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import queue
+import socket
 import threading
 import time
 import uuid
@@ -81,6 +82,7 @@ class RayExecutor:
             return
         address = self.address or os.environ.get("RAY_ADDRESS")
         if address:
+            _check_reachable(address)
             try:
                 ray.init(address=address, logging_level=logging.WARNING)
             except (ConnectionError, RuntimeError) as exc:
@@ -385,6 +387,18 @@ class RayRun:
             raise self.error from cause
         if self._cancelled_by_caller:
             raise RunCancelled(f"run {self.id} was cancelled")
+
+
+def _check_reachable(address: str, timeout: float = 3.0) -> None:
+    """Fail fast on a plain `host:port` nobody listens at (Ray itself retries for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return  # `auto`, `ray://...` and other forms are Ray's to resolve
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise UserError(f"no Ray cluster answers at '{address}' ({exc.strerror or exc}); start one with "
+                        f"`ray start --head`, or check --ray-address / RAY_ADDRESS") from None
 
 
 def _short_now(stages: dict[str, Stage], free: dict[str, float]) -> str:

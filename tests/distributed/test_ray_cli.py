@@ -92,3 +92,13 @@ def test_ctrl_c_cancels_a_ray_run(tmp_path) -> None:
     assert process.returncode == 130 and "interrupted" in err and "Traceback" not in err
     assert time.perf_counter() - stopped < 30
     assert not (tmp_path / "result.json").exists()
+
+
+def test_unreachable_ray_address_fails_fast(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "omnigraph", "run", "demo", "--executor", "ray", "--ray-address",
+                           "127.0.0.1:1", "--input", "text=sos", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2 and "no Ray cluster answers at '127.0.0.1:1'" in done.stderr
