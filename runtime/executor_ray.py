@@ -1,8 +1,9 @@
 """The Ray executor: each stage of a graph (see `placement`) is a Ray actor per replica; streams go actor to actor.
 
-The driver starts a run by telling each chosen actor which peers feed it; the actors then pull their input
-streams from each other directly (`ray_stage`). The driver pulls only the graph outputs, and watches every
-actor's `finish` to report the first failure (a node's exception with its remote traceback, or a dead actor).
+The driver starts a run with one `run_part` call per chosen actor, telling it which peers feed it; the actors
+then pull their input streams from each other directly (`ray_stage`). The driver pulls only the graph outputs,
+and watches every `run_part` to report the first failure (a node's exception with its remote traceback, or a
+dead actor).
 """
 from __future__ import annotations
 
@@ -215,9 +216,9 @@ class RayRun:
         stage_inputs, fed = self._split_inputs(inputs)
         started_at = time.time()  # stages time their nodes from this instant (wall clock)
         self.stats.t0 = time.perf_counter()
-        for stage, handle in self.handles.items():
-            handle.start.remote(self.id, seed, started_at, stage_inputs[stage], self.handles, executor.stage_of)
-        self._finishing = {handle.finish.remote(self.id): stage for stage, handle in self.handles.items()}
+        self._finishing = {handle.run_part.remote(self.id, seed, started_at, stage_inputs[stage], self.handles,
+                                                  executor.stage_of): stage
+                           for stage, handle in self.handles.items()}
         self._threads = [threading.Thread(target=self._pull_output, args=(name,), daemon=True,
                                           name=f"og-ray-output-{name}") for name in graph.outputs]
         self._threads += [threading.Thread(target=self._feed, args=args, daemon=True, name=f"og-ray-feed-{args[0]}")
@@ -353,7 +354,7 @@ class RayRun:
             stage = pending.pop(ready[0])
             try:
                 report = ray.get(ready[0])
-            except (RayActorError, RayTaskError) as exc:  # the actor died, or `start` failed in it
+            except (RayActorError, RayTaskError) as exc:  # the actor died, or its part failed to start
                 lost[stage] = exc
                 self._stop_all()
                 continue
@@ -373,7 +374,7 @@ class RayRun:
             if stage == "driver":
                 return RuntimeError(f"the driver lost track of run {self.id}: {type(exc).__name__}: {exc}")
             cause = exc.cause if isinstance(exc, RayTaskError) and isinstance(exc.cause, BaseException) else None
-            if cause is not None:  # `start` raised (e.g. reloading weights after a restart)
+            if cause is not None:  # the part failed to start (e.g. reloading weights after a restart)
                 return NodeFailed(", ".join(self.executor.stages[stage].nodes), f"stage {stage}", cause)
             return StageLost(self.executor.stages[stage], self.where[stage], exc)
         for report in reports.values():

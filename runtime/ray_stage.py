@@ -65,6 +65,7 @@ class StageWorker:
         self._cond = threading.Condition()
         self._load_lock = threading.Lock()
         self._loaded = False
+        self._where: dict[str, Any] | None = None
 
     # -- setup -------------------------------------------------------------------------------------------
     def load(self) -> dict[str, Any]:
@@ -84,31 +85,46 @@ class StageWorker:
         return self.where()
 
     def where(self) -> dict[str, Any]:
-        """This actor as Ray sees it: actor and node ids, assigned GPU ids, process, device."""
-        ctx = ray.get_runtime_context()
-        return {"stage": self.stage, "replica": self.replica, "actor_id": ctx.get_actor_id(),
-                "node_id": ctx.get_node_id(), "gpu_ids": list(ctx.get_accelerator_ids().get("GPU", [])),
-                "resources": ctx.get_assigned_resources(),
-                "pid": os.getpid(), "host": socket.gethostname(), "device": self.device,
-                "nodes": sorted(self.here)}
+        """This actor as Ray sees it: actor and node ids, assigned GPU ids, process, device (fixed per process)."""
+        if self._where is None or self._where["device"] != self.device:
+            ctx = ray.get_runtime_context()
+            self._where = {"stage": self.stage, "replica": self.replica, "actor_id": ctx.get_actor_id(),
+                           "node_id": ctx.get_node_id(), "gpu_ids": list(ctx.get_accelerator_ids().get("GPU", [])),
+                           "resources": ctx.get_assigned_resources(), "pid": os.getpid(),
+                           "host": socket.gethostname(), "device": self.device, "nodes": sorted(self.here)}
+        return dict(self._where)
 
     # -- runs --------------------------------------------------------------------------------------------
-    def start(self, run_id: str, seed: int, started_at: float, inputs: dict[str, Any],
-              peers: dict[str, Any], stage_of: dict[str, str]) -> None:
-        """Begin this stage's part of a run; returns at once (`finish` reports how it ended)."""
+    def run_part(self, run_id: str, seed: int, started_at: float, inputs: dict[str, Any],
+                 peers: dict[str, Any], stage_of: dict[str, str]) -> dict[str, Any]:
+        """This stage's part of a run, start to end: its stats, skips and any failure (one call per run)."""
+        entry: StageRun | BaseException | None = None
         try:
             self.load()
             values = {name: _resolve_input(value) for name, value in inputs.items()}
             with self._cond:
-                if run_id in self._cancelled:
-                    return
-            run = StageRun(self, values, seed, run_id, started_at, peers, stage_of)
-            entry: StageRun | BaseException = run
-        except BaseException as exc:  # reported by `finish`, naming this stage
+                if run_id not in self._cancelled:
+                    entry = StageRun(self, values, seed, run_id, started_at, peers, stage_of)
+        except BaseException as exc:  # raised to the driver, which names this stage
             entry = exc
         with self._cond:
-            self._runs[run_id] = entry
+            if entry is not None:
+                self._runs[run_id] = entry
             self._cond.notify_all()
+        try:
+            if isinstance(entry, BaseException):
+                raise entry
+            if entry is None:
+                return {"cancelled": True, "stats": {}, "skips": {}, "error": None, "peer": None}
+            return entry.report()
+        finally:
+            with self._cond:
+                self._runs.pop(run_id, None)
+                self._cancelled.discard(run_id)
+                self._ended[run_id] = None
+                while len(self._ended) > ENDED_KEPT:
+                    self._ended.popitem(last=False)
+                self._cond.notify_all()
 
     def pull(self, run_id: str, key: str) -> Iterator[Any]:
         """Stream the items of one outgoing edge or graph output (see the module docstring)."""
@@ -137,21 +153,6 @@ class StageWorker:
         if run is not None:
             run.fed[name].extend(items, end)
 
-    def finish(self, run_id: str) -> dict[str, Any]:
-        """Wait for this stage's part of a run; its stats, skips and any failure."""
-        run = self._wait_run(run_id)
-        try:
-            if isinstance(run, StageRun):
-                return run.report()
-            return {"cancelled": True, "stats": {}, "skips": {}, "error": None, "peer": None}
-        finally:
-            with self._cond:
-                self._runs.pop(run_id, None)
-                self._cancelled.discard(run_id)
-                self._ended[run_id] = None
-                while len(self._ended) > ENDED_KEPT:
-                    self._ended.popitem(last=False)
-
     def cancel(self, run_id: str) -> None:
         with self._cond:
             if run_id not in self._ended:
@@ -162,7 +163,8 @@ class StageWorker:
             run.cancel()
 
     def _wait_run(self, run_id: str) -> StageRun | None:
-        """The run once `start` registered it; None if it was cancelled first. Re-raises a failed start."""
+        """The run once `run_part` registered it; None if it was cancelled or ended first. Re-raises a failed
+        start."""
         with self._cond:
             while run_id not in self._runs:
                 if run_id in self._cancelled or run_id in self._ended:

@@ -156,6 +156,21 @@ def per_hop(hops: int, items: int, gap_ms: float) -> None:
     print(f"  flood, {items} items at once: wall local {local_wall * 1e3:.1f} ms, ray {ray_wall * 1e3:.1f} ms -> "
           f"{(ray_wall - local_wall) / (items * crossings) * 1e6:.1f} us per item per hop (queued items travel "
           f"in batches)")
+    local_run, ray_run = run_cost(LocalExecutor(graph)), None
+    with RayExecutor(graph) as executor:
+        ray_run = run_cost(executor)
+    print(f"  a whole run of one item (start to result), median of 30: local {local_run * 1e3:.2f} ms, "
+          f"ray {ray_run * 1e3:.2f} ms (the fixed cost of a run on Ray: start calls, stream set-up, reports)")
+
+
+def run_cost(executor: Any) -> float:
+    executor.run({"n": Count(1)})
+    times = []
+    for _ in range(30):
+        t0 = time.perf_counter()
+        executor.run({"n": Count(1)})
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def first_packet(executor: Any, repeats: int) -> list[float]:
