@@ -35,7 +35,7 @@ from .stats import RunStats
 _DONE = object()
 _log = logging.getLogger("omnigraph.ray")
 SHUTDOWN_GRACE = 10.0  # seconds `shutdown` waits for cancelled runs to end
-MAX_CONCURRENCY = 256  # threads per actor: runs x (streams served + relays) plus control calls
+CONTROL_THREADS = 8  # actor threads beyond those runs hold: cancel, feed, where
 
 
 class StageLost(NodeFailed):
@@ -58,14 +58,16 @@ class RayExecutor:
 
     def __init__(self, graph: Graph, *, checkpoint: str | Path | Checkpoint | None = None,
                  address: str | None = None, num_gpus: float | None = None, buffer_size: int = 64,
-                 ready_timeout: float = 600.0):
+                 ready_timeout: float = 600.0, runs_per_replica: int = 16):
         """`address`: a cluster to join (default `RAY_ADDRESS`, else start a local one with `num_gpus` logical
-        GPUs if given). `checkpoint` must be a path every cluster node can read."""
+        GPUs if given). `checkpoint` must be a path every cluster node can read. A replica serves at most
+        `runs_per_replica` runs at once; `start` waits while every replica of a stage is that busy."""
         self.graph = graph
         path = checkpoint.path if isinstance(checkpoint, Checkpoint) else checkpoint
         self.checkpoint = None if path is None else str(Path(path).expanduser().resolve())
         self.address, self.num_gpus = address, num_gpus
         self.buffer_size, self.ready_timeout = buffer_size, ready_timeout
+        self.runs_per_replica = runs_per_replica
         self.stages = plan_stages(graph)
         self.stage_of = {node: s.name for s in self.stages.values() for node in s.nodes}
         self.actors: dict[str, list[Any]] = {}
@@ -73,6 +75,7 @@ class RayExecutor:
         self._active: dict[tuple[str, int], int] = {}
         self._turn = itertools.count()
         self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)  # a run ended: a replica may have room
         self._runs: set[RayRun] = set()
         self._owns_ray = False
 
@@ -112,7 +115,8 @@ class RayExecutor:
             for replica in range(stage.replicas):
                 actor = worker.options(
                     num_cpus=stage.num_cpus, num_gpus=stage.num_gpus, memory=stage.memory or None,
-                    resources=stage.resources or None, max_restarts=-1, max_concurrency=MAX_CONCURRENCY,
+                    resources=stage.resources or None, max_restarts=-1,
+                    max_concurrency=self.runs_per_replica * self._calls_per_run(stage) + CONTROL_THREADS,
                 ).remote(self.graph, stage.name, replica, stage.nodes, self.checkpoint, stage.device,
                          stage.num_gpus, self.buffer_size)
                 self.actors[stage.name].append(actor)
@@ -175,10 +179,21 @@ class RayExecutor:
     def run(self, inputs: dict[str, Any] | None = None, *, seed: int = 0) -> RunResult:
         return self.start(inputs, seed=seed).result()
 
+    def _calls_per_run(self, stage: Stage) -> int:
+        """Actor threads one run holds for its whole length: its `run_part` and a `pull` per stream served."""
+        here = set(stage.nodes)
+        leaving = sum(1 for e in self.graph.edges if e.src.node in here and e.dst.node not in here)
+        outputs = sum(1 for o in self.graph.outputs.values() if o.src.node in here)
+        return 1 + leaving + outputs
+
     def acquire(self, run: RayRun) -> dict[str, int]:
-        """A replica per stage for a new run: the least busy, round-robin among equals."""
+        """A replica per stage for a new run: the least busy, round-robin among equals. Waits while every
+        replica of some stage serves `runs_per_replica` runs (its actor threads would run out)."""
         turn = next(self._turn)
-        with self._lock:
+        with self._freed:
+            while any(min(self._active[(name, r)] for r in range(stage.replicas)) >= self.runs_per_replica
+                      for name, stage in self.stages.items()):
+                self._freed.wait()
             self._runs.add(run)
             chosen = {}
             for name, stage in self.stages.items():
@@ -189,10 +204,11 @@ class RayExecutor:
             return chosen
 
     def release(self, run: RayRun) -> None:
-        with self._lock:
+        with self._freed:
             self._runs.discard(run)
             for name, replica in run.chosen.items():
                 self._active[(name, replica)] -= 1
+            self._freed.notify_all()
 
 
 class RayRun:

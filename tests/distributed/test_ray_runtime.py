@@ -129,3 +129,12 @@ def test_killed_actor_fails_the_run_clearly_and_the_next_run_succeeds(pipe, ray_
     assert ray_session.get(pipe.actors["b"][0].where.remote())["pid"] != victim["pid"]
     for stage in ("a", "c"):  # the other stages kept their processes
         assert pipe.placed[stage][0]["pid"] == ray_session.get(pipe.actors[stage][0].where.remote())["pid"]
+
+
+def test_runs_beyond_what_replicas_serve_wait_their_turn(ray_session) -> None:
+    """An actor has threads for `runs_per_replica` runs; more concurrent runs queue in `start`, none is lost."""
+    with RayExecutor(graph_from_yaml(PIPE.replace("delay: 0.0", "delay: 0.01"), extra_kinds=ALL),
+                     runs_per_replica=2) as executor:
+        runs = [executor.start({"n": Number(n)}) for n in range(1, 9)]
+        totals = [run.result(timeout=60).outputs["total"] for run in runs]
+    assert totals == [Number(2 * sum(range(n))) for n in range(1, 9)]
