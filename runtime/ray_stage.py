@@ -189,7 +189,7 @@ class StageRun(Run):
         self.peer_error: str | None = None
         self._unpulled: set[str] = set()
         self._pull_cond = threading.Condition()
-        self._refs: dict[Endpoint, tuple[int, Any]] = {}
+        self._refs: dict[Endpoint, Any] = {}
         super().__init__(worker, inputs, seed, run_id=run_id, here=worker.here, started_at=started_at)
 
     # -- hooks ---------------------------------------------------------------------------------------------
@@ -212,12 +212,11 @@ class StageRun(Run):
         return channel if is_stream else _ByRef(channel, self, src)
 
     def object_ref(self, src: Endpoint, item: Any) -> Any:
-        """One object ref per whole value, shared by every stage that reads it."""
-        cached = self._refs.get(src)
-        if cached is None or cached[0] != id(item):
-            cached = (id(item), ray.put(item))
-            self._refs[src] = cached
-        return cached[1]
+        """The object ref of a whole value (a port emits one per run), made once for every stage reading it."""
+        ref = self._refs.get(src)
+        if ref is None:
+            ref = self._refs[src] = ray.put(item)
+        return ref
 
     def _stop(self) -> None:
         super()._stop()
