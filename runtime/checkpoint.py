@@ -29,6 +29,7 @@ class Checkpoint:
     path: Path
     config: dict[str, Any]
     shard_of: dict[str, str] = field(repr=False)
+    read: set[str] = field(default_factory=set, repr=False, compare=False)  # keys loaded so far (observability)
 
     @classmethod
     def open(cls, path: str | Path) -> Checkpoint:
@@ -98,6 +99,7 @@ class Checkpoint:
                         problems.append(f"'{key}' in {shard} has shape {list(shape)}, expected {list(want)}")
                         continue
                     tensor = handle.get_tensor(key)
+                    self.read.add(key)
                     out[short] = tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor
         if problems:
             raise CheckpointError(f"checkpoint '{self.path}' does not match the model config under '{prefix}':\n  "

@@ -75,3 +75,17 @@ def test_unsatisfiable_placement_is_refused_before_start(ray_session, change, co
     assert any(i.code == code and all(w in str(i) for w in words) for i in issues), issues
     assert all(i.where.line > 0 for i in issues)  # each points into the YAML
     assert executor.actors == {}
+
+
+def test_each_actor_reads_only_its_own_nodes_weights(omni_ray, ray_session) -> None:
+    # runs inside each actor (a lambda travels by value): the checkpoint tensors its nodes loaded
+    keys_read = lambda worker: sorted(worker.checkpoint.read) if worker.checkpoint is not None else []  # noqa: E731
+    read = {stage: [set(ray_session.get(a.__ray_call__.remote(keys_read))) for a in actors]
+            for stage, actors in omni_ray.actors.items()}
+    assert read["default"] == [set()]  # decoding, prompt, mel, detokenize: no tensors
+    thinker, vocoder = read["thinker"][0], read["vocoder"][0]
+    assert thinker and all(k.startswith("thinker.") for k in thinker)
+    assert vocoder and all(k.startswith("code2wav.") for k in vocoder)
+    for speech in read["speech"]:  # the Talker re-embeds the Thinker's tokens with the Thinker's table
+        assert speech and all(k.startswith("talker.") or k == "thinker.model.embed_tokens.weight" for k in speech)
+    assert "thinker.model.embed_tokens.weight" in thinker  # each process reads what it uses, itself
