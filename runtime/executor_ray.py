@@ -29,7 +29,7 @@ from .graph import Graph
 from .inputs import prepare_inputs
 from .payloads import Payload
 from .placement import Stage, check_fits, plan_stages
-from .ray_stage import ABSENT, CANCELLED, OPENED, FedInput, StageWorker, output_key
+from .ray_stage import CANCELLED, OPENED, FedInput, StageWorker, output_key
 from .stats import RunStats
 
 _DONE = object()
@@ -306,7 +306,7 @@ class RayRun:
         try:
             for ref in handle.pull.options(num_returns="streaming").remote(self.id, output_key(name)):
                 message = ray.get(ref)
-                if message == OPENED or message == ABSENT:
+                if message == OPENED or isinstance(message, tuple):  # opened, or (ABSENT, why): nothing to emit
                     continue
                 if message == CANCELLED:
                     self._stop_all()

@@ -2,8 +2,8 @@
 
 Streams leave a stage through `pull`, a streaming generator the consuming stage (or the driver) iterates: items
 travel in lists (whatever is queued when the consumer asks, so a fast producer is batched and a slow one is not
-delayed), after an `OPENED` or `ABSENT` message; a stopped producer ends its streams with `CANCELLED`. Whole
-values travel as object refs made once per value.
+delayed) after an `OPENED` message; a value never produced is a lone `(ABSENT, why)`; a stopped producer ends
+its streams with `CANCELLED`. Whole values travel as object refs made once per value.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from .executor_local import Run
 from .graph import Graph, GraphEdge
 from .spec import Endpoint
 
-OPENED, ABSENT = "opened", "absent"  # control messages at the head of a pulled stream
+OPENED, ABSENT = "opened", "absent"  # control messages at the head of a pulled stream (ABSENT in a tuple with why)
 CANCELLED = "cancelled"  # the producing part of the run was stopped (failure elsewhere, or the caller)
 BATCH = 256  # most items per pulled message
 ENDED_KEPT = 4096  # finished run ids remembered per actor
@@ -133,8 +133,8 @@ class StageWorker:
             return
         channel = run.outbound[key]
         try:
-            if not channel.wait_decided():
-                yield ABSENT
+            if not channel.wait_decided():  # never produced: say why, as the local executor would
+                yield (ABSENT, run.skip_reason(key))
                 return
             yield OPENED
             while True:
@@ -184,6 +184,7 @@ class StageRun(Run):
         self.worker = worker
         self.peers, self.stage_of = peers, stage_of
         self.outbound: dict[str, Channel] = {}
+        self._outbound_src: dict[str, Endpoint] = {}
         self.fed = {name: _FedQueue() for name, v in inputs.items() if isinstance(v, FedInput)}
         inputs = {name: self.fed.get(name, value) for name, value in inputs.items()}
         self.peer_error: str | None = None
@@ -208,6 +209,7 @@ class StageRun(Run):
     def _outbound(self, key: str, src: Endpoint, is_stream: bool) -> Any:
         channel = Channel(self.executor.buffer_size, self.cancelled)
         self.outbound[key] = channel
+        self._outbound_src[key] = src
         self._unpulled.add(key)
         return channel if is_stream else _ByRef(channel, self, src)
 
@@ -223,6 +225,10 @@ class StageRun(Run):
         for channel in self.outbound.values():  # wake `pull` generators waiting for items
             channel.wake()
 
+    def skip_reason(self, key: str) -> str | None:
+        """Why the node feeding outgoing stream `key` was skipped, if it was."""
+        return self._skip_reasons.get(self._outbound_src[key].node)
+
     def pulled(self, key: str) -> None:
         with self._pull_cond:
             self._unpulled.discard(key)
@@ -237,7 +243,9 @@ class StageRun(Run):
                 message = ray.get(ref)
                 if message == OPENED:
                     channel.open()
-                elif message == ABSENT:
+                elif isinstance(message, tuple) and message[0] == ABSENT:
+                    if message[1]:
+                        self._skip_reasons.setdefault(edge.src.node, message[1])
                     channel.close(absent=True)
                     return
                 elif message == CANCELLED:

@@ -12,7 +12,7 @@ from toy_nodes import ALL, Number
 
 from omnigraph.runtime.errors import NodeFailed, RunCancelled
 from omnigraph.runtime.executor_ray import RayExecutor, StageLost
-from omnigraph.testing import graph_from_yaml
+from omnigraph.testing import graph_from_yaml, run_graph
 
 
 def own_stage_each(text: str):
@@ -138,3 +138,24 @@ def test_runs_beyond_what_replicas_serve_wait_their_turn(ray_session) -> None:
         runs = [executor.start({"n": Number(n)}) for n in range(1, 9)]
         totals = [run.result(timeout=60).outputs["total"] for run in runs]
     assert totals == [Number(2 * sum(range(n))) for n in range(1, 9)]
+
+
+def test_a_skip_reads_the_same_across_actors(ray_session) -> None:
+    """A node skipped for want of an input, and the nodes after it in other actors: same reasons as locally."""
+    text = textwrap.dedent("""
+        inputs: {a: first.a, n: src.n}
+        nodes:
+          first: {kind: t_add, placement: {group: one}}
+          second: {kind: t_add, placement: {group: two}}
+          third: {kind: t_scale, placement: {group: three}}
+          src: {kind: t_count, placement: {group: one}}
+        edges: [first.total -> second.a, src.items -> third.items]
+        outputs: {total: second.total, items: third.items}
+        """)
+    graph = graph_from_yaml(text, extra_kinds=ALL)
+    local = run_graph(graph, {"n": Number(2)})
+    with RayExecutor(graph) as executor:
+        remote = executor.run({"n": Number(2)})
+    assert remote.missing == local.missing and "'first' was skipped" in remote.missing["total"]
+    assert remote.outputs == local.outputs == {"items": [Number(0), Number(2)]}
+    assert remote.stats.nodes["second"].skipped == local.stats.nodes["second"].skipped
