@@ -11,7 +11,8 @@ from toy_shapes import SHAPE_INPUTS, SHAPES
 from toy_nodes import ALL, Number
 
 from omnigraph.runtime.errors import NodeFailed, RunCancelled
-from omnigraph.runtime.executor_ray import RayExecutor, StageLost
+from omnigraph.runtime.executor_ray import RayExecutor
+from omnigraph.runtime.ray_run import StageLost
 from omnigraph.testing import graph_from_yaml, run_graph
 
 
