@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", parents=[common], help="check graph files; exit 2 listing every problem")
     p.add_argument("graphs", nargs="+", metavar="GRAPH", help="a graph file or the name of a shipped graph")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="also check the placements against this Ray cluster ('auto': $RAY_ADDRESS or a running one)")
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("show", parents=[common], help="draw a graph")
@@ -121,8 +123,29 @@ def _validate(args: argparse.Namespace) -> int:
             failed = True
             print(f"error: {exc}", file=sys.stderr)  # every message names its file (as in graphs/README.md)
             continue
+        stages = _stages_on_cluster(graph, args.ray_address) if args.ray_address else []
+        if stages is None:
+            failed = True
+            continue
         print(f"ok: {graph.file} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)")
+        for line in stages:
+            print(line)
     return EXIT_USER if failed else EXIT_OK
+
+
+def _stages_on_cluster(graph: Any, address: str) -> list[str] | None:
+    """A line per Ray stage of the graph if the cluster at `address` can hold them all, else None (error shown)."""
+    from omnigraph.runtime.executor_ray import RayExecutor
+
+    executor = RayExecutor(graph, address=address)
+    try:
+        executor.check_cluster()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    finally:
+        executor.shutdown()
+    return [f"  stage {s.name} x{s.replicas}: {', '.join(s.nodes)} ({s.describe()})" for s in executor.stages.values()]
 
 
 def _show(args: argparse.Namespace) -> int:

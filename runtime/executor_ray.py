@@ -79,12 +79,16 @@ class RayExecutor:
                  include_dashboard=False, logging_level=logging.WARNING)
         self._owns_ray = True
 
+    def check_cluster(self) -> None:
+        """Connect, and raise GraphValidationError if the cluster cannot hold the stages (starts nothing)."""
+        self.connect()
+        check_fits(self.graph, self.stages, [n["Resources"] for n in ray.nodes() if n["Alive"]])
+
     def load(self) -> None:
         """Check the placements fit the cluster, start one actor per stage replica, load their weights."""
         if self.actors:
             return
-        self.connect()
-        check_fits(self.graph, self.stages, [n["Resources"] for n in ray.nodes() if n["Alive"]])
+        self.check_cluster()
         short = _short_now(self.stages, ray.available_resources())
         if short:
             _log.warning("the Ray cluster is busy (free now: %s); the stages wait for Ray to free resources, "

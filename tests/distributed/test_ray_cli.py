@@ -102,3 +102,14 @@ def test_unreachable_ray_address_fails_fast(tmp_path) -> None:
                            "127.0.0.1:1", "--input", "text=sos", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 2 and "no Ray cluster answers at '127.0.0.1:1'" in done.stderr
+
+
+def test_validate_checks_placements_against_the_cluster(ray_session, tmp_path, capsys) -> None:
+    assert main(["validate", "qwen3_omni", "--ray-address", "auto"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ok: ") and "\n  stage speech x1: talker, code_predictor (CPU 1, GPU 1)\n" in out
+    greedy = tmp_path / "greedy.yaml"
+    greedy.write_text("extends: qwen3_omni\nreplace:\n  code2wav: {kind: code2wav, placement: {num_gpus: 64}}\n")
+    assert main(["validate", str(greedy), "--ray-address", "auto"]) == 2
+    err = capsys.readouterr().err
+    assert "placement-unsatisfiable" in err and "greedy.yaml:3:" in err and "stage 'code2wav'" in err
