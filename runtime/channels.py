@@ -87,12 +87,7 @@ class Channel:
     def get(self) -> Any:
         """The next item; raises StopIteration at the end, Absent if never produced, Cancelled on cancel."""
         with self._lock:
-            while not self._items:
-                if self._cancel.is_set():
-                    raise Cancelled
-                if self._closed:
-                    raise Absent if self._absent else StopIteration
-                self._not_empty.wait()
+            self._wait_for_item()
             item = self._items.popleft()
             if self._not_full._waiters:
                 self._not_full.notify()
@@ -101,15 +96,19 @@ class Channel:
     def get_many(self, limit: int) -> list[Any]:
         """Wait for one item, then take up to `limit` already queued (a batch for a slower hop); raises as `get`."""
         with self._lock:
-            while not self._items:
-                if self._cancel.is_set():
-                    raise Cancelled
-                if self._closed:
-                    raise Absent if self._absent else StopIteration
-                self._not_empty.wait()
+            self._wait_for_item()
             items = [self._items.popleft() for _ in range(min(limit, len(self._items)))]
             self._not_full.notify_all()
             return items
+
+    def _wait_for_item(self) -> None:
+        """With the lock held: return once an item waits, or raise why none will come."""
+        while not self._items:
+            if self._cancel.is_set():
+                raise Cancelled
+            if self._closed:
+                raise Absent if self._absent else StopIteration
+            self._not_empty.wait()
 
     def __iter__(self) -> Iterator[Any]:
         while True:

@@ -1,7 +1,6 @@
 """The embedded default executor: one thread per node, bounded channels, items delivered as produced."""
 from __future__ import annotations
 
-import queue
 from pathlib import Path
 import threading
 import time
@@ -12,25 +11,15 @@ from typing import Any, Iterable, Iterator
 
 from .channels import Absent, Cancelled, Channel
 from .context import RunContext, enter_run
-from .errors import NodeFailed, RunCancelled
+from .errors import NodeFailed
 from .graph import Graph, GraphEdge
 from .inputs import prepare_inputs
 from .node import Node
 from .payloads import Payload
 from .ports import Port
+from .run_outputs import DONE, RunOutputs
 from .spec import Endpoint
 from .stats import NodeStats, RunStats
-
-_DONE = object()
-
-
-@dataclass(frozen=True)
-class OutputEvent:
-    """One item (or the whole value) of a graph output, as soon as it is produced."""
-
-    name: str
-    value: Any
-
 
 @dataclass
 class RunResult:
@@ -94,7 +83,7 @@ class _OutputTap:
         pass
 
 
-class Run:
+class Run(RunOutputs):
     """One run of a graph: its own channels, threads and stats; shares only the loaded nodes.
 
     A run may hold only some of the graph's nodes (`here`): the Ray executor runs one such part per actor and
@@ -109,15 +98,10 @@ class Run:
         self.seed = seed
         self.here = frozenset(graph.nodes if here is None else here)
         self.cancelled = threading.Event()
-        self._cancelled_by_caller = False
         self.stats = RunStats(self.id, executor.name)
         if started_at is not None:  # a part of a run begun elsewhere: time from when it began (wall clock)
             self.stats.t0 -= time.time() - started_at
-        self.error: NodeFailed | None = None
-        self._lock = threading.Lock()
-        self._events: queue.SimpleQueue = queue.SimpleQueue()
-        self._outputs: dict[str, Any] = {}
-        self._stream_outputs = frozenset(n for n, o in graph.outputs.items() if o.port.is_stream)
+        self._init_outputs(graph)
         self._skip_reasons: dict[str, str] = {}
         cap = executor.buffer_size
         self._inbox: dict[Endpoint, Channel] = {}
@@ -164,15 +148,6 @@ class Run:
         return []
 
     # -- public ------------------------------------------------------------------------------------------
-    def events(self) -> Iterator[OutputEvent]:
-        """Graph output items as they are produced; raises NodeFailed if a node fails."""
-        while True:
-            event = self._events.get()
-            if event is _DONE:
-                break
-            yield event
-        self._raise_if_failed()
-
     def result(self, timeout: float | None = None) -> RunResult:
         """Wait for the run to end; the outputs, or NodeFailed naming the node that failed."""
         try:
@@ -196,28 +171,13 @@ class Run:
             channel.wake()
 
     # -- internals ---------------------------------------------------------------------------------------
-    def _raise_if_failed(self) -> None:
-        if self.error is not None:
-            raise self.error from self.error.error
-        if self._cancelled_by_caller:
-            raise RunCancelled(f"run {self.id} was cancelled")
-
-    def _emit(self, name: str, item: Any) -> None:
-        with self._lock:
-            if name in self._stream_outputs:
-                self._outputs.setdefault(name, []).append(item)
-            else:
-                self._outputs[name] = item
-            self.stats.first_output.setdefault(name, self.stats.now())
-        self._events.put(OutputEvent(name, item))
-
     def _thread_done(self) -> None:
         with self._lock:
             self._pending -= 1
             last = self._pending == 0
         if last:
             self.stats.wall = self.stats.now()
-            self._events.put(_DONE)
+            self._events.put(DONE)
 
     def _fail(self, node: str, kind: str, exc: BaseException) -> None:
         with self._lock:

@@ -23,7 +23,7 @@ from .errors import UserError
 from .executor_local import RunResult
 from .graph import Graph
 from .inputs import prepare_inputs
-from .placement import Stage, check_fits, plan_stages
+from .placement import Stage, check_fits, plan_stages, total_demand
 from .ray_run import RayRun
 from .ray_stage import StageWorker
 
@@ -210,8 +210,5 @@ def _check_reachable(address: str, timeout: float = 3.0) -> None:
 
 def _short_now(stages: dict[str, Stage], free: dict[str, float]) -> str:
     """Resources the stages need that the cluster does not have free right now ('' if none)."""
-    need: dict[str, float] = {}
-    for stage in stages.values():
-        for k, v in stage.demand().items():
-            need[k] = need.get(k, 0.0) + v * stage.replicas
+    need = total_demand(stages)
     return ", ".join(f"{k} {free.get(k, 0.0):g} of {v:g} needed" for k, v in need.items() if free.get(k, 0.0) < v)

@@ -66,6 +66,15 @@ def plan_stages(graph: Graph) -> dict[str, Stage]:
     return stages
 
 
+def total_demand(stages: dict[str, Stage]) -> dict[str, float]:
+    """Ray resource names -> amount all stages' replicas reserve together."""
+    needed: dict[str, float] = {}
+    for stage in stages.values():
+        for k, v in stage.demand().items():
+            needed[k] = needed.get(k, 0.0) + v * stage.replicas
+    return needed
+
+
 def check_fits(graph: Graph, stages: dict[str, Stage], cluster: list[dict[str, float]]) -> None:
     """Raise GraphValidationError for stages no cluster node can hold, or a total the cluster lacks.
 
@@ -94,11 +103,7 @@ def check_fits(graph: Graph, stages: dict[str, Stage], cluster: list[dict[str, f
     for node in cluster:
         for k, v in node.items():
             totals[k] = totals.get(k, 0.0) + v
-    needed: dict[str, float] = {}
-    for stage in stages.values():
-        for k, v in stage.demand().items():
-            needed[k] = needed.get(k, 0.0) + v * stage.replicas
-    for k, v in needed.items():
+    for k, v in total_demand(stages).items():
         if v > totals.get(k, 0.0) and k not in unsatisfiable:
             users = [s for s in stages.values() if s.demand().get(k)]
             biggest = max(users, key=lambda s: s.demand()[k] * s.replicas)

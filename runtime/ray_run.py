@@ -2,27 +2,24 @@
 caller as they arrive, and turn the stages' reports into a result or the first failure."""
 from __future__ import annotations
 
-import queue
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
-from .errors import NodeFailed, RunCancelled
-from .executor_local import OutputEvent, RunResult, assemble_result
+from .errors import NodeFailed
+from .executor_local import RunResult, assemble_result
 from .payloads import Payload
 from .placement import Stage
+from .run_outputs import DONE, RunOutputs
 from .ray_stage import CANCELLED, OPENED, FedInput, output_key
 from .stats import RunStats
 
 if TYPE_CHECKING:
     from .executor_ray import RayExecutor
-
-_DONE = object()
-
 
 class StageLost(NodeFailed):
     """A stage's actor died during a run (process killed, node lost, out of memory)."""
@@ -37,7 +34,7 @@ class StageLost(NodeFailed):
                                  f"this one for the next run")
 
 
-class RayRun:
+class RayRun(RunOutputs):
     """One run on the cluster; the same public interface as the local `Run`."""
 
     def __init__(self, executor: RayExecutor, inputs: dict[str, Any], seed: int):
@@ -45,11 +42,7 @@ class RayRun:
         graph = executor.graph
         self.id = uuid.uuid4().hex[:12]
         self.stats = RunStats(self.id, executor.name)
-        self.error: BaseException | None = None
-        self._cancelled_by_caller = False
-        self._events: queue.SimpleQueue = queue.SimpleQueue()
-        self._outputs: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._init_outputs(graph)
         self._done = threading.Event()
         self._stopping = False
         self.chosen = executor.acquire(self)
@@ -70,15 +63,6 @@ class RayRun:
         threading.Thread(target=self._monitor, daemon=True, name=f"og-ray-run-{self.id}").start()
 
     # -- public ------------------------------------------------------------------------------------------
-    def events(self) -> Iterator[OutputEvent]:
-        """Graph output items as they arrive from the actors; raises NodeFailed if a node or actor fails."""
-        while True:
-            event = self._events.get()
-            if event is _DONE:
-                break
-            yield event
-        self._raise_if_failed()
-
     def result(self, timeout: float | None = None) -> RunResult:
         try:
             if not self._done.wait(timeout):
@@ -111,20 +95,11 @@ class RayRun:
             if isinstance(value, Payload) or isinstance(value, (list, tuple)):
                 shipped: Any = ray.put(value if isinstance(value, Payload) else list(value))
             else:
-                shipped = FedInput(name)
+                shipped = FedInput()
                 fed.append((name, decl.port, value, [self.handles[s] for s in stages]))
             for stage in stages:
                 per_stage[stage][name] = shipped
         return per_stage, fed
-
-    def _emit(self, name: str, item: Any, is_stream: bool) -> None:
-        with self._lock:
-            if is_stream:
-                self._outputs.setdefault(name, []).append(item)
-            else:
-                self._outputs[name] = item
-            self.stats.first_output.setdefault(name, self.stats.now())
-        self._events.put(OutputEvent(name, item))
 
     def _pull_output(self, name: str) -> None:
         out = self.executor.graph.outputs[name]
@@ -138,7 +113,7 @@ class RayRun:
                     self._stop_all()
                     return
                 for item in message:
-                    self._emit(name, ray.get(item) if isinstance(item, ray.ObjectRef) else item, out.port.is_stream)
+                    self._emit(name, ray.get(item) if isinstance(item, ray.ObjectRef) else item)
         except Exception:  # noqa: BLE001 - the stage's failure is reported by `_monitor`, which sees its cause
             self._stop_all()
 
@@ -187,7 +162,7 @@ class RayRun:
                 self.error = self.error or self._root_cause(reports, lost)
             self.executor.release(self)
             self._done.set()
-            self._events.put(_DONE)
+            self._events.put(DONE)
 
     def _collect(self, reports: dict[str, dict[str, Any]], lost: dict[str, BaseException]) -> None:
         pending = dict(self._finishing)
@@ -223,13 +198,6 @@ class RayRun:
             if report["peer"] and not self._cancelled_by_caller:
                 return RuntimeError(report["peer"])
         return None
-
-    def _raise_if_failed(self) -> None:
-        if self.error is not None:
-            cause = getattr(self.error, "error", None)
-            raise self.error from cause
-        if self._cancelled_by_caller:
-            raise RunCancelled(f"run {self.id} was cancelled")
 
 
 def _first_line(error: BaseException) -> str:

@@ -39,9 +39,6 @@ def output_key(name: str) -> str:
 class FedInput:
     """Marks a stream input the driver feeds item by item (`StageWorker.feed`), for lazy iterables."""
 
-    def __init__(self, name: str):
-        self.name = name
-
 
 class StageWorker:
     """One replica of one stage. Wrapped by `ray.remote` in `executor_ray`; every method is thread-safe."""

@@ -15,6 +15,7 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -39,20 +40,26 @@ def omnigraph_first_packet(checkpoint: Path, tokens: int, frames: int, repeats: 
     wall = time.perf_counter() - t0
     print(f"    (omnigraph reply: {len(result.outputs['thinker_token_ids'].ids)} tokens, "
           f"{len(result.outputs['codec_codes'].frames)} frames)")
-    firsts = []
+    firsts = first_packet_times(executor, {"text": TEXT}, repeats)
+    return min(firsts), wall, list(result.outputs["prompt_token_ids"].ids)
+
+
+def first_packet_times(executor: Any, inputs: dict[str, Any], repeats: int) -> list[float]:
+    """Seconds from `start()` to the first audio chunk, one per run (each run cancelled once it has it)."""
+    times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        run = executor.start({"text": TEXT})
+        run = executor.start(inputs)
         for event in run.events():
             if event.name == "audio":
-                firsts.append(time.perf_counter() - t0)
+                times.append(time.perf_counter() - t0)
                 run.cancel()
                 break
         try:
             run.result()
         except RunCancelled:
             pass
-    return min(firsts), wall, list(result.outputs["prompt_token_ids"].ids)
+    return times
 
 
 def transformers_wall(model, prompt: list[int], tokens: int, frames: int) -> float:

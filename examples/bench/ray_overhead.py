@@ -31,10 +31,10 @@ from typing import Any, Iterator
 
 import ray
 import torch
+from first_packet import first_packet_times  # this folder's first-packet benchmark
 
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.checkpoint_writer import write_checkpoint
-from omnigraph.runtime.errors import RunCancelled
 from omnigraph.runtime.executor_local import LocalExecutor
 from omnigraph.runtime.executor_ray import RayExecutor
 from omnigraph.runtime.node import Node, NodeConfig
@@ -174,22 +174,8 @@ def run_cost(executor: Any) -> float:
 
 
 def first_packet(executor: Any, repeats: int) -> list[float]:
-    """Times from `start()` to the first audio chunk, one per run (each run cancelled once it has it)."""
     executor.run({"text": TEXT})  # warm: first calls of every kernel in every process
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run = executor.start({"text": TEXT})
-        for event in run.events():
-            if event.name == "audio":
-                times.append(time.perf_counter() - t0)
-                run.cancel()
-                break
-        try:
-            run.result()
-        except RunCancelled:
-            pass
-    return times
+    return first_packet_times(executor, {"text": TEXT}, repeats)
 
 
 def first_audio(checkpoint: Path, repeats: int, threads: int) -> None:
