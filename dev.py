@@ -4,7 +4,7 @@
     python3 dev.py demo [omnigraph run flags]   run the main job on the embedded default
     python3 dev.py test [pytest flags]          run the test suite
 
-Each creates (or updates, when pyproject.toml or setup.py changed) the virtualenv .venv first.
+Each creates (or updates, when pyproject.toml changed) the virtualenv .venv first.
 """
 from __future__ import annotations
 
@@ -27,8 +27,7 @@ DEMO_INPUTS = ["--input", "text=What do you hear and see?", "--input", f"audio={
 
 def _fingerprint() -> str:
     digest = hashlib.sha256()
-    for name in ("pyproject.toml", "setup.py"):
-        digest.update((ROOT / name).read_bytes())
+    digest.update((ROOT / "pyproject.toml").read_bytes())
     return digest.hexdigest()
 
 

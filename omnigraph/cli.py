@@ -10,7 +10,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Iterator
 
-from omnigraph.runtime.errors import GraphValidationError, NodeFailed, UserError
+from .runtime.errors import GraphValidationError, NodeFailed, UserError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
@@ -113,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from omnigraph.runtime.validate import load_graph
+    from .runtime.validate import load_graph
 
     failed = False
     for ref in args.graphs:
@@ -135,7 +135,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _stages_on_cluster(graph: Any, address: str) -> list[str] | None:
     """A line per Ray stage of the graph if the cluster at `address` can hold them all, else None (error shown)."""
-    from omnigraph.runtime.executor_ray import RayExecutor
+    from .runtime.executor_ray import RayExecutor
 
     executor = RayExecutor(graph, address=address)
     try:
@@ -149,8 +149,8 @@ def _stages_on_cluster(graph: Any, address: str) -> list[str] | None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from omnigraph.runtime import render
-    from omnigraph.runtime.validate import load_graph
+    from .runtime import render
+    from .runtime.validate import load_graph
 
     graph = load_graph(args.graph)
     if args.format in ("svg", "png"):
@@ -171,9 +171,9 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _nodes(args: argparse.Namespace) -> int:
-    from omnigraph.runtime.describe import describe_kind
-    from omnigraph.runtime.errors import did_you_mean
-    from omnigraph.runtime.registry import default_registry
+    from .runtime.describe import describe_kind
+    from .runtime.errors import did_you_mean
+    from .runtime.registry import default_registry
 
     registry = default_registry()
     kinds = registry.kinds()
@@ -186,8 +186,8 @@ def _nodes(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from omnigraph.runtime.registry import default_registry
-    from omnigraph.runtime.schema import graph_json_schema
+    from .runtime.registry import default_registry
+    from .runtime.schema import graph_json_schema
 
     text = json.dumps(graph_json_schema(default_registry()), indent=1)
     if args.output:
@@ -202,9 +202,9 @@ def _schema(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.executor != "ray" and (args.ray_address or args.ray_num_gpus is not None):
         raise UserError("--ray-address and --ray-num-gpus apply only with --executor ray")
-    from omnigraph.runtime.inputs import parse_cli_inputs, prepare_inputs
-    from omnigraph.runtime.outputs import write_outputs
-    from omnigraph.runtime.validate import load_graph, parse_overrides
+    from .runtime.inputs import parse_cli_inputs, prepare_inputs
+    from .runtime.outputs import write_outputs
+    from .runtime.validate import load_graph, parse_overrides
 
     graph = load_graph(args.graph, overrides={**_run_settings(args), **parse_overrides(args.set)})
     inputs = parse_cli_inputs(args.input)
@@ -244,17 +244,17 @@ def _run(args: argparse.Namespace) -> int:
 def _executor(args: argparse.Namespace, graph: Any) -> Any:
     checkpoint = _checkpoint_for(graph, args.checkpoint)
     if args.executor == "ray":
-        from omnigraph.runtime.executor_ray import RayExecutor
+        from .runtime.executor_ray import RayExecutor
 
         return RayExecutor(graph, checkpoint=checkpoint, address=args.ray_address, num_gpus=args.ray_num_gpus)
-    from omnigraph.runtime.executor_local import LocalExecutor
+    from .runtime.executor_local import LocalExecutor
 
     return LocalExecutor(graph, checkpoint=checkpoint)
 
 
 def _run_settings(args: argparse.Namespace) -> dict[tuple[str, str], Any]:
     """Flags that set a field on every node that has it (e.g. --greedy -> each decoder's `greedy`)."""
-    from omnigraph.runtime.validate import ALL_NODES
+    from .runtime.validate import ALL_NODES
 
     settings: dict[tuple[str, str], Any] = {}
     if args.greedy:
@@ -272,7 +272,7 @@ def _checkpoint_for(graph: Any, given: Path | None) -> Any:
         return given
     if not any(node.cls.needs_checkpoint for node in graph.nodes.values()):
         return None
-    from omnigraph.runtime.checkpoint_writer import default_checkpoint
+    from .runtime.checkpoint_writer import default_checkpoint
 
     print("no --checkpoint given: using the tiny random checkpoint (random weights, random outputs)",
           file=sys.stderr)
@@ -280,7 +280,7 @@ def _checkpoint_for(graph: Any, given: Path | None) -> Any:
 
 
 def _make_checkpoint(args: argparse.Namespace) -> int:
-    from omnigraph.runtime.checkpoint_writer import write_checkpoint
+    from .runtime.checkpoint_writer import write_checkpoint
 
     if args.dir.exists() and (not args.dir.is_dir() or any(args.dir.iterdir())):
         raise UserError(f"'{args.dir}' already exists and is not an empty folder; choose a new folder")

@@ -11,11 +11,11 @@ from typing import Any
 
 import yaml
 
-from omnigraph.runtime.executor_local import LocalExecutor, RunResult
-from omnigraph.runtime.graph import Graph
-from omnigraph.runtime.node import Node
-from omnigraph.runtime.registry import Registry, default_registry
-from omnigraph.runtime.validate import load_graph, load_graph_text
+from .runtime.executor_local import LocalExecutor, RunResult
+from .runtime.graph import Graph
+from .runtime.node import Node
+from .runtime.registry import Registry, default_registry
+from .runtime.validate import load_graph, load_graph_text
 
 
 def _registry(extra_kinds: list[type[Node]] | None) -> Registry:

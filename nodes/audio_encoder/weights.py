@@ -9,7 +9,7 @@ from .model import AudioEncoderArgs
 if TYPE_CHECKING:
     import torch
 
-    from omnigraph.runtime.checkpoint import Checkpoint
+    from ...runtime.checkpoint import Checkpoint
 
 # checkpoint name -> our name; "{i}" is the layer index. Keys of one of our names listed together are stacked.
 TABLE: dict[str, str] = {

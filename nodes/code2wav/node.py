@@ -5,11 +5,11 @@ from typing import Any, Iterator, Literal
 
 from pydantic import Field
 
-from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import CodecFrame
-from omnigraph.runtime.node import Node, NodeConfig
-from omnigraph.runtime.payloads import AudioChunk
-from omnigraph.runtime.ports import Input, Output
+from ...runtime.errors import UserError
+from ...runtime.media_payloads import CodecFrame
+from ...runtime.node import Node, NodeConfig
+from ...runtime.payloads import AudioChunk
+from ...runtime.ports import Input, Output
 
 DEFAULT_PREFIX = "code2wav."
 SAMPLE_RATE = 24000

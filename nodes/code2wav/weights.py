@@ -13,7 +13,7 @@ from .model import Code2WavArgs
 if TYPE_CHECKING:
     import torch
 
-    from omnigraph.runtime.checkpoint import Checkpoint
+    from ...runtime.checkpoint import Checkpoint
 
 # checkpoint name (without `pre_transformer.`) -> our name; keys that share one of our names are concatenated
 # in the order listed here, then matrices are transposed to [in, out].

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from omnigraph.nodes.common.rmsnorm import RMSNorm
-from omnigraph.nodes.common.rope import apply_rope, inv_freq, rope_cos_sin
-from omnigraph.nodes.thinker.model import DecoderLayer, ThinkerArgs
+from ..common.rmsnorm import RMSNorm
+from ..common.rope import apply_rope, inv_freq, rope_cos_sin
+from ..thinker.model import DecoderLayer, ThinkerArgs
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def top_k_top_p_sampler(temperature: float, top_k: int, top_p: float,
                         generator: torch.Generator | None) -> Callable[[torch.Tensor], int]:
     """choose(logits [1, V]) -> int: sample after temperature, top-k, then top-p (nucleus over the top-k),
     the filters of nodes/common/sampling.py, computed on the k best logits only (no sort of the vocabulary)."""
-    from omnigraph.nodes.common.sampling import SamplingParams, sample
+    from ..common.sampling import SamplingParams, sample
 
     if top_k <= 0:
         params = SamplingParams(temperature=temperature, top_k=0, top_p=top_p)

@@ -10,10 +10,10 @@ from typing import Any, Iterator, Literal
 
 from pydantic import Field
 
-from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import CodecFrame, FrameRequest
-from omnigraph.runtime.node import Node, NodeConfig
-from omnigraph.runtime.ports import Input, Output
+from ...runtime.errors import UserError
+from ...runtime.media_payloads import CodecFrame, FrameRequest
+from ...runtime.node import Node, NodeConfig
+from ...runtime.ports import Input, Output
 
 
 class CodePredictor(Node):
@@ -45,8 +45,8 @@ class CodePredictor(Node):
     def stream(self, requests: Iterator[FrameRequest]) -> Iterator[tuple[str, CodecFrame]]:
         import torch
 
-        from omnigraph.nodes.common.sampling import make_generator
-        from omnigraph.runtime.context import current_run
+        from ..common.sampling import make_generator
+        from ...runtime.context import current_run
 
         from .model import top_k_top_p_sampler
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from omnigraph.nodes.common.linear import to_in_out
-from omnigraph.nodes.thinker.weights import convert_layer, layer_shapes
+from ..common.linear import to_in_out
+from ..thinker.weights import convert_layer, layer_shapes
 
 from .model import CodePredictorArgs
 
@@ -41,7 +41,7 @@ def load_state_dict(checkpoint: Any, a: CodePredictorArgs, root: str = "talker.c
 def load_code_predictor(checkpoint: Any, root: str = "talker.code_predictor.", talker_root: str = "talker.",
                         dtype: torch.dtype = torch.float32, device: str = "cpu"):
     """A CodePredictor in eval mode with the checkpoint's weights, on `device` in `dtype`."""
-    from omnigraph.nodes.common.rope import inv_freq
+    from ..common.rope import inv_freq
 
     from .model import CodePredictor
 

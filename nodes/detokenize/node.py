@@ -5,11 +5,11 @@ from typing import Any, Iterator
 
 from pydantic import Field
 
-from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import TokenId
-from omnigraph.runtime.node import Node, NodeConfig
-from omnigraph.runtime.payloads import Text
-from omnigraph.runtime.ports import Input, Output
+from ...runtime.errors import UserError
+from ...runtime.media_payloads import TokenId
+from ...runtime.node import Node, NodeConfig
+from ...runtime.payloads import Text
+from ...runtime.ports import Input, Output
 
 
 class Detokenize(Node):
@@ -23,7 +23,7 @@ class Detokenize(Node):
     outputs = (Output("text", Text, stream=True, doc="Text pieces; multi-byte characters are never split."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        from omnigraph.runtime.tokenizer import QwenTokenizer
+        from ...runtime.tokenizer import QwenTokenizer
 
         if checkpoint is None:
             raise UserError("detokenize needs a checkpoint folder with tokenizer files (pass --checkpoint DIR)")

@@ -7,9 +7,9 @@ from typing import Iterator
 
 from pydantic import Field
 
-from omnigraph.runtime.node import Node, NodeConfig
-from omnigraph.runtime.payloads import FilePath, Payload
-from omnigraph.runtime.ports import Input, Output
+from ...runtime.node import Node, NodeConfig
+from ...runtime.payloads import FilePath, Payload
+from ...runtime.ports import Input, Output
 
 
 class JsonlWriter(Node):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from omnigraph.runtime.errors import UserError
+from ...runtime.errors import UserError
 
 SAMPLE_RATE = 16000
 SUPPORTED = "audio: wav, flac, mp3, ogg, m4a; images: png, jpg, webp; video: mp4, mkv, webm"

@@ -12,10 +12,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from omnigraph.runtime.media_payloads import Image, Video
-from omnigraph.runtime.node import Node, NodeConfig
-from omnigraph.runtime.payloads import FilePath, Waveform
-from omnigraph.runtime.ports import Input, Output
+from ...runtime.media_payloads import Image, Video
+from ...runtime.node import Node, NodeConfig
+from ...runtime.payloads import FilePath, Waveform
+from ...runtime.ports import Input, Output
 
 
 class MediaDecode(Node):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from omnigraph.kernels.mel import log_mel
+from ...kernels.mel import log_mel
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from typing import Any
 
 from pydantic import Field
 
-from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import MelFeatures, PromptTokens
-from omnigraph.runtime.node import Node, NodeConfig
-from omnigraph.runtime.ports import Input, Output
+from ...runtime.errors import UserError
+from ...runtime.media_payloads import MelFeatures, PromptTokens
+from ...runtime.node import Node, NodeConfig
+from ...runtime.ports import Input, Output
 
 
 class MelFrontend(Node):

@@ -5,9 +5,9 @@ from typing import Iterator
 
 from pydantic import Field
 
-from omnigraph.runtime.node import Node, NodeConfig
-from omnigraph.runtime.payloads import AudioChunk, Text
-from omnigraph.runtime.ports import Input, Output
+from ...runtime.node import Node, NodeConfig
+from ...runtime.payloads import AudioChunk, Text
+from ...runtime.ports import Input, Output
 
 CODE = {
     "a": ".-", "b": "-...", "c": "-.-.", "d": "-..", "e": ".", "f": "..-.", "g": "--.", "h": "....", "i": "..",

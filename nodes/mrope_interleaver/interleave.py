@@ -12,9 +12,9 @@ from typing import Sequence
 
 import torch
 
-from omnigraph.nodes.common.mrope_positions import MediaTokenIds, audio_in_video_positions, rope_index
-from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import (AudioEmbeddings, MediaItem, PromptTokens, ThinkerPrompt,
+from ..common.mrope_positions import MediaTokenIds, audio_in_video_positions, rope_index
+from ...runtime.errors import UserError
+from ...runtime.media_payloads import (AudioEmbeddings, MediaItem, PromptTokens, ThinkerPrompt,
                                               VisionEmbeddings)
 
 

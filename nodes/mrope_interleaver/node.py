@@ -10,10 +10,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import AudioEmbeddings, PromptTokens, ThinkerPrompt, TokenIds, VisionEmbeddings
-from omnigraph.runtime.node import Node, NodeConfig
-from omnigraph.runtime.ports import Input, Output
+from ...runtime.errors import UserError
+from ...runtime.media_payloads import AudioEmbeddings, PromptTokens, ThinkerPrompt, TokenIds, VisionEmbeddings
+from ...runtime.node import Node, NodeConfig
+from ...runtime.ports import Input, Output
 
 
 class MropeInterleaver(Node):
@@ -34,7 +34,7 @@ class MropeInterleaver(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         import torch
 
-        from omnigraph.nodes.common.mrope_positions import MediaTokenIds
+        from ..common.mrope_positions import MediaTokenIds
 
         from .weights import load_embed_table
 

@@ -6,9 +6,9 @@ from typing import Iterator
 
 from pydantic import Field, field_validator
 
-from omnigraph.runtime.node import Node, NodeConfig
-from omnigraph.runtime.payloads import Text
-from omnigraph.runtime.ports import Input, Output
+from ...runtime.node import Node, NodeConfig
+from ...runtime.payloads import Text
+from ...runtime.ports import Input, Output
 
 
 class RegexReplace(Node):

@@ -10,10 +10,10 @@ from typing import Any, Iterator, Literal
 
 from pydantic import Field, field_validator
 
-from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import TokenId
-from omnigraph.runtime.node import Node, NodeConfig
-from omnigraph.runtime.ports import Input, Output
+from ...runtime.errors import UserError
+from ...runtime.media_payloads import TokenId
+from ...runtime.node import Node, NodeConfig
+from ...runtime.ports import Input, Output
 
 
 class SafetyFilter(Node):
@@ -48,7 +48,7 @@ class SafetyFilter(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         import regex
 
-        from omnigraph.runtime.tokenizer import QwenTokenizer
+        from ...runtime.tokenizer import QwenTokenizer
 
         if checkpoint is None:
             raise UserError(f"node '{self.name}' (safety_filter) needs a checkpoint's tokenizer: pass --checkpoint DIR")

@@ -6,9 +6,9 @@ from typing import Iterator, Literal
 
 from pydantic import Field
 
-from omnigraph.runtime.node import Node, NodeConfig
-from omnigraph.runtime.payloads import Text
-from omnigraph.runtime.ports import Input, Output
+from ...runtime.node import Node, NodeConfig
+from ...runtime.payloads import Text
+from ...runtime.ports import Input, Output
 
 _PATTERNS = {"words": r"\S+\s*|\s+", "lines": r"[^\n]*\n|[^\n]+", "chars": r"."}
 

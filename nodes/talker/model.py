@@ -13,12 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from omnigraph.nodes.common.attention import Attention, KVCache
-from omnigraph.nodes.common.linear import Linear
-from omnigraph.nodes.common.moe import MoE
-from omnigraph.nodes.common.rmsnorm import RMSNorm
-from omnigraph.nodes.common.rope import apply_rope, inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
-from omnigraph.nodes.thinker.model import ThinkerArgs
+from ..common.attention import Attention, KVCache
+from ..common.linear import Linear
+from ..common.moe import MoE
+from ..common.rmsnorm import RMSNorm
+from ..common.rope import apply_rope, inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
+from ..thinker.model import ThinkerArgs
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from typing import Any, Iterator, Literal
 
 from pydantic import Field
 
-from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import CodecCodes, CodecFrame, FrameRequest, TalkerContext, TokenId
-from omnigraph.runtime.node import Node, NodeConfig
-from omnigraph.runtime.ports import Input, Output
+from ...runtime.errors import UserError
+from ...runtime.media_payloads import CodecCodes, CodecFrame, FrameRequest, TalkerContext, TokenId
+from ...runtime.node import Node, NodeConfig
+from ...runtime.ports import Input, Output
 
 
 class _Lookahead:
@@ -66,8 +66,8 @@ class Talker(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         import torch
 
-        from omnigraph.nodes.common.mrope_positions import MediaTokenIds
-        from omnigraph.nodes.mrope_interleaver.weights import load_embed_table
+        from ..common.mrope_positions import MediaTokenIds
+        from ..mrope_interleaver.weights import load_embed_table
 
         from .prompt import TalkerIds
         from .weights import load_talker
@@ -96,8 +96,8 @@ class Talker(Node):
                frames: Iterator[CodecFrame]) -> Iterator[tuple[str, Any]]:
         import torch
 
-        from omnigraph.nodes.common.sampling import SamplingParams, apply_repetition_penalty, make_generator, sample
-        from omnigraph.runtime.context import current_run
+        from ..common.sampling import SamplingParams, apply_repetition_penalty, make_generator, sample
+        from ...runtime.context import current_run
 
         from .prompt import TextEmbedder, talker_prompt
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 
-from omnigraph.nodes.common.linear import to_in_out
-from omnigraph.nodes.common.moe import fuse_gate_up
-from omnigraph.nodes.thinker.weights import convert_layer, layer_shapes
+from ..common.linear import to_in_out
+from ..common.moe import fuse_gate_up
+from ..thinker.weights import convert_layer, layer_shapes
 
 from .model import TalkerArgs
 
@@ -58,7 +58,7 @@ def load_state_dict(checkpoint: Any, a: TalkerArgs, root: str = "talker.", dtype
 
 def load_talker(checkpoint: Any, root: str = "talker.", dtype: torch.dtype = torch.float32, device: str = "cpu"):
     """A Talker in eval mode with the checkpoint's weights, on `device` in `dtype`."""
-    from omnigraph.nodes.common.rope import inv_freq, mrope_axis_map
+    from ..common.rope import inv_freq, mrope_axis_map
 
     from .model import Talker
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import TalkerContext, ThinkerPrompt
-from omnigraph.runtime.node import Node, NodeConfig
-from omnigraph.runtime.ports import Input, Output
+from ...runtime.errors import UserError
+from ...runtime.media_payloads import TalkerContext, ThinkerPrompt
+from ...runtime.node import Node, NodeConfig
+from ...runtime.ports import Input, Output
 
 
 class TextContext(Node):
@@ -25,7 +25,7 @@ class TextContext(Node):
     outputs = (Output("talker_context", TalkerContext, doc="The user turns for the Talker (hidden=None)."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        from omnigraph.nodes.common.mrope_positions import MediaTokenIds
+        from ..common.mrope_positions import MediaTokenIds
 
         config = {} if checkpoint is None else checkpoint.config
         media = MediaTokenIds.from_hf_config(config)
@@ -35,7 +35,7 @@ class TextContext(Node):
     def process(self, thinker_prompt: ThinkerPrompt) -> dict[str, TalkerContext]:
         import torch
 
-        from omnigraph.nodes.thinker.model import build_talker_context
+        from ..thinker.model import build_talker_context
 
         p = thinker_prompt
         n_media = int(torch.isin(p.input_ids, torch.tensor(self._media_ids)).sum())

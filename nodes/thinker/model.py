@@ -13,11 +13,11 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from omnigraph.nodes.common.attention import Attention, KVCache
-from omnigraph.nodes.common.linear import Linear
-from omnigraph.nodes.common.moe import MoE, SwiGLU
-from omnigraph.nodes.common.rmsnorm import RMSNorm
-from omnigraph.nodes.common.rope import inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
+from ..common.attention import Attention, KVCache
+from ..common.linear import Linear
+from ..common.moe import MoE, SwiGLU
+from ..common.rmsnorm import RMSNorm
+from ..common.rope import inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,7 @@ def build_talker_context(ids: torch.Tensor, embeds: torch.Tensor, hidden: torch.
 
     `hidden` is kept only when the user turns hold media (only media positions read it).
     """
-    from omnigraph.runtime.media_payloads import TalkerContext
+    from ...runtime.media_payloads import TalkerContext
 
     keep = user_turn_mask(ids, im_start, user)
     user_ids = ids[keep]

@@ -15,10 +15,10 @@ from typing import Any, Iterator, Literal
 
 from pydantic import Field
 
-from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import TalkerContext, ThinkerPrompt, TokenId, TokenIds
-from omnigraph.runtime.node import Node, NodeConfig
-from omnigraph.runtime.ports import Input, Output
+from ...runtime.errors import UserError
+from ...runtime.media_payloads import TalkerContext, ThinkerPrompt, TokenId, TokenIds
+from ...runtime.node import Node, NodeConfig
+from ...runtime.ports import Input, Output
 
 DEFAULT_SAMPLING = {"temperature": 0.7, "top_k": 20, "top_p": 0.8, "repetition_penalty": 1.0}
 
@@ -59,7 +59,7 @@ class Thinker(Node):
             [] if eos is None else [eos] if isinstance(eos, int) else eos)
         # hidden_states index the Talker reads (layer-k output); kept for the TalkerContext hook
         self._accept_hidden_layer = (config.get("talker_config") or {}).get("accept_hidden_layer")
-        from omnigraph.nodes.common.mrope_positions import MediaTokenIds
+        from ..common.mrope_positions import MediaTokenIds
 
         media = MediaTokenIds.from_hf_config(config)
         self._media_ids = (media.audio, media.image, media.video)
@@ -68,7 +68,7 @@ class Thinker(Node):
                                    for k, v in DEFAULT_SAMPLING.items()}
 
     def sampling_params(self):
-        from omnigraph.nodes.common.sampling import SamplingParams
+        from ..common.sampling import SamplingParams
 
         c = self.config
         values = {k: getattr(c, k) if getattr(c, k) is not None else self._sampling_defaults[k]
@@ -76,8 +76,8 @@ class Thinker(Node):
         return SamplingParams(greedy=c.greedy, **values)
 
     def stream(self, thinker_prompt: ThinkerPrompt) -> Iterator[tuple[str, Any]]:
-        from omnigraph.nodes.common.sampling import make_generator, sample
-        from omnigraph.runtime.context import current_run
+        from ..common.sampling import make_generator, sample
+        from ...runtime.context import current_run
 
         from .model import HiddenTrace, build_talker_context, generate
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import torch
 
-from omnigraph.nodes.common.attention import fuse_qkv
-from omnigraph.nodes.common.linear import to_in_out
-from omnigraph.nodes.common.moe import fuse_gate_up, stack_experts
+from ..common.attention import fuse_qkv
+from ..common.linear import to_in_out
+from ..common.moe import fuse_gate_up, stack_experts
 
 from .model import ThinkerArgs
 
@@ -84,7 +84,7 @@ def load_state_dict(checkpoint: Any, args: ThinkerArgs, root: str = "thinker.", 
 def load_thinker(checkpoint: Any, root: str = "thinker.", dtype: torch.dtype = torch.float32,
                  device: str = "cpu"):
     """A Thinker in eval mode with the checkpoint's weights, on `device` in `dtype`."""
-    from omnigraph.nodes.common.rope import inv_freq, mrope_axis_map
+    from ..common.rope import inv_freq, mrope_axis_map
 
     from .model import Thinker
 

@@ -5,10 +5,10 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, PositiveInt, model_validator
 
-from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import PromptTokens, VisionEmbeddings
-from omnigraph.runtime.node import Node, NodeConfig
-from omnigraph.runtime.ports import Input, Output
+from ...runtime.errors import UserError
+from ...runtime.media_payloads import PromptTokens, VisionEmbeddings
+from ...runtime.node import Node, NodeConfig
+from ...runtime.ports import Input, Output
 
 Triple = Optional[tuple[float, float, float]]
 

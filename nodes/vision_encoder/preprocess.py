@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from omnigraph.runtime.errors import UserError
+from ...runtime.errors import UserError
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # Qwen2VLImageProcessor class defaults
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

@@ -8,7 +8,7 @@ from .model import VisionArgs, VisionEncoder
 if TYPE_CHECKING:
     import torch
 
-    from omnigraph.runtime.checkpoint import Checkpoint
+    from ...runtime.checkpoint import Checkpoint
 
 PREFIX = "thinker.visual."
 

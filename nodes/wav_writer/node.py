@@ -6,9 +6,9 @@ from typing import Iterator
 
 from pydantic import Field
 
-from omnigraph.runtime.node import Node, NodeConfig
-from omnigraph.runtime.payloads import AudioChunk, FilePath
-from omnigraph.runtime.ports import Input, Output
+from ...runtime.node import Node, NodeConfig
+from ...runtime.payloads import AudioChunk, FilePath
+from ...runtime.ports import Input, Output
 
 
 class WavWriter(Node):
