@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 import time
 import traceback
@@ -92,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="local: threads in this process (default); ray: one Ray actor per placement stage")
     p.add_argument("--ray-address", metavar="ADDR",
                    help="Ray cluster to join (default: $RAY_ADDRESS, else start a local one)")
-    p.add_argument("--ray-num-gpus", type=float, metavar="N",
+    p.add_argument("--ray-num-gpus", type=_gpu_count, metavar="N",
                    help="logical GPUs of a local Ray cluster started for this run (default: the GPUs present)")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling nodes (default 0)")
     p.add_argument("--checkpoint", type=Path, metavar="DIR",
@@ -110,6 +111,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     p.set_defaults(func=_make_checkpoint)
     return parser
+
+
+def _gpu_count(text: str) -> float:
+    """A number of (logical, possibly fractional) GPUs: finite and not negative."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of GPUs") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of GPUs: give 0 or more (e.g. 1, 0.5)")
+    return value
 
 
 def _validate(args: argparse.Namespace) -> int:

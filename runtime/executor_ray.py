@@ -12,11 +12,12 @@ import math
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import RayTaskError
+from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
 
 from .checkpoint import Checkpoint
 from .errors import UserError
@@ -58,6 +59,7 @@ class RayExecutor:
         self._lock = threading.Lock()
         self._freed = threading.Condition(self._lock)  # a run ended: a replica may have room
         self._runs: set[RayRun] = set()
+        self._lost: set[tuple[str, int]] = set()  # replicas whose actor died: Ray may still be restarting them
         self._owns_ray = False
 
     # -- cluster and actors --------------------------------------------------------------------------------
@@ -187,6 +189,37 @@ class RayExecutor:
                 chosen[name] = order[0]
                 self._active[(name, order[0])] += 1
             return chosen
+
+    def mark_lost(self, stage: str, replica: int) -> None:
+        """A run saw this replica's actor die: the next run waits for Ray to bring it back (`wait_restarted`)."""
+        with self._lock:
+            self._lost.add((stage, replica))
+
+    def wait_restarted(self, chosen: dict[str, int]) -> None:
+        """Wait, at most `ready_timeout`, until every chosen replica whose actor died answers again (reloaded);
+        a replica Ray cannot restart is a clear error, not a run that fails on a restarting actor."""
+        with self._lock:
+            lost = [(stage, r) for stage, r in chosen.items() if (stage, r) in self._lost]
+        deadline = time.monotonic() + self.ready_timeout
+        for stage, replica in lost:
+            actor, pause = self.actors[stage][replica], 0.01
+            while True:
+                left = deadline - time.monotonic()
+                try:
+                    where = ray.get(actor.load.remote(), timeout=max(left, 0.001))
+                    break
+                except (ActorUnavailableError, GetTimeoutError) as exc:  # still restarting: try again, bounded
+                    if time.monotonic() >= deadline:
+                        raise RuntimeError(f"stage '{stage}' #{replica} did not come back within "
+                                           f"{self.ready_timeout:.0f} s after its actor died") from exc
+                    threading.Event().wait(min(pause, max(left, 0.0)))  # back off between polls
+                    pause = min(pause * 2, 0.5)
+                except RayActorError as exc:
+                    raise RuntimeError(f"stage '{stage}' #{replica} is gone and Ray cannot restart it: "
+                                       f"{exc}") from exc
+            with self._lock:
+                self._lost.discard((stage, replica))
+                self.placed[stage][replica] = where
 
     def release(self, run: RayRun) -> None:
         with self._freed:

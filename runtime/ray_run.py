@@ -46,6 +46,11 @@ class RayRun(RunOutputs):
         self._done = threading.Event()
         self._stopping = False
         self.chosen = executor.acquire(self)
+        try:
+            executor.wait_restarted(self.chosen)
+        except BaseException:
+            executor.release(self)
+            raise
         self.handles = {stage: executor.actors[stage][r] for stage, r in self.chosen.items()}
         self.where = {stage: executor.placed[stage][r] for stage, r in self.chosen.items()}
         stage_inputs, fed = self._split_inputs(inputs)
@@ -173,6 +178,8 @@ class RayRun(RunOutputs):
                 report = ray.get(ready[0])
             except (RayActorError, RayTaskError) as exc:  # the actor died, or its part failed to start
                 lost[stage] = exc
+                if isinstance(exc, RayActorError):
+                    self.executor.mark_lost(stage, self.chosen[stage])
                 self._stop_all()
                 continue
             reports[stage] = report

@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 from pydantic import Field
@@ -57,6 +58,24 @@ class Scale(Node):
     def stream(self, items: Iterator[Number]) -> Iterator[tuple[str, Number]]:
         for item in items:
             yield "items", Number(item.value * self.config.factor)
+
+
+class HeldScale(Scale):
+    """`t_scale` whose construction (so also a Ray actor's restart) waits while the file `hold` exists."""
+
+    kind = "t_held_scale"
+
+    class Config(NodeConfig):
+        factor: int = 2
+        hold: str
+
+    def __init__(self, config: Config | None = None, **kwargs: Any):
+        super().__init__(config, **kwargs)
+        held = Path(self.config.hold)
+        for _ in range(6000):  # at most about a minute; the test removes the file much sooner
+            if not held.exists():
+                break
+            threading.Event().wait(0.01)
 
 
 class Sum(Node):
@@ -174,4 +193,4 @@ class Seeded(Node):
         return {"seed": Number(current_run().node_seed() % 1000)}
 
 
-ALL = [Count, Scale, Sum, Zip, Add, Ask, Fail, Endless, Misbehave, Seeded]
+ALL = [Count, Scale, HeldScale, Sum, Zip, Add, Ask, Fail, Endless, Misbehave, Seeded]

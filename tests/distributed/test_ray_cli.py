@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ray_graphs import MEDIA, SETTINGS, torch_threads
 
 from omnigraph.cli import main
@@ -113,3 +115,11 @@ def test_validate_checks_placements_against_the_cluster(ray_session, tmp_path, c
     assert main(["validate", str(greedy), "--ray-address", "auto"]) == 2
     err = capsys.readouterr().err
     assert "placement-unsatisfiable" in err and "greedy.yaml:3:" in err and "stage 'code2wav'" in err
+
+
+@pytest.mark.parametrize("bad", ["-3", "inf", "nan", "two"])
+def test_a_negative_or_infinite_gpu_count_is_a_usage_error(bad, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:  # argparse: exit 2 naming the flag, before anything starts
+        main(["run", "demo", "--executor", "ray", "--ray-num-gpus", bad])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "--ray-num-gpus" in err and "not a number of GPUs" in err

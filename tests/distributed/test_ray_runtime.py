@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import textwrap
+import threading
 import time
 
 import pytest
@@ -130,6 +131,28 @@ def test_killed_actor_fails_the_run_clearly_and_the_next_run_succeeds(pipe, ray_
     assert ray_session.get(pipe.actors["b"][0].where.remote())["pid"] != victim["pid"]
     for stage in ("a", "c"):  # the other stages kept their processes
         assert pipe.placed[stage][0]["pid"] == ray_session.get(pipe.actors[stage][0].where.remote())["pid"]
+
+
+def test_a_run_waits_for_an_actor_that_ray_is_still_restarting(ray_session, tmp_path) -> None:
+    """The run after a lost actor waits (bounded) for its restart instead of failing on a restarting actor."""
+    hold = tmp_path / "hold-restart"
+    text = PIPE.replace("delay: 0.0", "delay: 0.02").replace("kind: t_scale,", f"kind: t_held_scale, "
+                                                              f"config: {{hold: '{hold}'}},")
+    with RayExecutor(graph_from_yaml(text, extra_kinds=ALL)) as executor:
+        executor.load()
+        victim = ray_session.get(executor.actors["b"][0].where.remote())
+        hold.touch()  # from now on, constructing x2 (so Ray's restart of its actor) waits for the file to go
+        run = executor.start({"n": Number(10_000)})
+        next(run.events())
+        os.kill(victim["pid"], signal.SIGKILL)
+        with pytest.raises(StageLost):
+            run.result(timeout=60)
+        outcome: dict[str, object] = {}
+        later = threading.Thread(target=lambda: outcome.update(result=executor.run({"n": Number(5)})))
+        later.start()  # starts while the actor is still restarting (held), so it has to wait for it
+        hold.unlink()
+        later.join(timeout=120)
+    assert outcome["result"].outputs["total"] == Number(20)
 
 
 def test_runs_beyond_what_replicas_serve_wait_their_turn(ray_session) -> None:
