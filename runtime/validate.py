@@ -5,37 +5,19 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-import yaml
 from pydantic import ValidationError
 
 from .compose import Composed, EdgeEntry, NodeEntry, Where, compose_file, compose_text, pydantic_issues
 from .errors import GraphIssue, GraphValidationError, Location, UserError, did_you_mean
 from .graph import Graph, GraphEdge, GraphInput, GraphNode, GraphOutput
 from .node import Node
+from .overrides import ALL_NODES, PLACEMENT, Setting, flag_of, value_of
 from .ports import Port, feed_problem
 from .registry import Registry, default_registry
 from .sources import find_graph
 from .spec import Endpoint, Placement
 
 MAX_CYCLES_REPORTED = 5
-PLACEMENT = "placement."  # `--set NODE.placement.FIELD=VALUE` edits a placement, not the config
-ALL_NODES = "*"  # an override for every node whose config declares the field (e.g. --greedy)
-
-
-def parse_overrides(items: list[str]) -> dict[tuple[str, str], Any]:
-    """`NODE.FIELD=VALUE` strings (values read as YAML scalars/lists) -> {(node, field): value}."""
-    out = {}
-    for item in items:
-        target, sep, raw = item.partition("=")
-        node, dot, field = target.strip().partition(".")
-        if not sep or not dot or not node or not field:
-            raise UserError(f"--set {item!r}: expected NODE.FIELD=VALUE, e.g. --set thinker.max_new_tokens=64")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else raw
-        except yaml.YAMLError:
-            value = raw
-        out[(node, field)] = value
-    return out
 
 
 def load_graph(source: str | Path, *, overrides: dict[tuple[str, str], Any] | None = None,
@@ -87,19 +69,19 @@ class _Checker:
 
     # -- nodes -------------------------------------------------------------------------------------------
     def _nodes(self) -> dict[str, GraphNode]:
-        cli = Location("--set")
-        for (name, field) in self.overrides:
+        for (name, field), override in self.overrides.items():
             if name == ALL_NODES and field.startswith(PLACEMENT):
                 continue  # checked with each node's placement below
             if name == ALL_NODES:
                 kinds = [self.registry.get(e.spec.kind) for e in self.c.nodes.values()]
                 if not any(cls is not None and field in cls.Config.model_fields for cls in kinds):
                     self.issue("unknown-field", f"no node of graph '{self.c.name}' has a '{field}' setting",
-                               Location(f"--{field.replace('_', '-')}"), hint="this flag does not apply to this graph")
+                               flag_of(override, f"--{field.replace('_', '-')}"),
+                               hint="this flag does not apply to this graph")
                 continue
             if name not in self.c.nodes:
-                self.issue("unknown-node", f"--set {name}.{field}: no node named '{name}'", cli, node=name,
-                           hint=did_you_mean(name, self.c.nodes))
+                self.issue("unknown-node", f"--set {name}.{field}: no node named '{name}'", flag_of(override, "--set"),
+                           node=name, hint=did_you_mean(name, self.c.nodes))
         out = {}
         for name, entry in self.c.nodes.items():
             cls = self.registry.get(entry.spec.kind)
@@ -108,15 +90,14 @@ class _Checker:
                            node=name, hint=did_you_mean(entry.spec.kind, self.registry.kinds()))
                 continue
             self.classes[name] = cls
-            config = dict(entry.spec.config)
-            for_node = {f: v for (n, f), v in self.overrides.items() if n == ALL_NODES and f in cls.Config.model_fields}
-            for_node.update({f: v for (n, f), v in self.overrides.items() if n == name and not f.startswith(PLACEMENT)})
-            from_cli = set(for_node)
-            config.update(for_node)
+            for_node = {f: o for (n, f), o in self.overrides.items() if n == ALL_NODES and f in cls.Config.model_fields}
+            for_node.update({f: o for (n, f), o in self.overrides.items() if n == name and not f.startswith(PLACEMENT)})
+            config = dict(entry.spec.config) | {f: value_of(o) for f, o in for_node.items()}
             try:
                 validated = cls.Config.model_validate(config)
             except ValidationError as exc:
-                where = _ConfigWhere(Where(entry.where.doc, entry.where.path + ("config",)), name, from_cli)
+                flags = {f: flag_of(o, f"--set {name}.{f}") for f, o in for_node.items()}
+                where = _ConfigWhere(Where(entry.where.doc, entry.where.path + ("config",)), flags)
                 self.issues += pydantic_issues(exc, where, cls.Config, node=name, code="bad-config")
                 continue
             except Exception as exc:  # a kind's own validator that raised something other than ValueError
@@ -133,18 +114,21 @@ class _Checker:
 
     def _placement(self, name: str, entry: NodeEntry) -> Placement | None:
         """The node's placement with `--set NODE.placement.FIELD=VALUE` (or `*.placement...`) applied."""
-        changes = {f[len(PLACEMENT):]: v for (n, f), v in self.overrides.items()
-                   if f.startswith(PLACEMENT) and n in (ALL_NODES, name)}
+        ordered = sorted(self.overrides.items(), key=lambda item: item[0][0] != ALL_NODES)  # the node's own win
+        changes = {f[len(PLACEMENT):]: o for (n, f), o in ordered if f.startswith(PLACEMENT) and n in (ALL_NODES, name)}
         if not changes:
             return entry.spec.placement
-        data = entry.spec.placement.model_dump(exclude_unset=True) | changes
+        data = entry.spec.placement.model_dump(exclude_unset=True) | {f: value_of(o) for f, o in changes.items()}
         try:
             return Placement.model_validate(data)
         except ValidationError as exc:
             for err in exc.errors():
                 field = ".".join(str(x) for x in err["loc"])
-                self.issue("bad-placement", f"--set {name}.placement.{field}: {err['msg']}", Location("--set"),
-                           node=name, hint=f"placement fields: {', '.join(Placement.model_fields)}")
+                override = changes.get(str(err["loc"][0])) if err["loc"] else None
+                shown = f"'{field}'" if isinstance(override, Setting) else f"--set {name}.placement.{field}"
+                self.issue("bad-placement", f"{shown}: {err['msg']} (got {err.get('input')!r})",
+                           flag_of(override, "--set"), node=name,
+                           hint=f"placement fields: {', '.join(Placement.model_fields)}")
             return None
 
     def _group_conflicts(self) -> None:
@@ -365,12 +349,12 @@ class _Checker:
 
 
 class _ConfigWhere:
-    """Locates config errors: at `config.<field>` in the YAML, or at the `--set` flag that gave the value."""
+    """Locates config errors: at `config.<field>` in the YAML, or at the flag that gave the value."""
 
-    def __init__(self, where: Where, node: str, from_cli: set[str]):
-        self.where, self.node, self.from_cli = where, node, from_cli
+    def __init__(self, where: Where, flags: dict[str, Location]):
+        self.where, self.flags = where, flags
 
     def loc(self, *sub: Any, key: bool = False) -> Location:
-        if sub and sub[0] in self.from_cli:
-            return Location(f"--set {self.node}.{sub[0]}")
+        if sub and sub[0] in self.flags:
+            return self.flags[sub[0]]
         return self.where.loc(*sub, key=key)

@@ -406,6 +406,17 @@ def test_bad_set_exits_2_with_a_clear_message(capsys: pytest.CaptureFixture, tmp
     assert not (tmp_path / "o").exists()  # nothing ran
 
 
+@pytest.mark.parametrize("args, named, not_named", [
+    (("qwen3_omni", "--max-new-tokens", "0"), "--max-new-tokens: bad-config", "--set"),
+    (("demo", "--set", "*.bogus=1"), "--set *.bogus: unknown-field", "--bogus"),
+])
+def test_flag_problems_name_what_the_user_typed(capsys: pytest.CaptureFixture, tmp_path: Path,
+                                                 args: tuple[str, ...], named: str, not_named: str) -> None:
+    code, _, err = run_main(capsys, "run", *args, "--out", str(tmp_path / "o"))
+    assert_user_error(code, err, named)
+    assert not_named not in err
+
+
 # -- run: inputs and graph references ------------------------------------------------------------------------
 def test_unknown_input_exits_2_with_did_you_mean(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     code, _, err = run_main(capsys, "run", "demo", "--out", str(tmp_path / "o"), "--input", "txt=hi")
