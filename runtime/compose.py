@@ -77,6 +77,8 @@ class Composed:
     broken: set[str] = field(default_factory=set)  # nodes whose definition was unusable (already reported)
     unplaced: set[str] = field(default_factory=set)  # nodes whose `insert:` failed (already reported)
     claimed: set[Endpoint] = field(default_factory=set)  # input ports named by graph inputs that were unusable
+    complete: bool = True  # False when some file, parent or `nodes:` section could not be read (already reported)
+    nodes_at: Location | None = None  # the last file's `nodes:` (where a graph without nodes is reported)
 
 
 def compose_file(path: Path) -> Composed:
@@ -101,6 +103,7 @@ class _Composer:
                 line_start = exc.object.rfind(b"\n", 0, start) + 1
                 where = Location(str(path), exc.object.count(b"\n", 0, start) + 1, start - line_start + 1)
             out.issues.append(GraphIssue("unreadable-file", f"cannot read graph file: {exc}", where))
+            out.complete = False
             return out
         return self.compose_doc_text(text, str(path), path.parent, chain + (path,))
 
@@ -109,12 +112,16 @@ class _Composer:
         out = Composed(Path(file).stem, "", file)
         out.issues += issues
         if doc is None:
+            out.complete = False
             return out
         spec = _Sections(doc)
         out.issues += spec.issues
         if spec.extends is not None:
             out = self._parent(spec.extends, doc, base_dir, chain, out)
         _apply(spec, out)
+        out.nodes_at = doc.loc(("nodes",), key=True)
+        if not isinstance(doc.data, dict) or not isinstance(doc.data.get("nodes") or {}, dict):
+            out.complete = False
         return out
 
     def _parent(self, ref: str, doc: YamlDoc, base_dir: Path, chain: tuple[Path, ...], out: Composed) -> Composed:
@@ -123,11 +130,13 @@ class _Composer:
             parent_path = resolve_graph_ref(ref, base_dir)
         except UserError as exc:
             out.issues.append(GraphIssue("extends-missing", str(exc), where))
+            out.complete = False
             return out
         if parent_path in chain:
             names = " -> ".join(p.name for p in chain + (parent_path,))
             out.issues.append(GraphIssue("extends-cycle", f"'extends' loops back: {names}", where,
                                          hint="a graph may not extend itself, directly or through others"))
+            out.complete = False
             return out
         parent = self.compose(parent_path, chain)
         parent.issues = out.issues + parent.issues

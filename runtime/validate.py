@@ -63,6 +63,10 @@ class _Checker:
         outputs = self._outputs()
         self._unconnected()
         self._cycles(edges)
+        self._loops(edges)
+        if not self.c.nodes and not self.c.broken and self.c.complete:
+            self.issue("no-nodes", "the graph has no nodes", self.c.nodes_at or Location(self.c.file),
+                       hint="add nodes under 'nodes:'")
         if self.issues:
             return None
         return Graph(self.c.name, self.c.description, self.c.file, nodes, [e for e, _ in edges], inputs, outputs)
@@ -339,13 +343,30 @@ class _Checker:
             path = " -> ".join(cycle + [cycle[0]])
             self.issue("cycle", f"cycle {path}", last[hops[k]][1], node=cycle[0],
                        hint="declare the feedback edge under 'loops:' (stream ports only)")
+
+    def _loops(self, edges: list[tuple[GraphEdge, EdgeEntry]]) -> None:
+        """Each loop edge closes a cycle (through any edges), and each ring of nodes it closes needs a required
+        input fed from outside the ring, or nothing starts it."""
+        ring = nx.DiGraph((edge.src.node, edge.dst.node) for edge, _ in edges)
         for edge, entry in edges:
-            closes = edge.src.node == edge.dst.node or (  # a node feeding itself is a cycle of one
-                dag.has_node(edge.dst.node) and dag.has_node(edge.src.node)
-                and nx.has_path(dag, edge.dst.node, edge.src.node))
-            if edge.loop and not closes:
+            if edge.loop and not nx.has_path(ring, edge.dst.node, edge.src.node):
                 self.issue("not-a-loop", f"loop edge {edge} closes no cycle", entry.where.loc(),
                            node=edge.dst.node, port=edge.dst.port, hint="list it under 'edges:'")
+        feeders: dict[Endpoint, str | None] = {e.dst: e.src.node for e in self.c.edges}  # None: a graph input
+        feeders.update({end: None for entry in self.c.inputs.values() for end, _ in entry.targets})
+        for members in nx.strongly_connected_components(ring):
+            loops = [(edge, entry) for edge, entry in edges
+                     if edge.loop and edge.src.node in members and edge.dst.node in members]
+            if not loops or members & self.unsure_inputs:
+                continue
+            required = [Endpoint(n, p.name) for n in sorted(members) for p in self.classes[n].inputs if p.required]
+            if any(end not in feeders or feeders[end] not in members for end in required):
+                continue  # fed from outside (or unconnected, which is reported on its own)
+            edge, entry = loops[0]
+            self.issue("unfed-loop", f"the loop through {', '.join(sorted(members))} has no input from outside "
+                       "the loop: nothing can start it", entry.where.loc(), node=edge.dst.node, port=edge.dst.port,
+                       hint=f"feed one of {', '.join(map(str, required))} from a node outside the loop or from "
+                       "a graph input")
 
 
 class _ConfigWhere:
