@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from .compose import Composed, EdgeEntry, NodeEntry, Where, compose_file, compose_text, pydantic_issues
 from .errors import GraphIssue, GraphValidationError, Location, UserError, did_you_mean
 from .graph import Graph, GraphEdge, GraphInput, GraphNode, GraphOutput
+from .inputs import default_problem
 from .node import Node
 from .overrides import ALL_NODES, PLACEMENT, Setting, flag_of, value_of
 from .ports import Port, feed_problem
@@ -284,6 +285,11 @@ class _Checker:
                                f"{port.type.__name__} ports", where.loc(), node=end.node, port=end.port,
                                hint="use one graph input per payload type")
                 ports.append(port)
+            default = entry.spec.default
+            problem = default_problem(ports[0], default) if ports and default is not None else None
+            if problem:
+                self.issue("bad-default", f"input '{name}' has default {default!r}: {problem}",
+                           entry.where.loc("default"), hint=f"give a value like --input {name}=...")
             if ports and len(ports) == len(entry.targets):
                 out[name] = GraphInput(name, tuple(e for e, _ in entry.targets), ports[0], entry.spec.required,
                                        entry.spec.default, entry.spec.doc)
