@@ -12,7 +12,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .errors import GraphIssue, Location, UserError, did_you_mean
 from .sources import resolve_graph_ref
-from .spec import Endpoint, GraphFile, InputSpec, InsertSpec, NodeSpec, check_port_ref, is_valid_name, parse_edge
+from .spec import (Endpoint, GraphFile, InputSpec, InsertSpec, NodeSpec, check_port_ref, is_valid_name, name_from_file,
+                   parse_edge)
 from .yaml_source import YamlDoc, parse_yaml
 
 
@@ -96,7 +97,7 @@ class _Composer:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            out = Composed(path.stem, "", str(path))
+            out = Composed(name_from_file(str(path)), "", str(path))
             where = Location(str(path))
             if isinstance(exc, UnicodeDecodeError):  # point at the first byte that is not UTF-8
                 start = exc.start
@@ -109,7 +110,7 @@ class _Composer:
 
     def compose_doc_text(self, text: str, file: str, base_dir: Path, chain: tuple[Path, ...]) -> Composed:
         doc, issues = parse_yaml(text, file)
-        out = Composed(Path(file).stem, "", file)
+        out = Composed(name_from_file(file), "", file)
         out.issues += issues
         if doc is None:
             out.complete = False
@@ -181,6 +182,8 @@ class _Sections:
                 self.issues.append(GraphIssue("unknown-field", f"unknown section '{key}'", doc.loc((key,), key=True),
                                               hint=did_you_mean(str(key), fields)))
         self.name = self._scalar(data, "name")
+        if self.name is not None and not self._name_ok(self.name, ("name",), "graph", key=False):
+            self.name = None
         self.description = self._scalar(data, "description")
         self.extends = self._scalar(data, "extends")
         self.nodes = self._nodes(data, "nodes")
@@ -226,11 +229,11 @@ class _Sections:
             return (i,)
         return ("to", i)
 
-    def _name_ok(self, name: Any, path: tuple, what: str) -> bool:
+    def _name_ok(self, name: Any, path: tuple, what: str, key: bool = True) -> bool:
         if is_valid_name(name):
             return True
         self.issues.append(GraphIssue("bad-name", f"{what} name {name!r} must start with a letter or '_' and "
-                                      "contain only letters, digits, '_' and '-'", self.doc.loc(path, key=True)))
+                                      "contain only letters, digits, '_' and '-'", self.doc.loc(path, key=key)))
         return False
 
     def _scalar(self, data: dict, key: str) -> str | None:

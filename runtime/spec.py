@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -112,7 +113,8 @@ class InsertSpec(_Strict):
 class GraphFile(_Strict):
     """A graph file. With `extends`, the other sections edit the parent graph."""
 
-    name: str | None = Field(None, description="Graph name (default: the file name).")
+    name: str | None = Field(None, pattern=NAME_PATTERN,
+                             description="Graph name, also the default output folder out/NAME (default: the file name).")
     description: str = ""
     extends: str | None = Field(None, description="A shipped graph name or a path relative to this file.")
     nodes: dict[str, NodeSpec] = Field(default_factory=dict, description="Nodes to add, by name.")
@@ -155,3 +157,9 @@ def check_port_ref(text: str) -> Endpoint:
 
 def is_valid_name(name: Any) -> bool:
     return isinstance(name, str) and bool(_NAME.match(name))
+
+
+def name_from_file(file: str) -> str:
+    """The default graph name: the file's stem, with characters the name rule forbids replaced by '_'."""
+    stem = re.sub(r"[^A-Za-z0-9_\-]", "_", PurePath(file).stem)
+    return stem if is_valid_name(stem) else f"_{stem}"

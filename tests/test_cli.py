@@ -312,6 +312,28 @@ def test_run_default_out_folder_is_out_slash_graph_name(capsys: pytest.CaptureFi
     assert str(Path("out") / "demo" / "result.json") in out
 
 
+@pytest.mark.parametrize("name", ["../../x", "/abs", "a/b", ".."])
+def test_graph_name_that_would_leave_out_is_rejected(capsys: pytest.CaptureFixture, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """The default output folder is out/<name>: a name follows the name rule, so it never points elsewhere."""
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    graph = write_graph(work, f"extends: demo\nname: '{name}'\n")
+    code, _, err = run_main(capsys, "run", graph, "-i", "text=ok")
+    assert_user_error(code, err, "bad-name", f"graph name '{name}'", f"{graph}:2:7")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b", "g.yaml"]  # nothing written
+
+
+def test_default_name_from_an_odd_file_name_stays_inside_out(capsys: pytest.CaptureFixture, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    graph = write_graph(tmp_path, "extends: demo\n", name="...yaml")  # its stem is '..'
+    code, out, err = run_main(capsys, "run", graph, "-i", "text=ok")
+    assert code == 0, err
+    assert (tmp_path / "out" / "__" / "text.txt").read_text() == "ok"
+
+
 def test_run_progress_line_only_on_a_terminal(capsys: pytest.CaptureFixture, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     code, _, err = run_main(capsys, "run", "demo", "--out", str(tmp_path / "a"))

