@@ -113,8 +113,8 @@ class InsertSpec(_Strict):
 class GraphFile(_Strict):
     """A graph file. With `extends`, the other sections edit the parent graph."""
 
-    name: str | None = Field(None, pattern=NAME_PATTERN,
-                             description="Graph name, also the default output folder out/NAME (default: the file name).")
+    name: str | None = Field(None, pattern=NAME_PATTERN, description="Graph name, also the default output "
+                             "folder out/NAME (default: the file name).")
     description: str = ""
     extends: str | None = Field(None, description="A shipped graph name or a path relative to this file.")
     nodes: dict[str, NodeSpec] = Field(default_factory=dict, description="Nodes to add, by name.")
