@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .errors import GraphIssue, Location, UserError, did_you_mean
-from .sources import resolve_graph_ref
+from .sources import graph_file_problem, real_path, resolve_graph_ref
 from .spec import (Endpoint, GraphFile, InputSpec, InsertSpec, NodeSpec, check_port_ref, is_valid_name, name_from_file,
                    parse_edge)
 from .yaml_source import YamlDoc, parse_yaml
@@ -84,7 +84,7 @@ class Composed:
 
 def compose_file(path: Path) -> Composed:
     """Read a graph file and everything it extends. Problems are collected in `Composed.issues`."""
-    return _Composer().compose(Path(path).resolve(), chain=())
+    return _Composer().compose(real_path(Path(path)), chain=())
 
 
 def compose_text(text: str, file: str = "<graph>", base_dir: Path | None = None) -> Composed:
@@ -94,6 +94,12 @@ def compose_text(text: str, file: str = "<graph>", base_dir: Path | None = None)
 
 class _Composer:
     def compose(self, path: Path, chain: tuple[Path, ...]) -> Composed:
+        problem = graph_file_problem(path)
+        if problem:
+            out = Composed(name_from_file(str(path)), "", str(path), complete=False)
+            out.issues.append(GraphIssue("unreadable-file", f"cannot read graph file: {path} {problem}",
+                                         Location(str(path))))
+            return out
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

@@ -181,6 +181,24 @@ def test_validate_missing_file_exits_2(capsys: pytest.CaptureFixture, tmp_path: 
     assert_user_error(code, err, "nope.yaml", "not found")
 
 
+def test_validate_says_what_is_not_a_graph_file_and_checks_every_file(tmp_path: Path) -> None:
+    """A directory, a FIFO (never opened: reading it would block) or a symlink loop, given directly or as
+    `extends:`, is named for what it is; the files after it are still checked."""
+    os.mkfifo(tmp_path / "fifo.yaml")
+    (tmp_path / "dir.yaml").mkdir()
+    (tmp_path / "loop.yaml").symlink_to(tmp_path / "loop.yaml")
+    for name in ("fifo", "dir", "loop"):
+        (tmp_path / f"x_{name}.yaml").write_text(f"extends: {name}.yaml\n")
+    (tmp_path / "good.yaml").write_text("extends: demo\n")
+    files = ["good.yaml", "loop.yaml", "dir.yaml", "fifo.yaml", "x_fifo.yaml", "x_dir.yaml", "x_loop.yaml", "good.yaml"]
+    proc = cli(tmp_path, "validate", *files)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stdout.count("ok:") == 2
+    for name, what in (("loop", "is a symlink loop"), ("dir", "is a directory"), ("fifo", "is a named pipe")):
+        assert f"graph file '{name}.yaml' {what}" in proc.stderr
+        assert f"x_{name}.yaml:1:10: extends-missing: graph file '{name}.yaml' {what}" in proc.stderr
+
+
 # -- show -----------------------------------------------------------------------------------------------
 def test_show_text_is_the_default(capsys: pytest.CaptureFixture) -> None:
     code, out, _ = run_main(capsys, "show", "demo")
