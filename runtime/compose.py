@@ -80,6 +80,9 @@ class Composed:
     claimed: set[Endpoint] = field(default_factory=set)  # input ports named by graph inputs that were unusable
     complete: bool = True  # False when some file, parent or `nodes:` section could not be read (already reported)
     nodes_at: Location | None = None  # the last file's `nodes:` (where a graph without nodes is reported)
+    order: dict[str, int] = field(default_factory=dict)  # file -> its place in the extends chain (parents first)
+    # input port -> (the edit that took its inherited edge away, what the edit was, that edge)
+    cuts: dict[Endpoint, tuple[Location, str, EdgeEntry]] = field(default_factory=dict)
 
 
 def compose_file(path: Path) -> Composed:
@@ -125,6 +128,7 @@ class _Composer:
         out.issues += spec.issues
         if spec.extends is not None:
             out = self._parent(spec.extends, doc, base_dir, chain, out)
+        out.order[file] = len(out.order)
         _apply(spec, out)
         out.nodes_at = doc.loc(("nodes",), key=True)
         if not isinstance(doc.data, dict) or not isinstance(doc.data.get("nodes") or {}, dict):
@@ -373,6 +377,9 @@ def _apply(spec: _Sections, out: Composed) -> None:
             continue
         out.nodes.pop(name, None)
         out.broken.discard(name)
+        for e in out.edges:
+            if e.src.node == name and e.dst.node != name:
+                out.cuts[e.dst] = (where.loc(), f"'remove: {name}'", e)
         out.edges = [e for e in out.edges if name not in (e.src.node, e.dst.node)]
         out.outputs = {k: o for k, o in out.outputs.items() if o.src.node != name}
         for key, inp in list(out.inputs.items()):
@@ -381,6 +388,9 @@ def _apply(spec: _Sections, out: Composed) -> None:
                 del out.inputs[key]
     for cut in spec.disconnect:
         kept = [e for e in out.edges if (e.src, e.dst) != (cut.src, cut.dst)]
+        for e in out.edges:
+            if e not in kept:
+                out.cuts[e.dst] = (cut.where.loc(), f"'disconnect: {cut}'", e)
         if len(kept) == len(out.edges):
             issues.append(GraphIssue("unknown-edge", f"cannot disconnect '{cut}': no such inherited edge",
                                      cut.where.loc(), hint=did_you_mean(str(cut), [str(e) for e in out.edges])))

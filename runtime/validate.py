@@ -154,7 +154,23 @@ class _Checker:
                                hint=f"a group is one process: give '{field}' once, or the same value on each node")
 
     # -- edges -------------------------------------------------------------------------------------------
-    def _port(self, end: Endpoint, where: Location, *, output: bool) -> Port | None:
+    def _blame(self, written: Where, nodes: tuple[str, ...], what: str) -> tuple[Location, str]:
+        """Where to report a problem of an item (`what`, written at `written`) that links `nodes`, and context.
+
+        An inherited item broken by a later file's `replace:` of one of its nodes is reported at that replace,
+        naming the item's own place as context: the user's edit caused it.
+        """
+        for name in nodes:
+            entry = self.c.nodes.get(name)
+            if entry is not None and self._replaced(name) and self.c.order[entry.where.doc.file] > \
+                    self.c.order.get(written.doc.file, -1):
+                return entry.where.loc(key=True), f" (in the inherited {what}, defined at {written.loc()})"
+        return written.loc(), ""
+
+    def _replaced(self, name: str) -> bool:
+        return self.c.nodes[name].where.path[:1] == ("replace",)
+
+    def _port(self, end: Endpoint, where: Location, *, output: bool, context: str = "") -> Port | None:
         """The port an edge end names, or None (with an issue) if it does not exist."""
         if end.node in self.c.broken:  # its definition was unusable, already reported
             return None
@@ -169,12 +185,14 @@ class _Checker:
         port = next((p for p in ports if p.name == end.port), None)
         if port is None:
             side, other = ("output", cls.inputs) if output else ("input", cls.outputs)
-            if any(p.name == end.port for p in other):
+            if context and self._replaced(end.node):
+                message = f"the new kind of '{end.node}', {cls.kind}, has no {side} port '{end.port}'"
+            elif any(p.name == end.port for p in other):
                 message = (f"'{end.port}' is an {'input' if output else 'output'} port of '{end.node}' "
                            f"({cls.kind}); edges run from outputs to inputs")
             else:
                 message = f"node '{end.node}' ({cls.kind}) has no {side} port '{end.port}'"
-            self.issue("unknown-port", message, where, node=end.node, port=end.port,
+            self.issue("unknown-port", message + context, where, node=end.node, port=end.port,
                        hint=did_you_mean(end.port, [p.name for p in ports]))
         return port
 
@@ -222,11 +240,12 @@ class _Checker:
                     continue
             if self._backwards(entry, where):
                 continue
-            src = self._port(entry.src, where, output=True)
-            dst = self._port(entry.dst, where, output=False)
+            where, context = self._blame(entry.where, (entry.src.node, entry.dst.node), f"edge {entry}")
+            src = self._port(entry.src, where, output=True, context=context)
+            dst = self._port(entry.dst, where, output=False, context=context)
             if dst is None and entry.dst.node in self.classes:
                 self.unsure_inputs.add(entry.dst.node)
-            if src is not None and dst is not None and self._edge_ok(entry, src, dst, where):
+            if src is not None and dst is not None and self._edge_ok(entry, src, dst, where, context):
                 if not self._fed_twice(entry.dst, where):
                     good.append((GraphEdge(entry.src, entry.dst, src, entry.loop), entry))
             else:  # a bad edge still connects its input: do not also report the input as unconnected
@@ -248,11 +267,11 @@ class _Checker:
         self.fed.setdefault(entry.src, where)  # the input it names is connected, the wrong way round
         return True
 
-    def _edge_ok(self, entry: EdgeEntry, src: Port, dst: Port, where: Location) -> bool:
+    def _edge_ok(self, entry: EdgeEntry, src: Port, dst: Port, where: Location, context: str) -> bool:
         problem = feed_problem(src, dst)
         if problem:
             code, message = problem
-            self.issue(code, f"{entry}: {message}", where, node=entry.dst.node, port=entry.dst.port)
+            self.issue(code, f"{entry}: {message}{context}", where, node=entry.dst.node, port=entry.dst.port)
             return False
         if entry.loop and not src.is_stream:
             self.issue("bad-loop", f"loop edge {entry} connects whole-value ports; a value cannot feed back",
@@ -274,15 +293,16 @@ class _Checker:
         out = {}
         for name, entry in self.c.inputs.items():
             ports: list[Port] = []
-            for end, where in entry.targets:
-                port = self._port(end, where.loc(), output=False)
+            for end, written in entry.targets:
+                where, context = self._blame(written, (end.node,), f"graph input '{name}'")
+                port = self._port(end, where, output=False, context=context)
                 if port is None and end.node in self.classes:
                     self.unsure_inputs.add(end.node)
-                if port is None or self._fed_twice(end, where.loc()):
+                if port is None or self._fed_twice(end, where):
                     continue
                 if ports and port.type is not ports[0].type:
                     self.issue("type-mismatch", f"graph input '{name}' feeds {ports[0].type.__name__} and "
-                               f"{port.type.__name__} ports", where.loc(), node=end.node, port=end.port,
+                               f"{port.type.__name__} ports{context}", where, node=end.node, port=end.port,
                                hint="use one graph input per payload type")
                 ports.append(port)
             default = entry.spec.default
@@ -300,7 +320,8 @@ class _Checker:
         for name, entry in self.c.outputs.items():
             if entry.src.port == "" and not self._choose_output_stand_in(entry):
                 continue
-            port = self._port(entry.src, entry.where.loc(), output=True)
+            where, context = self._blame(entry.where, (entry.src.node,), f"graph output '{name}'")
+            port = self._port(entry.src, where, output=True, context=context)
             if port is not None:
                 out[name] = GraphOutput(name, entry.src, port)
         return out
@@ -328,9 +349,13 @@ class _Checker:
             for port in cls.inputs:
                 end = Endpoint(name, port.name)
                 if port.required and end not in self.fed and end not in self.c.claimed:
-                    self.issue("unconnected-input", f"required input '{port.name}' ({port.describe()}) of "
-                               f"'{name}' ({cls.kind}) has no edge", entry.where.loc(key=True), node=name,
-                               port=port.name, hint=f"add an edge '<node>.<port> -> {end}' or a graph input")
+                    message = f"required input '{port.name}' ({port.describe()}) of '{name}' ({cls.kind}) has no edge"
+                    where = entry.where.loc(key=True)
+                    if end in self.c.cuts:  # an edit took its inherited edge away: blame the edit
+                        where, edit, edge = self.c.cuts[end]
+                        message += f": {edit} took away its edge {edge} (defined at {edge.where.loc()})"
+                    self.issue("unconnected-input", message, where, node=name, port=port.name,
+                               hint=f"add an edge '<node>.<port> -> {end}' or a graph input")
 
     def _cycles(self, edges: list[tuple[GraphEdge, EdgeEntry]]) -> None:
         dag = nx.DiGraph()
