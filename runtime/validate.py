@@ -7,14 +7,16 @@ from typing import Any
 import networkx as nx
 from pydantic import ValidationError
 
-from .compose import Composed, EdgeEntry, NodeEntry, Where, compose_file, compose_text, pydantic_issues
-from .errors import GraphIssue, GraphValidationError, Location, UserError, did_you_mean
+from .compose import compose_file, compose_text
+from .composed import Composed, EdgeEntry, NodeEntry, Where
+from .errors import GraphIssue, GraphValidationError, Location, did_you_mean
 from .graph import Graph, GraphEdge, GraphInput, GraphNode, GraphOutput
 from .inputs import default_problem
 from .node import Node
 from .overrides import ALL_NODES, PLACEMENT, Setting, flag_of, value_of
 from .ports import Port, feed_problem
 from .registry import Registry, default_registry
+from .sections import pydantic_issues
 from .sources import find_graph
 from .spec import Endpoint, Placement
 
@@ -25,14 +27,16 @@ def load_graph(source: str | Path, *, overrides: dict[tuple[str, str], Any] | No
                registry: Registry | None = None) -> Graph:
     """Compose and validate a graph file (a path or a shipped name). Raises GraphValidationError."""
     path = source if isinstance(source, Path) else find_graph(str(source))
-    return build_graph(compose_file(path), overrides=overrides, registry=registry)
+    registry = registry or default_registry()
+    return build_graph(compose_file(path, registry), overrides=overrides, registry=registry)
 
 
 def load_graph_text(text: str, *, file: str = "<graph>", base_dir: Path | None = None,
                     overrides: dict[tuple[str, str], Any] | None = None,
                     registry: Registry | None = None) -> Graph:
     """Like `load_graph` for YAML text."""
-    return build_graph(compose_text(text, file, base_dir), overrides=overrides, registry=registry)
+    registry = registry or default_registry()
+    return build_graph(compose_text(text, registry, file, base_dir), overrides=overrides, registry=registry)
 
 
 def build_graph(composed: Composed, *, overrides: dict[tuple[str, str], Any] | None = None,
@@ -48,6 +52,7 @@ def build_graph(composed: Composed, *, overrides: dict[tuple[str, str], Any] | N
 class _Checker:
     def __init__(self, composed: Composed, registry: Registry, overrides: dict[tuple[str, str], Any]):
         self.c = composed
+        self.reported = composed.reported
         self.registry = registry
         self.overrides = overrides
         self.issues: list[GraphIssue] = list(composed.issues)
@@ -65,7 +70,7 @@ class _Checker:
         self._unconnected()
         self._cycles(edges)
         self._loops(edges)
-        if not self.c.nodes and not self.c.broken and self.c.complete:
+        if not self.c.nodes and not self.reported.broken and self.c.complete:
             self.issue("no-nodes", "the graph has no nodes", self.c.nodes_at or Location(self.c.file),
                        hint="add nodes under 'nodes:'")
         if self.issues:
@@ -172,7 +177,7 @@ class _Checker:
 
     def _port(self, end: Endpoint, where: Location, *, output: bool, context: str = "") -> Port | None:
         """The port an edge end names, or None (with an issue) if it does not exist."""
-        if end.node in self.c.broken:  # its definition was unusable, already reported
+        if end.node in self.reported.broken:  # its definition was unusable, already reported
             return None
         if end.node not in self.c.nodes:
             self.issue("unknown-node", f"no node named '{end.node}'", where, node=end.node,
@@ -196,55 +201,17 @@ class _Checker:
                        hint=did_you_mean(end.port, [p.name for p in ports]))
         return port
 
-    def _choose_insert_ports(self, entry: EdgeEntry) -> None:
-        """Fill the port an `insert:` left open with the inserted node's one fitting port."""
-        into_inserted = entry.dst.port == ""
-        name = entry.dst.node if into_inserted else entry.src.node
-        cls = self.classes.get(name)
-        other = entry.src if into_inserted else entry.dst
-        other_cls = self.classes.get(other.node)
-        if cls is None or other_cls is None:
-            return
-        other_port = (other_cls.output_port if into_inserted else other_cls.input_port)(other.port)
-        if other_port is None:
-            return
-        candidates = cls.inputs if into_inserted else cls.outputs
-        fits = [p for p in candidates
-                if (feed_problem(other_port, p) if into_inserted else feed_problem(p, other_port)) is None]
-        side = "input" if into_inserted else "output"
-        if len(fits) != 1:
-            what = "no" if not fits else "more than one"
-            self.issue("insert-port", f"'{name}' ({cls.kind}) has {what} {side} port that fits {other}",
-                       entry.where.loc(), node=name,
-                       hint=f"name it with '{side}:' (ports: {', '.join(p.name for p in candidates) or 'none'})")
-            return
-        if into_inserted:
-            entry.dst = Endpoint(name, fits[0].name)
-        else:
-            entry.src = Endpoint(name, fits[0].name)
-
     def _edges(self) -> list[tuple[GraphEdge, EdgeEntry]]:
         good: list[tuple[GraphEdge, EdgeEntry]] = []
         self.fed: dict[Endpoint, Location] = {}
-        # Nodes whose unconnected inputs would only repeat a reported problem: an insert that failed or could
-        # not choose a port, or an edge into a port the node lacks (which input was meant is unknown).
-        self.unsure_inputs: set[str] = set(self.c.unplaced)
         for entry in self.c.edges:
-            where = entry.where.loc()
-            if "" in (entry.src.port, entry.dst.port):
-                self._choose_insert_ports(entry)
-                if entry.dst.port == "":
-                    self.unsure_inputs.add(entry.dst.node)
-                if "" in (entry.src.port, entry.dst.port):
-                    self.fed.setdefault(entry.dst, where)
-                    continue
-            if self._backwards(entry, where):
+            if self._backwards(entry, entry.where.loc()):
                 continue
             where, context = self._blame(entry.where, (entry.src.node, entry.dst.node), f"edge {entry}")
             src = self._port(entry.src, where, output=True, context=context)
             dst = self._port(entry.dst, where, output=False, context=context)
-            if dst is None and entry.dst.node in self.classes:
-                self.unsure_inputs.add(entry.dst.node)
+            if dst is None and entry.dst.node in self.classes:  # which input was meant is unknown
+                self.reported.unsure_inputs.add(entry.dst.node)
             if src is not None and dst is not None and self._edge_ok(entry, src, dst, where, context):
                 if not self._fed_twice(entry.dst, where):
                     good.append((GraphEdge(entry.src, entry.dst, src, entry.loop), entry))
@@ -297,7 +264,7 @@ class _Checker:
                 where, context = self._blame(written, (end.node,), f"graph input '{name}'")
                 port = self._port(end, where, output=False, context=context)
                 if port is None and end.node in self.classes:
-                    self.unsure_inputs.add(end.node)
+                    self.reported.unsure_inputs.add(end.node)
                 if port is None or self._fed_twice(end, where):
                     continue
                 if ports and port.type is not ports[0].type:
@@ -318,37 +285,20 @@ class _Checker:
     def _outputs(self) -> dict[str, GraphOutput]:
         out = {}
         for name, entry in self.c.outputs.items():
-            if entry.src.port == "" and not self._choose_output_stand_in(entry):
-                continue
             where, context = self._blame(entry.where, (entry.src.node,), f"graph output '{name}'")
             port = self._port(entry.src, where, output=True, context=context)
             if port is not None:
                 out[name] = GraphOutput(name, entry.src, port)
         return out
 
-    def _choose_output_stand_in(self, entry) -> bool:
-        """A graph output moved behind an inserted node: that node's one output like the port it replaces."""
-        cls, via_cls = self.classes.get(entry.src.node), self.classes.get(entry.via.node)
-        via = via_cls.output_port(entry.via.port) if via_cls else None
-        if cls is None or via is None:
-            return False
-        fits = [p for p in cls.outputs if p.mode is via.mode and issubclass(p.type, via.type)]
-        if len(fits) != 1:
-            self.issue("insert-port", f"'{entry.src.node}' ({cls.kind}) has {'no' if not fits else 'more than one'}"
-                       f" output port that can stand in for {entry.via}", entry.where.loc(), node=entry.src.node,
-                       hint=f"name it with 'output:' (ports: {', '.join(p.name for p in cls.outputs) or 'none'})")
-            return False
-        entry.src = Endpoint(entry.src.node, fits[0].name)
-        return True
-
     def _unconnected(self) -> None:
         for name, cls in self.classes.items():
-            if name in self.unsure_inputs:
+            if name in self.reported.unsure_inputs:
                 continue
             entry = self.c.nodes[name]
             for port in cls.inputs:
                 end = Endpoint(name, port.name)
-                if port.required and end not in self.fed and end not in self.c.claimed:
+                if port.required and end not in self.fed and end not in self.reported.claimed:
                     message = f"required input '{port.name}' ({port.describe()}) of '{name}' ({cls.kind}) has no edge"
                     where = entry.where.loc(key=True)
                     if end in self.c.cuts:  # an edit took its inherited edge away: blame the edit
@@ -388,7 +338,7 @@ class _Checker:
         for members in nx.strongly_connected_components(ring):
             loops = [(edge, entry) for edge, entry in edges
                      if edge.loop and edge.src.node in members and edge.dst.node in members]
-            if not loops or members & self.unsure_inputs:
+            if not loops or members & self.reported.unsure_inputs:
                 continue
             required = [Endpoint(n, p.name) for n in sorted(members) for p in self.classes[n].inputs if p.required]
             if any(end not in feeders or feeders[end] not in members for end in required):
