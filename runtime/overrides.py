@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from .errors import Location, UserError
+from .yaml_source import is_exponent_float
 
 PLACEMENT = "placement."  # `--set NODE.placement.FIELD=VALUE` edits a placement, not the config
 ALL_NODES = "*"  # an override for every node whose config declares the field (e.g. --greedy)
@@ -35,6 +36,8 @@ def parse_overrides(items: list[str]) -> dict[tuple[str, str], Setting]:
             value = yaml.safe_load(raw) if raw.strip() else raw
         except yaml.YAMLError:
             value = raw
+        if isinstance(value, str) and is_exponent_float(raw.strip()):
+            value = float(value)  # as in graph files: `1e-3` is a number
         out[(node, field)] = Setting(value, f"--set {target.strip()}")
     return out
 

@@ -9,7 +9,7 @@ from omnigraph.runtime.errors import GraphValidationError
 from omnigraph.runtime.overrides import parse_overrides
 from omnigraph.runtime.registry import default_registry
 from omnigraph.runtime.spec import Placement
-from omnigraph.runtime.validate import load_graph
+from omnigraph.runtime.validate import load_graph, load_graph_text
 
 
 def _integer_fields(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -45,3 +45,13 @@ def test_bad_numbers_are_reported_at_validation(setting: str, message: str) -> N
     (issue,) = info.value.issues
     assert issue.where.file == f"--set {setting.partition('=')[0]}"
     assert message in issue.message
+
+
+def test_exponent_floats_are_numbers_in_files_and_flags() -> None:
+    """PyYAML reads `1e-3` as text (YAML 1.1); strict configs would refuse it, so it is read as a number."""
+    graph = load_graph_text("extends: demo\nreplace:\n  morse: {kind: morse_synth, config: {wpm: 1.5e1, volume: 5e-1}}\n",
+                            overrides=parse_overrides(["morse.tone_hz=4e2"]))
+    config = graph.nodes["morse"].config
+    assert (config.wpm, config.volume, config.tone_hz) == (15.0, 0.5, 400.0)
+    with pytest.raises(GraphValidationError, match="valid integer"):
+        load_graph("demo", overrides=parse_overrides(["morse.sample_rate=2e4"]))
