@@ -90,7 +90,8 @@ class _Checker:
                                hint="this flag does not apply to this graph")
                 continue
             if name not in self.c.nodes:
-                self.issue("unknown-node", f"--set {name}.{field}: no node named '{name}'", flag_of(override, "--set"),
+                shown = "" if isinstance(override, Setting) else f"--set {name}.{field}: "  # else the place says it
+                self.issue("unknown-node", f"{shown}no node named '{name}'", flag_of(override, "--set"),
                            node=name, hint=did_you_mean(name, self.c.nodes))
         out = {}
         for name, entry in self.c.nodes.items():
