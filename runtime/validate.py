@@ -166,10 +166,10 @@ class _Checker:
         An inherited item broken by a later file's `replace:` of one of its nodes is reported at that replace,
         naming the item's own place as context: the user's edit caused it.
         """
+        written_in = self.c.order[written.doc.file]
         for name in nodes:
             entry = self.c.nodes.get(name)
-            if entry is not None and self._replaced(name) and self.c.order[entry.where.doc.file] > \
-                    self.c.order.get(written.doc.file, -1):
+            if entry is not None and self._replaced(name) and self.c.order[entry.where.doc.file] > written_in:
                 return entry.where.loc(key=True), f" (in the inherited {what}, defined at {written.loc()})"
         return written.loc(), ""
 
