@@ -216,7 +216,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError("--ray-address and --ray-num-gpus apply only with --executor ray")
     from .runtime.inputs import parse_cli_inputs, prepare_inputs
     from .runtime.outputs import write_outputs
-    from .runtime.validate import load_graph, parse_overrides
+    from .runtime.overrides import parse_overrides
+    from .runtime.validate import load_graph
 
     graph = load_graph(args.graph, overrides={**_run_settings(args), **parse_overrides(args.set)})
     inputs = parse_cli_inputs(args.input)
@@ -266,15 +267,15 @@ def _executor(args: argparse.Namespace, graph: Any) -> Any:
 
 def _run_settings(args: argparse.Namespace) -> dict[tuple[str, str], Any]:
     """Flags that set a field on every node that has it (e.g. --greedy -> each decoder's `greedy`)."""
-    from .runtime.validate import ALL_NODES
+    from .runtime.overrides import ALL_NODES, Setting
 
     settings: dict[tuple[str, str], Any] = {}
     if args.greedy:
-        settings[(ALL_NODES, "greedy")] = True
+        settings[(ALL_NODES, "greedy")] = Setting(True, "--greedy")
     if args.max_new_tokens is not None:
-        settings[(ALL_NODES, "max_new_tokens")] = args.max_new_tokens
+        settings[(ALL_NODES, "max_new_tokens")] = Setting(args.max_new_tokens, "--max-new-tokens")
     if args.max_frames is not None:
-        settings[(ALL_NODES, "max_frames")] = args.max_frames
+        settings[(ALL_NODES, "max_frames")] = Setting(args.max_frames, "--max-frames")
     return settings
 
 

@@ -6,6 +6,7 @@ from typing import Any, Iterable
 from .errors import UserError, did_you_mean
 from .graph import Graph, GraphInput
 from .payloads import Payload
+from .ports import Port
 
 
 def parse_cli_inputs(items: list[str]) -> dict[str, str]:
@@ -41,11 +42,27 @@ def prepare_inputs(graph: Graph, given: dict[str, Any] | None) -> dict[str, Any]
     return out
 
 
+def default_problem(port: Port, value: Any) -> str | None:
+    """Why `value` cannot be the `default:` of a graph input feeding `port`, or None if it can.
+
+    A default is parsed like `--input`: it must be a string or a number, for a type that takes command-line text.
+    """
+    if not _is_cli_value(value):
+        return f"a default is parsed like --input and must be a string or a number, not {type(value).__name__}"
+    if port.type.from_cli.__func__ is Payload.from_cli.__func__:
+        return f"the input feeds {port.type.__name__} ports, which take no value from text: it can have no default"
+    return None
+
+
+def _is_cli_value(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+
+
 def _coerce(decl: GraphInput, value: Any) -> Any:
     expected = decl.port.type
     if isinstance(value, expected):
         return value
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+    if _is_cli_value(value):
         try:
             return expected.from_cli(str(value))
         except UserError as exc:

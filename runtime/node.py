@@ -10,9 +10,13 @@ from .ports import Port
 
 
 class NodeConfig(BaseModel):
-    """Base of node configs: unknown fields are errors, values are frozen once validated."""
+    """Base of node configs: unknown fields are errors, values are frozen once validated.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Numbers are strict: a boolean is not a number, text is not converted, an int field takes no float (`1e29`),
+    and floats must be finite. Int fields of shipped kinds also give an upper bound (`Field(le=...)`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Node:

@@ -1,6 +1,9 @@
 """Finding graph files: shipped graphs by name, others by path."""
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from importlib import resources
 from pathlib import Path
 
@@ -21,17 +24,38 @@ def looks_like_path(ref: str) -> bool:
     return ref.endswith(GRAPH_SUFFIXES) or "/" in ref or "\\" in ref
 
 
+def graph_file_problem(path: Path) -> str | None:
+    """What keeps `path` from being read as a graph file, found without opening it (a FIFO would block), or None."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "not found"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symlink loop (a link that leads back to itself)"
+        return f"cannot be read: {exc.strerror or exc}"
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a graph file"
+    if stat.S_ISFIFO(mode):
+        return "is a named pipe (FIFO), not a graph file"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file (a device or socket?), not a graph file"
+    return None
+
+
+def real_path(path: Path) -> Path:
+    """The absolute path with links resolved as far as they go (a symlink loop does not raise)."""
+    return Path(os.path.realpath(path))
+
+
 def resolve_graph_ref(ref: str, base_dir: Path) -> Path:
     """A graph reference as written in `extends:` (or on the command line, with base_dir = cwd).
 
     A reference with a YAML suffix or a slash is a path relative to `base_dir`; anything else names a
-    shipped graph. Raises UserError (with the nearest shipped name) when nothing is there.
+    shipped graph. Raises UserError (saying what is there instead, or the nearest shipped name).
     """
     if looks_like_path(ref):
-        path = (base_dir / ref).resolve()
-        if path.is_file():
-            return path
-        raise UserError(f"graph file '{ref}' not found (looked for {path})")
+        return _graph_file(ref, base_dir / ref)
     path = shipped_graphs_dir() / f"{ref}.yaml"
     if path.is_file():
         return path
@@ -42,6 +66,15 @@ def resolve_graph_ref(ref: str, base_dir: Path) -> Path:
 def find_graph(ref: str) -> Path:
     """A graph named on the command line: an existing file first, else a shipped graph."""
     path = Path(ref).expanduser()
-    if path.is_file():
-        return path.resolve()
+    if os.path.lexists(path) and (looks_like_path(ref) or ref not in shipped_graph_names()):
+        return _graph_file(ref, path)
     return resolve_graph_ref(ref, Path.cwd())
+
+
+def _graph_file(ref: str, path: Path) -> Path:
+    problem = graph_file_problem(path)
+    if problem == "not found":
+        raise UserError(f"graph file '{ref}' not found (looked for {real_path(path)})")
+    if problem:
+        raise UserError(f"graph file '{ref}' {problem} ({real_path(path)})")
+    return real_path(path)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from pathlib import PurePath
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -21,14 +22,20 @@ class _Strict(BaseModel):
 
 
 class Placement(_Strict):
-    """Where a node runs. Nodes with the same `group` share one process (e.g. Talker and code predictor)."""
+    """Where a node runs. Nodes with the same `group` share one process (e.g. Talker and code predictor).
+
+    Amounts are strict numbers: finite, never booleans, within what one cluster could hold.
+    """
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False)
 
     group: str | None = Field(None, description="Nodes naming the same group are placed in one process.")
-    num_gpus: float = Field(0, ge=0, description="GPUs reserved for the node (or its group).")
-    num_cpus: float = Field(1, ge=0, description="CPU cores reserved for the node (or its group).")
-    memory: int | None = Field(None, ge=0, description="Bytes of host memory reserved.")
-    resources: dict[str, float] = Field(default_factory=dict, description="Custom cluster resources.")
-    replicas: int = Field(1, ge=1, description="Copies serving concurrent runs.")
+    num_gpus: float = Field(0, ge=0, le=1024, description="GPUs reserved for the node (or its group).")
+    num_cpus: float = Field(1, ge=0, le=65536, description="CPU cores reserved for the node (or its group).")
+    memory: int | None = Field(None, ge=0, le=1 << 60, description="Bytes of host memory reserved.")
+    resources: dict[str, Annotated[float, Field(ge=0, le=1e12)]] = Field(
+        default_factory=dict, description="Custom cluster resources: name -> amount.")
+    replicas: int = Field(1, ge=1, le=1024, description="Copies serving concurrent runs.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Device hint for the node's tensors.")
 
 
@@ -106,7 +113,8 @@ class InsertSpec(_Strict):
 class GraphFile(_Strict):
     """A graph file. With `extends`, the other sections edit the parent graph."""
 
-    name: str | None = Field(None, description="Graph name (default: the file name).")
+    name: str | None = Field(None, pattern=NAME_PATTERN, description="Graph name, also the default output "
+                             "folder out/NAME (default: the file name).")
     description: str = ""
     extends: str | None = Field(None, description="A shipped graph name or a path relative to this file.")
     nodes: dict[str, NodeSpec] = Field(default_factory=dict, description="Nodes to add, by name.")
@@ -149,3 +157,9 @@ def check_port_ref(text: str) -> Endpoint:
 
 def is_valid_name(name: Any) -> bool:
     return isinstance(name, str) and bool(_NAME.match(name))
+
+
+def name_from_file(file: str) -> str:
+    """The default graph name: the file's stem, with characters the name rule forbids replaced by '_'."""
+    stem = re.sub(r"[^A-Za-z0-9_\-]", "_", PurePath(file).stem)
+    return stem if is_valid_name(stem) else f"_{stem}"

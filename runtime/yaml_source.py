@@ -1,6 +1,7 @@
 """Safe YAML loading that remembers where every key and value was written."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +10,9 @@ import yaml
 from .errors import GraphIssue, Location
 
 Path_ = tuple  # a path into the document: keys and list indices
+# Floats such as `1e-3` that YAML 1.2 reads as numbers but PyYAML (YAML 1.1) as text: read as numbers too, since
+# configs are strict and would refuse the text.
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$")
 _PLAIN_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")  # e.g. not !!python/object
 
 
@@ -60,6 +64,8 @@ class _Builder:
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        if node.tag == "tag:yaml.org,2002:str" and node.style is None and is_exponent_float(node.value):
+            return float(node.value)
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
@@ -87,6 +93,11 @@ class _Builder:
             out[key] = self.build(value_node, path + (key,), depth + 1)
         self.doc.value_marks.pop(path + ("<key>",), None)
         return out
+
+
+def is_exponent_float(text: str) -> bool:
+    """Whether unquoted `text` is a float in exponent form without a dot before the `e` (e.g. `1e-3`)."""
+    return bool(_EXPONENT_FLOAT.match(text))
 
 
 class _Unsupported(Exception):

@@ -181,6 +181,24 @@ def test_validate_missing_file_exits_2(capsys: pytest.CaptureFixture, tmp_path: 
     assert_user_error(code, err, "nope.yaml", "not found")
 
 
+def test_validate_says_what_is_not_a_graph_file_and_checks_every_file(tmp_path: Path) -> None:
+    """A directory, a FIFO (never opened: reading it would block) or a symlink loop, given directly or as
+    `extends:`, is named for what it is; the files after it are still checked."""
+    os.mkfifo(tmp_path / "fifo.yaml")
+    (tmp_path / "dir.yaml").mkdir()
+    (tmp_path / "loop.yaml").symlink_to(tmp_path / "loop.yaml")
+    for name in ("fifo", "dir", "loop"):
+        (tmp_path / f"x_{name}.yaml").write_text(f"extends: {name}.yaml\n")
+    (tmp_path / "good.yaml").write_text("extends: demo\n")
+    files = ["good.yaml", "loop.yaml", "dir.yaml", "fifo.yaml", "x_fifo.yaml", "x_dir.yaml", "x_loop.yaml", "good.yaml"]
+    proc = cli(tmp_path, "validate", *files)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stdout.count("ok:") == 2
+    for name, what in (("loop", "is a symlink loop"), ("dir", "is a directory"), ("fifo", "is a named pipe")):
+        assert f"graph file '{name}.yaml' {what}" in proc.stderr
+        assert f"x_{name}.yaml:1:10: extends-missing: graph file '{name}.yaml' {what}" in proc.stderr
+
+
 # -- show -----------------------------------------------------------------------------------------------
 def test_show_text_is_the_default(capsys: pytest.CaptureFixture) -> None:
     code, out, _ = run_main(capsys, "show", "demo")
@@ -312,6 +330,28 @@ def test_run_default_out_folder_is_out_slash_graph_name(capsys: pytest.CaptureFi
     assert str(Path("out") / "demo" / "result.json") in out
 
 
+@pytest.mark.parametrize("name", ["../../x", "/abs", "a/b", ".."])
+def test_graph_name_that_would_leave_out_is_rejected(capsys: pytest.CaptureFixture, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """The default output folder is out/<name>: a name follows the name rule, so it never points elsewhere."""
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    graph = write_graph(work, f"extends: demo\nname: '{name}'\n")
+    code, _, err = run_main(capsys, "run", graph, "-i", "text=ok")
+    assert_user_error(code, err, "bad-name", f"graph name '{name}'", f"{graph}:2:7")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b", "g.yaml"]  # nothing written
+
+
+def test_default_name_from_an_odd_file_name_stays_inside_out(capsys: pytest.CaptureFixture, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    graph = write_graph(tmp_path, "extends: demo\n", name="...yaml")  # its stem is '..'
+    code, out, err = run_main(capsys, "run", graph, "-i", "text=ok")
+    assert code == 0, err
+    assert (tmp_path / "out" / "__" / "text.txt").read_text() == "ok"
+
+
 def test_run_progress_line_only_on_a_terminal(capsys: pytest.CaptureFixture, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     code, _, err = run_main(capsys, "run", "demo", "--out", str(tmp_path / "a"))
@@ -404,6 +444,17 @@ def test_bad_set_exits_2_with_a_clear_message(capsys: pytest.CaptureFixture, tmp
     code, _, err = run_main(capsys, "run", "demo", "--out", str(tmp_path / "o"), "--set", flag)
     assert_user_error(code, err, *needles)
     assert not (tmp_path / "o").exists()  # nothing ran
+
+
+@pytest.mark.parametrize("args, named, not_named", [
+    (("qwen3_omni", "--max-new-tokens", "0"), "--max-new-tokens: bad-config", "--set"),
+    (("demo", "--set", "*.bogus=1"), "--set *.bogus: unknown-field", "--bogus"),
+])
+def test_flag_problems_name_what_the_user_typed(capsys: pytest.CaptureFixture, tmp_path: Path,
+                                                 args: tuple[str, ...], named: str, not_named: str) -> None:
+    code, _, err = run_main(capsys, "run", *args, "--out", str(tmp_path / "o"))
+    assert_user_error(code, err, named)
+    assert not_named not in err
 
 
 # -- run: inputs and graph references ------------------------------------------------------------------------

@@ -39,8 +39,9 @@ from omnigraph.runtime.executor_local import LocalExecutor
 from omnigraph.runtime.executor_ray import RayExecutor
 from omnigraph.runtime.node import Node, NodeConfig
 from omnigraph.runtime.payloads import Payload
+from omnigraph.runtime.overrides import parse_overrides
 from omnigraph.runtime.ports import Input, Output
-from omnigraph.runtime.validate import load_graph, parse_overrides
+from omnigraph.runtime.validate import load_graph
 from omnigraph.testing import graph_from_yaml
 
 TEXT = "Tell me everything you know about the weather in Paris."

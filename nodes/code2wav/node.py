@@ -28,7 +28,8 @@ class Code2WavNode(Node):
             "stream", description="stream: decode as frames arrive, keeping the causal state; whole: decode "
                                   "all frames at once after the last one (one chunk).")
         chunk_frames: int = Field(
-            1, ge=1, description="Frames per emitted chunk in stream mode. 1 (80 ms) gives the lowest latency; "
+            1, ge=1, le=4096,
+            description="Frames per emitted chunk in stream mode. 1 (80 ms) gives the lowest latency; "
                                  "larger values cost less per frame (fewer, larger conv calls: on one CPU core "
                                  "the `small` model takes ~8 ms per frame at 1, ~3.4 ms at 4) at the price of "
                                  "waiting for that many frames.")

@@ -24,7 +24,7 @@ class CodePredictor(Node):
         greedy: bool = Field(False, description="Pick the most likely code instead of sampling (set it like the "
                              "talker's: transformers v5 mirrors the talker's do_sample).")
         temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
-        top_k: int = Field(50, ge=0, description="Keep the k most likely codes; 0 = all.")
+        top_k: int = Field(50, ge=0, le=1_000_000, description="Keep the k most likely codes; 0 = all.")
         top_p: float = Field(0.8, gt=0, le=1, description="Nucleus probability mass.")
         dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and activations dtype.")
 

@@ -25,7 +25,7 @@ class MediaDecode(Node):
         expect: Literal["auto", "audio", "image", "video"] = Field(
             "auto", description="Kind of media to decode; auto decides from the file's streams.")
         fps: float = Field(2.0, gt=0, le=120, description="Video frames sampled per second.")
-        max_frames: int = Field(256, ge=1, description="Most video frames; longer clips get a lower rate.")
+        max_frames: int = Field(256, ge=1, le=100_000, description="Most video frames; longer clips get a lower rate.")
 
     inputs = (Input("path", FilePath, doc="An audio (wav, flac, mp3, ogg, m4a), image (png, jpg, webp) "
                                           "or video (mp4, mkv, webm) file."),)

@@ -44,11 +44,11 @@ class Talker(Node):
         greedy: bool = Field(False, description="Pick the most likely code instead of sampling. As in transformers, "
                              "the repetition penalty still applies to greedy choices.")
         temperature: float = Field(0.9, gt=0, description="Sampling temperature.")
-        top_k: int = Field(50, ge=0, description="Keep the k most likely codes; 0 = all.")
+        top_k: int = Field(50, ge=0, le=1_000_000, description="Keep the k most likely codes; 0 = all.")
         top_p: float = Field(1.0, gt=0, le=1, description="Nucleus probability mass.")
         repetition_penalty: float = Field(1.05, gt=0, description="Penalty on codes generated so far (also when "
                                           "greedy, as transformers applies it before choosing).")
-        max_frames: int = Field(4095, ge=1, description="Most frames to make. The reference's "
+        max_frames: int = Field(4095, ge=1, le=100_000, description="Most frames to make. The reference's "
                                 "talker_max_new_tokens = max_frames + 1: its last sampled code (EOS or the budget's "
                                 "last) makes no frame.")
         dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and activations dtype.")

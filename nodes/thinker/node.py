@@ -28,10 +28,12 @@ class Thinker(Node):
     needs_checkpoint = True
 
     class Config(NodeConfig):
-        max_new_tokens: int = Field(256, ge=1, description="Most tokens to generate (the stop token included).")
+        max_new_tokens: int = Field(256, ge=1, le=1_000_000,
+                                    description="Most tokens to generate (the stop token included).")
         greedy: bool = Field(False, description="Pick the most likely token instead of sampling.")
         temperature: float | None = Field(None, gt=0, description="Sampling temperature (unset: checkpoint or 0.7).")
-        top_k: int | None = Field(None, ge=0, description="Keep the k most likely tokens; 0 = all (unset: 20).")
+        top_k: int | None = Field(None, ge=0, le=1_000_000,
+                                  description="Keep the k most likely tokens; 0 = all (unset: 20).")
         top_p: float | None = Field(None, gt=0, le=1, description="Nucleus probability mass (unset: 0.8).")
         repetition_penalty: float | None = Field(None, gt=0, description="Penalty on seen tokens (unset: 1.0).")
         dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and activations dtype.")

@@ -1,16 +1,17 @@
 """vision_encoder: the prompt's images and videos -> merged vision embeddings plus deepstack features."""
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, StrictFloat, model_validator
 
 from ...runtime.errors import UserError
 from ...runtime.media_payloads import PromptTokens, VisionEmbeddings
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
 
-Triple = Optional[tuple[float, float, float]]
+Triple = Optional[tuple[StrictFloat, StrictFloat, StrictFloat]]  # written as a YAML list
+Pixels = Optional[Annotated[int, Field(ge=1, le=1 << 28)]]
 
 
 class VisionEncoderNode(Node):
@@ -21,18 +22,18 @@ class VisionEncoderNode(Node):
 
     class Config(NodeConfig):
         dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and activations dtype.")
-        min_pixels: Optional[PositiveInt] = Field(
+        min_pixels: Pixels = Field(
             None, description="Smallest resized image area (default: preprocessor_config.json, else 3136).")
-        max_pixels: Optional[PositiveInt] = Field(
+        max_pixels: Pixels = Field(
             None, description="Largest resized image area (default: preprocessor_config.json, else 12845056).")
-        video_min_pixels: Optional[PositiveInt] = Field(
+        video_min_pixels: Pixels = Field(
             None, description="Smallest resized video frame area (default 131072, the Qwen3-Omni processor's).")
-        video_max_pixels: Optional[PositiveInt] = Field(
+        video_max_pixels: Pixels = Field(
             None, description="Largest resized video frame area (default 786432, the Qwen3-Omni processor's).")
-        image_mean: Triple = Field(None, description="Per-channel mean (default: preprocessor_config.json, "
-                                                     "else the OpenAI-CLIP values).")
-        image_std: Triple = Field(None, description="Per-channel std (default: preprocessor_config.json, "
-                                                    "else the OpenAI-CLIP values).")
+        image_mean: Triple = Field(None, strict=False, description="Per-channel mean (default: "
+                                   "preprocessor_config.json, else the OpenAI-CLIP values).")
+        image_std: Triple = Field(None, strict=False, description="Per-channel std (default: "
+                                  "preprocessor_config.json, else the OpenAI-CLIP values).")
 
         @model_validator(mode="after")
         def _limits_ordered(self):

@@ -13,7 +13,8 @@ from ray.cluster_utils import Cluster
 from omnigraph.runtime.checkpoint_writer import default_checkpoint
 from omnigraph.runtime.executor_local import LocalExecutor
 from omnigraph.runtime.executor_ray import RayExecutor
-from omnigraph.runtime.validate import load_graph, parse_overrides
+from omnigraph.runtime.overrides import parse_overrides
+from omnigraph.runtime.validate import load_graph
 
 SETTINGS = ["*.greedy=true", "*.max_frames=10", "*.placement.num_gpus=0",
             "talker.placement.resources={speech_host: 1}", "code2wav.placement.resources={vocoder_host: 1}"]

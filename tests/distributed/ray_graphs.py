@@ -7,7 +7,8 @@ from typing import Iterator
 
 import torch
 
-from omnigraph.runtime.validate import load_graph, parse_overrides
+from omnigraph.runtime.overrides import parse_overrides
+from omnigraph.runtime.validate import load_graph
 
 TESTS = Path(__file__).resolve().parents[1]
 MEDIA = TESTS / "fixtures" / "media"

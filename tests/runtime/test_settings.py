@@ -5,7 +5,7 @@ import pytest
 from toy_nodes import ALL, Number
 
 from omnigraph.runtime.errors import GraphValidationError
-from omnigraph.runtime.validate import ALL_NODES
+from omnigraph.runtime.overrides import ALL_NODES, Setting, parse_overrides
 from omnigraph.testing import graph_from_yaml, run_graph
 
 GRAPH = """
@@ -61,3 +61,18 @@ def test_bad_placement_setting_is_located_at_the_flag() -> None:
     assert issues == {("bad-placement", "a"), ("unknown-node", "c")}
     assert all(i.where.file == "--set" for i in info.value.issues)
     assert any("gpus" in i.message and "num_gpus" in (i.hint or "") for i in info.value.issues)
+
+
+@pytest.mark.parametrize("typed, key, value, flag", [
+    (["*.bogus=1"], None, None, "--set *.bogus"),
+    (["*.factor=many"], None, None, "--set *.factor"),
+    (["*.placement.replicas=0"], None, None, "--set *.placement.replicas"),
+    ([], (ALL_NODES, "factor"), Setting(0.5, "--factor"), "--factor"),
+])
+def test_problems_name_the_flag_the_user_typed(typed: list[str], key: tuple | None, value: Setting | None,
+                                                flag: str) -> None:
+    overrides = parse_overrides(typed) | ({key: value} if key else {})
+    with pytest.raises(GraphValidationError) as info:
+        graph_from_yaml(GRAPH, extra_kinds=ALL, overrides=overrides)
+    assert {i.where.file for i in info.value.issues} == {flag}
+    assert all("--bogus" not in i.message and "--set a." not in i.message for i in info.value.issues)
