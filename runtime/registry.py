@@ -52,7 +52,7 @@ class Registry:
 
 def _builtin_node_classes() -> list[type[Node]]:
     """Node classes of every `omnigraph.nodes.<kind>.node` module."""
-    import omnigraph.nodes as package
+    from .. import nodes as package
 
     classes = []
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
