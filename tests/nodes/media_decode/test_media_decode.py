@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import soundfile
 import torch
 from PIL import Image as PILImage
 
+from media_files import dominant_freq, frame_color, sine, write_audio, write_video
 from omnigraph.runtime.errors import NodeFailed, UserError
 from omnigraph.runtime.payloads import FilePath
 from omnigraph.testing import run_node
@@ -21,70 +20,8 @@ from omnigraph.testing import run_node
 SR_IN = 44100
 
 
-def sine(seconds: float, rate: int, freq: float = 440.0, amp: float = 0.5, channels: int = 2) -> np.ndarray:
-    """[channels, n] float32, the same tone on every channel."""
-    t = np.arange(int(seconds * rate)) / rate
-    return np.tile((amp * np.sin(2 * np.pi * freq * t)).astype(np.float32), (channels, 1))
-
-
-def write_audio(path: Path, codec: str, samples: np.ndarray, rate: int, fmt: str | None = None) -> Path:
-    """Encode planar float samples [C, n] with PyAV (codec e.g. 'flac', 'libmp3lame', 'aac', 'libopus')."""
-    with av.open(str(path), "w", format=fmt) as out:
-        stream = out.add_stream(codec, rate=rate, layout="stereo" if samples.shape[0] == 2 else "mono")
-        _encode_audio(out, stream, samples, rate)
-    return path
-
-
-def _encode_audio(out, stream, samples: np.ndarray, rate: int) -> None:
-    fmt = stream.codec_context.format.name
-    size = stream.codec_context.frame_size or 1024
-    layout = "stereo" if samples.shape[0] == 2 else "mono"
-    for start in range(0, samples.shape[1], size):
-        chunk = np.ascontiguousarray(samples[:, start:start + size])
-        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
-        frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
-        resampler = av.AudioResampler(format=fmt, layout=layout, rate=rate)
-        for f in resampler.resample(frame):
-            for packet in stream.encode(f):
-                out.mux(packet)
-    for packet in stream.encode(None):
-        out.mux(packet)
-
-
-def frame_color(i: int) -> np.ndarray:
-    return np.array([(37 * i) % 256, (91 * i + 40) % 256, 200 - 8 * i], dtype=np.uint8)
-
-
-def write_video(path: Path, codec: str, n_frames: int, rate: int, audio_codec: str | None = None,
-                size=(64, 48), audio_seconds: float | None = None) -> Path:
-    """Solid-colour frames (colour frame_color(i)) at `rate` fps, optionally with a 440 Hz stereo track."""
-    w, h = size
-    with av.open(str(path), "w") as out:
-        video = out.add_stream(codec, rate=rate)
-        video.width, video.height, video.pix_fmt = w, h, "yuv420p"
-        audio = None
-        if audio_codec is not None:
-            audio = out.add_stream(audio_codec, rate=48000, layout="stereo")
-        for i in range(n_frames):
-            pixels = np.broadcast_to(frame_color(i), (h, w, 3)).copy()
-            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
-            frame.pts = i
-            for packet in video.encode(frame):
-                out.mux(packet)
-        for packet in video.encode(None):
-            out.mux(packet)
-        if audio is not None:
-            _encode_audio(out, audio, sine(audio_seconds or n_frames / rate, 48000), 48000)
-    return path
-
-
 def decode(path: Path, **config):
     return run_node("media_decode", {"path": FilePath(str(path))}, config)
-
-
-def dominant_freq(x: np.ndarray, rate: int) -> float:
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
-    return float(np.fft.rfftfreq(len(x), 1 / rate)[spectrum.argmax()])
 
 
 # ---------------------------------------------------------------------------------------------------- audio
@@ -195,18 +132,21 @@ def failure(path: Path, **config) -> str:
 
 def test_bad_inputs_fail_with_the_file_and_the_rule(tmp_path):
     (tmp_path / "notes.txt").write_text("just some text\n")
-    assert "not a readable media file" in failure(tmp_path / "notes.txt")
+    assert "not an audio, video or image file" in failure(tmp_path / "notes.txt")
+    (tmp_path / "notes.nfo").write_text("just some text\n")  # FFmpeg would show it as ANSI-art video
+    assert "is a text file" in failure(tmp_path / "notes.nfo")
     (tmp_path / "empty.wav").write_bytes(b"")
     assert "empty (0 bytes)" in failure(tmp_path / "empty.wav")
     (tmp_path / "garbage.mp4").write_bytes(np.random.default_rng(4).bytes(4096))
-    assert "not a readable media file" in failure(tmp_path / "garbage.mp4")
+    assert "not an audio, video or image file that FFmpeg or Pillow can read (FFmpeg: Invalid data" in failure(
+        tmp_path / "garbage.mp4")
     PILImage.fromarray(np.zeros((64, 64, 3), np.uint8) + 7).save(tmp_path / "full.png")
     (tmp_path / "cut.png").write_bytes((tmp_path / "full.png").read_bytes()[:60])
     assert "corrupt" in failure(tmp_path / "cut.png")
     assert "expects audio" in failure(tmp_path / "full.png", expect="audio")
     write_audio(tmp_path / "a.wav", "pcm_s16le", sine(0.2, 16000, channels=1), 16000)
     assert "audio only" in failure(tmp_path / "a.wav", expect="video")
-    assert "not a readable still image" in failure(tmp_path / "a.wav", expect="image")
+    assert "not a still image" in failure(tmp_path / "a.wav", expect="image")
     silent = write_video(tmp_path / "silent.mp4", "libx264", n_frames=4, rate=10)
     assert "no audio track" in failure(silent, expect="audio")
     assert "does not exist" in failure(tmp_path / "missing.wav")
@@ -221,4 +161,4 @@ def test_cli_exits_2_on_a_bad_file(tmp_path):
                              f"path={tmp_path / 'notes.txt'}", "--out", str(tmp_path / "out")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
-    assert "notes.txt" in result.stderr and "not a readable media file" in result.stderr
+    assert "notes.txt" in result.stderr and "not an audio, video or image file" in result.stderr
