@@ -53,7 +53,8 @@ def encode_audio(out, stream, samples: np.ndarray, rate: int) -> None:
 
 def write_video(path: Path, codec: str, n_frames: int, rate: int, audio_codec: str | None = None,
                 size=(64, 48), audio_rate: int = 48000, audio_channels: int = 2, fmt: str | None = None,
-                pix_fmt: str = "yuv420p", audio_seconds: float | None = None) -> Path:
+                pix_fmt: str = "yuv420p", audio_seconds: float | None = None,
+                audio_bit_rate: int | None = None) -> Path:
     """Solid-colour frames (colour frame_color(i)) at `rate` fps, optionally with a 440 Hz track."""
     w, h = size
     with av.open(str(path), "w", format=fmt) as out:
@@ -62,6 +63,8 @@ def write_video(path: Path, codec: str, n_frames: int, rate: int, audio_codec: s
         audio = None
         if audio_codec is not None:
             audio = out.add_stream(audio_codec, rate=audio_rate, layout=LAYOUTS[audio_channels])
+            if audio_bit_rate:
+                audio.bit_rate = audio_bit_rate
         for i in range(n_frames):
             pixels = np.broadcast_to(frame_color(i), (h, w, 3)).copy()
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
