@@ -162,3 +162,26 @@ def test_cli_exits_2_on_a_bad_file(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     assert "notes.txt" in result.stderr and "not an audio, video or image file" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["x.bmp", "x.gif", "x.tiff", "x.ppm", "x.tga"])
+def test_other_pillow_formats_and_the_first_frame_of_an_animation(tmp_path, name):
+    frames = [np.broadcast_to(frame_color(i), (12, 20, 3)).copy() for i in range(3)]
+    images = [PILImage.fromarray(f) for f in frames]
+    images[0].save(tmp_path / name, save_all=name.endswith((".gif", ".tiff")), append_images=images[1:])
+    image = decode(tmp_path / name)["image"]
+    assert image.source == str(tmp_path / name)
+    assert np.abs(image.pixels.numpy().astype(int) - frames[0]).max() <= 4  # gif's palette rounds a little
+
+
+def test_an_image_only_ffmpeg_reads_is_an_image(tmp_path):
+    import av
+
+    pixels = np.broadcast_to(frame_color(2), (16, 24, 3)).copy()
+    with av.open(str(tmp_path / "x.dpx"), "w", format="image2") as out:  # DPX: Pillow has no reader
+        stream = out.add_stream("dpx", rate=1)
+        stream.width, stream.height, stream.pix_fmt = 24, 16, "rgb24"
+        for packet in [*stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")), *stream.encode(None)]:
+            out.mux(packet)
+    np.testing.assert_array_equal(decode(tmp_path / "x.dpx")["image"].pixels.numpy(), pixels)
+    assert "still image (dpx_pipe), but this node expects video" in failure(tmp_path / "x.dpx", expect="video")
