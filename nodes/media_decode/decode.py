@@ -44,12 +44,20 @@ def is_still_image(container) -> bool:
 
 
 def streams_of(container) -> tuple[object | None, object | None]:
-    """(first video stream that is not cover art, first audio stream), either may be None."""
+    """(first decodable video stream that is not cover art, first decodable audio stream), either may be None."""
     from av.stream import Disposition
 
-    video = next((s for s in container.streams.video if not (s.disposition & Disposition.attached_pic)), None)
-    audio = next(iter(container.streams.audio), None)
+    video = next((s for s in container.streams.video if s.codec_context is not None
+                  and not (s.disposition & Disposition.attached_pic)), None)
+    audio = next((s for s in container.streams.audio if s.codec_context is not None), None)
     return video, audio
+
+
+def describe_streams(container) -> str:
+    """'data, audio (no decoder)': what the file holds, for a message saying nothing in it decodes."""
+    kinds = [s.type + ("" if s.codec_context is not None or s.type not in ("audio", "video") else " (no decoder)")
+             for s in container.streams]
+    return ", ".join(kinds) or "no streams at all"
 
 
 def declared_seconds(container, streams) -> float | None:
@@ -134,7 +142,7 @@ def _add_audio(audio: AudioTrack, frame, path: Path) -> None:
     try:
         audio.add(frame)
     except ValueError as exc:
-        raise fail(path, f"changes its audio sample rate or channel layout mid-stream ({exc})") from None
+        raise fail(path, f"has audio that FFmpeg could not convert to samples ({exc})") from None
 
 
 def _frame_rate(stream, container, fps: float, max_frames: int) -> float:

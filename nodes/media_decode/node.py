@@ -62,8 +62,9 @@ class MediaDecode(Node):
             container.close()
             raise fail(file, "is not a still image that Pillow or FFmpeg reads (it is audio or video)")
         if video_stream is None and audio_stream is None:
+            held = d.describe_streams(container)
             container.close()
-            raise fail(file, "has no audio or video streams")
+            raise fail(file, f"has no audio or video stream that FFmpeg can decode (it holds: {held})")
         if expect == "audio" or (expect == "auto" and video_stream is None):
             if audio_stream is None:
                 container.close()

@@ -185,3 +185,14 @@ def test_an_image_only_ffmpeg_reads_is_an_image(tmp_path):
             out.mux(packet)
     np.testing.assert_array_equal(decode(tmp_path / "x.dpx")["image"].pixels.numpy(), pixels)
     assert "still image (dpx_pipe), but this node expects video" in failure(tmp_path / "x.dpx", expect="video")
+
+
+def test_a_track_that_changes_rate_and_layout_midway(tmp_path):
+    first = write_audio(tmp_path / "a.mp3", "libmp3lame", sine(0.5, 44100, channels=2), 44100).read_bytes()
+    second = write_audio(tmp_path / "b.mp3", "libmp3lame", sine(0.5, 22050, channels=1), 22050).read_bytes()
+    (tmp_path / "joined.mp3").write_bytes(first + second)  # as concatenated recordings are
+    wave = decode(tmp_path / "joined.mp3")["audio"]
+    assert wave.seconds == pytest.approx(1.0, abs=0.15)
+    x = wave.samples.numpy()
+    for part in (x[1000:7000], x[len(x) - 7000:len(x) - 1000]):
+        assert abs(dominant_freq(part, 16000) - 440) < 10
