@@ -198,3 +198,9 @@ def test_a_track_that_changes_rate_and_layout_midway(tmp_path):
     x = wave.samples.numpy()
     for part in (x[1000:7000], x[len(x) - 7000:len(x) - 1000]):
         assert abs(dominant_freq(part, 16000) - 440) < 10
+
+
+def test_an_image_over_pillows_bomb_limit_is_refused(tmp_path, monkeypatch):
+    PILImage.fromarray(np.zeros((100, 100, 3), np.uint8)).save(tmp_path / "big.png")
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 1000)  # 10,000 pixels is over twice the limit
+    assert "too large an image to decode safely" in failure(tmp_path / "big.png")
