@@ -2,6 +2,7 @@
 and clear errors (naming the file) for bad inputs. Every media file is generated here with PyAV or Pillow."""
 from __future__ import annotations
 
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -204,3 +205,12 @@ def test_an_image_over_pillows_bomb_limit_is_refused(tmp_path, monkeypatch):
     PILImage.fromarray(np.zeros((100, 100, 3), np.uint8)).save(tmp_path / "big.png")
     monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 1000)  # 10,000 pixels is over twice the limit
     assert "too large an image to decode safely" in failure(tmp_path / "big.png")
+
+
+def test_a_tag_that_is_not_valid_utf8_does_not_stop_decoding(tmp_path):
+    body = b"\x03" + b"Caf\xe9 \xff"  # a title said to be UTF-8 that is Latin-1, as old taggers wrote
+    frame = b"TIT2" + struct.pack(">I", len(body)) + b"\x00\x00" + body
+    size = bytes((len(frame) >> shift) & 0x7F for shift in (21, 14, 7, 0))  # ID3v2 "syncsafe" size
+    mp3 = write_audio(tmp_path / "a.mp3", "libmp3lame", sine(0.5, SR_IN), SR_IN).read_bytes()
+    (tmp_path / "tagged.mp3").write_bytes(b"ID3\x03\x00\x00" + size + frame + mp3)
+    assert decode(tmp_path / "tagged.mp3")["audio"].seconds == pytest.approx(0.5, abs=0.08)
