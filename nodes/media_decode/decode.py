@@ -98,7 +98,7 @@ def decode(container, path: Path, video_stream, audio_stream, fps: float, max_fr
     audio_index = audio_stream.index if audio_stream is not None else -1
     t0, next_k, seen, bad, reason = None, 0, 0, 0, None
     try:
-        for packet in container.demux(*streams):
+        for packet in _packets(container, streams):
             try:
                 decoded = packet.decode()
             except av.error.FFmpegError as exc:
@@ -136,6 +136,25 @@ def decode(container, path: Path, video_stream, audio_stream, fps: float, max_fr
     if native:
         rate = min(rate, native)
     return frames, rate, samples
+
+
+def _packets(container, streams):
+    """container.demux(*streams), ending cleanly when a stream appeared mid-file (FLV and MPEG-TS add streams as
+    they come): PyAV's final flush then fails with IndexError, so the chosen streams' decoders are flushed here."""
+    try:
+        yield from container.demux(*streams)
+    except IndexError:
+        yield from (_Flush(s) for s in streams)
+
+
+class _Flush:
+    """Stands for PyAV's empty end-of-stream packet: decoding it returns the frames the decoder still holds."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def decode(self):
+        return self.stream.decode(None)
 
 
 def _add_audio(audio: AudioTrack, frame, path: Path) -> None:

@@ -214,3 +214,32 @@ def test_a_tag_that_is_not_valid_utf8_does_not_stop_decoding(tmp_path):
     mp3 = write_audio(tmp_path / "a.mp3", "libmp3lame", sine(0.5, SR_IN), SR_IN).read_bytes()
     (tmp_path / "tagged.mp3").write_bytes(b"ID3\x03\x00\x00" + size + frame + mp3)
     assert decode(tmp_path / "tagged.mp3")["audio"].seconds == pytest.approx(0.5, abs=0.08)
+
+
+class StreamAppearsMidFile:
+    """A container whose demuxing ends as PyAV's does when a stream appeared mid-file (FLV, MPEG-TS): every
+    packet is read, then its final flush fails with IndexError, so the decoders' buffered frames are not flushed."""
+
+    def __init__(self, container):
+        self._container = container
+
+    def __getattr__(self, name):
+        return getattr(self._container, name)
+
+    def demux(self, *streams):
+        yield from (packet for packet in self._container.demux(*streams) if packet.size)
+        raise IndexError("list index out of range")
+
+
+def test_a_stream_appearing_mid_file_still_gives_every_frame(tmp_path):
+    import av
+
+    from omnigraph.nodes.media_decode import decode as d
+
+    path = write_video(tmp_path / "v.mp4", "libx264", n_frames=20, rate=10, audio_codec="aac")
+    container = av.open(str(path))
+    video, audio = d.streams_of(container)
+    frames, _, samples = d.decode(StreamAppearsMidFile(container), path, video, audio, 2.0, 256, 3600.0)
+    whole = decode(path)["video"]  # x264 holds frames back until the flush
+    np.testing.assert_array_equal(np.stack(frames), whole.frames.numpy())
+    np.testing.assert_array_equal(samples, whole.audio.samples.numpy())
