@@ -3,7 +3,8 @@
 Still images are whatever Pillow decodes (png, jpg, webp, bmp, gif's first frame, tiff, ...); audio and video
 are whatever FFmpeg (through PyAV) demuxes and decodes. `expect: auto` picks the kind from the file: a still
 image -> image; a container with a video stream (cover art does not count) -> video; audio streams only ->
-audio. `expect: audio` also takes the audio track of a video file. Files FFmpeg cannot read, files longer than
+audio. `expect: audio` also takes the audio track of a video file; `expect: video` takes every frame of an
+animated GIF, WebP or PNG. Files FFmpeg cannot read, files longer than
 `max_seconds`, and files of another kind than expected fail with a UserError naming the file and the reason.
 """
 from __future__ import annotations
@@ -48,6 +49,9 @@ class MediaDecode(Node):
         expect = self.config.expect
         check_file(file)
         image = open_image(file)  # still images first: Pillow reads them as the reference pipelines do
+        if image is not None and expect == "video" and getattr(image, "is_animated", False):
+            image.close()  # an animated GIF, WebP or PNG asked for as video: FFmpeg decodes all its frames
+            image = None
         if image is not None:
             if expect in ("audio", "video"):
                 fmt = image.format

@@ -243,3 +243,13 @@ def test_a_stream_appearing_mid_file_still_gives_every_frame(tmp_path):
     whole = decode(path)["video"]  # x264 holds frames back until the flush
     np.testing.assert_array_equal(np.stack(frames), whole.frames.numpy())
     np.testing.assert_array_equal(samples, whole.audio.samples.numpy())
+
+
+def test_an_animated_gif_asked_for_as_video_gives_its_frames(tmp_path):
+    images = [PILImage.fromarray(np.broadcast_to(frame_color(i), (12, 20, 3)).copy()) for i in range(6)]
+    images[0].save(tmp_path / "a.gif", save_all=True, append_images=images[1:], duration=250)  # 4 fps, 1.5 s
+    video = decode(tmp_path / "a.gif", expect="video")["video"]
+    assert video.frames.shape == (3, 12, 20, 3) and video.fps == pytest.approx(2.0)
+    for k, i in enumerate((0, 2, 4)):
+        assert np.abs(video.frames[k].numpy().reshape(-1, 3).mean(0) - frame_color(i)).max() < 12, k
+    assert set(decode(tmp_path / "a.gif")) == {"image"}  # auto: the first frame, as a still image
