@@ -4,8 +4,8 @@ Still images are whatever Pillow decodes (png, jpg, webp, bmp, gif's first frame
 are whatever FFmpeg (through PyAV) demuxes and decodes. `expect: auto` picks the kind from the file: a still
 image -> image; a container with a video stream (cover art does not count) -> video; audio streams only ->
 audio. `expect: audio` also takes the audio track of a video file; `expect: video` takes every frame of an
-animated GIF, WebP or PNG. Files FFmpeg cannot read, files longer than
-`max_seconds`, and files of another kind than expected fail with a UserError naming the file and the reason.
+animated GIF, WebP or PNG. Files FFmpeg cannot read, files longer than `max_seconds`, and files of another
+kind than expected fail with a UserError naming the file and the reason.
 """
 from __future__ import annotations
 
