@@ -106,10 +106,11 @@ class FilePath(Payload):
 
 @dataclass(frozen=True)
 class Waveform(Payload):
-    """Mono audio. samples: [N] float32 in [-1, 1]."""
+    """Mono audio. samples: [N] float32 in [-1, 1]; `source`: the file it was decoded from, if any."""
 
     samples: torch.Tensor
     sample_rate: int
+    source: str = ""
     file_suffix: ClassVar[str] = ".wav"
 
     @property

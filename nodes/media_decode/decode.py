@@ -1,12 +1,14 @@
-"""Decoding media files: audio (16 kHz mono float32), still images (RGB uint8) and video (frames + audio track).
+"""Audio and video containers with PyAV: every format FFmpeg demuxes and decodes, detected from the content.
 
-Audio is decoded with PyAV at its own rate, averaged over channels, then resampled to 16 kHz with soxr
-(librosa's "soxr_hq", as `librosa.load(path, sr=16000)` does). Still images are read with Pillow (as the Qwen
-reference pipelines do); audio and video containers with PyAV.
+Audio is averaged over channels and resampled to 16 kHz as it is decoded (audio_track.py). Video frames are
+sampled on a time grid: the first frame at or after each k / fps seconds (k = 0, 1, ...), so a clip of D seconds
+gives ceil(D * fps) frames (fewer if its own frame rate is lower). If that exceeds max_frames, the rate is
+lowered to fit the whole clip.
 
-Video frames are sampled on a time grid: the first frame at or after each k / fps seconds (k = 0, 1, ...), so
-a clip of D seconds gives ceil(D * fps) frames (fewer if its own frame rate is lower). If that exceeds
-max_frames, the rate is lowered to fit the whole clip.
+Length is bounded twice: by the duration the container declares, before anything is decoded, and by what has
+been decoded, so a file whose header lies or says nothing still stops as soon as it passes the limit.
+A few undecodable packets are skipped (as the ffmpeg tool does); a file none of whose packets decode fails with
+FFmpeg's reason.
 """
 from __future__ import annotations
 
@@ -15,160 +17,170 @@ from pathlib import Path
 
 import numpy as np
 
-from ...runtime.errors import UserError
+from .audio_track import AudioTrack
+from .errors import fail
 
-SAMPLE_RATE = 16000
-SUPPORTED = "audio: wav, flac, mp3, ogg, m4a; images: png, jpg, webp; video: mp4, mkv, webm"
-IMAGE_FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF", "MPO"}
-# Demuxers (PyAV `container.format.name`, split at commas) we accept for audio and video files.
-CONTAINERS = {"wav", "flac", "mp3", "ogg", "mov", "mp4", "m4a", "matroska", "webm", "aac", "aiff", "avi", "mpegts"}
-
-
-class MediaError(UserError):
-    """A media file that cannot be decoded as asked."""
-
-
-def fail(path: Path, problem: str) -> MediaError:
-    return MediaError(f"media file '{path}': {problem}")
-
-
-def check_file(path: Path) -> None:
-    if not path.exists():
-        raise fail(path, "does not exist")
-    if not path.is_file():
-        raise fail(path, "is not a file")
-    try:
-        size = path.stat().st_size
-        with path.open("rb"):
-            pass
-    except OSError as exc:
-        raise fail(path, f"cannot be read ({exc.strerror or exc})") from None
-    if size == 0:
-        raise fail(path, "is empty (0 bytes)")
-
-
-def open_image(path: Path):
-    """The file as a Pillow image if it is a still-image format we read, else None."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        image = Image.open(path)
-    except (UnidentifiedImageError, OSError, ValueError):
-        return None
-    if image.format not in IMAGE_FORMATS:
-        image.close()
-        return None
-    return image
-
-
-def decode_image(path: Path, image) -> np.ndarray:
-    """[H, W, 3] uint8 RGB (the first frame of an animated image)."""
-    from PIL import Image
-
-    try:
-        with image:
-            image.load()
-            return np.array(image.convert("RGB"), dtype=np.uint8)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise fail(path, f"is a corrupt or truncated {image.format} image ({exc})") from None
+TEXT_DEMUXERS = {"tty"}  # FFmpeg shows a text file as ANSI-art video; nobody means that as media
+BAD_PACKETS_BEFORE_GIVING_UP = 32  # undecodable packets tolerated before anything decodes
 
 
 def open_container(path: Path):
     import av
 
     try:
-        container = av.open(str(path))
+        container = av.open(str(path), metadata_errors="replace")
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise fail(path, f"is not a readable media file ({_reason(exc)}); supported: {SUPPORTED}") from None
-    names = set(container.format.name.split(","))
-    if not names & CONTAINERS:
+        raise fail(path, f"is not an audio, video or image file that FFmpeg or Pillow can read "
+                         f"(FFmpeg: {_reason(exc)})") from None
+    if container.format.name in TEXT_DEMUXERS:
         container.close()
-        raise fail(path, f"has an unsupported format '{container.format.name}'; supported: {SUPPORTED}")
+        raise fail(path, "is a text file, not audio, video or an image")
     return container
 
 
+def is_still_image(container) -> bool:
+    """An image FFmpeg reads through its image demuxers (formats Pillow does not decode, e.g. EXR, DPX)."""
+    return any(n == "image2" or n.endswith("_pipe") for n in container.format.name.split(","))
+
+
 def streams_of(container) -> tuple[object | None, object | None]:
-    """(first video stream that is not cover art, first audio stream), either may be None."""
+    """(first decodable video stream that is not cover art, first decodable audio stream), either may be None."""
     from av.stream import Disposition
 
-    video = next((s for s in container.streams.video if not (s.disposition & Disposition.attached_pic)), None)
-    audio = next(iter(container.streams.audio), None)
+    video = next((s for s in container.streams.video if s.codec_context is not None
+                  and not (s.disposition & Disposition.attached_pic)), None)
+    audio = next((s for s in container.streams.audio if s.codec_context is not None), None)
     return video, audio
 
 
-def decode(container, path: Path, video_stream, audio_stream, fps: float,
-           max_frames: int) -> tuple[list[np.ndarray], float, np.ndarray | None]:
+def describe_streams(container) -> str:
+    """'data, audio (no decoder)': what the file holds, for a message saying nothing in it decodes."""
+    kinds = [s.type + ("" if s.codec_context is not None or s.type not in ("audio", "video") else " (no decoder)")
+             for s in container.streams]
+    return ", ".join(kinds) or "no streams at all"
+
+
+def declared_seconds(container, streams) -> float | None:
+    """The longest duration the chosen streams (or else the container) declare, None when none does."""
+    known = [float(s.duration * s.time_base) for s in streams if s.duration is not None and s.time_base]
+    if known:
+        return max(known)
+    return container.duration / 1_000_000 if container.duration is not None else None  # AV_TIME_BASE units
+
+
+def check_declared_length(path: Path, container, streams, max_seconds: float) -> None:
+    seconds = declared_seconds(container, streams)
+    if seconds is not None and seconds > max_seconds:
+        container.close()
+        raise fail(path, f"is {_clock(seconds)} long (its header says so), over media_decode's limit of "
+                         f"{max_seconds:g} s; cut it into shorter files or raise media_decode's max_seconds")
+
+
+def first_frame(container, path: Path, stream) -> np.ndarray:
+    """[H, W, 3] uint8 RGB: the first picture of the stream."""
+    frames, _, _ = decode(container, path, stream, None, fps=1.0, max_frames=1, max_seconds=math.inf,
+                          first_only=True)
+    if not frames:
+        raise fail(path, "is an image that FFmpeg could not decode")
+    return frames[0]
+
+
+def decode(container, path: Path, video_stream, audio_stream, fps: float, max_frames: int, max_seconds: float,
+           first_only: bool = False) -> tuple[list[np.ndarray], float, np.ndarray | None]:
     """One pass over the chosen streams: (sampled RGB frames, their rate, 16 kHz mono audio or None)."""
     import av
 
     streams = [s for s in (video_stream, audio_stream) if s is not None]
     frames: list[np.ndarray] = []
     rate = _frame_rate(video_stream, container, fps, max_frames) if video_stream is not None else fps
-    audio = _AudioCollector(audio_stream) if audio_stream is not None else None
+    audio = AudioTrack() if audio_stream is not None else None
     native = float(video_stream.average_rate or 0) if video_stream is not None else 0.0
     audio_index = audio_stream.index if audio_stream is not None else -1
-    t0, next_k, seen = None, 0, 0
+    t0, next_k, seen, bad, reason = None, 0, 0, 0, None
     try:
-        for packet in container.demux(*streams):
-            for frame in packet.decode():
+        for packet in _packets(container, streams):
+            try:
+                decoded = packet.decode()
+            except av.error.FFmpegError as exc:
+                bad, reason = bad + 1, reason or _reason(exc)
+                if bad >= BAD_PACKETS_BEFORE_GIVING_UP and not seen and not (audio and audio.seconds):
+                    break
+                continue
+            for frame in decoded:
                 if packet.stream.index == audio_index:
-                    audio.add(frame)
-                    continue
-                t = frame.time if frame.time is not None else seen / (native or rate)
-                seen += 1
-                t0 = t if t0 is None else t0
-                if len(frames) < max_frames and t - t0 >= next_k / rate - 1e-6:
-                    frames.append(frame.to_ndarray(format="rgb24"))
-                    next_k = math.floor((t - t0) * rate + 1e-6) + 1  # skip grid points this frame covered
+                    _add_audio(audio, frame, path)
+                    elapsed = audio.seconds
+                else:
+                    t = frame.time if frame.time is not None else seen / (native or rate)
+                    seen += 1
+                    t0 = t if t0 is None else t0
+                    elapsed = t - t0
+                    if len(frames) < max_frames and elapsed >= next_k / rate - 1e-6:
+                        frames.append(frame.to_ndarray(format="rgb24"))
+                        next_k = math.floor(elapsed * rate + 1e-6) + 1  # skip grid points this frame covered
+                    if first_only:
+                        return frames, rate, None
+                if elapsed > max_seconds:
+                    raise fail(path, f"is longer than media_decode's limit of {max_seconds:g} s (decoding "
+                                     f"stopped there; its header gave {_declared(container, streams)}); cut it "
+                                     "into shorter files or raise media_decode's max_seconds")
     except av.error.FFmpegError as exc:
-        raise fail(path, f"is corrupt: decoding failed ({_reason(exc)})") from None
+        raise fail(path, f"is corrupt: FFmpeg stopped reading it ({_reason(exc)})") from None
     finally:
         container.close()
+    samples = audio.samples() if audio is not None else None
+    if reason and not frames and (samples is None or not len(samples)):
+        raise fail(path, f"is corrupt: FFmpeg could not decode it ({reason})")
+    if samples is not None and not len(samples):
+        raise fail(path, "has an audio track with no samples")
     if native:
         rate = min(rate, native)
-    return frames, rate, audio.result(path) if audio is not None else None
+    return frames, rate, samples
+
+
+def _packets(container, streams):
+    """container.demux(*streams), ending cleanly when a stream appeared mid-file (FLV and MPEG-TS add streams as
+    they come): PyAV's final flush then fails with IndexError, so the chosen streams' decoders are flushed here."""
+    try:
+        yield from container.demux(*streams)
+    except IndexError:
+        yield from (_Flush(s) for s in streams)
+
+
+class _Flush:
+    """Stands for PyAV's empty end-of-stream packet: decoding it returns the frames the decoder still holds."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def decode(self):
+        return self.stream.decode(None)
+
+
+def _add_audio(audio: AudioTrack, frame, path: Path) -> None:
+    try:
+        audio.add(frame)
+    except ValueError as exc:
+        raise fail(path, f"has audio that FFmpeg could not convert to samples ({exc})") from None
 
 
 def _frame_rate(stream, container, fps: float, max_frames: int) -> float:
     """fps, lowered so that the whole clip fits in max_frames when its duration is known."""
-    duration = None
-    if stream.duration is not None and stream.time_base is not None:
-        duration = float(stream.duration * stream.time_base)
-    elif container.duration is not None:
-        duration = container.duration / 1_000_000
+    duration = declared_seconds(container, [stream])
     if duration and duration * fps > max_frames:
         return max_frames / duration
     return fps
 
 
-class _AudioCollector:
-    """Decoded audio frames -> float32 planar at the stream's own rate -> mono -> 16 kHz."""
+def _declared(container, streams) -> str:
+    seconds = declared_seconds(container, streams)
+    return "no length" if seconds is None else f"{seconds:.2f} s"
 
-    def __init__(self, stream):
-        import av
 
-        self.resampler = av.AudioResampler(format="fltp")  # layout and rate stay those of the stream
-        self.rate = stream.codec_context.sample_rate or stream.sample_rate
-        self.chunks: list[np.ndarray] = []
-
-    def add(self, frame) -> None:
-        self._keep(self.resampler.resample(frame))
-
-    def _keep(self, frames) -> None:
-        for out in frames:
-            self.rate = out.sample_rate
-            self.chunks.append(out.to_ndarray().mean(axis=0))  # [C, n] -> [n]: the mean of the channels
-
-    def result(self, path: Path) -> np.ndarray:
-        self._keep(self.resampler.resample(None))
-        if not sum(len(c) for c in self.chunks):
-            raise fail(path, "has an audio track with no samples")
-        mono = np.concatenate(self.chunks).astype(np.float32)
-        if self.rate != SAMPLE_RATE:
-            import librosa
-
-            mono = librosa.resample(mono, orig_sr=self.rate, target_sr=SAMPLE_RATE, res_type="soxr_hq")
-        return np.ascontiguousarray(mono, dtype=np.float32)
+def _clock(seconds: float) -> str:
+    """1:02:03 style, with the seconds too: '18:00:00 (64800 s)'."""
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d} ({seconds:.0f} s)"
 
 
 def _reason(exc: BaseException) -> str:

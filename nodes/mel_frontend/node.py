@@ -51,7 +51,7 @@ class MelFrontend(Node):
         max_samples = (round(self.config.max_seconds * args.sample_rate) if self.config.max_seconds is not None
                        else args.max_samples)
         for i, clip in enumerate(clips):
-            where = f"audio clip {i + 1} of {len(clips)}"
+            where = _clip_name(i, clips)
             if clip.sample_rate != args.sample_rate:
                 raise UserError(f"{where} is at {clip.sample_rate} Hz; the model takes {args.sample_rate} Hz "
                                 f"audio (resample it first, e.g. decode it with media_decode)")
@@ -66,10 +66,12 @@ class MelFrontend(Node):
                                 f"(or raise mel_frontend's max_seconds)")
         lengths = [int(clip.samples.shape[0]) for clip in clips]
         padded = max(lengths)
-        if padded <= args.n_fft // 2:
+        if padded <= args.n_fft // 2:  # the Hugging Face feature extractor fails here too (reflect padding)
             need = args.n_fft // 2
-            raise UserError(f"the audio clips are too short: the longest has {padded} samples and the mel "
-                            f"frontend needs more than {need} ({need / args.sample_rate * 1000:.1f} ms)")
+            names = ", ".join(_clip_name(i, clips) for i in range(len(clips)))
+            raise UserError(f"{names}: too short for the mel frontend: the longest clip has {padded} samples "
+                            f"({padded / args.sample_rate * 1000:.1f} ms) and it needs more than {need} "
+                            f"({need / args.sample_rate * 1000:.1f} ms); give a longer clip")
         with torch.inference_mode():
             wav = torch.empty(len(clips), padded, dtype=torch.float32, device=self.device)  # [B, N], zero padded
             for i, clip in enumerate(clips):
@@ -79,3 +81,9 @@ class MelFrontend(Node):
             frames = valid_frames(lengths, args.hop)
             mel = tuple(feats[i, :, : frames[i]].clone() for i in range(len(clips)))  # own storage per clip
         return {"mel": MelFeatures(mel)}
+
+
+def _clip_name(i: int, clips) -> str:
+    """'audio clip 2 of 3 (from speech.wav)': which clip, and the file it was decoded from when known."""
+    source = getattr(clips[i], "source", "")
+    return f"audio clip {i + 1} of {len(clips)}" + (f" (from '{source}')" if source else "")

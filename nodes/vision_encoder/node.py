@@ -79,12 +79,13 @@ class VisionEncoderNode(Node):
             return {}
         patches, grids, seconds = [], [], []
         for kind, index in items:
-            what = f"{kind} {index} of the prompt"
+            item = prompt.images[index] if kind == "image" else prompt.videos[index]
+            what = f"{kind} {index} of the prompt" + (f" (from '{item.source}')" if item.source else "")
             if kind == "image":
-                rows, grid = preprocess_image(prompt.images[index].pixels, self._prep, what)
+                rows, grid = preprocess_image(item.pixels, self._prep, what)
                 seconds.append(0.0)
             else:
-                video = prompt.videos[index]
+                video = item
                 if not video.fps > 0:
                     raise UserError(f"{what} has fps {video.fps}; the fps frames were sampled at must be > 0")
                 rows, grid = preprocess_video(video.frames, self._prep, what)

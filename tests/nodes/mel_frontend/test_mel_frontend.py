@@ -14,7 +14,7 @@ from omnigraph.nodes.mel_frontend.node import MelFrontend
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.errors import UserError
 from omnigraph.runtime.media_payloads import MelFeatures, PromptTokens
-from omnigraph.runtime.payloads import Waveform
+from omnigraph.runtime.payloads import FilePath, Waveform
 from omnigraph.testing import run_node
 
 SPEECH = Path(__file__).parents[2] / "fixtures" / "media" / "speech.wav"
@@ -130,3 +130,24 @@ def test_bad_clips():
         node.process(prompt(chirp(1600), np.zeros(0, np.float32)))
     with pytest.raises(UserError, match="too short"):
         node.process(prompt(chirp(200)))
+
+
+def test_clips_too_short_for_the_processor_fail_naming_their_file(tmp_path):
+    """A 10 ms clip: transformers' WhisperFeatureExtractor (as the Qwen3-Omni processor calls it) fails too;
+    one sample more than n_fft // 2 is the shortest it takes, and the frontend takes it as well."""
+    with pytest.raises(RuntimeError):
+        reference([chirp(160)])
+    soundfile.write(tmp_path / "click.wav", chirp(160), 16000)
+    click = run_node("media_decode", {"path": FilePath(str(tmp_path / "click.wav"))})["audio"]
+    message = f"audio clip 2 of 2 \\(from '{tmp_path / 'click.wav'}'\\): too short for the mel frontend: the " \
+              "longest clip has 160 samples \\(10.0 ms\\) and it needs more than 200"
+    with pytest.raises(UserError, match=message):
+        frontend().process(PromptTokens(ids=torch.zeros(1, dtype=torch.long), audios=(click, click)))
+    (ours,), (theirs,) = frontend().process(prompt(chirp(201)))["mel"].features, reference([chirp(201)])[0]
+    torch.testing.assert_close(ours, theirs, **TOL)
+
+
+def test_clip_errors_name_the_file(tmp_path):
+    clip = Waveform(torch.from_numpy(chirp(44100)), 44100, source="/data/talk.mp3")
+    with pytest.raises(UserError, match=r"audio clip 1 of 1 \(from '/data/talk.mp3'\) is at 44100 Hz"):
+        frontend().process(PromptTokens(ids=torch.zeros(1, dtype=torch.long), audios=(clip,)))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from oracle import build_model, save_checkpoint
@@ -115,3 +116,16 @@ def test_config_rejects_inverted_limits():
         VisionEncoderNode.Config(min_pixels=10_000, max_pixels=100)
     with pytest.raises(ValidationError):
         VisionEncoderNode.Config(resize="nearest")
+
+
+def test_errors_about_a_decoded_picture_name_its_file(model_and_checkpoint, tmp_path):
+    from PIL import Image as PILImage
+
+    from omnigraph.runtime.payloads import FilePath
+
+    _, path = model_and_checkpoint
+    PILImage.fromarray(np.zeros((4000, 10, 3), np.uint8)).save(tmp_path / "strip.png")
+    strip = run_node("media_decode", {"path": FilePath(str(tmp_path / "strip.png"))})["image"]
+    with pytest.raises(NodeFailed, match=f"image 0 of the prompt \\(from '{tmp_path / 'strip.png'}'\\) is "
+                                         "4000x10 pixels: its aspect ratio 400.0 is above 200"):
+        run_node("vision_encoder", {"prompt": prompt([MediaItem("image", 0)], [strip])}, checkpoint=path)
