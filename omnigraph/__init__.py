@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 _PUBLIC = {  # public name -> the module that defines it
     "GraphValidationError": ".runtime.errors", "NodeFailed": ".runtime.errors", "UserError": ".runtime.errors",
-    "LocalExecutor": ".runtime.executor_local", "RunResult": ".runtime.executor_local",
+    "LocalExecutor": ".runtime.executor_local", "RunResult": ".runtime.run_result",
     "RayExecutor": ".runtime.executor_ray",
     "Node": ".runtime.node", "NodeConfig": ".runtime.node",
     "Input": ".runtime.ports", "Output": ".runtime.ports",
@@ -22,11 +22,12 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eagerly
     from .runtime.errors import GraphValidationError, NodeFailed, UserError
-    from .runtime.executor_local import LocalExecutor, RunResult
+    from .runtime.executor_local import LocalExecutor
     from .runtime.executor_ray import RayExecutor
     from .runtime.node import Node, NodeConfig
     from .runtime.ports import Input, Output
     from .runtime.registry import default_registry
+    from .runtime.run_result import RunResult
     from .runtime.validate import load_graph, load_graph_text
 
 

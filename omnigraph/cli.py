@@ -95,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="Ray cluster to join (default: $RAY_ADDRESS, else start a local one)")
     p.add_argument("--ray-num-gpus", type=_gpu_count, metavar="N",
                    help="logical GPUs of a local Ray cluster started for this run (default: the GPUs present)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where nodes compute unless their placement names a device; auto: CUDA when torch sees a "
+                        "GPU (with --executor ray: when the stage reserved one), else CPU (default auto)")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling nodes (default 0)")
     p.add_argument("--checkpoint", type=Path, metavar="DIR",
                    help="a Hugging Face checkpoint folder (default: the tiny random checkpoint, built once)")
@@ -255,14 +258,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _executor(args: argparse.Namespace, graph: Any) -> Any:
-    checkpoint = _checkpoint_for(graph, args.checkpoint)
     if args.executor == "ray":
         from .runtime.executor_ray import RayExecutor
 
-        return RayExecutor(graph, checkpoint=checkpoint, address=args.ray_address, num_gpus=args.ray_num_gpus)
+        return RayExecutor(graph, checkpoint=_checkpoint_for(graph, args.checkpoint), address=args.ray_address,
+                           num_gpus=args.ray_num_gpus, device=args.device)
+    from .runtime.device import choose_device
     from .runtime.executor_local import LocalExecutor
 
-    return LocalExecutor(graph, checkpoint=checkpoint)
+    choose_device(args.device, what="--device cuda was given")  # before a default checkpoint is built
+    return LocalExecutor(graph, device=args.device, checkpoint=_checkpoint_for(graph, args.checkpoint))
 
 
 def _run_settings(args: argparse.Namespace) -> dict[tuple[str, str], Any]:

@@ -11,10 +11,11 @@ from typing import Any
 
 import yaml
 
-from .runtime.executor_local import LocalExecutor, RunResult
+from .runtime.executor_local import LocalExecutor
 from .runtime.graph import Graph
 from .runtime.node import Node
 from .runtime.registry import Registry, default_registry
+from .runtime.run_result import RunResult
 from .runtime.validate import load_graph, load_graph_text
 
 

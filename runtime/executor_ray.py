@@ -21,12 +21,12 @@ from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
 from .checkpoint import Checkpoint
 from .errors import UserError
-from .executor_local import RunResult
 from .graph import Graph
 from .inputs import prepare_inputs
 from .placement import Stage, check_fits, plan_stages, total_demand
 from .ray_run import RayRun
 from .ray_stage import StageWorker
+from .run_result import RunResult
 
 _log = logging.getLogger("omnigraph.ray")
 SHUTDOWN_GRACE = 10.0  # seconds `shutdown` waits for cancelled runs to end
@@ -34,17 +34,19 @@ CONTROL_THREADS = 8  # actor threads beyond those runs hold: cancel, feed, where
 
 
 class RayExecutor:
-    """Runs a validated graph on a Ray cluster: same interface as `LocalExecutor` (load, start, run)."""
+    """Runs a validated graph on a Ray cluster: the same contract as `LocalExecutor` (see `executor`)."""
 
     name = "ray"
 
     def __init__(self, graph: Graph, *, checkpoint: str | Path | Checkpoint | None = None,
                  address: str | None = None, num_gpus: float | None = None, buffer_size: int = 64,
-                 ready_timeout: float = 600.0, runs_per_replica: int = 16):
+                 ready_timeout: float = 600.0, runs_per_replica: int = 16, device: str = "auto"):
         """`address`: a cluster to join (default `RAY_ADDRESS`, else start a local one with `num_gpus` logical
         GPUs if given). `checkpoint` must be a path every cluster node can read. A replica serves at most
-        `runs_per_replica` runs at once; `start` waits while every replica of a stage is that busy."""
+        `runs_per_replica` runs at once; `start` waits while every replica of a stage is that busy. `device`:
+        for stages whose placement says `auto` (`auto`: CUDA when the stage reserved a GPU torch sees)."""
         self.graph = graph
+        self.device = device
         path = checkpoint.path if isinstance(checkpoint, Checkpoint) else checkpoint
         self.checkpoint = None if path is None else str(Path(path).expanduser().resolve())
         self.address, self.num_gpus = address, num_gpus
@@ -104,8 +106,8 @@ class RayExecutor:
                     num_cpus=stage.num_cpus, num_gpus=stage.num_gpus, memory=stage.memory or None,
                     resources=stage.resources or None, max_restarts=-1,
                     max_concurrency=self.runs_per_replica * self._calls_per_run(stage) + CONTROL_THREADS,
-                ).remote(self.graph, stage.name, replica, stage.nodes, self.checkpoint, stage.device,
-                         stage.num_gpus, self.buffer_size)
+                ).remote(self.graph, stage.name, replica, stage.nodes, self.checkpoint,
+                         self.device if stage.device == "auto" else stage.device, stage.num_gpus, self.buffer_size)
                 self.actors[stage.name].append(actor)
                 self._active[(stage.name, replica)] = 0
                 loading[actor.load.remote()] = (stage, replica)

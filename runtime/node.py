@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Iterator
 
 from pydantic import BaseModel, ConfigDict
 
+from .device import resolve_dtype
 from .ports import Port
 
 
@@ -26,6 +27,8 @@ class Node:
     a dict of whole values out) or `stream` (a generator of `(port, item)` pairs; stream inputs arrive as
     iterators). The constructor must stay cheap; weights and other heavy state load in `setup`, which `load`
     calls at most once. Nodes keep no per-run state on `self`: several runs may share one loaded node.
+    A config with a `dtype` field (`auto` or a torch dtype name) gets it resolved by `load` into `self.dtype`
+    (see `device.resolve_dtype`), for `setup` to load weights in.
     """
 
     kind: ClassVar[str] = ""
@@ -33,6 +36,8 @@ class Node:
     inputs: ClassVar[tuple[Port, ...]] = ()
     outputs: ClassVar[tuple[Port, ...]] = ()
     needs_checkpoint: ClassVar[bool] = False  # True for nodes that load weights or tokenizer files
+    device: str | None = None  # where `load` put the node: cpu or cuda
+    dtype: Any = None  # the torch dtype `load` resolved from the config's `dtype` field (None without one)
 
     def __init__(self, config: NodeConfig | None = None, *, name: str | None = None,
                  weights: str | None = None):
@@ -46,6 +51,8 @@ class Node:
         """Load heavy state once; later calls return at once."""
         with self._load_lock:
             if not self._loaded:
+                self.device = device
+                self.dtype = resolve_dtype(getattr(self.config, "dtype", None), device, checkpoint)
                 self.setup(device, checkpoint)
                 self._loaded = True
 

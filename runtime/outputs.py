@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-from .executor_local import RunResult
+from .run_result import RunResult
 from .graph import Graph
 from .payloads import Payload, jsonable
 

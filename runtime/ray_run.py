@@ -11,10 +11,10 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError
 
 from .errors import NodeFailed
-from .executor_local import RunResult, assemble_result
 from .payloads import Payload
 from .placement import Stage
-from .run_outputs import DONE, RunOutputs
+from .run_outputs import RunOutputs
+from .run_part import check_item
 from .ray_stage import CANCELLED, OPENED, FedInput, output_key
 from .stats import RunStats
 
@@ -39,12 +39,12 @@ class RayRun(RunOutputs):
 
     def __init__(self, executor: RayExecutor, inputs: dict[str, Any], seed: int):
         self.executor = executor
-        graph = executor.graph
+        self.graph = graph = executor.graph
         self.id = uuid.uuid4().hex[:12]
         self.stats = RunStats(self.id, executor.name)
         self._init_outputs(graph)
-        self._done = threading.Event()
         self._stopping = False
+        self._skips: dict[str, str] = {}
         self.chosen = executor.acquire(self)
         try:
             executor.wait_restarted(self.chosen)
@@ -67,21 +67,7 @@ class RayRun(RunOutputs):
             thread.start()
         threading.Thread(target=self._monitor, daemon=True, name=f"og-ray-run-{self.id}").start()
 
-    # -- public ------------------------------------------------------------------------------------------
-    def result(self, timeout: float | None = None) -> RunResult:
-        try:
-            if not self._done.wait(timeout):
-                raise TimeoutError(f"run {self.id} still going after {timeout} s")
-        except KeyboardInterrupt:
-            self.cancel()
-            raise
-        self._raise_if_failed()
-        return assemble_result(self.executor.graph, dict(self._outputs), self._skips, self.stats)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the run has ended (True), or `timeout` passed (False)."""
-        return self._done.wait(timeout)
-
+    # -- public (and `result`, `wait`, `events` of RunOutputs) ---------------------------------------------
     def cancel(self) -> None:
         """Stop every stage of this run; `result()` then raises RunCancelled."""
         with self._lock:
@@ -89,6 +75,9 @@ class RayRun(RunOutputs):
         self._stop_all()
 
     # -- internals ---------------------------------------------------------------------------------------
+    def _skip_reasons(self) -> dict[str, str]:
+        return self._skips
+
     def _split_inputs(self, inputs: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[tuple]]:
         """Per stage, the inputs it needs (object refs, put once); and the lazy streams to feed."""
         graph, stage_of = self.executor.graph, self.executor.stage_of
@@ -126,8 +115,7 @@ class RayRun(RunOutputs):
         """Relay a lazily produced stream input to the stages reading it, item by item, in order."""
         try:
             for item in items:
-                if not isinstance(item, port.type):
-                    raise TypeError(f"graph input '{name}' carries {port.type.__name__}, got {type(item).__name__}")
+                check_item(port, item, f"graph input '{name}'")
                 ray.get([h.feed.remote(self.id, name, [item], False) for h in handles])
             ray.get([h.feed.remote(self.id, name, [], True) for h in handles])
         except Exception as exc:  # noqa: BLE001 - a bad item from the caller stops the run like a node failure
@@ -148,7 +136,6 @@ class RayRun(RunOutputs):
         """Wait for every stage's report; on the first failure stop the others; then merge stats."""
         reports: dict[str, dict[str, Any]] = {}
         lost: dict[str, BaseException] = {}
-        self._skips: dict[str, str] = {}
         try:
             self._collect(reports, lost)
             for thread in self._threads:
@@ -166,8 +153,7 @@ class RayRun(RunOutputs):
             with self._lock:
                 self.error = self.error or self._root_cause(reports, lost)
             self.executor.release(self)
-            self._done.set()
-            self._events.put(DONE)
+            self._finish()
 
     def _collect(self, reports: dict[str, dict[str, Any]], lost: dict[str, BaseException]) -> None:
         pending = dict(self._finishing)

@@ -11,6 +11,7 @@ import os
 import queue
 import socket
 import threading
+import time
 import traceback
 from collections import OrderedDict
 from typing import Any, Iterator
@@ -18,9 +19,11 @@ from typing import Any, Iterator
 import ray
 
 from .channels import Absent, Cancelled, Channel
-from .executor_local import Run
+from .device import choose_device
 from .graph import Graph, GraphEdge
+from .run_part import RunPart
 from .spec import Endpoint
+from .stats import RunStats
 
 OPENED, ABSENT = "opened", "absent"  # control messages at the head of a pulled stream (ABSENT in a tuple with why)
 CANCELLED = "cancelled"  # the producing part of the run was stopped (failure elsewhere, or the caller)
@@ -74,7 +77,8 @@ class StageWorker:
                 from .checkpoint import Checkpoint
 
                 self.checkpoint = Checkpoint.open(self.checkpoint_path)
-            self.device = _choose_device(self.device_hint, self.num_gpus)
+            self.device = choose_device(self.device_hint, reserved_gpus=self.num_gpus,
+                                        what=f"stage '{self.stage}' asks for device 'cuda'")
             for name in self.graph.topological_order():
                 if name in self.here:
                     self.nodes[name].load(self.device, self.checkpoint)
@@ -173,12 +177,13 @@ class StageWorker:
         return entry
 
 
-class StageRun(Run):
-    """This stage's nodes of one run; edges to other stages are served by `pull` and fed by relay threads."""
+class StageRun:
+    """This stage's part of one run (a `RunPart` of its nodes); edges to other stages are served by `pull` and
+    fed by relays that pull from the producing stage."""
 
     def __init__(self, worker: StageWorker, inputs: dict[str, Any], seed: int, run_id: str, started_at: float,
                  peers: dict[str, Any], stage_of: dict[str, str]):
-        self.worker = worker
+        self.worker, self.id = worker, run_id
         self.peers, self.stage_of = peers, stage_of
         self.outbound: dict[str, Channel] = {}
         self._outbound_src: dict[str, Endpoint] = {}
@@ -188,23 +193,24 @@ class StageRun(Run):
         self._unpulled: set[str] = set()
         self._pull_cond = threading.Condition()
         self._refs: dict[Endpoint, Any] = {}
-        super().__init__(worker, inputs, seed, run_id=run_id, here=worker.here, started_at=started_at)
+        stats = RunStats(run_id, worker.name)
+        stats.t0 -= time.time() - started_at  # the run began on the driver: time from then (wall clock)
+        graph = worker.graph
+        self.part = part = RunPart(graph, worker.nodes, run_id=run_id, seed=seed, stats=stats,
+                                   buffer_size=worker.buffer_size, here=worker.here)
+        for edge in part.leaving:
+            part.connect(edge.src, self._outbound(edge_key(edge), edge.src, edge.port.is_stream))
+        for name in part.outputs:
+            out = graph.outputs[name]
+            part.connect(out.src, self._outbound(output_key(name), out.src, out.port.is_stream))
+        part.start(inputs, relay=self._relay)
 
-    # -- hooks ---------------------------------------------------------------------------------------------
-    def _remote_sink(self, edge: GraphEdge) -> Any:
-        return self._outbound(edge_key(edge), edge.src, edge.port.is_stream)
-
-    def _output_sink(self, name: str) -> Any:
-        out = self.executor.graph.outputs[name]
-        return self._outbound(output_key(name), out.src, out.port.is_stream)
-
-    def _relays(self) -> list[threading.Thread]:
-        return [threading.Thread(target=self._relay, args=(edge, channel), name=f"og-relay-{edge.dst}", daemon=True)
-                for edge, channel in self._remote_in]
+    def cancel(self) -> None:
+        self.part.cancel()
 
     # -- outbound ------------------------------------------------------------------------------------------
     def _outbound(self, key: str, src: Endpoint, is_stream: bool) -> Any:
-        channel = Channel(self.executor.buffer_size, self.cancelled)
+        channel = self.part.channel()  # woken when the part stops, so `pull` generators waiting on it end
         self.outbound[key] = channel
         self._outbound_src[key] = src
         self._unpulled.add(key)
@@ -217,14 +223,9 @@ class StageRun(Run):
             ref = self._refs[src] = ray.put(item)
         return ref
 
-    def _stop(self) -> None:
-        super()._stop()
-        for channel in self.outbound.values():  # wake `pull` generators waiting for items
-            channel.wake()
-
     def skip_reason(self, key: str) -> str | None:
         """Why the node feeding outgoing stream `key` was skipped, if it was."""
-        return self._skip_reasons.get(self._outbound_src[key].node)
+        return self.part.skip_reason(self._outbound_src[key].node)
 
     def pulled(self, key: str) -> None:
         with self._pull_cond:
@@ -242,7 +243,7 @@ class StageRun(Run):
                     channel.open()
                 elif isinstance(message, tuple) and message[0] == ABSENT:
                     if message[1]:
-                        self._skip_reasons.setdefault(edge.src.node, message[1])
+                        self.part.note_skip(edge.src.node, message[1])
                     channel.close(absent=True)
                     return
                 elif message == CANCELLED:
@@ -254,31 +255,29 @@ class StageRun(Run):
         except Cancelled:
             pass
         except BaseException as exc:  # the producing stage failed or died: stop this part too
-            if not self.cancelled.is_set():
+            if not self.part.cancelled.is_set():
                 self.peer_error = f"stage '{self.stage_of[edge.src.node]}' stopped sending {edge}: {exc}"
-            self._stop()
-        finally:
-            self._thread_done()
+            self.part.stop()
 
     # -- the end -------------------------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:
         """Block until this part ended and every outgoing stream was read; what the driver needs to know."""
-        for thread in self._threads:
-            thread.join()
+        part = self.part
+        part.wait()
         with self._pull_cond:
-            while self._unpulled and not self.cancelled.is_set():
+            while self._unpulled and not part.cancelled.is_set():
                 self._pull_cond.wait(0.5)
         where = self.worker.where()
-        for stats in self.stats.nodes.values():
+        for stats in part.stats.nodes.values():
             stats.worker = f"{where['stage']}#{where['replica']} pid {where['pid']} on {where['host']}"
             stats.actor, stats.ray_node = where["actor_id"], where["node_id"]
         error = None
-        if self.error is not None:
-            cause = self.error.error
-            error = {"node": self.error.node, "kind": self.error.kind, "error": _portable(cause),
+        if part.error is not None:
+            cause = part.error.error
+            error = {"node": part.error.node, "kind": part.error.kind, "error": _portable(cause),
                      "traceback": "".join(traceback.format_exception(cause))}
-        return {"stats": self.stats.nodes, "skips": dict(self._skip_reasons), "error": error,
-                "peer": self.peer_error, "cancelled": self._cancelled_by_caller, "where": where}
+        return {"stats": part.stats.nodes, "skips": part.skip_reasons, "error": error,
+                "peer": self.peer_error, "cancelled": part.cancelled_by_caller, "where": where}
 
 
 class _ByRef:
@@ -316,19 +315,6 @@ class _FedQueue:
 
 def _resolve_input(value: Any) -> Any:
     return ray.get(value) if isinstance(value, ray.ObjectRef) else value
-
-
-def _choose_device(hint: str, num_gpus: float) -> str:
-    """`cpu`, `cuda`, or for `auto`: cuda when the stage reserved a GPU that torch can see."""
-    if hint == "cpu":
-        return "cpu"
-    import torch
-
-    if hint == "cuda" or (num_gpus > 0 and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"placement asks for device 'cuda' but torch sees no GPU on {socket.gethostname()}")
-        return "cuda"
-    return "cpu"
 
 
 def _portable(exc: BaseException) -> BaseException:

@@ -24,6 +24,8 @@ class NodeStats:
     worker: str = ""  # where it ran (thread, or actor for remote executors)
     actor: str = ""  # Ray actor id (Ray executor)
     ray_node: str = ""  # Ray node id (Ray executor)
+    device: str = ""  # where its tensors live: cpu or cuda ('' before it loaded)
+    dtype: str | None = None  # the dtype it computes in, for nodes with a `dtype` setting
 
     @property
     def wall(self) -> float | None:
@@ -41,6 +43,8 @@ class NodeStats:
             "items_out": dict(self.items_out),
             "skipped": self.skipped,
             "worker": self.worker,
+            "device": self.device,
+            **({"dtype": self.dtype} if self.dtype else {}),
             **({"actor": self.actor, "ray_node": self.ray_node} if self.actor else {}),
         }
 

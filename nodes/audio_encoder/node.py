@@ -1,10 +1,11 @@
 """audio_encoder: log-mel features of a prompt's clips -> packed audio token embeddings (Qwen3-Omni AuT)."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
+from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
 from ...runtime.media_payloads import AudioEmbeddings, MelFeatures
 from ...runtime.node import Node, NodeConfig
@@ -20,7 +21,8 @@ class AudioEncoderNode(Node):
     kind = "audio_encoder"
 
     class Config(NodeConfig):
-        dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and compute dtype.")
+        dtype: DTypeSetting = Field("auto", description="Weights and compute dtype (auto: the checkpoint's on "
+                                                        "CUDA, float32 on CPU).")
 
     inputs = (Input("mel", MelFeatures, doc="Valid log-mel frames per clip, [n_mels, T_i] each."),)
     outputs = (Output("audio", AudioEmbeddings, doc="[sum of tokens, output_dim] in clip order, tokens per "
@@ -40,7 +42,7 @@ class AudioEncoderNode(Node):
             args = AudioEncoderArgs.from_hf_config(checkpoint.config)
         except (TypeError, ValueError) as exc:
             raise UserError(f"{checkpoint.path}/config.json: thinker_config.audio_config: {exc}") from None
-        dtype = getattr(torch, self.config.dtype)
+        dtype = self.dtype
         state = load_audio_encoder_weights(checkpoint, prefix, args, dtype, device)
         with torch.device("meta"):
             model = AudioEncoder(args)

@@ -5,6 +5,7 @@ from typing import Any, Iterator, Literal
 
 from pydantic import Field
 
+from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
 from ...runtime.media_payloads import CodecFrame
 from ...runtime.node import Node, NodeConfig
@@ -33,7 +34,8 @@ class Code2WavNode(Node):
                                  "larger values cost less per frame (fewer, larger conv calls: on one CPU core "
                                  "the `small` model takes ~8 ms per frame at 1, ~3.4 ms at 4) at the price of "
                                  "waiting for that many frames.")
-        dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and compute dtype.")
+        dtype: DTypeSetting = Field("auto", description="Weights and compute dtype (auto: the checkpoint's on "
+                                                        "CUDA, float32 on CPU).")
 
     inputs = (Input("frames", CodecFrame, stream=True, doc="Codec frames in order, G codes each (codebook 0 "
                                                           "first)."),)
@@ -54,7 +56,7 @@ class Code2WavNode(Node):
             args = Code2WavArgs.from_hf_config(checkpoint.config)
         except (TypeError, ValueError) as exc:
             raise UserError(f"{checkpoint.path}/config.json: code2wav_config: {exc}") from None
-        dtype = getattr(torch, self.config.dtype)
+        dtype = self.dtype
         state = load_code2wav_weights(checkpoint, self.weights or DEFAULT_PREFIX, args, dtype, device)
         with torch.device("meta"):
             model = Code2Wav(args)

@@ -6,10 +6,11 @@ exactly when the talker samples: the graph sets `greedy` on both).
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator
 
 from pydantic import Field
 
+from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
 from ...runtime.media_payloads import CodecFrame, FrameRequest
 from ...runtime.node import Node, NodeConfig
@@ -26,7 +27,8 @@ class CodePredictor(Node):
         temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
         top_k: int = Field(50, ge=0, le=1_000_000, description="Keep the k most likely codes; 0 = all.")
         top_p: float = Field(0.8, gt=0, le=1, description="Nucleus probability mass.")
-        dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and activations dtype.")
+        dtype: DTypeSetting = Field("auto", description="Weights and activations dtype (auto: the checkpoint's on "
+                                                        "CUDA, float32 on CPU).")
 
     inputs = (Input("requests", FrameRequest, stream=True, doc="The talker's hidden state and code 0 per frame."),)
     outputs = (Output("frames", CodecFrame, stream=True, doc="All G codes of each requested frame."),)
@@ -40,7 +42,7 @@ class CodePredictor(Node):
             raise UserError(f"node '{self.name}' (code_predictor) needs a checkpoint (pass --checkpoint DIR)")
         self._device = device
         self._model = load_code_predictor(checkpoint, self.weights or "talker.code_predictor.", "talker.",
-                                          getattr(torch, self.config.dtype), device)
+                                          self.dtype, device)
 
     def stream(self, requests: Iterator[FrameRequest]) -> Iterator[tuple[str, CodecFrame]]:
         import torch

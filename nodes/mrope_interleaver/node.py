@@ -6,10 +6,11 @@ the deepstack features in sequence order. Token ids and position_id_per_seconds 
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
+from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
 from ...runtime.media_payloads import AudioEmbeddings, PromptTokens, ThinkerPrompt, TokenIds, VisionEmbeddings
 from ...runtime.node import Node, NodeConfig
@@ -21,7 +22,8 @@ class MropeInterleaver(Node):
     needs_checkpoint = True
 
     class Config(NodeConfig):
-        dtype: Literal["float32", "bfloat16"] = Field("float32", description="dtype of the prompt embeddings.")
+        dtype: DTypeSetting = Field("auto", description="dtype of the prompt embeddings (auto: the checkpoint's on "
+                                                        "CUDA, float32 on CPU).")
 
     inputs = (
         Input("prompt", PromptTokens, doc="Token ids with one placeholder per media item."),
@@ -42,7 +44,7 @@ class MropeInterleaver(Node):
             raise UserError(f"node '{self.name}' (mrope_interleaver) needs a checkpoint (pass --checkpoint DIR)")
         root = self.weights or "thinker."
         self._ids = MediaTokenIds.from_hf_config(checkpoint.config)
-        self._embed = load_embed_table(checkpoint, root, getattr(torch, self.config.dtype), device)
+        self._embed = load_embed_table(checkpoint, root, self.dtype, device)
 
     def process(self, prompt: PromptTokens, audio: AudioEmbeddings | None = None,
                 vision: VisionEmbeddings | None = None) -> dict[str, ThinkerPrompt]:

@@ -10,10 +10,11 @@ tokens gives no frames.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator
 
 from pydantic import Field
 
+from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
 from ...runtime.media_payloads import CodecCodes, CodecFrame, FrameRequest, TalkerContext, TokenId
 from ...runtime.node import Node, NodeConfig
@@ -51,7 +52,8 @@ class Talker(Node):
         max_frames: int = Field(4095, ge=1, le=100_000, description="Most frames to make. The reference's "
                                 "talker_max_new_tokens = max_frames + 1: its last sampled code (EOS or the budget's "
                                 "last) makes no frame.")
-        dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and activations dtype.")
+        dtype: DTypeSetting = Field("auto", description="Weights and activations dtype (auto: the checkpoint's on "
+                                                        "CUDA, float32 on CPU).")
 
     inputs = (
         Input("context", TalkerContext, doc="The prompt's user turns (thinker or text_context)."),
@@ -74,7 +76,7 @@ class Talker(Node):
 
         if checkpoint is None:
             raise UserError(f"node '{self.name}' (talker) needs a checkpoint (pass --checkpoint DIR)")
-        config, dtype = checkpoint.config, getattr(torch, self.config.dtype)
+        config, dtype = checkpoint.config, self.dtype
         talker_config = config.get("talker_config") or {}
         speakers = {str(k).lower(): int(v) for k, v in (talker_config.get("speaker_id") or {}).items()}
         if self.config.speaker.lower() not in speakers:

@@ -11,10 +11,11 @@ token is emitted), or after max_new_tokens.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator
 
 from pydantic import Field
 
+from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
 from ...runtime.media_payloads import TalkerContext, ThinkerPrompt, TokenId, TokenIds
 from ...runtime.node import Node, NodeConfig
@@ -36,7 +37,8 @@ class Thinker(Node):
                                   description="Keep the k most likely tokens; 0 = all (unset: 20).")
         top_p: float | None = Field(None, gt=0, le=1, description="Nucleus probability mass (unset: 0.8).")
         repetition_penalty: float | None = Field(None, gt=0, description="Penalty on seen tokens (unset: 1.0).")
-        dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and activations dtype.")
+        dtype: DTypeSetting = Field("auto", description="Weights and activations dtype (auto: the checkpoint's on "
+                                                        "CUDA, float32 on CPU).")
 
     inputs = (Input("thinker_prompt", ThinkerPrompt, doc="Prompt embeddings and TM-RoPE positions."),)
     outputs = (
@@ -53,7 +55,7 @@ class Thinker(Node):
         if checkpoint is None:
             raise UserError(f"node '{self.name}' (thinker) needs a checkpoint (pass --checkpoint DIR)")
         self._device = device
-        self._model = load_thinker(checkpoint, self.weights or "thinker.", getattr(torch, self.config.dtype), device)
+        self._model = load_thinker(checkpoint, self.weights or "thinker.", self.dtype, device)
         config = checkpoint.config
         generation = checkpoint.json_file("generation_config.json") or {}
         eos = generation.get("eos_token_id")

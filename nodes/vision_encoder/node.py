@@ -1,10 +1,11 @@
 """vision_encoder: the prompt's images and videos -> merged vision embeddings plus deepstack features."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Optional
 
 from pydantic import Field, StrictFloat, model_validator
 
+from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
 from ...runtime.media_payloads import PromptTokens, VisionEmbeddings
 from ...runtime.node import Node, NodeConfig
@@ -21,7 +22,8 @@ class VisionEncoderNode(Node):
     needs_checkpoint = True
 
     class Config(NodeConfig):
-        dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and activations dtype.")
+        dtype: DTypeSetting = Field("auto", description="Weights and activations dtype (auto: the checkpoint's on "
+                                                        "CUDA, float32 on CPU).")
         min_pixels: Pixels = Field(
             None, description="Smallest resized image area (default: preprocessor_config.json, else 3136).")
         max_pixels: Pixels = Field(
@@ -57,7 +59,7 @@ class VisionEncoderNode(Node):
 
         if checkpoint is None:
             raise UserError(f"node '{self.name}' (vision_encoder) needs a checkpoint: pass --checkpoint DIR")
-        dtype = torch.float32 if self.config.dtype == "float32" else torch.bfloat16
+        dtype = self.dtype
         self._model = load_vision_encoder(checkpoint, self.weights or PREFIX, dtype=dtype, device=device)
         a = self._model.args
         c = self.config
