@@ -183,3 +183,10 @@ def test_a_skip_reads_the_same_across_actors(ray_session) -> None:
     assert remote.missing == local.missing and "'first' was skipped" in remote.missing["total"]
     assert remote.outputs == local.outputs == {"items": [Number(0), Number(2)]}
     assert remote.stats.nodes["second"].skipped == local.stats.nodes["second"].skipped
+
+
+def test_ray_executor_keeps_the_executor_contract(ray_session) -> None:
+    from executor_contract import GRAPH, check_contract
+
+    with RayExecutor(graph_from_yaml(GRAPH, extra_kinds=ALL)) as executor:
+        check_contract(executor, loaded=lambda: bool(executor.actors))
