@@ -10,7 +10,7 @@ from .device import choose_device
 from .graph import Graph
 from .inputs import prepare_inputs
 from .node import Node
-from .run_outputs import DONE, RunOutputs
+from .run_outputs import RunOutputs
 from .run_part import RunPart
 from .run_result import RunResult
 from .stats import RunStats

@@ -34,8 +34,6 @@ class CodePredictor(Node):
     outputs = (Output("frames", CodecFrame, stream=True, doc="All G codes of each requested frame."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        import torch
-
         from .weights import load_code_predictor
 
         if checkpoint is None:

@@ -34,8 +34,6 @@ class MropeInterleaver(Node):
                Output("input_ids", TokenIds, doc="The prompt's token ids with every placeholder expanded."))
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        import torch
-
         from ..common.mrope_positions import MediaTokenIds
 
         from .weights import load_embed_table

@@ -48,8 +48,6 @@ class Thinker(Node):
     )
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        import torch
-
         from .weights import load_thinker
 
         if checkpoint is None:

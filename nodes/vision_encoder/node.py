@@ -52,15 +52,12 @@ class VisionEncoderNode(Node):
                       doc="Embeddings of every image and video in prompt order; absent when there are none."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        import torch
-
         from .preprocess import PreprocessArgs
         from .weights import PREFIX, load_vision_encoder
 
         if checkpoint is None:
             raise UserError(f"node '{self.name}' (vision_encoder) needs a checkpoint: pass --checkpoint DIR")
-        dtype = self.dtype
-        self._model = load_vision_encoder(checkpoint, self.weights or PREFIX, dtype=dtype, device=device)
+        self._model = load_vision_encoder(checkpoint, self.weights or PREFIX, dtype=self.dtype, device=device)
         a = self._model.args
         c = self.config
         self._prep = PreprocessArgs.from_files(
