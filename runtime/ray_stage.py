@@ -187,8 +187,6 @@ class StageRun:
         self.peers, self.stage_of = peers, stage_of
         self.outbound: dict[str, Channel] = {}
         self._outbound_src: dict[str, Endpoint] = {}
-        self.fed = {name: _FedQueue() for name, v in inputs.items() if isinstance(v, FedInput)}
-        inputs = {name: self.fed.get(name, value) for name, value in inputs.items()}
         self.peer_error: str | None = None
         self._unpulled: set[str] = set()
         self._pull_cond = threading.Condition()
@@ -198,6 +196,10 @@ class StageRun:
         graph = worker.graph
         self.part = part = RunPart(graph, worker.nodes, run_id=run_id, seed=seed, stats=stats,
                                    buffer_size=worker.buffer_size, here=worker.here)
+        self.fed = {name: _FedQueue(part.cancelled) for name, v in inputs.items() if isinstance(v, FedInput)}
+        for fed in self.fed.values():
+            part.wake_on_stop(fed)
+        inputs = {name: self.fed.get(name, value) for name, value in inputs.items()}
         for edge in part.leaving:
             part.connect(edge.src, self._outbound(edge_key(edge), edge.src, edge.port.is_stream))
         for name in part.outputs:
@@ -297,10 +299,12 @@ class _ByRef:
 
 
 class _FedQueue:
-    """A stream input's items as the driver feeds them."""
+    """A stream input's items as the driver feeds them (unbounded: `feed` never blocks an actor thread); iterating
+    raises Cancelled once the part stopped, even while the driver sends nothing more."""
 
-    def __init__(self) -> None:
+    def __init__(self, cancelled: threading.Event) -> None:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._cancelled = cancelled
 
     def extend(self, items: list[Any], end: bool) -> None:
         for item in items:
@@ -308,9 +312,15 @@ class _FedQueue:
         if end:
             self._queue.put(None)
 
+    def wake(self) -> None:
+        self._queue.put(())
+
     def __iter__(self) -> Iterator[Any]:
         while (entry := self._queue.get()) is not None:
-            yield entry[0]
+            if self._cancelled.is_set():
+                raise Cancelled
+            if entry:
+                yield entry[0]
 
 
 def _resolve_input(value: Any) -> Any:

@@ -57,7 +57,7 @@ class RunPart:
         self.outputs = [name for name, out in graph.outputs.items() if out.src.node in self.here]
         self._lock = threading.Lock()
         self._skip_reasons: dict[str, str] = {}
-        self._woken: list[Channel] = []  # channels to wake on stop beyond the inboxes
+        self._woken: list[Any] = []  # what to wake on stop beyond the inboxes (anything with `wake()`)
         self._inbox: dict[Endpoint, Channel] = {}
         self._outbox: dict[Endpoint, list[Sink]] = defaultdict(list)
         self._loop_inputs = {e.dst for e in graph.edges if e.loop}
@@ -86,8 +86,12 @@ class RunPart:
     def channel(self) -> Channel:
         """A channel bounded like the part's own, that stops (and wakes its waiters) when the part stops."""
         channel = Channel(self.buffer_size, self.cancelled)
-        self._woken.append(channel)
+        self.wake_on_stop(channel)
         return channel
+
+    def wake_on_stop(self, waiter: Any) -> None:
+        """Call `waiter.wake()` when the part stops (after `cancelled` is set): e.g. a queue an input waits on."""
+        self._woken.append(waiter)
 
     def start(self, inputs: dict[str, Any], *, relay: Relay | None = None,
               on_end: Callable[[], None] | None = None) -> None:
