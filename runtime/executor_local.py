@@ -111,7 +111,8 @@ class Run(RunOutputs):
         self.part.start(inputs, on_end=self._part_ended)
 
     def cancel(self) -> None:
-        """Stop every node at its next channel operation; `result()` then raises RunCancelled."""
+        """Stop every node at its next channel operation; `result()` then raises RunCancelled (nothing changes
+        once it ended)."""
         self.part.cancel()
 
     def _part_ended(self) -> None:

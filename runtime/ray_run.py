@@ -69,8 +69,10 @@ class RayRun(RunOutputs):
 
     # -- public (and `result`, `wait`, `events` of RunOutputs) ---------------------------------------------
     def cancel(self) -> None:
-        """Stop every stage of this run; `result()` then raises RunCancelled."""
+        """Stop every stage of this run; `result()` then raises RunCancelled (nothing changes once it ended)."""
         with self._lock:
+            if self._ended.is_set():
+                return
             self._cancelled_by_caller = self.error is None
         self._stop_all()
 

@@ -46,6 +46,8 @@ def check_contract(executor: Any, loaded: Callable[[], bool]) -> None:
     result = run.result(timeout=60)
     assert result.outputs == {"doubled": [Number(2), Number(4)], "total": Number(6)}
     assert run.wait(0)
+    run.cancel()  # once ended, a run stays as it ended
+    assert run.result(timeout=0).outputs["total"] == Number(6)
 
     with pytest.raises(NodeFailed, match="graph input 'items' carries Number, got str") as failed:
         executor.run({"items": iter([Number(1), "two"])})
