@@ -30,8 +30,8 @@ def default_out_dir(graph_name: str, root: Path = DEFAULT_ROOT) -> Path:
     """`out/<graph name>`, refused unless it resolves to a folder inside `out/`."""
     base = root.resolve()
     if (base / graph_name).resolve().parent != base:
-        raise UserError(f"graph name '{graph_name}' would put the default output folder outside '{root}/'; "
-                        f"give the graph a plain name, or choose a folder with --out DIR")
+        raise UserError(f"graph name '{graph_name}' does not name a folder inside '{root}/' (the default output "
+                        f"folder); give the graph a plain name, or choose a folder with --out DIR")
     return root / graph_name
 
 
@@ -78,16 +78,16 @@ class RunFolder:
         self._unlock()
 
     def stage(self, final: Path, what: str) -> Path:
-        """Where to write a file that should appear at `final` when the run commits (checked writable now)."""
+        """Where to write a file that should appear at `final` when the run commits (checked writable now); a file
+        outside the folder is staged beside its place, on its own file system."""
         if final.resolve().parent == self.path.resolve():
             if final.name in (RESULT_FILE, LOCK_FILE, MANIFEST_FILE):
                 raise UserError(f"{what} '{final}' would replace the run's own {final.name}; choose another name")
             return self.staging / final.name
         check_writable_file(final, what)
-        fd, staged = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial")
-        os.close(fd)
-        self._moves.append((Path(staged), final))
-        return Path(staged)
+        staged = final.parent / f".{final.name}.{os.getpid()}.partial"
+        self._moves.append((staged, final))
+        return staged
 
     def commit(self) -> None:
         """Replace the folder's earlier run files by the staged ones, `result.json` last."""
@@ -104,7 +104,8 @@ class RunFolder:
         for name in sorted(new):
             os.replace(self.staging / name, self.path / name)
         for staged, final in self._moves:
-            os.replace(staged, final)
+            if staged.exists():  # not written when the run failed
+                os.replace(staged, final)
         self._moves.clear()
         os.replace(self.staging / RESULT_FILE, self.path / RESULT_FILE)
         self._write_manifest(new)
