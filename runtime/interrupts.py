@@ -4,6 +4,7 @@ cancelled, loading stops between nodes, nothing is committed) and waited for, wi
 command exits: no thread is left running torch while the interpreter shuts down."""
 from __future__ import annotations
 
+import signal
 import threading
 from typing import Callable, TypeVar
 
@@ -54,6 +55,7 @@ def run_interruptibly(work: Callable[[StopRequest], T], grace: float = STOP_GRAC
     outcome: dict[str, object] = {}
 
     def target() -> None:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # the default mask, for processes it starts
         try:
             outcome["value"] = work(stop)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
@@ -61,8 +63,13 @@ def run_interruptibly(work: Callable[[StopRequest], T], grace: float = STOP_GRAC
         finally:
             done.set()
 
-    threading.Thread(target=target, name="og-command", daemon=True).start()
+    worker = threading.Thread(target=target, name="og-command", daemon=True)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # a Ctrl-C before this escapes: nothing started
     try:
+        try:
+            worker.start()  # not interruptible: once in this `try`, the work is running
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         done.wait()
     except KeyboardInterrupt:
         stop.request()

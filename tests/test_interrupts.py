@@ -3,13 +3,18 @@
 finished run (exit 0, status ok)."""
 from __future__ import annotations
 
+import os
 import random
+import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from interrupting import assert_interrupted_or_finished, interrupt_at
+
+from omnigraph.runtime.interrupts import StopRequest, run_interruptibly
 
 RUN = ["-m", "omnigraph", "run", "qwen3_omni", "-i", "text=Say something.", "--max-new-tokens", "8",
        "--max-frames", "8"]
@@ -28,3 +33,23 @@ def test_ctrl_c_at_random_moments_of_a_local_run(tmp_path: Path) -> None:
         outcomes = list(pool.map(lambda i: interrupt_at(command, tmp_path / f"o{i}", delays[i], tmp_path),
                                  range(INTERRUPTS)))
     assert assert_interrupted_or_finished(outcomes, delays) >= INTERRUPTS // 2
+
+
+def ctrl_c_then(outcome: str):
+    """Work that presses Ctrl-C on its own process, waits (bounded) to be asked to stop, then ends as told."""
+    def work(stop: StopRequest) -> str:
+        os.kill(os.getpid(), signal.SIGINT)  # delivered to the main thread, which only waits
+        assert stop.event.wait(60), "the main thread did not pass the interrupt on"
+        if outcome == "stops":
+            stop.check()
+        return outcome
+    return work
+
+
+def test_ctrl_c_stops_the_work_at_its_next_check_and_raises_keyboard_interrupt() -> None:
+    with pytest.raises(KeyboardInterrupt):
+        run_interruptibly(ctrl_c_then("stops"))
+
+
+def test_work_past_its_last_check_completes_despite_ctrl_c() -> None:
+    assert run_interruptibly(ctrl_c_then("finishes")) == "finishes"
