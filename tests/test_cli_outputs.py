@@ -76,7 +76,8 @@ def test_unwritable_out_or_trace_fails_before_loading(capsys: pytest.CaptureFixt
 def test_writer_node_with_an_unwritable_path_fails_before_loading(capsys: pytest.CaptureFixture, tmp_path: Path,
                                                                   no_loading: None, kind: str, port: str) -> None:
     graph = graph_file(tmp_path, f"inputs: {{text: split.text}}\nnodes:\n  split: {{kind: split_text}}\n"
-                                 f"  morse: {{kind: morse_synth}}\n  w: {{kind: {kind}, config: {{path: {UNWRITABLE}}}}}\n"
+                                 f"  morse: {{kind: morse_synth}}\n"
+                                 f"  w: {{kind: {kind}, config: {{path: {UNWRITABLE}}}}}\n"
                                  f"edges: [split.pieces -> morse.text, morse.audio -> w.{port}]\n"
                                  f"outputs: {{file: w.file}}\n")
     code, err = run(capsys, graph, "-i", "text=e", "--out", str(tmp_path / "o"))
@@ -126,6 +127,19 @@ def test_a_failed_run_replaces_the_earlier_files_by_a_failed_result(capsys: pyte
     assert result["status"] == "failed" and "kaboom" in result["error"] and result["files"] == {}
     assert {p.name for p in out.iterdir() if not p.name.startswith(".")} == {"result.json"}
     assert not (tmp_path / "t.json").exists()
+
+
+def test_a_failed_trace_write_leaves_no_result_json(capsys: pytest.CaptureFixture, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from omnigraph.runtime.stats import RunStats
+
+    def fail(self: RunStats, path: Path) -> None:
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(RunStats, "write_trace", fail)
+    out = tmp_path / "o"
+    code, err = run(capsys, "demo", "--out", str(out), "--trace", str(tmp_path / "t.json"))
+    assert code == 2 and "cannot write" in err and "No space left on device" in err, err
+    assert [p.name for p in out.iterdir()] == [".omnigraph.lock"] and not (tmp_path / "t.json").exists()
 
 
 def test_a_folder_in_the_way_exits_2_and_leaves_the_earlier_run_whole(capsys: pytest.CaptureFixture,
