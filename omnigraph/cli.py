@@ -9,9 +9,12 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .runtime.errors import GraphValidationError, NodeFailed, UserError
+
+if TYPE_CHECKING:
+    from .runtime.interrupts import StopRequest
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
@@ -218,7 +221,7 @@ def _run(args: argparse.Namespace) -> int:
     return run_interruptibly(lambda stop: _run_graph(args, stop))
 
 
-def _run_graph(args: argparse.Namespace, stop: Any) -> int:
+def _run_graph(args: argparse.Namespace, stop: StopRequest) -> int:
     """The run itself, in a worker thread: it checks `stop` (Ctrl-C) where stopping leaves nothing half done."""
     if args.executor != "ray" and (args.ray_address or args.ray_num_gpus is not None):
         raise UserError("--ray-address and --ray-num-gpus apply only with --executor ray")

@@ -206,7 +206,8 @@ def _wait_loaded(refs: list[Any], timeout: float, stop: threading.Event | None) 
     while pending and time.monotonic() < deadline:
         if stop is not None and stop.is_set():
             raise RunCancelled("loading was cancelled")
-        more, pending = ray.wait(pending, num_returns=len(pending), timeout=min(0.25, deadline - time.monotonic()))
+        left = max(0.0, deadline - time.monotonic())
+        more, pending = ray.wait(pending, num_returns=len(pending), timeout=min(0.25, left))
         ready += more
     return ready, pending
 
