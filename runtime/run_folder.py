@@ -111,11 +111,19 @@ class RunFolder:
         self._write_manifest(new)
 
     def _manifest(self) -> set[str]:
+        """The earlier run files: the manifest's names, else (a folder written before manifests) result.json's."""
         try:
             names = json.loads((self.path / MANIFEST_FILE).read_text())
         except (OSError, ValueError):
-            return set()
+            names = self._files_in_result()
         return {n for n in names if isinstance(n, str) and n == Path(n).name and not n.startswith(".")}
+
+    def _files_in_result(self) -> list[str]:
+        try:
+            files = json.loads((self.path / RESULT_FILE).read_text()).get("files", {})
+            return [Path(f).name for f in files.values() if Path(f).parent.resolve() == self.path.resolve()]
+        except (OSError, ValueError, AttributeError, TypeError):
+            return []
 
     def _write_manifest(self, names: set[str]) -> None:
         staged = self.staging / MANIFEST_FILE

@@ -175,6 +175,16 @@ def test_leftovers_of_a_killed_run_or_commit_are_cleaned(capsys: pytest.CaptureF
     assert not list(out.glob(STAGING_PREFIX + "*"))
 
 
+def test_a_folder_written_before_manifests_has_its_result_files_replaced(capsys: pytest.CaptureFixture,
+                                                                       tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "old.txt").write_text("an earlier run's output")
+    (out / "result.json").write_text(json.dumps({"files": {"old": str(out / "old.txt")}}))
+    assert run(capsys, "demo", "--out", str(out))[0] == 0
+    assert not (out / "old.txt").exists() and (out / "text.txt").exists()
+
+
 @pytest.mark.parametrize("name", ["../escape", "a/../../b", "/abs/path", ".", "", "a/b"])
 def test_default_out_folder_stays_inside_out(tmp_path: Path, name: str) -> None:
     with pytest.raises(UserError, match="does not name a folder inside"):

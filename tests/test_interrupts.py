@@ -33,7 +33,9 @@ def test_ctrl_c_at_random_moments_of_a_local_run(tmp_path: Path) -> None:
     with ThreadPoolExecutor(IN_FLIGHT) as pool:
         outcomes = list(pool.map(lambda i: interrupt_at(command, tmp_path / f"o{i}", delays[i], tmp_path),
                                  range(INTERRUPTS)))
-    assert assert_interrupted_or_finished(outcomes, delays) >= INTERRUPTS // 2
+    # Most land before the end (three in flight run slower than one alone); a bound loose enough for a machine
+    # whose load drops after the measurement, tight enough to catch a run that ignores Ctrl-C.
+    assert assert_interrupted_or_finished(outcomes, delays) >= INTERRUPTS // 4
 
 
 def ctrl_c_then(outcome: str):
