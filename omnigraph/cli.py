@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import signal
 import sys
 import time
 import traceback
@@ -17,18 +16,6 @@ if TYPE_CHECKING:
     from .runtime.interrupts import StopRequest
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
-
-
-def entry() -> None:
-    """The `omnigraph` program: `main`, then exit with its code; a Ctrl-C after the outcome is decided is ignored,
-    so that it cannot turn a finished command into a traceback or a death by signal while Python shuts down."""
-    try:
-        code = main()
-    except KeyboardInterrupt:  # before a subcommand runs (e.g. while argparse builds its parser)
-        print("\ninterrupted", file=sys.stderr)
-        code = 130
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
