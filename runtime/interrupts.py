@@ -49,7 +49,8 @@ class StopRequest:
 def run_interruptibly(work: Callable[[StopRequest], T], grace: float = STOP_GRACE) -> T:
     """`work(stop)` in a worker thread. Ctrl-C (KeyboardInterrupt in the main thread, which only waits) sets
     `stop`; this then waits up to `grace` s (or a second Ctrl-C) for the work to end and raises KeyboardInterrupt,
-    unless the work still completed: work that got past its last `stop.check()` finishes and counts."""
+    unless the work still completed: work that got past its last `stop.check()` finishes and counts, and a Ctrl-C
+    after the work ended changes nothing."""
     stop = StopRequest()
     done = threading.Event()
     outcome: dict[str, object] = {}
@@ -72,14 +73,14 @@ def run_interruptibly(work: Callable[[StopRequest], T], grace: float = STOP_GRAC
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         done.wait()
     except KeyboardInterrupt:
-        stop.request()
-        try:
-            done.wait(grace)
-        except KeyboardInterrupt:
-            pass  # a second Ctrl-C: stop waiting
-        if "value" in outcome:
-            return outcome["value"]  # type: ignore[return-value]
-        raise KeyboardInterrupt from None
+        if not done.is_set():  # else the work had ended already: its own outcome stands
+            stop.request()
+            try:
+                done.wait(grace)
+            except KeyboardInterrupt:
+                pass  # a second Ctrl-C: stop waiting
+            if "value" not in outcome:
+                raise KeyboardInterrupt from None
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["value"]  # type: ignore[return-value]
