@@ -9,9 +9,12 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .runtime.errors import GraphValidationError, NodeFailed, UserError
+
+if TYPE_CHECKING:
+    from .runtime.interrupts import StopRequest
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
@@ -212,45 +215,66 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .runtime.interrupts import run_interruptibly
+
+    return run_interruptibly(lambda stop: _run_graph(args, stop))
+
+
+def _run_graph(args: argparse.Namespace, stop: StopRequest) -> int:
+    """The run itself, in a worker thread: it checks `stop` (Ctrl-C) where stopping leaves nothing half done."""
     if args.executor != "ray" and (args.ray_address or args.ray_num_gpus is not None):
         raise UserError("--ray-address and --ray-num-gpus apply only with --executor ray")
     from .runtime.inputs import parse_cli_inputs, prepare_inputs
-    from .runtime.outputs import write_outputs
+    from .runtime.outputs import write_failure, write_outputs
     from .runtime.overrides import parse_overrides
+    from .runtime.run_folder import RESULT_FILE, RunFolder, default_out_dir
     from .runtime.validate import load_graph
+    from .runtime.writable import check_node_files
 
     graph = load_graph(args.graph, overrides={**_run_settings(args), **parse_overrides(args.set)})
     inputs = parse_cli_inputs(args.input)
     prepared = prepare_inputs(graph, inputs)  # bad input names and files are reported before anything loads
-    out_dir = args.out or Path("out") / graph.name
-    executor = _executor(args, graph)
-    progress = _Progress(graph.name, enabled=sys.stderr.isatty())
-    progress.say("loading")
-    try:
-        executor.load()
-        run = executor.start(prepared, seed=args.seed)
+    out_dir = args.out or default_out_dir(graph.name)
+    check_node_files(graph)
+    extra = {"seed": args.seed, "inputs": inputs}
+    with RunFolder(out_dir) as folder:  # locked, and checked writable, before anything loads
+        trace = folder.stage(args.trace, "the trace") if args.trace else None
+        stop.check()
+        executor = _executor(args, graph)
+        progress = _Progress(graph.name, enabled=sys.stderr.isatty())
+        progress.say("loading")
         try:
+            executor.load(stop=stop.event)
+            run = executor.start(prepared, seed=args.seed)
+            stop.on_stop(run.cancel)
             for event in run.events():
                 progress.item(event.name)
             result = run.result()
-        except KeyboardInterrupt:
-            run.cancel()
+        except NodeFailed as exc:
+            if not stop.is_set():  # the folder says the run failed, rather than showing an earlier run's files
+                write_failure(graph, exc, folder, extra)
+                folder.commit()
             raise
-    finally:
-        progress.done()
-        if args.executor == "ray":
-            executor.shutdown()
-    summary = write_outputs(graph, result, out_dir, extra={"seed": args.seed, "inputs": inputs})
-    if args.trace:
-        with _writing(args.trace):
-            result.stats.write_trace(args.trace)
+        finally:
+            progress.done()
+            if args.executor == "ray":
+                executor.shutdown()
+        stop.check()
+        with _writing(out_dir):
+            summary = write_outputs(graph, result, folder, extra)
+        if trace is not None:
+            with _writing(args.trace):
+                result.stats.write_trace(trace)
+        stop.check()  # the last point to stop at: past it, the outputs land together
+        with _writing(out_dir):
+            folder.commit()
     for name, path in summary["files"].items():
         print(f"{name}: {path}")
     for name in summary["outputs"].keys() - summary["files"].keys():
         print(f"{name}: empty stream, no file written")
     for name, why in result.missing.items():
         print(f"{name}: not produced ({why})")
-    print(f"result: {out_dir / 'result.json'}  ({result.stats.wall:.3f} s)")
+    print(f"result: {out_dir / RESULT_FILE}  ({result.stats.wall:.3f} s)")
     return EXIT_OK
 
 

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Iterator
 
 from .channels import Absent, Cancelled, Channel
 from .context import RunContext, enter_run
-from .errors import NodeFailed
+from .errors import NodeFailed, RunCancelled
 from .graph import Graph, GraphEdge
 from .inputs import prepare_inputs
 from .node import Node
@@ -54,8 +54,11 @@ class LocalExecutor:
         self.buffer_size = buffer_size
         self.nodes: dict[str, Node] = {name: spec.build() for name, spec in graph.nodes.items()}
 
-    def load(self) -> None:
+    def load(self, stop: threading.Event | None = None) -> None:
+        """Load every node; when `stop` is set, stop before the next node with RunCancelled."""
         for name in self.graph.topological_order():
+            if stop is not None and stop.is_set():
+                raise RunCancelled("loading was cancelled")
             self.nodes[name].load(self.device, self.checkpoint)
 
     def start(self, inputs: dict[str, Any] | None = None, *, seed: int = 0) -> Run:
