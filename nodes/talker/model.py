@@ -123,8 +123,8 @@ class Talker(nn.Module):
         H, K, D, eps = self._shape
         rot = apply_rope(self._eye, cos[0], sin[0])  # [D, D]: x @ rot == x * cos + rotate_half(x) * sin
         pos = caches[0].length
-        if pos >= caches[0].max_len:
-            raise RuntimeError(f"KV cache overflow: {pos + 1} positions needed, {caches[0].max_len} allocated")
+        for cache in caches:
+            cache.reserve(pos + 1)
         for layer, (wqkv, bias, w_qk, wo), cache in zip(self.layers, self._fast, caches):
             qkv = (x @ wqkv) * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)  # [1, (H + 2K) D]
             if bias is not None:
