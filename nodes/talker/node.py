@@ -19,6 +19,9 @@ from ...runtime.media_payloads import CodecCodes, CodecFrame, FrameRequest, Talk
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
 
+NO_TALKER = ("this checkpoint has no Talker (no speech output, like Qwen3-Omni's Captioner): use the captioner "
+             "graph, or a checkpoint with speech output")
+
 
 class _Lookahead:
     """Token ids of a stream, with `status(k)`: 'use' (token k exists and is not the last), 'last' or 'gone'."""
@@ -69,13 +72,19 @@ class Talker(Node):
         from ..common.mrope_positions import MediaTokenIds
         from ..mrope_interleaver.weights import load_embed_table
 
+        from ..common.decode_buffers import check_budget
+
+        from .model import TalkerArgs
         from .prompt import TalkerIds
         from .weights import load_talker
 
         if checkpoint is None:
             raise UserError(f"node '{self.name}' (talker) needs a checkpoint (pass --checkpoint DIR)")
         config, dtype = checkpoint.config, getattr(torch, self.config.dtype)
-        talker_config = config.get("talker_config") or {}
+        talker_config = checkpoint.section("talker_config", NO_TALKER)
+        limit = TalkerArgs.from_hf_config(config).text.max_positions
+        check_budget(self.name, "max_frames", self.config.max_frames, limit,
+                     "talker_config.text_config.max_position_embeddings")
         speakers = {str(k).lower(): int(v) for k, v in (talker_config.get("speaker_id") or {}).items()}
         if self.config.speaker.lower() not in speakers:
             raise UserError(f"node '{self.name}' (talker): unknown speaker '{self.config.speaker}'; this checkpoint "

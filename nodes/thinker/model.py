@@ -39,6 +39,7 @@ class ThinkerArgs:
     dense_hidden: int  # width of dense (non-MoE) layers' MLP
     sparse: tuple[bool, ...]  # per layer: MoE (True) or dense MLP
     attention_bias: bool = False
+    max_positions: int | None = None  # max_position_embeddings: the longest sequence the checkpoint supports
 
     @classmethod
     def from_hf_config(cls, config: dict[str, Any]) -> ThinkerArgs:
@@ -59,7 +60,8 @@ class ThinkerArgs:
                    n_experts=n_experts, top_k=c.get("num_experts_per_tok", 0),
                    moe_hidden=c.get("moe_intermediate_size", 0), norm_topk_prob=c.get("norm_topk_prob", True),
                    dense_hidden=c.get("intermediate_size", 0), sparse=sparse,
-                   attention_bias=c.get("attention_bias", False))
+                   attention_bias=c.get("attention_bias", False),
+                   max_positions=c.get("max_position_embeddings"))
 
 
 class DecoderLayer(nn.Module):

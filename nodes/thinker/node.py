@@ -46,10 +46,16 @@ class Thinker(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         import torch
 
+        from ..common.decode_buffers import check_budget
+
+        from .model import ThinkerArgs
         from .weights import load_thinker
 
         if checkpoint is None:
             raise UserError(f"node '{self.name}' (thinker) needs a checkpoint (pass --checkpoint DIR)")
+        args = ThinkerArgs.from_hf_config(checkpoint.config)
+        check_budget(self.name, "max_new_tokens", self.config.max_new_tokens, args.max_positions,
+                     "thinker_config.text_config.max_position_embeddings")
         self._device = device
         self._model = load_thinker(checkpoint, self.weights or "thinker.", getattr(torch, self.config.dtype), device)
         config = checkpoint.config
