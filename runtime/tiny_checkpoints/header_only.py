@@ -19,9 +19,11 @@ ITEM_BYTES = {"F32": 4, "BF16": 2, "F16": 2, "I64": 8, "I32": 4}
 
 
 def write_header_only(folder: str | Path, config: dict[str, Any], shards: int = 1, dtype: str = "F32",
-                      tensors: dict[str, tuple[str, tuple[int, ...]]] | None = None) -> Path:
+                      tensors: dict[str, tuple[str, tuple[int, ...]]] | None = None,
+                      side_files: Path | None = None) -> Path:
     """Write a checkpoint of `config` whose shards hold headers only. `tensors` (key -> (dtype, shape)) replaces
-    the tensors derived from the config (edit a copy of `entries(config, dtype)` to drop or reshape some)."""
+    the tensors derived from the config (edit a copy of `entries(config, dtype)` to drop or reshape some).
+    `side_files`: a header-only checkpoint whose tokenizer and other side files are linked, not rewritten."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = entries(config, dtype) if tensors is None else tensors
@@ -36,6 +38,11 @@ def write_header_only(folder: str | Path, config: dict[str, Any], shards: int = 
         weight_map = {key: name for name, group in zip(names, groups) for key in group}
         _write_json(folder / "model.safetensors.index.json", {"metadata": {}, "weight_map": weight_map})
     _write_json(folder / "config.json", config)
+    if side_files is not None:
+        for source in side_files.iterdir():
+            if source.name != "config.json" and not source.name.startswith("model"):
+                (folder / source.name).symlink_to(source.resolve())
+        return folder
     _write_json(folder / "generation_config.json", generation_config())
     _write_json(folder / "preprocessor_config.json", preprocessor_config())
     write_tokenizer_files(folder)
