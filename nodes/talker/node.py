@@ -69,10 +69,9 @@ class Talker(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         import torch
 
+        from ..common.decode_buffers import check_budget
         from ..common.mrope_positions import MediaTokenIds
         from ..mrope_interleaver.weights import load_embed_table
-
-        from ..common.decode_buffers import check_budget
 
         from .model import TalkerArgs
         from .prompt import TalkerIds
@@ -125,7 +124,7 @@ class Talker(Node):
                                                      self._media)
             P, N = prompt.shape[1], c.max_frames
             caches = model.new_cache(1, P + N)  # grows as frames come (attention.KVCache)
-            # step s feeds frame s - 1 at position P + s - 1 + delta (cos/sin of rope.at(s - 1))
+            # the decode step after frame s sits at position P + s + delta: rope.at(s)
             rope = RopeChunks(lambda first, count: model.decode_rope(P + first, count, delta), N)
             history = TokenHistory(self._device)
             logits, hidden = model.prefill(prompt, positions, caches)
