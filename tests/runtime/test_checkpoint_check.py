@@ -128,4 +128,6 @@ def test_validate_and_run_report_a_bad_checkpoint_before_loading(fake, tmp_path,
     code = main(["run", "qwen3_omni", "--checkpoint", str(path), "-i", "text=hi", "--out", str(tmp_path / "out")])
     assert code == 2 and "does not fit graph 'qwen3_omni'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+    assert main(["validate", "captioner", "--checkpoint", str(path / "model.safetensors")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
     assert json.loads((path / "config.json").read_text())["talker_config"]  # the check changed nothing
