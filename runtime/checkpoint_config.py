@@ -34,6 +34,14 @@ class ConfigSection(dict):
         raise MissingConfigField(self.file, f"{self.path}{key}")
 
 
+def check_budget(node: str, field: str, budget: int, limit: int | None, where: str) -> None:
+    """A node's budget past a limit of the checkpoint (`limit`, from config.json key `where`, e.g. its
+    max_position_embeddings) is a user error; nodes call it in `setup` before any weight loads."""
+    if limit is not None and budget > limit:
+        raise CheckpointError(f"node '{node}': {field} = {budget} is more than this checkpoint's {limit} positions "
+                              f"({where} in config.json, prompt included); use at most {limit}")
+
+
 def _wrap(value: Any, file: Path, path: str) -> Any:
     if isinstance(value, dict):
         return ConfigSection(value, file, path + ".")

@@ -9,8 +9,6 @@ from typing import Callable
 
 import torch
 
-from ...runtime.errors import UserError
-
 CHUNK = 256  # decode steps per block of rotary angles; initial capacity of a history
 
 
@@ -51,11 +49,3 @@ class TokenHistory:
     def view(self) -> torch.Tensor:
         """[1, N] ids so far (a view: valid until the next append)."""
         return self.ids[:, :self.length]
-
-
-def check_budget(node: str, field: str, budget: int, limit: int | None, where: str) -> None:
-    """A decode budget past the checkpoint's positions (`limit`, read from config key `where`) is a user error,
-    raised in `setup` before any weight loads."""
-    if limit is not None and budget > limit:
-        raise UserError(f"node '{node}': {field} = {budget} is more than this checkpoint's {limit} positions "
-                        f"({where} in config.json, prompt included); use at most {limit}")

@@ -14,6 +14,7 @@ from typing import Any, Iterator, Literal
 
 from pydantic import Field
 
+from ...runtime.checkpoint_config import check_budget
 from ...runtime.errors import UserError
 from ...runtime.media_payloads import CodecCodes, CodecFrame, FrameRequest, TalkerContext, TokenId
 from ...runtime.node import Node, NodeConfig
@@ -69,7 +70,6 @@ class Talker(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         import torch
 
-        from ..common.decode_buffers import check_budget
         from ..common.mrope_positions import MediaTokenIds
         from ..mrope_interleaver.weights import load_embed_table
 

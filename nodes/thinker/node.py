@@ -15,6 +15,7 @@ from typing import Any, Iterator, Literal
 
 from pydantic import Field
 
+from ...runtime.checkpoint_config import check_budget
 from ...runtime.errors import UserError
 from ...runtime.media_payloads import TalkerContext, ThinkerPrompt, TokenId, TokenIds
 from ...runtime.node import Node, NodeConfig
@@ -45,8 +46,6 @@ class Thinker(Node):
 
     def setup(self, device: str, checkpoint: Any) -> None:
         import torch
-
-        from ..common.decode_buffers import check_budget
 
         from .model import ThinkerArgs
         from .weights import load_thinker
