@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("graphs", nargs="+", metavar="GRAPH", help="a graph file or the name of a shipped graph")
     p.add_argument("--ray-address", metavar="ADDR",
                    help="also check the placements against this Ray cluster ('auto': $RAY_ADDRESS or a running one)")
+    p.add_argument("--checkpoint", type=Path, metavar="DIR",
+                   help="also check that this checkpoint fits every node: config fields, tensor names, shapes and "
+                        "dtypes (from the safetensors headers; no weights are read)")
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("show", parents=[common], help="draw a graph")
@@ -134,6 +137,7 @@ def _validate(args: argparse.Namespace) -> int:
     for ref in args.graphs:
         try:
             graph = load_graph(ref)
+            fits = _checkpoint_fits(graph, args.checkpoint) if args.checkpoint else None
         except UserError as exc:
             failed = True
             print(f"error: {exc}", file=sys.stderr)  # every message names its file (as in graphs/README.md)
@@ -143,9 +147,18 @@ def _validate(args: argparse.Namespace) -> int:
             failed = True
             continue
         print(f"ok: {graph.file} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)")
+        if fits:
+            print(fits)
         for line in stages:
             print(line)
     return EXIT_USER if failed else EXIT_OK
+
+
+def _checkpoint_fits(graph: Any, path: Path) -> str:
+    from .runtime.checkpoint_check import check_checkpoint
+
+    report = check_checkpoint(graph, path)
+    return f"  checkpoint {report.path} fits: {len(report.nodes)} nodes, {report.tensors} tensors checked"
 
 
 def _stages_on_cluster(graph: Any, address: str) -> list[str] | None:
@@ -239,8 +252,11 @@ def _run_graph(args: argparse.Namespace, stop: StopRequest) -> int:
     extra = {"seed": args.seed, "inputs": inputs}
     with RunFolder(out_dir) as folder:  # locked, and checked writable, before anything loads
         trace = folder.stage(args.trace, "the trace") if args.trace else None
+        checkpoint = _checkpoint_for(graph, args.checkpoint)
+        if checkpoint is not None:
+            _checkpoint_fits(graph, checkpoint)  # config fields and tensor headers, before any weight loads
         stop.check()
-        executor = _executor(args, graph)
+        executor = _executor(args, graph, checkpoint)
         progress = _Progress(graph.name, enabled=sys.stderr.isatty())
         progress.say("loading")
         try:
@@ -278,8 +294,7 @@ def _run_graph(args: argparse.Namespace, stop: StopRequest) -> int:
     return EXIT_OK
 
 
-def _executor(args: argparse.Namespace, graph: Any) -> Any:
-    checkpoint = _checkpoint_for(graph, args.checkpoint)
+def _executor(args: argparse.Namespace, graph: Any, checkpoint: Any) -> Any:
     if args.executor == "ray":
         from .runtime.executor_ray import RayExecutor
 

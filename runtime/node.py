@@ -52,6 +52,13 @@ class Node:
     def setup(self, device: str, checkpoint: Any) -> None:
         """Override to load weights or other heavy state (reading only this node's weight prefix)."""
 
+    def check_checkpoint(self, checkpoint: Any) -> None:
+        """Check what `setup` needs from a checkpoint without reading tensor data (raise UserError on a
+        problem). `checkpoint` is a probe whose `load` checks names, shapes and dtypes against the shard headers
+        and returns meta tensors (runtime/checkpoint_check.py). The default runs `setup` on the meta device;
+        override it when `setup` does more than read config.json, side files and weights."""
+        self.setup("meta", checkpoint)
+
     def process(self, **inputs: Any) -> dict[str, Any]:
         """Whole values in, whole values out (by output port name). Absent optional inputs are None."""
         raise NotImplementedError(f"node kind '{self.kind}' implements neither process() nor stream()")

@@ -8,6 +8,7 @@ earlier set as it was; a commit cut short leaves no `result.json`, never one tha
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -44,9 +45,12 @@ class RunFolder:
         self.staging = path / STAGING_PREFIX  # set by __enter__
         self._moves: list[tuple[Path, Path]] = []  # staged file -> its place outside the folder
         self._lock_fd: int | None = None
+        self._created = False  # this run made the folder: it goes again if the run ends without a commit
+        self._committed = False
 
     def __enter__(self) -> RunFolder:
         try:
+            self._created = not self.path.exists()
             self.path.mkdir(parents=True, exist_ok=True)
             self._lock_fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
@@ -75,6 +79,10 @@ class RunFolder:
         shutil.rmtree(self.staging, ignore_errors=True)
         for staged, _ in self._moves:
             staged.unlink(missing_ok=True)
+        if self._created and not self._committed:
+            (self.path / LOCK_FILE).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # only if empty: nothing of anyone else's is removed
+                self.path.rmdir()
         self._unlock()
 
     def stage(self, final: Path, what: str) -> Path:
@@ -109,6 +117,7 @@ class RunFolder:
         self._moves.clear()
         os.replace(self.staging / RESULT_FILE, self.path / RESULT_FILE)
         self._write_manifest(new)
+        self._committed = True
 
     def _manifest(self) -> set[str]:
         """The earlier run files: the manifest's names, else (a folder written before manifests) result.json's."""

@@ -18,6 +18,7 @@ class AudioEncoderNode(Node):
     the node's `weights` prefix (default 'thinker.audio_tower.')."""
 
     kind = "audio_encoder"
+    needs_checkpoint = True
 
     class Config(NodeConfig):
         dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and compute dtype.")
