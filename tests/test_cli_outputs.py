@@ -139,7 +139,7 @@ def test_a_failed_trace_write_leaves_no_result_json(capsys: pytest.CaptureFixtur
     out = tmp_path / "o"
     code, err = run(capsys, "demo", "--out", str(out), "--trace", str(tmp_path / "t.json"))
     assert code == 2 and "cannot write" in err and "No space left on device" in err, err
-    assert [p.name for p in out.iterdir()] == [".omnigraph.lock"] and not (tmp_path / "t.json").exists()
+    assert not out.exists() and not (tmp_path / "t.json").exists()  # the folder the run made goes with it
 
 
 def test_a_folder_in_the_way_exits_2_and_leaves_the_earlier_run_whole(capsys: pytest.CaptureFixture,

@@ -8,6 +8,9 @@ import pytest
 from ray_graphs import MEDIA, SETTINGS, torch_threads
 
 from omnigraph.cli import main
+from omnigraph.runtime.errors import UserError
+from omnigraph.runtime.executor_ray import RayExecutor
+from omnigraph.runtime.validate import load_graph
 
 SAME = ["text", "prompt_token_ids", "thinker_token_ids", "codec_codes"]
 
@@ -65,11 +68,19 @@ def test_cli_starts_its_own_ray_instance(tmp_path) -> None:
         "default", "thinker"}
 
 
-def test_cli_reports_a_stage_that_cannot_load(ray_session, tmp_path, capsys) -> None:
+def test_cli_reports_a_bad_checkpoint_before_any_actor_starts(ray_session, tmp_path, capsys) -> None:
     code = main(["run", "captioner", "--executor", "ray", "--checkpoint", str(tmp_path),
                  "--input", f"audio={MEDIA / 'speech.wav'}", "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
-    assert code == 2 and "could not load" in err and "config.json" in err
+    assert code == 2 and "config.json" in err and "could not load" not in err  # the driver's check saw it
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_stage_that_cannot_load_is_a_clear_error(ray_session, tmp_path) -> None:
+    """Without the driver's check (the Python API), the actor's own load failure names its stage and cause."""
+    with pytest.raises(UserError, match="stage '.*' could not load: .*config.json"):
+        with RayExecutor(load_graph("captioner"), checkpoint=tmp_path) as executor:
+            executor.load()
 
 
 def test_ctrl_c_at_random_moments_of_a_ray_run(tmp_path) -> None:
