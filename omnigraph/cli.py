@@ -9,9 +9,12 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .runtime.errors import GraphValidationError, NodeFailed, UserError
+
+if TYPE_CHECKING:
+    from .runtime.interrupts import StopRequest
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
@@ -66,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("graphs", nargs="+", metavar="GRAPH", help="a graph file or the name of a shipped graph")
     p.add_argument("--ray-address", metavar="ADDR",
                    help="also check the placements against this Ray cluster ('auto': $RAY_ADDRESS or a running one)")
+    p.add_argument("--checkpoint", type=Path, metavar="DIR",
+                   help="also check that this checkpoint fits every node: config fields, tensor names, shapes and "
+                        "dtypes (from the safetensors headers; no weights are read)")
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("show", parents=[common], help="draw a graph")
@@ -134,6 +140,7 @@ def _validate(args: argparse.Namespace) -> int:
     for ref in args.graphs:
         try:
             graph = load_graph(ref)
+            fits = _checkpoint_fits(graph, args.checkpoint) if args.checkpoint else None
         except UserError as exc:
             failed = True
             print(f"error: {exc}", file=sys.stderr)  # every message names its file (as in graphs/README.md)
@@ -143,9 +150,18 @@ def _validate(args: argparse.Namespace) -> int:
             failed = True
             continue
         print(f"ok: {graph.file} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)")
+        if fits:
+            print(fits)
         for line in stages:
             print(line)
     return EXIT_USER if failed else EXIT_OK
+
+
+def _checkpoint_fits(graph: Any, path: Path) -> str:
+    from .runtime.checkpoint_check import check_checkpoint
+
+    report = check_checkpoint(graph, path)
+    return f"  checkpoint {report.path} fits: {len(report.nodes)} nodes, {report.tensors} tensors checked"
 
 
 def _stages_on_cluster(graph: Any, address: str) -> list[str] | None:
@@ -215,59 +231,84 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .runtime.interrupts import run_interruptibly
+
+    return run_interruptibly(lambda stop: _run_graph(args, stop))
+
+
+def _run_graph(args: argparse.Namespace, stop: StopRequest) -> int:
+    """The run itself, in a worker thread: it checks `stop` (Ctrl-C) where stopping leaves nothing half done."""
     if args.executor != "ray" and (args.ray_address or args.ray_num_gpus is not None):
         raise UserError("--ray-address and --ray-num-gpus apply only with --executor ray")
+    from .runtime.device import choose_device
     from .runtime.inputs import parse_cli_inputs, prepare_inputs
-    from .runtime.outputs import write_outputs
+    from .runtime.outputs import write_failure, write_outputs
     from .runtime.overrides import parse_overrides
+    from .runtime.run_folder import RESULT_FILE, RunFolder, default_out_dir
     from .runtime.validate import load_graph
+    from .runtime.writable import check_node_files
 
     graph = load_graph(args.graph, overrides={**_run_settings(args), **parse_overrides(args.set)})
     inputs = parse_cli_inputs(args.input)
     prepared = prepare_inputs(graph, inputs)  # bad input names and files are reported before anything loads
-    out_dir = args.out or Path("out") / graph.name
-    executor = _executor(args, graph)
-    progress = _Progress(graph.name, enabled=sys.stderr.isatty())
-    progress.say("loading")
-    try:
-        executor.load()
-        run = executor.start(prepared, seed=args.seed)
+    if args.executor == "local":
+        choose_device(args.device, what="--device cuda was given")  # no GPU: said before anything is built
+    out_dir = args.out or default_out_dir(graph.name)
+    check_node_files(graph)
+    extra = {"seed": args.seed, "inputs": inputs}
+    with RunFolder(out_dir) as folder:  # locked, and checked writable, before anything loads
+        trace = folder.stage(args.trace, "the trace") if args.trace else None
+        checkpoint = _checkpoint_for(graph, args.checkpoint)
+        if checkpoint is not None:
+            _checkpoint_fits(graph, checkpoint)  # config fields and tensor headers, before any weight loads
+        stop.check()
+        executor = _executor(args, graph, checkpoint)
+        progress = _Progress(graph.name, enabled=sys.stderr.isatty())
+        progress.say("loading")
         try:
+            executor.load(stop=stop.event)
+            run = executor.start(prepared, seed=args.seed)
+            stop.on_stop(run.cancel)
             for event in run.events():
                 progress.item(event.name)
             result = run.result()
-        except KeyboardInterrupt:
-            run.cancel()
+        except NodeFailed as exc:
+            if not stop.is_set():  # the folder says the run failed, rather than showing an earlier run's files
+                write_failure(graph, exc, folder, extra)
+                folder.commit()
             raise
-    finally:
-        progress.done()
-        if args.executor == "ray":
-            executor.shutdown()
-    summary = write_outputs(graph, result, out_dir, extra={"seed": args.seed, "inputs": inputs})
-    if args.trace:
-        with _writing(args.trace):
-            result.stats.write_trace(args.trace)
+        finally:
+            progress.done()
+            if args.executor == "ray":
+                executor.shutdown()
+        stop.check()
+        with _writing(out_dir):
+            summary = write_outputs(graph, result, folder, extra)
+        if trace is not None:
+            with _writing(args.trace):
+                result.stats.write_trace(trace)
+        stop.check()  # the last point to stop at: past it, the outputs land together
+        with _writing(out_dir):
+            folder.commit()
     for name, path in summary["files"].items():
         print(f"{name}: {path}")
     for name in summary["outputs"].keys() - summary["files"].keys():
         print(f"{name}: empty stream, no file written")
     for name, why in result.missing.items():
         print(f"{name}: not produced ({why})")
-    print(f"result: {out_dir / 'result.json'}  ({result.stats.wall:.3f} s)")
+    print(f"result: {out_dir / RESULT_FILE}  ({result.stats.wall:.3f} s)")
     return EXIT_OK
 
 
-def _executor(args: argparse.Namespace, graph: Any) -> Any:
+def _executor(args: argparse.Namespace, graph: Any, checkpoint: Any) -> Any:
     if args.executor == "ray":
         from .runtime.executor_ray import RayExecutor
 
-        return RayExecutor(graph, checkpoint=_checkpoint_for(graph, args.checkpoint), address=args.ray_address,
-                           num_gpus=args.ray_num_gpus, device=args.device)
-    from .runtime.device import choose_device
+        return RayExecutor(graph, checkpoint=checkpoint, address=args.ray_address, num_gpus=args.ray_num_gpus,
+                           device=args.device)
     from .runtime.executor_local import LocalExecutor
 
-    choose_device(args.device, what="--device cuda was given")  # before a default checkpoint is built
-    return LocalExecutor(graph, device=args.device, checkpoint=_checkpoint_for(graph, args.checkpoint))
+    return LocalExecutor(graph, device=args.device, checkpoint=checkpoint)
 
 
 def _run_settings(args: argparse.Namespace) -> dict[tuple[str, str], Any]:

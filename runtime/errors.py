@@ -41,6 +41,10 @@ class UserError(Exception):
     """A problem in what the user gave us (flags, files, inputs). The CLI exits 2 and prints no traceback."""
 
 
+class CheckpointError(UserError):
+    """A checkpoint that is missing, unreadable, or does not match what a node expects."""
+
+
 class GraphValidationError(UserError):
     """Every problem found in a graph, reported together."""
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .device import choose_device
+from .errors import RunCancelled
 from .graph import Graph
 from .inputs import prepare_inputs
 from .node import Node
@@ -39,8 +40,11 @@ class LocalExecutor:
         self._runs: set[Run] = set()
         self._lock = threading.Lock()
 
-    def load(self) -> None:
+    def load(self, stop: threading.Event | None = None) -> None:
+        """Load every node; when `stop` is set, stop before the next node with RunCancelled."""
         for name in self.graph.topological_order():
+            if stop is not None and stop.is_set():
+                raise RunCancelled("loading was cancelled")
             self.nodes[name].load(self.devices[name], self.checkpoint)
 
     def start(self, inputs: dict[str, Any] | None = None, *, seed: int = 0) -> Run:

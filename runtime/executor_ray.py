@@ -20,7 +20,7 @@ import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
 
 from .checkpoint import Checkpoint
-from .errors import UserError
+from .errors import RunCancelled, UserError
 from .graph import Graph
 from .inputs import prepare_inputs
 from .placement import Stage, check_fits, plan_stages, total_demand
@@ -88,8 +88,9 @@ class RayExecutor:
         self.connect()
         check_fits(self.graph, self.stages, [n["Resources"] for n in ray.nodes() if n["Alive"]])
 
-    def load(self) -> None:
-        """Check the placements fit the cluster, start one actor per stage replica, load their weights."""
+    def load(self, stop: threading.Event | None = None) -> None:
+        """Check the placements fit the cluster, start one actor per stage replica, load their weights. When
+        `stop` is set, stop the actors and raise RunCancelled."""
         if self.actors:
             return
         self.check_cluster()
@@ -111,8 +112,8 @@ class RayExecutor:
                 self.actors[stage.name].append(actor)
                 self._active[(stage.name, replica)] = 0
                 loading[actor.load.remote()] = (stage, replica)
-        ready, pending = ray.wait(list(loading), num_returns=len(loading), timeout=self.ready_timeout)
         try:
+            ready, pending = _wait_loaded(list(loading), self.ready_timeout, stop)
             if pending:
                 late = ", ".join(f"'{loading[r][0].name}' #{loading[r][1]} (needs {loading[r][0].describe()})"
                                  for r in pending)
@@ -229,6 +230,20 @@ class RayExecutor:
             for name, replica in run.chosen.items():
                 self._active[(name, replica)] -= 1
             self._freed.notify_all()
+
+
+def _wait_loaded(refs: list[Any], timeout: float, stop: threading.Event | None) -> tuple[list[Any], list[Any]]:
+    """`ray.wait` for every ref, in slices so that `stop` ends the wait (RunCancelled) within a fraction of a second."""
+    deadline = time.monotonic() + timeout
+    ready: list[Any] = []
+    pending = refs
+    while pending and time.monotonic() < deadline:
+        if stop is not None and stop.is_set():
+            raise RunCancelled("loading was cancelled")
+        left = max(0.0, deadline - time.monotonic())
+        more, pending = ray.wait(pending, num_returns=len(pending), timeout=min(0.25, left))
+        ready += more
+    return ready, pending
 
 
 def _check_reachable(address: str, timeout: float = 3.0) -> None:

@@ -51,13 +51,24 @@ class Node:
         """Load heavy state once; later calls return at once."""
         with self._load_lock:
             if not self._loaded:
-                self.device = device
-                self.dtype = resolve_dtype(getattr(self.config, "dtype", None), device, checkpoint)
-                self.setup(device, checkpoint)
+                self._setup_on(device, checkpoint)
                 self._loaded = True
 
     def setup(self, device: str, checkpoint: Any) -> None:
         """Override to load weights or other heavy state (reading only this node's weight prefix)."""
+
+    def check_checkpoint(self, checkpoint: Any) -> None:
+        """Check what `setup` needs from a checkpoint without reading tensor data (raise UserError on a
+        problem). `checkpoint` is a probe whose `load` checks names, shapes and dtypes against the shard headers
+        and returns meta tensors (runtime/checkpoint_check.py). The default runs `setup` on the meta device;
+        override it when `setup` does more than read config.json, side files and weights."""
+        self._setup_on("meta", checkpoint)
+
+    def _setup_on(self, device: str, checkpoint: Any) -> None:
+        """`setup`, with `device` and `dtype` set for it."""
+        self.device = device
+        self.dtype = resolve_dtype(getattr(self.config, "dtype", None), device, checkpoint)
+        self.setup(device, checkpoint)
 
     def process(self, **inputs: Any) -> dict[str, Any]:
         """Whole values in, whole values out (by output port name). Absent optional inputs are None."""

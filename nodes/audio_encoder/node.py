@@ -19,6 +19,7 @@ class AudioEncoderNode(Node):
     the node's `weights` prefix (default 'thinker.audio_tower.')."""
 
     kind = "audio_encoder"
+    needs_checkpoint = True
 
     class Config(NodeConfig):
         dtype: DTypeSetting = Field("auto", description="Weights and compute dtype (auto: the checkpoint's on "

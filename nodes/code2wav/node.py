@@ -46,12 +46,15 @@ class Code2WavNode(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         import torch
 
+        from ..talker.node import NO_TALKER
+
         from .model import Code2Wav, Code2WavArgs
         from .weights import load_code2wav_weights
 
         if checkpoint is None:
             raise UserError(f"node '{self.name}' (code2wav) needs a checkpoint: pass a checkpoint folder holding "
                             f"the code2wav weights")
+        checkpoint.section("code2wav_config", NO_TALKER)
         try:
             args = Code2WavArgs.from_hf_config(checkpoint.config)
         except (TypeError, ValueError) as exc:

@@ -32,10 +32,9 @@ class CodePredictorArgs:
     def from_hf_config(cls, config: dict[str, Any]) -> CodePredictorArgs:
         """From config.json (full, or its talker_config)."""
         t = config.get("talker_config", config)
-        c = dict(t["code_predictor_config"])
-        c["num_experts"] = 0
+        c = t["code_predictor_config"]
         text = ThinkerArgs.from_hf_config(c)
-        text = replace(text, mrope_section=(text.head_dim // 2, 0, 0))
+        text = replace(text, mrope_section=(text.head_dim // 2, 0, 0), n_experts=0, sparse=(False,) * text.n_layers)
         return cls(text=text, n_groups=t.get("num_code_groups", c.get("num_code_groups")),
                    talker_vocab=t["text_config"]["vocab_size"])
 

@@ -34,10 +34,13 @@ class CodePredictor(Node):
     outputs = (Output("frames", CodecFrame, stream=True, doc="All G codes of each requested frame."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
+        from ..talker.node import NO_TALKER
+
         from .weights import load_code_predictor
 
         if checkpoint is None:
             raise UserError(f"node '{self.name}' (code_predictor) needs a checkpoint (pass --checkpoint DIR)")
+        checkpoint.section("talker_config", NO_TALKER)
         self._device = device
         self._model = load_code_predictor(checkpoint, self.weights or "talker.code_predictor.", "talker.",
                                           self.dtype, device)

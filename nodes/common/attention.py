@@ -1,4 +1,4 @@
-"""Causal GQA self-attention with optional q/k RMSNorm, rotary positions and a preallocated KV cache.
+"""Causal GQA self-attention with optional q/k RMSNorm, rotary positions and a KV cache that grows as it fills.
 
 Shapes: B batch, T new tokens, L cached + new tokens, C model width, H query heads, K key/value heads,
 D head_dim. q/k/v projections are fused into one matrix `wqkv` [C, (H + 2K) * D] at load time (weights are
@@ -17,33 +17,57 @@ from .rmsnorm import RMSNorm
 from .rope import apply_rope
 
 
+INITIAL_CAPACITY = 256  # positions a cache holds before it first grows
+
+
 @dataclass
 class KVCache:
-    """Keys and values of one layer, [B, K, max_len, D] each, written in place; `length` positions are valid."""
+    """Keys and values of one layer, [B, K, capacity, D] each, written in place; `length` positions are valid.
+
+    The capacity starts at min(max_len, INITIAL_CAPACITY) and doubles when an append needs more (never past
+    `max_len`), so memory follows what is generated, not the budget, and growth costs O(1) per position.
+    """
 
     k: torch.Tensor
     v: torch.Tensor
+    max_len: int  # the most positions this cache may ever hold
     length: int = 0
 
     @classmethod
     def allocate(cls, batch: int, n_kv_heads: int, max_len: int, head_dim: int, dtype: torch.dtype,
                  device: torch.device | str) -> KVCache:
-        shape = (batch, n_kv_heads, max_len, head_dim)
-        return cls(torch.zeros(shape, dtype=dtype, device=device), torch.zeros(shape, dtype=dtype, device=device))
+        shape = (batch, n_kv_heads, min(max_len, INITIAL_CAPACITY), head_dim)
+        return cls(torch.zeros(shape, dtype=dtype, device=device), torch.zeros(shape, dtype=dtype, device=device),
+                   max_len)
 
     @property
-    def max_len(self) -> int:
+    def capacity(self) -> int:
         return self.k.shape[2]
+
+    def reserve(self, end: int) -> None:
+        """Make room for `end` positions (doubling the capacity, keeping the valid ones)."""
+        if end <= self.capacity:
+            return
+        if end > self.max_len:
+            raise RuntimeError(f"KV cache overflow: {end} positions needed, at most {self.max_len} allowed")
+        capacity = min(self.max_len, max(end, 2 * self.capacity))
+        self.k, self.v = (_with_capacity(t, capacity, self.length) for t in (self.k, self.v))
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write k, v [B, K, T, D] after the valid positions; return views of all valid keys/values [B, K, L, D]."""
         start, end = self.length, self.length + k.shape[2]
-        if end > self.max_len:
-            raise RuntimeError(f"KV cache overflow: {end} positions needed, {self.max_len} allocated")
+        self.reserve(end)
         self.k[:, :, start:end] = k
         self.v[:, :, start:end] = v
         self.length = end
         return self.k[:, :, :end], self.v[:, :, :end]
+
+
+def _with_capacity(t: torch.Tensor, capacity: int, valid: int) -> torch.Tensor:
+    """A zeroed [B, K, capacity, D] buffer holding t's first `valid` positions."""
+    out = t.new_zeros(t.shape[0], t.shape[1], capacity, t.shape[3])
+    out[:, :, :valid] = t[:, :, :valid]
+    return out
 
 
 def fuse_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

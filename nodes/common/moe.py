@@ -38,7 +38,7 @@ def fuse_gate_up(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
 def stack_experts(gate: list[torch.Tensor], up: list[torch.Tensor],
                   down: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Checkpoint per-expert [I, C], [I, C], [C, I] weights -> (w_gate_up [E, C, 2I], w_down [E, I, C])."""
-    gate_up = torch.stack([torch.cat([g, u], dim=0) for g, u in zip(gate, up)])
+    gate_up = torch.cat([torch.stack(gate), torch.stack(up)], dim=1)  # [E, 2I, C]: three ops, not 2E
     return to_in_out(gate_up), to_in_out(torch.stack(down))
 
 

@@ -10,13 +10,14 @@ from pydantic import Field
 from ...runtime.node import Node, NodeConfig
 from ...runtime.payloads import FilePath, Payload
 from ...runtime.ports import Input, Output
+from ...runtime.writable import OutputFile, check_writable_file
 
 
 class JsonlWriter(Node):
     kind = "jsonl_writer"
 
     class Config(NodeConfig):
-        path: str = Field(description="File to write (parent folders are created).")
+        path: OutputFile = Field(description="File to write (parent folders are created; checked before the run).")
         append: bool = Field(False, description="Append to an existing file instead of replacing it.")
 
     inputs = (Input("items", Payload, stream=True, doc="Any payloads."),)
@@ -24,7 +25,7 @@ class JsonlWriter(Node):
 
     def stream(self, items: Iterator[Payload]) -> Iterator[tuple[str, FilePath]]:
         path = Path(self.config.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        check_writable_file(path, f"the file of node '{self.name}'")  # a clear error if it changed since the check
         with path.open("a" if self.config.append else "w", encoding="utf-8") as out:
             for item in items:
                 out.write(json.dumps(item.to_json(), ensure_ascii=False) + "\n")

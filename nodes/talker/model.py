@@ -6,7 +6,7 @@ control ids), G code groups (codebooks), Vc codebook size.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import torch
@@ -34,9 +34,9 @@ class TalkerArgs:
     def from_hf_config(cls, config: dict[str, Any]) -> TalkerArgs:
         """From config.json (full, or its talker_config)."""
         t = config.get("talker_config", config)
-        c = dict(t["text_config"])
-        c["mlp_only_layers"], c["decoder_sparse_step"] = [], 1
+        c = t["text_config"]
         text = ThinkerArgs.from_hf_config(c)
+        text = replace(text, sparse=(text.n_experts > 0,) * text.n_layers)
         cp = t.get("code_predictor_config") or {}
         return cls(text=text, shared_hidden=c["shared_expert_intermediate_size"],
                    thinker_dim=t["thinker_hidden_size"], resize_hidden=c["intermediate_size"],
@@ -123,8 +123,8 @@ class Talker(nn.Module):
         H, K, D, eps = self._shape
         rot = apply_rope(self._eye, cos[0], sin[0])  # [D, D]: x @ rot == x * cos + rotate_half(x) * sin
         pos = caches[0].length
-        if pos >= caches[0].max_len:
-            raise RuntimeError(f"KV cache overflow: {pos + 1} positions needed, {caches[0].max_len} allocated")
+        for cache in caches:
+            cache.reserve(pos + 1)
         for layer, (wqkv, bias, w_qk, wo), cache in zip(self.layers, self._fast, caches):
             qkv = (x @ wqkv) * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)  # [1, (H + 2K) D]
             if bias is not None:

@@ -14,11 +14,15 @@ from typing import Any, Iterator
 
 from pydantic import Field
 
+from ...runtime.checkpoint_config import check_budget
 from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
 from ...runtime.media_payloads import CodecCodes, CodecFrame, FrameRequest, TalkerContext, TokenId
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
+
+NO_TALKER = ("this checkpoint has no Talker (no speech output, like Qwen3-Omni's Captioner): use the captioner "
+             "graph, or a checkpoint with speech output")
 
 
 class _Lookahead:
@@ -71,13 +75,17 @@ class Talker(Node):
         from ..common.mrope_positions import MediaTokenIds
         from ..mrope_interleaver.weights import load_embed_table
 
+        from .model import TalkerArgs
         from .prompt import TalkerIds
         from .weights import load_talker
 
         if checkpoint is None:
             raise UserError(f"node '{self.name}' (talker) needs a checkpoint (pass --checkpoint DIR)")
         config, dtype = checkpoint.config, self.dtype
-        talker_config = config.get("talker_config") or {}
+        talker_config = checkpoint.section("talker_config", NO_TALKER)
+        limit = TalkerArgs.from_hf_config(config).text.max_positions
+        check_budget(self.name, "max_frames", self.config.max_frames, limit,
+                     "talker_config.text_config.max_position_embeddings")
         speakers = {str(k).lower(): int(v) for k, v in (talker_config.get("speaker_id") or {}).items()}
         if self.config.speaker.lower() not in speakers:
             raise UserError(f"node '{self.name}' (talker): unknown speaker '{self.config.speaker}'; this checkpoint "
@@ -98,6 +106,7 @@ class Talker(Node):
                frames: Iterator[CodecFrame]) -> Iterator[tuple[str, Any]]:
         import torch
 
+        from ..common.decode_buffers import RopeChunks, TokenHistory
         from ..common.sampling import SamplingParams, apply_repetition_penalty, make_generator, sample
         from ...runtime.context import current_run
 
@@ -116,16 +125,17 @@ class Talker(Node):
             prompt, positions, delta = talker_prompt(model, embed, context, text.ids[0], self._speaker, ids,
                                                      self._media)
             P, N = prompt.shape[1], c.max_frames
-            caches = model.new_cache(1, P + N)
-            cos, sin = model.decode_rope(P, N, delta)  # [N, D]: step s >= 1 sits at P + s - 1 + delta
-            history = torch.empty(1, N, dtype=torch.long, device=self._device)
+            caches = model.new_cache(1, P + N)  # grows as frames come (attention.KVCache)
+            # the decode step after frame s sits at position P + s + delta: rope.at(s)
+            rope = RopeChunks(lambda first, count: model.decode_rope(P + first, count, delta), N)
+            history = TokenHistory(self._device)
             logits, hidden = model.prefill(prompt, positions, caches)
             for s in range(N):  # choose code 0 of frame s (after frame N-1 the reference's last code is not needed)
                 logits = logits.float().masked_fill(self._suppress, float("-inf"))
                 if c.repetition_penalty != 1.0 and s:
-                    logits = apply_repetition_penalty(logits, history[:, :s], c.repetition_penalty)
+                    logits = apply_repetition_penalty(logits, history.view(), c.repetition_penalty)
                 code0 = sample(logits, params, generator)  # [1]
-                history[0, s] = code0[0]
+                history.append(code0)
                 if int(code0[0]) == ids.codec_eos:
                     break
                 yield "requests", FrameRequest(s, hidden[0].clone(), int(code0[0]))
@@ -140,5 +150,5 @@ class Talker(Node):
                 trailing = (embed([text.ids[s + 1]])[0] if status == "use"
                             else eos_text if status == "last" else pad_text)
                 x = model.frame_embedding(torch.tensor([frame.codes], device=self._device)) + trailing
-                logits, hidden = model.decode_step(x, cos[s:s + 1][None], sin[s:s + 1][None], caches)
+                logits, hidden = model.decode_step(x, *rope.at(s), caches)
         yield "codes", CodecCodes(tuple(done))

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..common.attention import Attention, KVCache
+from ..common.decode_buffers import RopeChunks, TokenHistory
 from ..common.linear import Linear
 from ..common.moe import MoE, SwiGLU
 from ..common.rmsnorm import RMSNorm
@@ -38,6 +39,7 @@ class ThinkerArgs:
     dense_hidden: int  # width of dense (non-MoE) layers' MLP
     sparse: tuple[bool, ...]  # per layer: MoE (True) or dense MLP
     attention_bias: bool = False
+    max_positions: int | None = None  # max_position_embeddings: the longest sequence the checkpoint supports
 
     @classmethod
     def from_hf_config(cls, config: dict[str, Any]) -> ThinkerArgs:
@@ -58,7 +60,8 @@ class ThinkerArgs:
                    n_experts=n_experts, top_k=c.get("num_experts_per_tok", 0),
                    moe_hidden=c.get("moe_intermediate_size", 0), norm_topk_prob=c.get("norm_topk_prob", True),
                    dense_hidden=c.get("intermediate_size", 0), sparse=sparse,
-                   attention_bias=c.get("attention_bias", False))
+                   attention_bias=c.get("attention_bias", False),
+                   max_positions=c.get("max_position_embeddings"))
 
 
 class DecoderLayer(nn.Module):
@@ -183,26 +186,19 @@ def generate(model: Thinker, embeds: torch.Tensor, positions: torch.Tensor, rope
     if max_new_tokens <= 0:
         return
     S = embeds.shape[1]
-    caches = model.new_cache(1, S + max_new_tokens)
-    cos, sin = model.decode_rope(S, max_new_tokens, rope_delta)  # [N, D]
-    history = torch.empty(1, (0 if prompt_ids is None else prompt_ids.numel()) + max_new_tokens,
-                          dtype=torch.long, device=embeds.device)
-    n_hist = 0
-    if prompt_ids is not None:
-        n_hist = prompt_ids.numel()
-        history[0, :n_hist] = prompt_ids.reshape(-1)
+    caches = model.new_cache(1, S + max_new_tokens)  # grows as tokens come (attention.KVCache)
+    rope = RopeChunks(lambda first, count: model.decode_rope(S + first, count, rope_delta), max_new_tokens)
+    history = TokenHistory(embeds.device, prompt_ids)
     stops = set(int(s) for s in stop_ids)
     logits = model.prefill(embeds, positions, caches, visual_mask, deepstack, trace)
     for step in range(max_new_tokens):
-        token = choose(logits, history[:, :n_hist])  # [1]
-        history[0, n_hist] = token[0]
-        n_hist += 1
+        token = choose(logits, history.view())  # [1]
+        history.append(token)
         token_id = int(token[0])
         yield token_id
         if token_id in stops or step + 1 == max_new_tokens:
             return
-        logits = model.decode_step(token, cos[step:step + 1][None], sin[step:step + 1][None], caches, trace)
-
+        logits = model.decode_step(token, *rope.at(step), caches, trace)
 
 def user_turn_mask(ids: torch.Tensor, im_start: int, user: int) -> torch.Tensor:
     """ids [S] -> [S] bool: tokens whose most recent <|im_start|> (itself included) is followed by `user`."""

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 
 from pydantic import Field
 
+from ...runtime.checkpoint_config import check_budget
 from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
 from ...runtime.media_payloads import TalkerContext, ThinkerPrompt, TokenId, TokenIds
@@ -48,10 +49,14 @@ class Thinker(Node):
     )
 
     def setup(self, device: str, checkpoint: Any) -> None:
+        from .model import ThinkerArgs
         from .weights import load_thinker
 
         if checkpoint is None:
             raise UserError(f"node '{self.name}' (thinker) needs a checkpoint (pass --checkpoint DIR)")
+        args = ThinkerArgs.from_hf_config(checkpoint.config)
+        check_budget(self.name, "max_new_tokens", self.config.max_new_tokens, args.max_positions,
+                     "thinker_config.text_config.max_position_embeddings")
         self._device = device
         self._model = load_thinker(checkpoint, self.weights or "thinker.", self.dtype, device)
         config = checkpoint.config

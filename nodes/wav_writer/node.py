@@ -9,13 +9,14 @@ from pydantic import Field
 from ...runtime.node import Node, NodeConfig
 from ...runtime.payloads import AudioChunk, FilePath
 from ...runtime.ports import Input, Output
+from ...runtime.writable import OutputFile, check_writable_file
 
 
 class WavWriter(Node):
     kind = "wav_writer"
 
     class Config(NodeConfig):
-        path: str = Field(description="File to write (parent folders are created).")
+        path: OutputFile = Field(description="File to write (parent folders are created; checked before the run).")
 
     inputs = (Input("audio", AudioChunk, stream=True, doc="Chunks in order, one sample rate."),)
     outputs = (Output("file", FilePath, doc="The file written."),)
@@ -24,7 +25,7 @@ class WavWriter(Node):
         import soundfile
 
         path = Path(self.config.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        check_writable_file(path, f"the file of node '{self.name}'")  # a clear error if it changed since the check
         out = None
         try:
             for chunk in audio:

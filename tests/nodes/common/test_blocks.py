@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from omnigraph.nodes.common.attention import Attention, KVCache, fuse_qkv
+from omnigraph.nodes.common.attention import INITIAL_CAPACITY, Attention, KVCache, fuse_qkv
 from omnigraph.nodes.common.linear import to_in_out
 from omnigraph.nodes.common.moe import MoE, SwiGLU, fuse_gate_up, stack_experts
 from omnigraph.nodes.common.rmsnorm import RMSNorm
@@ -83,6 +83,18 @@ def test_attention_prefill_and_cached_decode_match_reference(heads, kv_heads, he
         torch.testing.assert_close(torch.cat([first, more, *steps], 1), want, atol=1e-5, rtol=1e-5)
         with pytest.raises(RuntimeError, match="KV cache overflow"):
             attn.prefill(x[:, :2], cos[:, :2], sin[:, :2], cache)
+
+
+def test_kv_cache_grows_with_what_is_appended_not_with_its_budget():
+    cache = KVCache.allocate(1, 2, 10**12, 4, torch.float32, "cpu")  # a budget no memory could hold
+    assert cache.capacity == INITIAL_CAPACITY
+    keys = torch.randn(1, 2, 600, 4)
+    cache.append(keys[:, :, :300], keys[:, :, :300] + 1)  # one prefill past the first capacity
+    for t in range(300, 600):
+        k, v = cache.append(keys[:, :, t:t + 1], keys[:, :, t:t + 1] + 1)
+    assert cache.capacity == 1024  # 256, then 512 for the prefill, then doubled: growth is amortised
+    torch.testing.assert_close(k, keys, rtol=0, atol=0)
+    torch.testing.assert_close(v, keys + 1, rtol=0, atol=0)
 
 
 def dense_moe_reference(moe: MoE, x: torch.Tensor) -> torch.Tensor:

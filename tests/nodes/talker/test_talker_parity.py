@@ -6,6 +6,7 @@ import torch
 from talker_oracle import oracle_codes, saved_omni
 from test_talker_graph import audio_case
 
+from omnigraph.nodes.common import attention
 from omnigraph.nodes.common.mrope_positions import MediaTokenIds
 from omnigraph.nodes.mrope_interleaver.node import MropeInterleaver
 from omnigraph.nodes.mrope_interleaver.weights import load_embed_table
@@ -23,7 +24,8 @@ def omni(request, tmp_path_factory):
     return saved_omni(request.param, path, seed=5), Checkpoint.open(path)
 
 
-def test_prefill_and_step_logits_match_oracle(omni):
+def test_prefill_and_step_logits_match_oracle(omni, monkeypatch):
+    monkeypatch.setattr(attention, "INITIAL_CAPACITY", 1)  # the prefill and the decode steps grow the caches
     model, ckpt = omni
     oracle_inputs, graph_inputs = audio_case(model)
     seen = []
@@ -51,6 +53,7 @@ def test_prefill_and_step_logits_match_oracle(omni):
         P = x.shape[1]
         caches = ours.new_cache(1, P + 8)
         cos, sin = ours.decode_rope(P, 8, delta)
+        assert caches[0].capacity == 1
         logits, _ = ours.prefill(x, positions, caches)
         torch.testing.assert_close(logits[0], seen[0], atol=1e-5, rtol=1e-5)
         trailing = embed([*ref_ids[1:-1], ids.tts_eos, ids.tts_pad, ids.tts_pad, ids.tts_pad])
@@ -58,6 +61,7 @@ def test_prefill_and_step_logits_match_oracle(omni):
             step = ours.frame_embedding(torch.tensor([frame])) + trailing[s]
             logits, _ = ours.decode_step(step, cos[s:s + 1][None], sin[s:s + 1][None], caches)
             torch.testing.assert_close(logits[0], seen[s + 1], atol=1e-5, rtol=1e-5)
+        assert caches[0].length == P + len(ref_codes) <= caches[0].capacity <= 2 * P
 
 
 def test_config_errors_are_clear(omni):

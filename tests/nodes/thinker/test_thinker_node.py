@@ -13,6 +13,8 @@ from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.media_payloads import ThinkerPrompt
 from omnigraph.testing import run_node
 
+STOP = 151645
+
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
@@ -60,6 +62,20 @@ def test_generation_stops_after_a_stop_token(ckpt):
     first = list(generate(*args, 5))
     assert len(first) == 5
     assert list(generate(*args, 5, stop_ids=(first[2],))) == first[:3]
+
+
+def test_a_huge_budget_costs_nothing_on_a_short_reply(ckpt):
+    model = load_thinker(ckpt)
+    p = text_prompt(model)
+    greedy = lambda logits, prev: logits.argmax(-1)  # noqa: E731
+    want = list(generate(model, p.embeds[None], p.positions[:, None], 0, greedy, 300))  # caches grow past 256
+
+    def greedy_then_stop(logits, prev):  # prev: the prompt and the tokens so far
+        return torch.tensor([STOP]) if prev.shape[1] == len(CHAT) + 300 else logits.argmax(-1)
+
+    got = list(generate(model, p.embeds[None], p.positions[:, None], 0, greedy_then_stop, 10**12,
+                        stop_ids=(STOP,), prompt_ids=p.input_ids))
+    assert got == want + [STOP]
 
 
 def test_bfloat16_decoder_stays_close_to_float32(ckpt):

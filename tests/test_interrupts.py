@@ -1,0 +1,59 @@
+"""Ctrl-C at any moment of `omnigraph run` (start-up, imports, loading, the run, writing): exit 130 with
+"interrupted", no traceback, no abort, and no result.json. A signal that comes after the outputs landed leaves a
+finished run (exit 0, status ok)."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from interrupting import assert_interrupted_or_finished, interrupt_at
+
+from omnigraph.runtime.interrupts import StopRequest, run_interruptibly
+
+RUN = ["-m", "omnigraph", "run", "qwen3_omni", "-i", "text=Say something.", "--max-new-tokens", "8",
+       "--max-frames", "8"]
+INTERRUPTS = 30
+IN_FLIGHT = 3
+
+
+@pytest.mark.timeout(900)  # ~70 CPU-seconds: 40 s on two idle cores, minutes on a busy machine
+def test_ctrl_c_at_random_moments_of_a_local_run(tmp_path: Path) -> None:
+    command = [sys.executable, *RUN]
+    started = time.perf_counter()
+    assert interrupt_at(command, tmp_path / "whole", 600, tmp_path)[0] == 0
+    length = time.perf_counter() - started  # start-up to exit, alone; with others in flight each runs longer
+    rng = random.Random(20261201)
+    # From half a second: the interpreter's own start (~20 ms idle) comes before omnigraph can catch anything.
+    delays = [rng.uniform(0.5, length) for _ in range(INTERRUPTS)]
+    with ThreadPoolExecutor(IN_FLIGHT) as pool:
+        outcomes = list(pool.map(lambda i: interrupt_at(command, tmp_path / f"o{i}", delays[i], tmp_path),
+                                 range(INTERRUPTS)))
+    # Most land before the end (three in flight run slower than one alone); a bound loose enough for a machine
+    # whose load drops after the measurement, tight enough to catch a run that ignores Ctrl-C.
+    assert assert_interrupted_or_finished(outcomes, delays) >= INTERRUPTS // 4
+
+
+def ctrl_c_then(outcome: str):
+    """Work that presses Ctrl-C on its own process, waits (bounded) to be asked to stop, then ends as told."""
+    def work(stop: StopRequest) -> str:
+        os.kill(os.getpid(), signal.SIGINT)  # delivered to the main thread, which only waits
+        assert stop.event.wait(60), "the main thread did not pass the interrupt on"
+        if outcome == "stops":
+            stop.check()
+        return outcome
+    return work
+
+
+def test_ctrl_c_stops_the_work_at_its_next_check_and_raises_keyboard_interrupt() -> None:
+    with pytest.raises(KeyboardInterrupt):
+        run_interruptibly(ctrl_c_then("stops"))
+
+
+def test_work_past_its_last_check_completes_despite_ctrl_c() -> None:
+    assert run_interruptibly(ctrl_c_then("finishes")) == "finishes"
