@@ -1,6 +1,7 @@
 """The contract every executor keeps (local threads, Ray actors): load once, start many runs, shut down."""
 from __future__ import annotations
 
+import threading
 from typing import Any, Iterator, Protocol, runtime_checkable
 
 from .graph import Graph
@@ -38,8 +39,8 @@ class Executor(Protocol):
     name: str
     graph: Graph
 
-    def load(self) -> None:
-        """Load every node's weights (idempotent; `start` loads too)."""
+    def load(self, stop: threading.Event | None = None) -> None:
+        """Load every node's weights (idempotent; `start` loads too); RunCancelled once `stop` is set."""
 
     def start(self, inputs: dict[str, Any] | None = None, *, seed: int = 0) -> RunHandle:
         """Check the inputs (UserError before anything loads), load, and begin a run."""

@@ -108,7 +108,6 @@ class Run(RunOutputs):
         self._init_outputs(graph)
         self.part = RunPart(graph, executor.nodes, run_id=self.id, seed=seed, stats=self.stats,
                             buffer_size=executor.buffer_size)
-        self.cancelled = self.part.cancelled
         for name in self.part.outputs:
             self.part.connect(graph.outputs[name].src, _OutputTap(self, name))
         executor._track(self, True)
