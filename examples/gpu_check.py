@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         for step in plan(args, Path(tmp)):
             t0 = time.perf_counter()
             ok, detail = run_step(step, args.timeout)
-            print(f"{'ok    ' if ok else 'FAILED'} {step.name} ({time.perf_counter() - t0:.0f} s): {detail}", flush=True)
+            took = time.perf_counter() - t0
+            print(f"{'ok    ' if ok else 'FAILED'} {step.name} ({took:.0f} s): {detail}", flush=True)
             if not ok:
                 failed.append(step.name)
     print(f"gpu_check: {'all passed' if not failed else 'failed: ' + ', '.join(failed)}")
