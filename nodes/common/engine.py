@@ -99,53 +99,66 @@ class BatchingEngine:
             request.abandoned = True
 
     def _serve(self) -> None:
-        with torch.inference_mode():
-            cache = self.model.new_cache()
-            waiting: deque[GenerationRequest] = deque()
-            prefilling: deque[GenerationRequest] = deque()
-            decoding: list[GenerationRequest] = []
-            while True:
-                with self._lock:
-                    waiting.extend(self._inbox)
-                    self._inbox.clear()
-                    if not (waiting or prefilling or decoding):
-                        self._thread = None
-                        return
-                for r in [r for r in waiting if r.gone]:
-                    waiting.remove(r)
-                    r.outbox.put(("end", None))
-                for group in (prefilling, decoding):
-                    for r in [r for r in group if r.gone]:
-                        group.remove(r)
-                        self._finish(cache, r)
-                while waiting and len(prefilling) + len(decoding) < self.max_batch:
-                    r = waiting.popleft()
-                    r.slot = cache.add(r.prompt_len + r.max_new_tokens)
-                    prefilling.append(r)
-                self.peak_batch = max(self.peak_batch, len(prefilling) + len(decoding))
-                if prefilling:
-                    r = prefilling[0]
-                    try:
-                        logits = self._prefill_chunk(cache, r)
-                    except Exception as e:  # this sequence's input: the others go on
-                        prefilling.popleft()
+        waiting: deque[GenerationRequest] = deque()
+        prefilling: deque[GenerationRequest] = deque()
+        decoding: list[GenerationRequest] = []
+        try:
+            with torch.inference_mode():
+                self._loop(waiting, prefilling, decoding)
+        except BaseException as e:  # a bug of the engine or the model: no request may wait forever
+            with self._lock:
+                waiting.extend(self._inbox)
+                self._inbox.clear()
+                self._thread = None
+            for r in (*waiting, *prefilling, *decoding):
+                r.outbox.put(("error", e))
+            raise
+
+    def _loop(self, waiting: deque[GenerationRequest], prefilling: deque[GenerationRequest],
+              decoding: list[GenerationRequest]) -> None:
+        cache = self.model.new_cache()
+        while True:
+            with self._lock:
+                waiting.extend(self._inbox)
+                self._inbox.clear()
+                if not (waiting or prefilling or decoding):
+                    self._thread = None
+                    return
+            for r in [r for r in waiting if r.gone]:
+                waiting.remove(r)
+                r.outbox.put(("end", None))
+            for group in (prefilling, decoding):
+                for r in [r for r in group if r.gone]:
+                    group.remove(r)
+                    self._finish(cache, r)
+            while waiting and len(prefilling) + len(decoding) < self.max_batch:
+                r = waiting.popleft()
+                r.slot = cache.add(r.prompt_len + r.max_new_tokens)
+                prefilling.append(r)
+            self.peak_batch = max(self.peak_batch, len(prefilling) + len(decoding))
+            if prefilling:
+                r = prefilling[0]
+                try:
+                    logits = self._prefill_chunk(cache, r)
+                except Exception as e:  # this sequence's input: the others go on
+                    prefilling.popleft()
+                    self._finish(cache, r, e)
+                    logits = None
+                if logits is not None:
+                    prefilling.popleft()
+                    if self._deliver(cache, [r], *self._choose(logits, [r]))[0]:
+                        decoding.append(r)
+            if decoding:
+                decoding.sort(key=lambda r: r.slot)  # consecutive slots read the cache as a view
+                try:
+                    logits = self._decode(cache, decoding)
+                except Exception as e:
+                    for r in decoding:
                         self._finish(cache, r, e)
-                        logits = None
-                    if logits is not None:
-                        prefilling.popleft()
-                        if self._deliver(cache, [r], *self._choose(logits, [r]))[0]:
-                            decoding.append(r)
-                if decoding:
-                    decoding.sort(key=lambda r: r.slot)  # consecutive slots read the cache as a view
-                    try:
-                        logits = self._decode(cache, decoding)
-                    except Exception as e:
-                        for r in decoding:
-                            self._finish(cache, r, e)
-                        decoding.clear()
-                        continue
-                    keep = self._deliver(cache, decoding, *self._choose(logits, decoding))
-                    decoding[:] = [r for r, k in zip(decoding, keep) if k]
+                    decoding.clear()
+                    continue
+                keep = self._deliver(cache, decoding, *self._choose(logits, decoding))
+                decoding[:] = [r for r, k in zip(decoding, keep) if k]
 
     def _prefill_chunk(self, cache: KVCache, r: GenerationRequest) -> torch.Tensor | None:
         """Prefill the next chunk of r's prompt; -> the last position's logits [1, V] once the whole prompt is in."""
