@@ -88,6 +88,7 @@ class Decoder(nn.Module):
         H, K, D, eps = a.n_heads, a.n_kv_heads, a.head_dim, a.rms_eps
         B = x.shape[0]
         fused, _ = self._fusion()
+        rot = rot[0] if rot.shape[0] == 1 else rot  # one rotation for all rows: a plain matrix product
         last = len(self.layers) - 1
         for i, (layer, (wqkv, bias, w_qk, wo, w_gate_up, w_down)) in enumerate(zip(self.layers, fused)):
             qkv = (x @ wqkv) * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)  # [B, (H + 2K) D]
