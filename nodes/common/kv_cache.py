@@ -29,10 +29,7 @@ class Rows:
     positions: torch.Tensor | None  # [B] write positions (decode with several rows), else None
     slot_ids: torch.Tensor | None  # [B] the slots (decode with several rows), else None
     mask: torch.Tensor | None  # [B, 1, T, L] True = visible; None: causal from 0 (prefill) or all visible (decode)
-
-    @property
-    def end(self) -> int:
-        return max(self.starts) + self.count
+    end: int  # L: the keys read (max(starts) + count)
 
 
 class KVCache:
@@ -90,20 +87,20 @@ class KVCache:
             if len(slots) > 1:
                 raise ValueError("a prefill continues one sequence at a time")
             mask = torch.ones(count, end, dtype=torch.bool, device=self.device).tril(starts[0])
-        return Rows(slots, starts, count, index, positions, slot_ids, mask)
+        return Rows(slots, starts, count, index, positions, slot_ids, mask, end)
 
     def write(self, layer: int, rows: Rows, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store k, v [B, K, T, D] at the rows' new positions; return the keys/values they see [B, K, L, D]."""
         keys, values = self.k[layer], self.v[layer]
-        if rows.positions is None:  # one row: plain slicing
-            s, start = rows.slots[0], rows.starts[0]
-            keys[s, :, start:start + rows.count] = k[0]
-            values[s, :, start:start + rows.count] = v[0]
-        else:  # several rows of one new position each
-            keys[rows.slot_ids, :, rows.positions] = k[:, :, 0]
-            values[rows.slot_ids, :, rows.positions] = v[:, :, 0]
-        end = rows.end
-        return keys[rows.index, :, :end], values[rows.index, :, :end]
+        if rows.positions is None:  # one row: its slot's [K, capacity, D] views, as few tensor ops as possible
+            slot_k, slot_v = self._slot_views[layer][rows.slots[0]]
+            start, end = rows.starts[0], rows.end
+            slot_k[:, start:end] = k[0]
+            slot_v[:, start:end] = v[0]
+            return slot_k[None, :, :end], slot_v[None, :, :end]
+        keys[rows.slot_ids, :, rows.positions] = k[:, :, 0]  # several rows of one new position each
+        values[rows.slot_ids, :, rows.positions] = v[:, :, 0]
+        return keys[rows.index, :, :rows.end], values[rows.index, :, :rows.end]
 
     def commit(self, rows: Rows) -> None:
         for s, start in zip(rows.slots, rows.starts):
@@ -123,5 +120,6 @@ class KVCache:
             grown_k.append(k)
             grown_v.append(v)
         self.k, self.v = grown_k, grown_v
+        self._slot_views = [list(zip(k.unbind(0), v.unbind(0))) for k, v in zip(grown_k, grown_v)]
         self.lengths += [0] * (slots - old)
         self.budgets += [0] * (slots - old)
