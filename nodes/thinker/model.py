@@ -19,6 +19,7 @@ from ..common.decoder import Decoder
 from ..common.decoder_args import DecoderArgs as ThinkerArgs
 from ..common.kv_cache import KVCache, Rows
 from ..common.linear import Linear
+from ..common.packed_head import PackedHead
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Thinker(Decoder):
         self.args = args
         self.embed_tokens = nn.Embedding(args.vocab_size, args.dim)
         self.lm_head = Linear(args.dim, args.vocab_size)
+        self._decode_head: PackedHead | None = None  # lm_head for decode batches (packed on first use)
 
     def head(self, x: torch.Tensor) -> torch.Tensor:
         """Final-normed hidden [..., C] -> logits [..., V]."""
@@ -90,7 +92,9 @@ class Thinker(Decoder):
         x = self.norm(self.decode(x, self.rotations(positions), cache, rows, after_layer))
         if trace is not None and trace.layer == n:
             trace.hidden.append(x[:, None])
-        return self.head(x)
+        if self._decode_head is None or self._decode_head.weight is not self.lm_head.weight:
+            self._decode_head = PackedHead(self.lm_head.weight)
+        return self._decode_head(x)
 
 
 @torch.inference_mode()
