@@ -1,6 +1,6 @@
 """code_predictor: per FrameRequest (talker hidden state + code 0), codebooks 1..G-1 of that frame.
 
-Each frame runs a fresh KV cache (allocated once per run and reset), a 2-token prefill and G-2 one-token steps.
+Each frame runs a fresh KV cache (allocated once per run and reset) and G one-token steps.
 Greedy, or sampled with top_k 50, top_p 0.8 and `temperature` (transformers v5 samples the code predictor
 exactly when the talker samples: the graph sets `greedy` on both).
 """
@@ -60,11 +60,11 @@ class CodePredictor(Node):
             choose = top_k_top_p_sampler(c.temperature, c.top_k, c.top_p,
                                          make_generator(current_run().node_seed(), self._device))
         with torch.inference_mode():
-            caches, rot = model.new_cache(), model.rope_matrices()  # once per run; every frame rewrites them
+            cache, rot = model.frame_cache(), model.rope_matrices()  # once per run; every frame rewrites them
             dtype, C = model.heads.dtype, model.args.text.dim
             for r in requests:
                 if r.hidden.shape[-1] != C:
                     raise UserError(f"frame request {r.index}: hidden width {r.hidden.shape[-1]}, but this code "
                                     f"predictor's is {C} (talker and code predictor from different checkpoints?)")
                 hidden = r.hidden.to(self._device, dtype).reshape(1, C)
-                yield "frames", CodecFrame(r.index, tuple(model.frame(hidden, r.code0, choose, caches, rot)))
+                yield "frames", CodecFrame(r.index, tuple(model.frame(hidden, r.code0, choose, cache, rot)))

@@ -1,4 +1,4 @@
-"""Causal GQA self-attention with optional q/k RMSNorm, rotary positions and a KV cache that grows as it fills.
+"""Causal GQA self-attention with optional q/k RMSNorm and rotary positions, over a KVCache (kv_cache.py).
 
 Shapes: B batch, T new tokens, L cached + new tokens, C model width, H query heads, K key/value heads,
 D head_dim. q/k/v projections are fused into one matrix `wqkv` [C, (H + 2K) * D] at load time (weights are
@@ -6,68 +6,14 @@ stored [in, out], see linear.py).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .kv_cache import KVCache, Rows
 from .linear import Linear, to_in_out
 from .rmsnorm import RMSNorm
 from .rope import apply_rope
-
-
-INITIAL_CAPACITY = 256  # positions a cache holds before it first grows
-
-
-@dataclass
-class KVCache:
-    """Keys and values of one layer, [B, K, capacity, D] each, written in place; `length` positions are valid.
-
-    The capacity starts at min(max_len, INITIAL_CAPACITY) and doubles when an append needs more (never past
-    `max_len`), so memory follows what is generated, not the budget, and growth costs O(1) per position.
-    """
-
-    k: torch.Tensor
-    v: torch.Tensor
-    max_len: int  # the most positions this cache may ever hold
-    length: int = 0
-
-    @classmethod
-    def allocate(cls, batch: int, n_kv_heads: int, max_len: int, head_dim: int, dtype: torch.dtype,
-                 device: torch.device | str) -> KVCache:
-        shape = (batch, n_kv_heads, min(max_len, INITIAL_CAPACITY), head_dim)
-        return cls(torch.zeros(shape, dtype=dtype, device=device), torch.zeros(shape, dtype=dtype, device=device),
-                   max_len)
-
-    @property
-    def capacity(self) -> int:
-        return self.k.shape[2]
-
-    def reserve(self, end: int) -> None:
-        """Make room for `end` positions (doubling the capacity, keeping the valid ones)."""
-        if end <= self.capacity:
-            return
-        if end > self.max_len:
-            raise RuntimeError(f"KV cache overflow: {end} positions needed, at most {self.max_len} allowed")
-        capacity = min(self.max_len, max(end, 2 * self.capacity))
-        self.k, self.v = (_with_capacity(t, capacity, self.length) for t in (self.k, self.v))
-
-    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write k, v [B, K, T, D] after the valid positions; return views of all valid keys/values [B, K, L, D]."""
-        start, end = self.length, self.length + k.shape[2]
-        self.reserve(end)
-        self.k[:, :, start:end] = k
-        self.v[:, :, start:end] = v
-        self.length = end
-        return self.k[:, :, :end], self.v[:, :, :end]
-
-
-def _with_capacity(t: torch.Tensor, capacity: int, valid: int) -> torch.Tensor:
-    """A zeroed [B, K, capacity, D] buffer holding t's first `valid` positions."""
-    out = t.new_zeros(t.shape[0], t.shape[1], capacity, t.shape[3])
-    out[:, :, :valid] = t[:, :, :valid]
-    return out
 
 
 def fuse_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -103,26 +49,16 @@ class Attention(nn.Module):
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)  # rotate in [B, T, heads, D] layout
         return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
 
-    def prefill(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                cache: KVCache | None = None) -> torch.Tensor:
-        """T new tokens (causal among themselves, attending to everything cached before them). -> [B, T, C]"""
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None = None,
+                layer: int = 0, rows: Rows | None = None) -> torch.Tensor:
+        """T new tokens per row, x [B, T, C]: causal among themselves, seeing what the rows' cache slots hold
+        before them (no cache: a whole sequence). -> [B, T, C]"""
         B, T, _ = x.shape
         q, k, v = self._qkv(x, cos, sin)
-        start = 0
+        mask = None
         if cache is not None:
-            start = cache.length
-            k, v = cache.append(k, v)
-        if start == 0:
-            out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
-        else:  # continuing a cached sequence: query i sees keys 0..start+i
-            keep = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(start)
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, enable_gqa=True)
+            k, v = cache.write(layer, rows, k, v)
+            mask = rows.mask
+        causal = mask is None and T > 1
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=True)
         return self.wo(out.transpose(1, 2).reshape(B, T, -1))
-
-    def decode(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache) -> torch.Tensor:
-        """One new token per row, x [B, 1, C], attending to the whole cache. -> [B, 1, C]"""
-        B = x.shape[0]
-        q, k, v = self._qkv(x, cos, sin)
-        k, v = cache.append(k, v)
-        out = F.scaled_dot_product_attention(q, k, v, enable_gqa=True)  # [B, H, 1, D]; no mask: sees all
-        return self.wo(out.transpose(1, 2).reshape(B, 1, -1))

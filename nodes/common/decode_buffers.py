@@ -1,30 +1,13 @@
 """Per-step decode state sized by what is generated, not by the budget: a huge `max_new_tokens` or
-`max_frames` on a short reply allocates nothing up front (the KV cache grows the same way, see attention.py).
+`max_frames` on a short reply allocates nothing up front (the KV cache grows the same way, see kv_cache.py).
 
-Shapes: D head_dim, N positions computed so far.
+Shapes: N tokens so far.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 
-CHUNK = 256  # decode steps per block of rotary angles; initial capacity of a history
-
-
-class RopeChunks:
-    """cos/sin [1, 1, D] of decode step s, computed CHUNK steps at a time by `compute(first, count)` -> [n, D]."""
-
-    def __init__(self, compute: Callable[[int, int], tuple[torch.Tensor, torch.Tensor]], steps: int):
-        self.compute, self.steps = compute, steps
-        self.first, self.cos, self.sin = 0, None, None
-
-    def at(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.cos is None or not self.first <= step < self.first + self.cos.shape[0]:
-            self.first = step - step % CHUNK
-            self.cos, self.sin = self.compute(self.first, min(CHUNK, self.steps - self.first))
-        i = step - self.first
-        return self.cos[i:i + 1][None], self.sin[i:i + 1][None]
+CHUNK = 256  # initial capacity of a history
 
 
 class TokenHistory:

@@ -5,8 +5,8 @@ Shapes: N tokens, C model width, E experts, k experts per token, I expert width.
 
 Routing: softmax(router(x)) in float32, top-k, renormalised to sum 1 when `norm_topk_prob`, cast to x's dtype.
 Many tokens: (token, expert) pairs are sorted by expert and each expert runs one matmul over its contiguous
-slice. One token: only its k experts run (views of the stacked weights on CPU; a gather + bmm elsewhere, which
-needs no host sync).
+slice (on CPU, or for many tokens elsewhere). One token on CPU: only its k experts run, on views of the stacked
+weights. Few tokens elsewhere (a decode batch): a gather + bmm, which needs no host sync.
 """
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .linear import Linear, to_in_out
+
+GATHER_MAX_TOKENS = 64  # off the CPU, up to this many tokens run as gathered expert weights and one bmm
 
 
 class SwiGLU(nn.Module):
@@ -65,8 +67,11 @@ class MoE(nn.Module):
         """x [..., C] -> [..., C]"""
         flat = x.reshape(-1, x.shape[-1])  # [N, C]
         weights, experts = self.route(flat)
-        if flat.shape[0] == 1:
-            out = self._one_token(flat, weights, experts)
+        if flat.device.type == "cpu":  # a host sync costs nothing here
+            out = (self._one_token_views(flat, weights, experts) if flat.shape[0] == 1
+                   else self._grouped(flat, weights, experts))
+        elif flat.shape[0] <= GATHER_MAX_TOKENS:
+            out = self._gathered(flat, weights, experts)
         else:
             out = self._grouped(flat, weights, experts)
         if self.shared is not None:
@@ -97,19 +102,17 @@ class MoE(nn.Module):
                 start = end
         return out
 
-    def _one_token(self, x: torch.Tensor, weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
-        """x [1, C]: run its k experts only."""
-        if x.device.type == "cpu":  # views of the stacked weights: no copy, and a host sync costs nothing
-            return self._one_token_views(x, weights, experts)
-        return self._one_token_gathered(x, weights, experts)
-
     def _one_token_views(self, x, weights, experts):
+        """x [1, C]: run its k experts only, on views of the stacked weights (no copy)."""
         ys = [self._expert(x, e) for e in experts[0].tolist()]  # k x [1, C]
         return weights @ torch.cat(ys)
 
-    def _one_token_gathered(self, x, weights, experts):
-        """Gather the k experts' weights and run them as one batched product (no host sync)."""
-        ids = experts[0]  # [k]
-        gate, up = torch.bmm(x.expand(len(ids), 1, -1), self.w_gate_up[ids]).chunk(2, -1)  # [k, 1, I] each
-        ys = torch.bmm(F.silu(gate) * up, self.w_down[ids]).squeeze(1)  # [k, C]
-        return weights @ ys
+    def _gathered(self, x, weights, experts):
+        """x [N, C] (few tokens): gather each token's k experts' weights and run them as one batched product
+        (no host sync)."""
+        N, k = experts.shape
+        ids = experts.flatten()  # [N*k]
+        xs = x.repeat_interleave(k, dim=0)[:, None]  # [N*k, 1, C]
+        gate, up = torch.bmm(xs, self.w_gate_up[ids]).chunk(2, -1)  # [N*k, 1, I] each
+        ys = torch.bmm(F.silu(gate) * up, self.w_down[ids]).view(N, k, -1)  # [N, k, C]
+        return (weights[:, None] @ ys).squeeze(1)

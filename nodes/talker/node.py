@@ -106,7 +106,7 @@ class Talker(Node):
                frames: Iterator[CodecFrame]) -> Iterator[tuple[str, Any]]:
         import torch
 
-        from ..common.decode_buffers import RopeChunks, TokenHistory
+        from ..common.decode_buffers import TokenHistory
         from ..common.sampling import SamplingParams, apply_repetition_penalty, make_generator, sample
         from ...runtime.context import current_run
 
@@ -125,11 +125,10 @@ class Talker(Node):
             prompt, positions, delta = talker_prompt(model, embed, context, text.ids[0], self._speaker, ids,
                                                      self._media)
             P, N = prompt.shape[1], c.max_frames
-            caches = model.new_cache(1, P + N)  # grows as frames come (attention.KVCache)
-            # the decode step after frame s sits at position P + s + delta: rope.at(s)
-            rope = RopeChunks(lambda first, count: model.decode_rope(P + first, count, delta), N)
+            cache = model.new_cache()  # grows as frames come (kv_cache.py)
+            slot = cache.add(P + N)
             history = TokenHistory(self._device)
-            logits, hidden = model.prefill(prompt, positions, caches)
+            logits, hidden = model.first_step(prompt, positions, cache, cache.rows([slot], P))
             for s in range(N):  # choose code 0 of frame s (after frame N-1 the reference's last code is not needed)
                 logits = logits.float().masked_fill(self._suppress, float("-inf"))
                 if c.repetition_penalty != 1.0 and s:
@@ -150,5 +149,7 @@ class Talker(Node):
                 trailing = (embed([text.ids[s + 1]])[0] if status == "use"
                             else eos_text if status == "last" else pad_text)
                 x = model.frame_embedding(torch.tensor([frame.codes], device=self._device)) + trailing
-                logits, hidden = model.decode_step(x, *rope.at(s), caches)
+                # the decode step after frame s sits at position P + s + delta
+                position = torch.tensor([P + s + delta], dtype=torch.float32, device=self._device)
+                logits, hidden = model.decode_step(x, position, cache, cache.rows([slot], 1))
         yield "codes", CodecCodes(tuple(done))

@@ -22,7 +22,7 @@ from .model import TalkerArgs
 def load_state_dict(checkpoint: Any, a: TalkerArgs, root: str = "talker.", dtype: torch.dtype | None = None,
                     device: str = "cpu") -> dict[str, torch.Tensor]:
     t = a.text
-    C, V, S = t.dim, t.vocab_size, a.shared_hidden
+    C, V, S = t.dim, t.vocab_size, t.shared_hidden
     shapes = {"codec_embedding.weight": (V, C), "norm.weight": (C,)}
     for i in range(t.n_layers):
         p = f"layers.{i}.mlp."

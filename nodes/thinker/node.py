@@ -40,6 +40,8 @@ class Thinker(Node):
         repetition_penalty: float | None = Field(None, gt=0, description="Penalty on seen tokens (unset: 1.0).")
         dtype: DTypeSetting = Field("auto", description="Weights and activations dtype (auto: the checkpoint's on "
                                                         "CUDA, float32 on CPU).")
+        max_batch: int = Field(16, ge=1, le=4096, description="Most concurrent runs decoded together (more wait "
+                               "for a free place in the batch).")
 
     inputs = (Input("thinker_prompt", ThinkerPrompt, doc="Prompt embeddings and TM-RoPE positions."),)
     outputs = (
@@ -49,6 +51,9 @@ class Thinker(Node):
     )
 
     def setup(self, device: str, checkpoint: Any) -> None:
+        from ..common.engine import BatchingEngine
+
+        from .batch_model import ThinkerBatchModel
         from .model import ThinkerArgs
         from .weights import load_thinker
 
@@ -71,6 +76,7 @@ class Thinker(Node):
         media = MediaTokenIds.from_hf_config(config)
         self._media_ids = (media.audio, media.image, media.video)
         self._turn_ids = (int(config.get("im_start_token_id", 151644)), int(config.get("user_token_id", 872)))
+        self._engine = BatchingEngine(ThinkerBatchModel(self._model), self.config.max_batch)
         self._sampling_defaults = {k: generation.get(k, v) if generation.get(k) is not None else v
                                    for k, v in DEFAULT_SAMPLING.items()}
 
@@ -83,10 +89,12 @@ class Thinker(Node):
         return SamplingParams(greedy=c.greedy, **values)
 
     def stream(self, thinker_prompt: ThinkerPrompt) -> Iterator[tuple[str, Any]]:
-        from ..common.sampling import make_generator, sample
+        from ..common.engine import GenerationRequest
+        from ..common.sampling import make_generator
         from ...runtime.context import current_run
 
-        from .model import HiddenTrace, build_talker_context, generate
+        from .batch_model import ThinkerInputs
+        from .model import HiddenTrace, build_talker_context
 
         run = current_run()
         params = self.sampling_params()
@@ -95,21 +103,22 @@ class Thinker(Node):
         if p.embeds.shape[-1] != self._model.args.dim:
             raise UserError(f"the prompt embeddings have width {p.embeds.shape[-1]} but this Thinker's is "
                             f"{self._model.args.dim} (mrope_interleaver and thinker use different checkpoints?)")
-        embeds = p.embeds.to(self._device, dtype)[None]  # [1, S, C]
-        positions = p.positions.to(self._device)[:, None]  # [3, 1, S]
-        mask = None if p.visual_mask is None else p.visual_mask.to(self._device)[None]
-        deepstack = tuple(d.to(self._device, dtype) for d in p.deepstack)
         trace = None if self._accept_hidden_layer is None else HiddenTrace(self._accept_hidden_layer, decode=False)
+        inputs = ThinkerInputs(embeds=p.embeds.to(self._device, dtype)[None],  # [1, S, C]
+                               positions=p.positions.to(self._device)[:, None],  # [3, 1, S]
+                               rope_delta=float(p.rope_delta),
+                               visual_mask=None if p.visual_mask is None else p.visual_mask.to(self._device)[None],
+                               deepstack=tuple(d.to(self._device, dtype) for d in p.deepstack), trace=trace)
+        ids = p.input_ids.to(self._device)
+        request = GenerationRequest(prompt_len=inputs.embeds.shape[1], max_new_tokens=self.config.max_new_tokens,
+                                    params=params, generator=generator, stop_ids=frozenset(self._stop_ids),
+                                    cancelled=run.cancelled, prompt_ids=ids, state=inputs)
         generated = []
-        tokens = generate(self._model, embeds, positions, p.rope_delta,  # runs under inference_mode
-                          lambda logits, prev: sample(logits, params, generator, prev),
-                          self.config.max_new_tokens, stop_ids=self._stop_ids, prompt_ids=p.input_ids.to(self._device),
-                          visual_mask=mask, deepstack=deepstack, trace=trace)
-        for token in tokens:
+        for token in self._engine.submit(request):  # served together with the other runs on this node
             if trace is not None:  # the prefill ran: the trace holds the prompt
                 embeds_0, hidden_k = trace.stacked()
-                yield "talker_context", build_talker_context(p.input_ids.to(self._device), embeds_0[0],
-                                                             hidden_k[0], self._media_ids, *self._turn_ids, p.extras)
+                yield "talker_context", build_talker_context(ids, embeds_0[0], hidden_k[0], self._media_ids,
+                                                             *self._turn_ids, p.extras)
                 trace = None
             generated.append(token)
             yield "tokens", TokenId(token)

@@ -94,4 +94,5 @@ def load_thinker(checkpoint: Any, root: str = "thinker.", dtype: torch.dtype = t
     model.load_state_dict(load_state_dict(checkpoint, args, root, dtype, device), assign=True, strict=True)
     model.freqs = inv_freq(args.head_dim, args.rope_theta).to(device)  # non-persistent buffers
     model.axis_map = mrope_axis_map(args.head_dim, args.mrope_section).to(device)
+    model.prepare()
     return model.eval()

@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...runtime.errors import UserError
+from ..common.rope import apply_rope, inv_freq
 
 _ACTS = {"gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
          "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
@@ -114,17 +115,14 @@ def interpolate_positions(table: torch.Tensor, pos_r: torch.Tensor, pos_c: torch
 
 def rotary_angles(rows: torch.Tensor, cols: torch.Tensor, head_dim: int, theta: float) -> torch.Tensor:
     """2D rotary angles [N, Dh] float32: concat(row*f, col*f) with Dh/4 frequencies f, duplicated."""
-    half = head_dim // 2
-    inv_freq = 1.0 / theta ** (torch.arange(0, half, 2, dtype=torch.float32) / half)  # [Dh/4]
-    angles = torch.cat([rows[:, None].float() * inv_freq, cols[:, None].float() * inv_freq], dim=-1)
+    freqs = inv_freq(head_dim // 2, theta)  # [Dh/4]
+    angles = torch.cat([rows[:, None].float() * freqs, cols[:, None].float() * freqs], dim=-1)
     return torch.cat([angles, angles], dim=-1)
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate-half rotary in float32. x: [N, H, Dh]; cos/sin: [N, 1, Dh]."""
-    xf = x.float()
-    x1, x2 = xf.chunk(2, dim=-1)
-    return (xf * cos + torch.cat([-x2, x1], dim=-1) * sin).to(x.dtype)
+    """Rotate-half rotary (rope.apply_rope) in float32. x: [N, H, Dh]; cos/sin: [N, 1, Dh]."""
+    return apply_rope(x.float(), cos, sin).to(x.dtype)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from omnigraph.nodes.common.attention import INITIAL_CAPACITY, Attention, KVCache, fuse_qkv
+from omnigraph.nodes.common.attention import Attention, fuse_qkv
+from omnigraph.nodes.common.kv_cache import KVCache
 from omnigraph.nodes.common.linear import to_in_out
 from omnigraph.nodes.common.moe import MoE, SwiGLU, fuse_gate_up, stack_experts
 from omnigraph.nodes.common.rmsnorm import RMSNorm
@@ -74,27 +75,28 @@ def test_attention_prefill_and_cached_decode_match_reference(heads, kv_heads, he
     cos, sin = mrope_cos_sin(pos, freqs, axis)
     want = reference_attention(attn, x, cos, sin)
     with torch.inference_mode():
-        torch.testing.assert_close(attn.prefill(x, cos, sin), want, atol=1e-5, rtol=1e-5)
-        cache = KVCache.allocate(B, kv_heads, T + 1, head_dim, torch.float32, "cpu")
-        first = attn.prefill(x[:, :5], cos[:, :5], sin[:, :5], cache)
-        more = attn.prefill(x[:, 5:7], cos[:, 5:7], sin[:, 5:7], cache)  # continue a cached sequence
-        steps = [attn.decode(x[:, t:t + 1], cos[:, t:t + 1], sin[:, t:t + 1], cache) for t in range(7, T)]
-        assert cache.length == T
-        torch.testing.assert_close(torch.cat([first, more, *steps], 1), want, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(attn(x, cos, sin), want, atol=1e-5, rtol=1e-5)
+        cache = KVCache(1, kv_heads, head_dim, torch.float32, "cpu")
+        slots = [cache.add(T) for _ in range(B)]
+
+        def step(rows_of: list[int], start: list[int], count: int) -> torch.Tensor:
+            """Run positions start[i]..+count of sequence rows_of[i] through the cache (one call)."""
+            rows = cache.rows([slots[b] for b in rows_of], count)
+            part = lambda t: torch.cat([t[b:b + 1, s:s + count] for b, s in zip(rows_of, start)])  # noqa: E731
+            out = attn(part(x), part(cos), part(sin), cache, 0, rows)
+            cache.commit(rows)
+            return out
+
+        got = [[step([0], [0], 5), step([0], [5], 2)], [step([1], [0], 6)]]  # a prefill continued; ragged lengths
+        for t in range(2):  # both rows in one decode call, at different positions
+            both = step([0, 1], [7 + t, 6 + t], 1)
+            got[0].append(both[:1])
+            got[1].append(both[1:])
+        got[1].append(step([1], [8], 1))
+        assert cache.lengths[:2] == [T, T]
+        torch.testing.assert_close(torch.cat([torch.cat(g, 1) for g in got]), want, atol=1e-5, rtol=1e-5)
         with pytest.raises(RuntimeError, match="KV cache overflow"):
-            attn.prefill(x[:, :2], cos[:, :2], sin[:, :2], cache)
-
-
-def test_kv_cache_grows_with_what_is_appended_not_with_its_budget():
-    cache = KVCache.allocate(1, 2, 10**12, 4, torch.float32, "cpu")  # a budget no memory could hold
-    assert cache.capacity == INITIAL_CAPACITY
-    keys = torch.randn(1, 2, 600, 4)
-    cache.append(keys[:, :, :300], keys[:, :, :300] + 1)  # one prefill past the first capacity
-    for t in range(300, 600):
-        k, v = cache.append(keys[:, :, t:t + 1], keys[:, :, t:t + 1] + 1)
-    assert cache.capacity == 1024  # 256, then 512 for the prefill, then doubled: growth is amortised
-    torch.testing.assert_close(k, keys, rtol=0, atol=0)
-    torch.testing.assert_close(v, keys + 1, rtol=0, atol=0)
+            cache.rows([slots[0]], 1)
 
 
 def dense_moe_reference(moe: MoE, x: torch.Tensor) -> torch.Tensor:
@@ -124,13 +126,13 @@ def test_moe_grouped_and_single_token_paths_match_dense_reference(experts, top_k
         torch.testing.assert_close(moe(x), want, atol=1e-5, rtol=1e-5)
         one = torch.cat([moe(x[:, t:t + 1]) for t in range(13)], 1)  # one token at a time (decode path)
         torch.testing.assert_close(one, want, atol=1e-5, rtol=1e-5)
-        for t in range(3):  # the gather + bmm variant used off-CPU, run here directly
-            flat = x[0, t:t + 1]
+        for n in (1, 5):  # the gather + bmm variant used off-CPU for few tokens, run here directly
+            flat = x[0, :n]
             w, e = moe.route(flat)
-            got = moe._one_token_gathered(flat, w, e)
+            got = moe._gathered(flat, w, e)
             if moe.shared is not None:
                 got = got + torch.sigmoid(moe.shared_gate(flat)) * moe.shared(flat)
-            torch.testing.assert_close(got, want[0, t:t + 1], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(got, want[0, :n], atol=1e-5, rtol=1e-5)
 
 
 def test_swiglu_is_down_of_silu_gate_times_up():

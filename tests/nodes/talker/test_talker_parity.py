@@ -6,7 +6,7 @@ import torch
 from talker_oracle import oracle_codes, saved_omni
 from test_talker_graph import audio_case
 
-from omnigraph.nodes.common import attention
+from omnigraph.nodes.common import kv_cache
 from omnigraph.nodes.common.mrope_positions import MediaTokenIds
 from omnigraph.nodes.mrope_interleaver.node import MropeInterleaver
 from omnigraph.nodes.mrope_interleaver.weights import load_embed_table
@@ -25,7 +25,7 @@ def omni(request, tmp_path_factory):
 
 
 def test_prefill_and_step_logits_match_oracle(omni, monkeypatch):
-    monkeypatch.setattr(attention, "INITIAL_CAPACITY", 1)  # the prefill and the decode steps grow the caches
+    monkeypatch.setattr(kv_cache, "INITIAL_CAPACITY", 1)  # the prefill and the decode steps grow the caches
     model, ckpt = omni
     oracle_inputs, graph_inputs = audio_case(model)
     seen = []
@@ -51,17 +51,17 @@ def test_prefill_and_step_logits_match_oracle(omni, monkeypatch):
         x, positions, delta = talker_prompt(ours, embed, ctx, ref_ids[0], 2302, ids,
                                             MediaTokenIds.from_hf_config(ckpt.config["talker_config"]))
         P = x.shape[1]
-        caches = ours.new_cache(1, P + 8)
-        cos, sin = ours.decode_rope(P, 8, delta)
-        assert caches[0].capacity == 1
-        logits, _ = ours.prefill(x, positions, caches)
+        cache = ours.new_cache()
+        slot = cache.add(P + 8)
+        logits, _ = ours.first_step(x, positions, cache, cache.rows([slot], P))
         torch.testing.assert_close(logits[0], seen[0], atol=1e-5, rtol=1e-5)
         trailing = embed([*ref_ids[1:-1], ids.tts_eos, ids.tts_pad, ids.tts_pad, ids.tts_pad])
         for s, frame in enumerate(ref_codes):
             step = ours.frame_embedding(torch.tensor([frame])) + trailing[s]
-            logits, _ = ours.decode_step(step, cos[s:s + 1][None], sin[s:s + 1][None], caches)
+            position = torch.tensor([P + s + delta], dtype=torch.float32)
+            logits, _ = ours.decode_step(step, position, cache, cache.rows([slot], 1))
             torch.testing.assert_close(logits[0], seen[s + 1], atol=1e-5, rtol=1e-5)
-        assert caches[0].length == P + len(ref_codes) <= caches[0].capacity <= 2 * P
+        assert cache.lengths[slot] == P + len(ref_codes) <= cache.capacity <= 2 * P
 
 
 def test_config_errors_are_clear(omni):

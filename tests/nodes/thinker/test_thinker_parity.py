@@ -70,8 +70,9 @@ def test_logits_and_hidden_states_match_oracle(pair):
         trace = HiddenTrace(layer=k)
         hidden = ours.hidden(ours.embed_tokens(ids), pos, trace=trace)
         logits = ours.head(hidden)
-        caches = ours.new_cache(1, ids.shape[1])
-        last = ours.prefill(ours.embed_tokens(ids), pos, caches)
+        cache = ours.new_cache()
+        rows = cache.rows([cache.add(ids.shape[1])], ids.shape[1])
+        last = ours.head(ours.hidden(ours.embed_tokens(ids), pos, cache, rows=rows)[:, -1])
     assert len(ref.hidden_states) == ours.args.n_layers + 1
     torch.testing.assert_close(trace.embeds[0], ref.hidden_states[0], atol=0, rtol=0)
     torch.testing.assert_close(trace.hidden[0], ref.hidden_states[k], atol=1e-5, rtol=1e-5)

@@ -1,0 +1,137 @@
+"""One decoder for the Thinker, the Talker and the code predictor: pre-norm layers of q/k-norm GQA attention and
+a dense SwiGLU or routed-expert MLP (optionally with a shared expert), a final norm, rotary angles (plain or
+interleaved MRoPE), and batched `prefill` / `decode` over a KVCache that holds many sequences (kv_cache.py).
+
+Shapes: B rows (sequences), T tokens this call, C width, H query heads, K key/value heads, D head_dim.
+`decode` runs one token per row with few tensor ops (per step it runs once per layer, so per-op overhead
+counts): RMSNorm weights folded into the next matrix (rmsnorm(x) @ W == rsqrt(mean(x^2) + eps) * (x @ (w * W))),
+q/k norms as one call, RoPE as one [D, D] product per row.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import Attention
+from .decoder_args import DecoderArgs
+from .kv_cache import KVCache, Rows
+from .moe import MoE, SwiGLU
+from .rmsnorm import RMSNorm
+from .rope import apply_rope, inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
+
+AfterLayer = Callable[[int, torch.Tensor], torch.Tensor]  # (layer index, its output) -> what the next layer reads
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, a: DecoderArgs, sparse: bool):
+        super().__init__()
+        self.attn_norm = RMSNorm(a.dim, a.rms_eps)
+        self.attn = Attention(a.dim, a.n_heads, a.n_kv_heads, a.head_dim, a.rms_eps, qk_norm=True,
+                              qkv_bias=a.attention_bias)
+        self.mlp_norm = RMSNorm(a.dim, a.rms_eps)
+        self.mlp = (MoE(a.dim, a.n_experts, a.top_k, a.moe_hidden, a.norm_topk_prob, a.shared_hidden) if sparse
+                    else SwiGLU(a.dim, a.dense_hidden))
+
+    def forward(self, x, cos, sin, cache: KVCache | None = None, layer: int = 0, rows: Rows | None = None):
+        x = x + self.attn(self.attn_norm(x), cos, sin, cache, layer, rows)
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class Decoder(nn.Module):
+    """Layers, final norm and rotary tables; models subclass it and add their embeddings and heads."""
+
+    def __init__(self, args: DecoderArgs, mrope: bool = True):
+        super().__init__()
+        self.decoder_args = args
+        self.layers = nn.ModuleList(DecoderLayer(args, s) for s in args.sparse)
+        self.norm = RMSNorm(args.dim, args.rms_eps)
+        self.register_buffer("freqs", inv_freq(args.head_dim, args.rope_theta), persistent=False)
+        self.register_buffer("axis_map", mrope_axis_map(args.head_dim, args.mrope_section) if mrope else None,
+                             persistent=False)
+        self._fused = None
+
+    def new_cache(self) -> KVCache:
+        a, w = self.decoder_args, self.norm.weight
+        return KVCache(len(self.layers), a.n_kv_heads, a.head_dim, w.dtype, w.device)
+
+    def cos_sin(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """positions [3, ..., S] (MRoPE) or [..., S] -> cos, sin [..., S, D]."""
+        if self.axis_map is None:
+            return rope_cos_sin(positions, self.freqs, dtype)
+        return mrope_cos_sin(positions, self.freqs, self.axis_map, dtype)
+
+    def rotations(self, positions: torch.Tensor) -> torch.Tensor:
+        """positions [B] (the same on every MRoPE axis) -> [B, D, D]: x @ R[b] == x * cos + rotate_half(x) * sin."""
+        cos, sin = rope_cos_sin(positions, self.freqs, self.norm.weight.dtype)  # [B, D]
+        return apply_rope(self._fusion()[1], cos[:, None], sin[:, None])
+
+    def prefill(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None = None,
+                rows: Rows | None = None, after_layer: AfterLayer | None = None) -> torch.Tensor:
+        """x [B, T, C] (B = 1 with a cache), cos/sin [B, T, D] -> final-normed hidden [B, T, C]."""
+        for i, layer in enumerate(self.layers):
+            x = layer(x, cos, sin, cache, i, rows)
+            if after_layer is not None:
+                x = after_layer(i, x)
+        if cache is not None:
+            cache.commit(rows)
+        return self.norm(x)
+
+    def decode(self, x: torch.Tensor, rot: torch.Tensor, cache: KVCache, rows: Rows,
+               after_layer: AfterLayer | None = None, cache_only: bool = False) -> torch.Tensor:
+        """One token per row x [B, C], rot [B or 1, D, D] of its position -> the last layer's output [B, C]
+        (before the final norm). `cache_only`: only fill the cache (the last MLP is skipped; the output is not
+        meaningful)."""
+        a = self.decoder_args
+        H, K, D, eps = a.n_heads, a.n_kv_heads, a.head_dim, a.rms_eps
+        B = x.shape[0]
+        fused, _ = self._fusion()
+        rot = rot[0] if rot.shape[0] == 1 else rot  # one rotation for all rows: a plain matrix product
+        last = len(self.layers) - 1
+        for i, (layer, (wqkv, bias, w_qk, wo, w_gate_up, w_down)) in enumerate(zip(self.layers, fused)):
+            qkv = (x @ wqkv) * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)  # [B, (H + 2K) D]
+            if bias is not None:
+                qkv = qkv + bias
+            qk = (F.rms_norm(qkv[:, :(H + K) * D].view(B, H + K, D), (D,), None, eps) * w_qk) @ rot  # [B, H+K, D]
+            keys, values = cache.write(i, rows, qk[:, H:, None], qkv[:, (H + K) * D:].view(B, K, 1, D))
+            out = F.scaled_dot_product_attention(qk[:, :H, None], keys, values, attn_mask=rows.mask,
+                                                 enable_gqa=True)  # [B, H, 1, D]
+            x = x + out.view(B, H * D) @ wo
+            if cache_only and i == last:
+                break
+            if w_gate_up is None:
+                x = x + layer.mlp(layer.mlp_norm(x))
+            else:
+                gate, up = ((x @ w_gate_up) * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)).chunk(2, -1)
+                x = x + (F.silu(gate) * up) @ w_down
+            if after_layer is not None:
+                x = after_layer(i, x)
+        cache.commit(rows)
+        return x
+
+    def prepare(self) -> None:
+        """Derived tensors of `decode`, once the weights are loaded: per layer wqkv with the attention norm
+        folded in, the q and k norm weights stacked [H + K, D], and (dense layers) w_gate_up with the MLP norm
+        folded in; an identity matrix for `rotations`."""
+        a, w = self.decoder_args, self.norm.weight
+        fused = []
+        for layer in self.layers:
+            attn, dense = layer.attn, isinstance(layer.mlp, SwiGLU)
+            fused.append((fold(layer.attn_norm.weight, attn.wqkv.weight), attn.wqkv.bias,
+                          torch.cat([attn.q_norm.weight.expand(a.n_heads, -1),
+                                     attn.k_norm.weight.expand(a.n_kv_heads, -1)]), attn.wo.weight,
+                          fold(layer.mlp_norm.weight, layer.mlp.w_gate_up.weight) if dense else None,
+                          layer.mlp.w_down.weight if dense else None))
+        self._fused = fused, torch.eye(a.head_dim, dtype=w.dtype, device=w.device)
+
+    def _fusion(self):
+        if self._fused is None:
+            self.prepare()
+        return self._fused
+
+
+def fold(norm: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """An RMSNorm weight [C] folded into the matrix [..., C, N] that reads its output."""
+    return (norm.float()[:, None] * w.float()).to(w.dtype)

@@ -1,0 +1,206 @@
+"""Continuous batching for one loaded decoder model: every concurrent run's sequence is served by one
+scheduler thread, so a decode step reads the weights once for the whole batch.
+
+Sequences join and leave between decode steps. A newcomer's prompt is prefilled between decode steps of the
+others, `prefill_chunk` positions at a time, so a long prompt does not stall everyone. Each sequence keeps its
+own sampling parameters, generator, stop ids and budget; a finished, cancelled (`cancelled` set) or abandoned
+(its consumer stopped reading) sequence frees its cache slot at once. At most `max_batch` sequences hold a
+slot; later ones wait for one. The thread starts with the first request and ends when no work is left (the
+cache, sized by what was generated, goes with it).
+
+The model is anything with `new_cache()`, `prefill(cache, rows, request, start, count) -> logits [1, V]` (of
+the chunk's last position) and `decode(cache, rows, tokens [B], requests) -> logits [B, V]` (see
+thinker/batch_model.py); the engine does scheduling, sampling, delivery and cancellation. Tokens reach a run
+once per step, in one device-to-host transfer for the whole batch.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Protocol
+
+import torch
+
+from .decode_buffers import TokenHistory
+from .kv_cache import KVCache, Rows
+from .sampling import SamplingParams, sample
+
+PREFILL_CHUNK = 256  # prompt positions per prefill call between decode steps
+
+
+@dataclass(eq=False)
+class GenerationRequest:
+    """One sequence to generate: `prompt_len` positions to prefill, then up to `max_new_tokens` tokens."""
+
+    prompt_len: int
+    max_new_tokens: int
+    params: SamplingParams
+    generator: torch.Generator | None
+    stop_ids: frozenset[int]
+    cancelled: threading.Event
+    prompt_ids: torch.Tensor | None = None  # what the repetition penalty sees before the first token
+    state: Any = None  # the model's own inputs (embeddings, positions, ...)
+    slot: int = -1
+    generated: int = 0
+    abandoned: bool = False
+    history: TokenHistory | None = None
+    last: torch.Tensor | None = None  # [1] the token to feed next
+    prefilled: int = 0
+    outbox: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+
+    @property
+    def gone(self) -> bool:
+        return self.abandoned or self.cancelled.is_set()
+
+
+class BatchModel(Protocol):
+    def new_cache(self) -> KVCache: ...
+
+    def prefill(self, cache: KVCache, rows: Rows, request: GenerationRequest, start: int,
+                count: int) -> torch.Tensor: ...
+
+    def decode(self, cache: KVCache, rows: Rows, tokens: torch.Tensor,
+               requests: list[GenerationRequest]) -> torch.Tensor: ...
+
+
+class BatchingEngine:
+    def __init__(self, model: BatchModel, max_batch: int, prefill_chunk: int = PREFILL_CHUNK):
+        self.model, self.max_batch, self.prefill_chunk = model, max_batch, prefill_chunk
+        self._lock = threading.Lock()
+        self._inbox: deque[GenerationRequest] = deque()
+        self._thread: threading.Thread | None = None
+        self.peak_batch = 0  # the most sequences that held a slot at once (for tests and benchmarks)
+
+    def submit(self, request: GenerationRequest) -> Iterator[int]:
+        """Queue `request` now; -> its token ids as the engine produces them (a stop id is yielded)."""
+        if request.max_new_tokens > 0:
+            with self._lock:
+                self._inbox.append(request)
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._serve, name="batching-engine", daemon=True)
+                    self._thread.start()
+        else:
+            request.outbox.put(("end", None))
+        return self._tokens(request)
+
+    def _tokens(self, request: GenerationRequest) -> Iterator[int]:
+        try:
+            while True:
+                kind, value = request.outbox.get()
+                if kind == "token":
+                    yield value
+                elif kind == "error":
+                    raise value
+                else:
+                    return
+        finally:
+            request.abandoned = True
+
+    def _serve(self) -> None:
+        waiting: deque[GenerationRequest] = deque()
+        prefilling: deque[GenerationRequest] = deque()
+        decoding: list[GenerationRequest] = []
+        try:
+            with torch.inference_mode():
+                self._loop(waiting, prefilling, decoding)
+        except BaseException as e:  # a bug of the engine or the model: no request may wait forever
+            with self._lock:
+                waiting.extend(self._inbox)
+                self._inbox.clear()
+                self._thread = None
+            for r in (*waiting, *prefilling, *decoding):
+                r.outbox.put(("error", e))
+            raise
+
+    def _loop(self, waiting: deque[GenerationRequest], prefilling: deque[GenerationRequest],
+              decoding: list[GenerationRequest]) -> None:
+        cache = self.model.new_cache()
+        while True:
+            with self._lock:
+                waiting.extend(self._inbox)
+                self._inbox.clear()
+                if not (waiting or prefilling or decoding):
+                    self._thread = None
+                    return
+            for r in [r for r in waiting if r.gone]:
+                waiting.remove(r)
+                r.outbox.put(("end", None))
+            for group in (prefilling, decoding):
+                for r in [r for r in group if r.gone]:
+                    group.remove(r)
+                    self._finish(cache, r)
+            while waiting and len(prefilling) + len(decoding) < self.max_batch:
+                r = waiting.popleft()
+                r.slot = cache.add(r.prompt_len + r.max_new_tokens)
+                prefilling.append(r)
+            self.peak_batch = max(self.peak_batch, len(prefilling) + len(decoding))
+            if prefilling:
+                r = prefilling[0]
+                try:
+                    logits = self._prefill_chunk(cache, r)
+                except Exception as e:  # this sequence's input: the others go on
+                    prefilling.popleft()
+                    self._finish(cache, r, e)
+                    logits = None
+                if logits is not None:
+                    prefilling.popleft()
+                    if self._deliver(cache, [r], *self._choose(logits, [r]))[0]:
+                        decoding.append(r)
+            if decoding:
+                decoding.sort(key=lambda r: r.slot)  # consecutive slots read the cache as a view
+                try:
+                    logits = self._decode(cache, decoding)
+                except Exception as e:
+                    for r in decoding:
+                        self._finish(cache, r, e)
+                    decoding.clear()
+                    continue
+                keep = self._deliver(cache, decoding, *self._choose(logits, decoding))
+                decoding[:] = [r for r, k in zip(decoding, keep) if k]
+
+    def _prefill_chunk(self, cache: KVCache, r: GenerationRequest) -> torch.Tensor | None:
+        """Prefill the next chunk of r's prompt; -> the last position's logits [1, V] once the whole prompt is in."""
+        count = min(self.prefill_chunk, r.prompt_len - r.prefilled)
+        rows = cache.rows([r.slot], count)
+        logits = self.model.prefill(cache, rows, r, r.prefilled, count)
+        r.prefilled += count
+        if r.prefilled < r.prompt_len:
+            return None
+        if r.params.repetition_penalty != 1.0 and not r.params.greedy:
+            r.history = TokenHistory(logits.device, r.prompt_ids)
+        return logits
+
+    def _decode(self, cache: KVCache, rs: list[GenerationRequest]) -> torch.Tensor:
+        rows = cache.rows([r.slot for r in rs], 1)
+        return self.model.decode(cache, rows, torch.cat([r.last for r in rs]), rs)
+
+    def _choose(self, logits: torch.Tensor, rs: list[GenerationRequest]) -> tuple[torch.Tensor, list[int]]:
+        """Next token of each row [B] (on the device) and the same as host ints (one transfer)."""
+        if all(r.params.greedy for r in rs):
+            tokens = logits.argmax(dim=-1)
+        else:
+            tokens = torch.cat([sample(logits[i:i + 1], r.params, r.generator,
+                                       None if r.history is None else r.history.view()) for i, r in enumerate(rs)])
+        return tokens, tokens.tolist()
+
+    def _deliver(self, cache: KVCache, rs: list[GenerationRequest], tokens: torch.Tensor,
+                 ids: list[int]) -> list[bool]:
+        """Hand each row its token; -> per row, whether it goes on decoding."""
+        keep = []
+        for i, (r, token) in enumerate(zip(rs, ids)):
+            r.generated += 1
+            r.last = tokens[i:i + 1]
+            if r.history is not None:
+                r.history.append(r.last)
+            r.outbox.put(("token", token))
+            more = token not in r.stop_ids and r.generated < r.max_new_tokens and not r.gone
+            if not more:
+                self._finish(cache, r)
+            keep.append(more)
+        return keep
+
+    def _finish(self, cache: KVCache, r: GenerationRequest, error: Exception | None = None) -> None:
+        cache.free(r.slot)
+        r.outbox.put(("end", None) if error is None else ("error", error))

@@ -1,0 +1,125 @@
+"""One KV cache for many sequences: per layer, keys and values [slots, K, capacity, D], written in place.
+
+A sequence takes a slot (`add`, with its budget: the most positions it may ever hold) and gives it back
+(`free`) while the others continue. Each slot has its own length. The capacity (positions) and the number of
+slots grow by doubling, so memory follows what is generated, never past the largest budget of a live sequence,
+and growth costs O(1) per position; a step that fits allocates nothing.
+
+A forward call first asks for `rows(slots, count)`: where its `count` new positions per slot go, which keys
+they may see (a mask when the slots' lengths differ) and how to read them; every layer then calls `write`,
+and `commit(rows)` advances the lengths once all layers ran. Shapes: B rows, T new positions, L keys read.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+INITIAL_CAPACITY = 256  # positions a cache holds before it first grows
+
+
+@dataclass
+class Rows:
+    """Where one forward call's T new positions per row go."""
+
+    slots: list[int]
+    starts: list[int]  # each row's length before the call
+    count: int  # T
+    index: slice | torch.Tensor  # the slots, as a view (consecutive slots) or a gather index
+    positions: torch.Tensor | None  # [B] write positions (decode with several rows), else None
+    slot_ids: torch.Tensor | None  # [B] the slots (decode with several rows), else None
+    mask: torch.Tensor | None  # [B, 1, T, L] True = visible; None: causal from 0 (prefill) or all visible (decode)
+    end: int  # L: the keys read (max(starts) + count)
+
+
+class KVCache:
+    def __init__(self, n_layers: int, n_kv_heads: int, head_dim: int, dtype: torch.dtype,
+                 device: torch.device | str):
+        self.n_layers, self.shape, self.dtype, self.device = n_layers, (n_kv_heads, head_dim), dtype, device
+        self.k: list[torch.Tensor] = []
+        self.v: list[torch.Tensor] = []
+        self.lengths: list[int] = []  # per slot
+        self.budgets: list[int] = []  # per slot; 0 = free
+        self._allocate(1, 1)
+
+    @property
+    def capacity(self) -> int:
+        return self.k[0].shape[2]
+
+    def add(self, budget: int) -> int:
+        """A free slot for a sequence of at most `budget` positions."""
+        if budget <= 0:
+            raise ValueError(f"a sequence needs a budget of at least one position (got {budget})")
+        slot = next((s for s, b in enumerate(self.budgets) if b == 0), None)
+        if slot is None:
+            slot = len(self.budgets)
+            self._allocate(2 * slot, self.capacity)
+        self.budgets[slot], self.lengths[slot] = budget, 0
+        return slot
+
+    def free(self, slot: int) -> None:
+        self.budgets[slot], self.lengths[slot] = 0, 0
+
+    def truncate(self, slot: int, length: int) -> None:
+        """Forget the slot's positions from `length` on (they are overwritten by the next writes)."""
+        self.lengths[slot] = min(self.lengths[slot], length)
+
+    def rows(self, slots: list[int], count: int) -> Rows:
+        """Reserve `count` new positions in each slot and describe where they go (see the module docstring)."""
+        starts = [self.lengths[s] for s in slots]
+        for s, start in zip(slots, starts):
+            if start + count > self.budgets[s]:
+                raise RuntimeError(f"KV cache overflow: slot {s} needs {start + count} positions, its budget is "
+                                   f"{self.budgets[s]}")
+        end = max(starts) + count
+        if end > self.capacity:
+            live = max(self.budgets)
+            self._allocate(len(self.budgets), min(live, max(end, 2 * self.capacity, INITIAL_CAPACITY)))
+        consecutive = slots == list(range(slots[0], slots[0] + len(slots)))
+        index = slice(slots[0], slots[0] + len(slots)) if consecutive else torch.tensor(slots, device=self.device)
+        positions = slot_ids = mask = None
+        if len(slots) > 1:
+            positions = torch.tensor(starts, device=self.device)
+            slot_ids = index if torch.is_tensor(index) else torch.tensor(slots, device=self.device)
+        if count == 1 and len(set(starts)) > 1:  # ragged decode: row b sees keys 0..starts[b]
+            mask = (torch.arange(end, device=self.device) <= positions[:, None])[:, None, None]
+        elif count > 1 and (len(slots) > 1 or starts[0] > 0):  # continuing a prefill: query i sees 0..start+i
+            if len(slots) > 1:
+                raise ValueError("a prefill continues one sequence at a time")
+            mask = torch.ones(count, end, dtype=torch.bool, device=self.device).tril(starts[0])
+        return Rows(slots, starts, count, index, positions, slot_ids, mask, end)
+
+    def write(self, layer: int, rows: Rows, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store k, v [B, K, T, D] at the rows' new positions; return the keys/values they see [B, K, L, D]."""
+        keys, values = self.k[layer], self.v[layer]
+        if rows.positions is None:  # one row: its slot's [K, capacity, D] views, as few tensor ops as possible
+            slot_k, slot_v = self._slot_views[layer][rows.slots[0]]
+            start, end = rows.starts[0], rows.end
+            slot_k[:, start:end] = k[0]
+            slot_v[:, start:end] = v[0]
+            return slot_k[None, :, :end], slot_v[None, :, :end]
+        keys[rows.slot_ids, :, rows.positions] = k[:, :, 0]  # several rows of one new position each
+        values[rows.slot_ids, :, rows.positions] = v[:, :, 0]
+        return keys[rows.index, :, :rows.end], values[rows.index, :, :rows.end]
+
+    def commit(self, rows: Rows) -> None:
+        for s, start in zip(rows.slots, rows.starts):
+            self.lengths[s] = start + rows.count
+
+    def _allocate(self, slots: int, capacity: int) -> None:
+        """Grow to `slots` x `capacity`, keeping what is stored."""
+        old = len(self.budgets)
+        shape = (slots, self.shape[0], capacity, self.shape[1])
+        grown_k, grown_v = [], []
+        for i in range(self.n_layers):
+            k = torch.zeros(shape, dtype=self.dtype, device=self.device)
+            v = torch.zeros(shape, dtype=self.dtype, device=self.device)
+            if self.k:
+                keep = min(self.capacity, capacity)
+                k[:old, :, :keep], v[:old, :, :keep] = self.k[i][:, :, :keep], self.v[i][:, :, :keep]
+            grown_k.append(k)
+            grown_v.append(v)
+        self.k, self.v = grown_k, grown_v
+        self._slot_views = [list(zip(k.unbind(0), v.unbind(0))) for k, v in zip(grown_k, grown_v)]
+        self.lengths += [0] * (slots - old)
+        self.budgets += [0] * (slots - old)
