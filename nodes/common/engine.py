@@ -6,7 +6,8 @@ others, `prefill_chunk` positions at a time, so a long prompt does not stall eve
 own sampling parameters, generator, stop ids and budget; a finished, cancelled (`cancelled` set) or abandoned
 (its consumer stopped reading) sequence frees its cache slot at once. At most `max_batch` sequences hold a
 slot; later ones wait for one. The thread starts with the first request and ends when no work is left (the
-cache, sized by what was generated, goes with it).
+cache, sized by what was generated, goes with it). `close` (also run at interpreter exit) ends every sequence
+and waits for the thread, so no torch work is running while the interpreter finalizes (which aborts the process).
 
 The model is anything with `new_cache()`, `prefill(cache, rows, request, start, count) -> logits [1, V]` (of
 the chunk's last position) and `decode(cache, rows, tokens [B], requests) -> logits [B, V]` (see
@@ -15,8 +16,10 @@ once per step, in one device-to-host transfer for the whole batch.
 """
 from __future__ import annotations
 
+import atexit
 import queue
 import threading
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol
@@ -28,6 +31,7 @@ from .kv_cache import KVCache, Rows
 from .sampling import SamplingParams, sample
 
 PREFILL_CHUNK = 256  # prompt positions per prefill call between decode steps
+CLOSE_WAIT = 10.0  # seconds `close` waits for the scheduler thread to end (one step and the cleanup)
 
 
 @dataclass(eq=False)
@@ -71,12 +75,25 @@ class BatchingEngine:
         self._lock = threading.Lock()
         self._inbox: deque[GenerationRequest] = deque()
         self._thread: threading.Thread | None = None
+        self._closed = False
         self.peak_batch = 0  # the most sequences that held a slot at once (for tests and benchmarks)
+        atexit.register(_close_at_exit, weakref.ref(self))
+
+    def close(self, timeout: float = CLOSE_WAIT) -> None:
+        """End every sequence (their runs get what was generated so far) and wait, at most `timeout`, for the
+        scheduler thread; later requests are refused."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
 
     def submit(self, request: GenerationRequest) -> Iterator[int]:
         """Queue `request` now; -> its token ids as the engine produces them (a stop id is yielded)."""
         if request.max_new_tokens > 0:
             with self._lock:
+                if self._closed:
+                    raise RuntimeError("the batching engine is closed (the process is exiting)")
                 self._inbox.append(request)
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._serve, name="batching-engine", daemon=True)
@@ -121,6 +138,14 @@ class BatchingEngine:
             with self._lock:
                 waiting.extend(self._inbox)
                 self._inbox.clear()
+                if self._closed:
+                    for r in waiting:
+                        r.outbox.put(("end", None))
+                    for r in (*prefilling, *decoding):
+                        self._finish(cache, r)
+                    waiting.clear()
+                    prefilling.clear()
+                    decoding.clear()
                 if not (waiting or prefilling or decoding):
                     self._thread = None
                     return
@@ -204,3 +229,9 @@ class BatchingEngine:
     def _finish(self, cache: KVCache, r: GenerationRequest, error: Exception | None = None) -> None:
         cache.free(r.slot)
         r.outbox.put(("end", None) if error is None else ("error", error))
+
+
+def _close_at_exit(engine: weakref.ref[BatchingEngine]) -> None:
+    alive = engine()
+    if alive is not None:
+        alive.close()

@@ -203,3 +203,60 @@ def test_concurrent_captioner_runs_equal_the_same_runs_one_by_one(tmp_path_facto
     assert [g["thinker_token_ids"] for g in got] == [w["thinker_token_ids"] for w in want]
     assert [g["text"] for g in got] == [w["text"] for w in want]
     assert len({tuple(w["thinker_token_ids"].ids) for w in want}) > 1  # the seeds matter: sampled runs
+
+
+def test_close_ends_every_sequence_and_waits_for_the_scheduler(model):
+    rec = Recording(model, hold_at=1)
+    engine = BatchingEngine(rec, max_batch=8)
+    stream = engine.submit(request(prompt(model, 9, 1), GREEDY, 50, 0))
+    assert rec.reached.wait(WAIT)  # mid-decode
+    closing = threading.Thread(target=engine.close)
+    closing.start()
+    rec.release.set()
+    closing.join(WAIT)
+    assert not closing.is_alive() and engine._thread is None
+    assert 0 < len(list(stream)) < 50  # what was generated before the close
+    with pytest.raises(RuntimeError, match="closed"):
+        engine.submit(request(prompt(model, 9, 1), GREEDY, 5, 0))
+
+
+EXIT_MID_DECODE = """
+import sys, threading, torch
+from omnigraph.nodes.common.engine import BatchingEngine, GenerationRequest
+from omnigraph.nodes.common.sampling import SamplingParams
+
+class FreeCache:  # slots that cost nothing
+    def add(self, budget): return 0
+    def free(self, slot): pass
+    def rows(self, slots, count): return None
+
+class Busy:  # a decode step that is always torch work in progress
+    def new_cache(self):
+        return FreeCache()
+    def prefill(self, cache, rows, r, start, count):
+        return torch.zeros(1, 8)
+    def decode(self, cache, rows, tokens, requests):
+        started.set()
+        for _ in range(20):
+            torch.randn(256, 256) @ torch.randn(256, 256)
+        return torch.zeros(len(requests), 8)
+
+started = threading.Event()
+engine = BatchingEngine(Busy(), max_batch=4)
+request = GenerationRequest(prompt_len=1, max_new_tokens=10**6, params=SamplingParams(greedy=True), generator=None,
+                            stop_ids=frozenset(), cancelled=threading.Event())
+tokens = engine.submit(request)
+next(tokens)
+assert started.wait(60)
+sys.exit(0)  # the scheduler thread is mid-step: exit must wait for it, never abort
+"""
+
+
+def test_the_process_exits_cleanly_while_the_engine_is_mid_step(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "exit_mid_decode.py"
+    script.write_text(EXIT_MID_DECODE)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=WAIT)
+    assert done.returncode == 0 and "terminate called" not in done.stderr, done.stderr
