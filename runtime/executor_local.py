@@ -8,6 +8,7 @@ from typing import Any
 
 from .device import choose_device
 from .errors import RunCancelled
+from .executor import cancel_runs
 from .graph import Graph
 from .inputs import prepare_inputs
 from .node import Node
@@ -16,7 +17,6 @@ from .run_part import RunPart
 from .run_result import RunResult
 from .stats import RunStats
 
-SHUTDOWN_GRACE = 10.0  # seconds `shutdown` waits for cancelled runs to end
 
 
 class LocalExecutor:
@@ -62,10 +62,7 @@ class LocalExecutor:
         weights; a later `load` or `start` loads afresh."""
         with self._lock:
             running = list(self._runs)
-        for run in running:
-            run.cancel()
-        for run in running:
-            run.wait(SHUTDOWN_GRACE)
+        cancel_runs(running)
         self.nodes = {name: spec.build() for name, spec in self.graph.nodes.items()}
         _release_cuda_cache(self.devices.values())
 

@@ -21,6 +21,7 @@ from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
 from .checkpoint import Checkpoint
 from .errors import RunCancelled, UserError
+from .executor import cancel_runs
 from .graph import Graph
 from .inputs import prepare_inputs
 from .placement import Stage, check_fits, plan_stages, total_demand
@@ -29,7 +30,6 @@ from .ray_stage import StageWorker
 from .run_result import RunResult
 
 _log = logging.getLogger("omnigraph.ray")
-SHUTDOWN_GRACE = 10.0  # seconds `shutdown` waits for cancelled runs to end
 CONTROL_THREADS = 8  # actor threads beyond those runs hold: cancel, feed, where
 
 
@@ -140,10 +140,7 @@ class RayExecutor:
         if this executor connected (stopping a local instance it started)."""
         with self._lock:
             running = list(self._runs)
-        for run in running:
-            run.cancel()
-        for run in running:
-            run.wait(SHUTDOWN_GRACE)
+        cancel_runs(running)
         for actors in self.actors.values():
             for actor in actors:
                 ray.kill(actor)

@@ -40,7 +40,7 @@ def read_header(path: Path) -> dict[str, TensorInfo]:
         if name == "__metadata__":
             continue
         try:
-            dtype, shape, (start, stop) = entry["dtype"], tuple(int(n) for n in entry["shape"]), entry["data_offsets"]
+            dtype, shape, (_, stop) = entry["dtype"], tuple(int(n) for n in entry["shape"]), entry["data_offsets"]
         except (KeyError, TypeError, ValueError):
             raise _bad(path, f"the header entry of '{name}' lacks a dtype, shape or data_offsets") from None
         tensors[name] = TensorInfo(str(dtype), shape)
