@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from executor_contract import GRAPH as CONTRACT_GRAPH, check_contract
 from toy_shapes import SHAPE_INPUTS, SHAPES
 from toy_nodes import ALL, Number
 
@@ -80,15 +81,7 @@ def test_stats_name_the_actor_and_ray_node_of_each_stage(pipe, ray_session) -> N
 
 
 def test_lazy_stream_input_is_relayed_in_order(ray_session) -> None:
-    text = textwrap.dedent("""
-        inputs: {items: x2.items}
-        nodes:
-          x2: {kind: t_scale, placement: {group: a}}
-          total: {kind: t_sum, placement: {group: b}}
-        edges: [x2.items -> total.items]
-        outputs: {doubled: x2.items, total: total.total}
-        """)
-    with RayExecutor(graph_from_yaml(text, extra_kinds=ALL)) as executor:
+    with RayExecutor(graph_from_yaml(CONTRACT_GRAPH, extra_kinds=ALL)) as executor:  # x2 (stage a) -> total (b)
         result = executor.run({"items": (Number(i) for i in range(20))})
         listed = executor.run({"items": [Number(i) for i in range(3)]})
     assert result.outputs["doubled"] == [Number(2 * i) for i in range(20)]
@@ -186,7 +179,5 @@ def test_a_skip_reads_the_same_across_actors(ray_session) -> None:
 
 
 def test_ray_executor_keeps_the_executor_contract(ray_session) -> None:
-    from executor_contract import GRAPH, check_contract
-
-    with RayExecutor(graph_from_yaml(GRAPH, extra_kinds=ALL)) as executor:
+    with RayExecutor(graph_from_yaml(CONTRACT_GRAPH, extra_kinds=ALL)) as executor:
         check_contract(executor, loaded=lambda: bool(executor.actors))
