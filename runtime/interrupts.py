@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from typing import Callable, TypeVar
 
 from .errors import RunCancelled
 
 T = TypeVar("T")
 STOP_GRACE = 60.0  # seconds the main thread waits for the work to stop after Ctrl-C
+# How often the waiting main thread wakes. A SIGINT the kernel hands to another thread (the main thread blocks it
+# while the worker starts, and any library thread may take it) only sets Python's flag: the main thread runs the
+# handler, and so raises KeyboardInterrupt, the next time it wakes.
+WAKE_EVERY = 0.2
 
 
 class StopRequest:
@@ -71,12 +76,12 @@ def run_interruptibly(work: Callable[[StopRequest], T], grace: float = STOP_GRAC
             worker.start()  # not interruptible: once in this `try`, the work is running
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        done.wait()
+        wait_for(done)
     except KeyboardInterrupt:
         if not done.is_set():  # else the work had ended already: its own outcome stands
             stop.request()
             try:
-                done.wait(grace)
+                wait_for(done, grace)
             except KeyboardInterrupt:
                 pass  # a second Ctrl-C: stop waiting
             if "value" not in outcome:
@@ -84,3 +89,11 @@ def run_interruptibly(work: Callable[[StopRequest], T], grace: float = STOP_GRAC
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["value"]  # type: ignore[return-value]
+
+
+def wait_for(done: threading.Event, bound: float = float("inf")) -> None:
+    """Wait for `done` up to `bound` s, waking every WAKE_EVERY s so a pending Ctrl-C is raised here."""
+    deadline = time.monotonic() + bound
+    while not done.wait(min(WAKE_EVERY, max(0.0, deadline - time.monotonic()))):
+        if time.monotonic() >= deadline:
+            return

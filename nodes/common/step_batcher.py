@@ -1,0 +1,87 @@
+"""Batched calls from concurrent runs: each run calls `call(item)` from its own thread and blocks; one server
+thread takes every item waiting (at most `max_batch`) and computes them with one `run_batch(items)` call, so the
+weights are read once for all of them. Runs that step in lockstep (a Talker frame, a code predictor frame, an
+encoder prompt) fall into the same batch with no waiting window: while one batch computes, the next gathers.
+
+If a batch raises, its items are recomputed one by one, so only the item that fails gets the error and the
+others their results. The thread starts with the first call and ends when no item is waiting. `close` (also run
+at interpreter exit) refuses new items and waits for the thread, so no torch work runs while the interpreter
+finalizes.
+"""
+from __future__ import annotations
+
+import atexit
+import threading
+import weakref
+from collections import deque
+from concurrent.futures import Future
+from typing import Callable, Generic, Sequence, TypeVar
+
+import torch
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+CLOSE_WAIT = 10.0  # seconds `close` waits for the server thread to end its batch
+
+
+class StepBatcher(Generic[Item, Result]):
+    def __init__(self, run_batch: Callable[[list[Item]], Sequence[Result]], max_batch: int, name: str):
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1 (got {max_batch})")
+        self.run_batch, self.max_batch, self.name = run_batch, max_batch, name
+        self._lock = threading.Lock()
+        self._waiting: deque[tuple[Item, Future]] = deque()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.peak_batch = 0  # the largest batch computed (for tests and benchmarks)
+        atexit.register(_close_at_exit, weakref.ref(self))
+
+    def call(self, item: Item) -> Result:
+        """`item`'s result, computed in a batch with the items other threads are waiting on."""
+        future: Future = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self.name}: closed (the process is exiting)")
+            self._waiting.append((item, future))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
+                self._thread.start()
+        return future.result()
+
+    def close(self, timeout: float = CLOSE_WAIT) -> None:
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _serve(self) -> None:
+        with torch.inference_mode():
+            while True:
+                with self._lock:
+                    if not self._waiting:
+                        self._thread = None
+                        return
+                    batch = [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
+                self.peak_batch = max(self.peak_batch, len(batch))
+                self._compute(batch)
+
+    def _compute(self, batch: list[tuple[Item, Future]]) -> None:
+        try:
+            results = self.run_batch([item for item, _ in batch])
+        except BaseException as error:  # noqa: BLE001 - each caller gets its own item's outcome
+            if len(batch) == 1 or not isinstance(error, Exception):
+                for _, future in batch:
+                    future.set_exception(error)
+                return
+            for one in batch:
+                self._compute([one])
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            future.set_result(result)
+
+
+def _close_at_exit(batcher: weakref.ref[StepBatcher]) -> None:
+    alive = batcher()
+    if alive is not None:
+        alive.close()

@@ -1,0 +1,78 @@
+"""The step batcher: concurrent calls computed together, each caller gets its own result, a failing item
+fails alone, max_batch bounds a batch."""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from omnigraph.nodes.common.step_batcher import StepBatcher
+
+
+class Gate:
+    """run_batch that holds its first batch until `release`, so the next callers queue up behind it."""
+
+    def __init__(self):
+        self.batches: list[list[int]] = []
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, items: list[int]) -> list[int]:
+        self.batches.append(list(items))
+        if len(self.batches) == 1:
+            self.started.set()
+            assert self.release.wait(60)
+        if any(i < 0 for i in items):
+            raise ValueError(f"negative item in {items}")
+        return [i * 10 for i in items]
+
+
+def queued_behind_first(batcher: StepBatcher, gate: Gate, items: list[int]) -> list:
+    """Call item 0 alone, then the rest while it computes; -> each call's result or error."""
+    def outcome(i):
+        try:
+            return batcher.call(i)
+        except ValueError as e:
+            return e
+
+    with ThreadPoolExecutor(len(items)) as pool:
+        first = pool.submit(outcome, items[0])
+        assert gate.started.wait(60)
+        rest = [pool.submit(outcome, i) for i in items[1:]]
+        deadline = time.monotonic() + 60
+        while len(batcher._waiting) < len(rest):  # every later call queued
+            assert time.monotonic() < deadline, "the calls did not queue"
+            threading.Event().wait(0.001)
+        gate.release.set()
+        return [first.result(60)] + [f.result(60) for f in rest]
+
+
+def test_calls_waiting_together_are_one_batch_and_each_gets_its_result() -> None:
+    gate = Gate()
+    batcher = StepBatcher(gate, max_batch=8, name="test")
+    assert queued_behind_first(batcher, gate, [1, 2, 3, 4, 5]) == [10, 20, 30, 40, 50]
+    assert gate.batches[0] == [1] and sorted(gate.batches[1]) == [2, 3, 4, 5] and batcher.peak_batch == 4
+
+
+def test_max_batch_bounds_every_batch() -> None:
+    gate = Gate()
+    batcher = StepBatcher(gate, max_batch=3, name="test")
+    assert queued_behind_first(batcher, gate, list(range(1, 9))) == [10 * i for i in range(1, 9)]
+    assert max(len(b) for b in gate.batches) == 3 and sum(map(len, gate.batches)) >= 8
+
+
+def test_a_failing_item_fails_alone() -> None:
+    gate = Gate()
+    batcher = StepBatcher(gate, max_batch=8, name="test")
+    outcomes = queued_behind_first(batcher, gate, [1, 2, -3, 4])
+    assert outcomes[:2] == [10, 20] and outcomes[3] == 40
+    assert isinstance(outcomes[2], ValueError) and "[-3]" in str(outcomes[2])
+
+
+def test_closed_batcher_refuses_calls() -> None:
+    batcher = StepBatcher(lambda items: items, max_batch=2, name="test")
+    assert batcher.call(7) == 7
+    batcher.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.call(1)
