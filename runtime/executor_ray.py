@@ -31,6 +31,7 @@ from .run_result import RunResult
 
 _log = logging.getLogger("omnigraph.ray")
 CONTROL_THREADS = 8  # actor threads beyond those runs hold: cancel, feed, where
+RUNS_PER_REPLICA = 16  # runs a replica serves at once when none of its nodes has a `max_batch`
 
 
 class RayExecutor:
@@ -40,19 +41,22 @@ class RayExecutor:
 
     def __init__(self, graph: Graph, *, checkpoint: str | Path | Checkpoint | None = None,
                  address: str | None = None, num_gpus: float | None = None, buffer_size: int = 64,
-                 ready_timeout: float = 600.0, runs_per_replica: int = 16, device: str = "auto"):
+                 ready_timeout: float = 600.0, runs_per_replica: int | None = None, device: str = "auto"):
         """`address`: a cluster to join (default `RAY_ADDRESS`, else start a local one with `num_gpus` logical
         GPUs if given). `checkpoint` must be a path every cluster node can read. A replica serves at most
-        `runs_per_replica` runs at once; `start` waits while every replica of a stage is that busy. `device`:
-        for stages whose placement says `auto` (`auto`: CUDA when the stage reserved a GPU torch sees)."""
+        `runs_per_replica` runs at once (default: the largest `max_batch` of its nodes' configs, so a stage's
+        capacity is replicas x batch; 16 for a stage without batching nodes); `start` waits while every replica
+        of a stage is that busy. `device`: for stages whose placement says `auto` (`auto`: CUDA when the stage
+        reserved a GPU torch sees)."""
         self.graph = graph
         self.device = device
         path = checkpoint.path if isinstance(checkpoint, Checkpoint) else checkpoint
         self.checkpoint = None if path is None else str(Path(path).expanduser().resolve())
         self.address, self.num_gpus = address, num_gpus
         self.buffer_size, self.ready_timeout = buffer_size, ready_timeout
-        self.runs_per_replica = runs_per_replica
         self.stages = plan_stages(graph)
+        self.runs_per_replica = {name: runs_per_replica or _batch_of(graph, stage)
+                                 for name, stage in self.stages.items()}  # stage -> runs one replica serves
         self.stage_of = {node: s.name for s in self.stages.values() for node in s.nodes}
         self.actors: dict[str, list[Any]] = {}
         self.placed: dict[str, list[dict[str, Any]]] = {}  # stage -> where each replica runs (Ray's view)
@@ -106,7 +110,7 @@ class RayExecutor:
                 actor = worker.options(
                     num_cpus=stage.num_cpus, num_gpus=stage.num_gpus, memory=stage.memory or None,
                     resources=stage.resources or None, max_restarts=-1,
-                    max_concurrency=self.runs_per_replica * self._calls_per_run(stage) + CONTROL_THREADS,
+                    max_concurrency=self.runs_per_replica[stage.name] * self._calls_per_run(stage) + CONTROL_THREADS,
                 ).remote(self.graph, stage.name, replica, stage.nodes, self.checkpoint,
                          self.device if stage.device == "auto" else stage.device, stage.num_gpus, self.buffer_size)
                 self.actors[stage.name].append(actor)
@@ -178,7 +182,7 @@ class RayExecutor:
         replica of some stage serves `runs_per_replica` runs (its actor threads would run out)."""
         turn = next(self._turn)
         with self._freed:
-            while any(min(self._active[(name, r)] for r in range(stage.replicas)) >= self.runs_per_replica
+            while any(min(self._active[(name, r)] for r in range(stage.replicas)) >= self.runs_per_replica[name]
                       for name, stage in self.stages.items()):
                 self._freed.wait()
             self._runs.add(run)
@@ -227,6 +231,13 @@ class RayExecutor:
             for name, replica in run.chosen.items():
                 self._active[(name, replica)] -= 1
             self._freed.notify_all()
+
+
+def _batch_of(graph: Graph, stage: Stage) -> int:
+    """Runs one replica of `stage` serves at once: the largest `max_batch` of its nodes (what their batching
+    engines compute together), or RUNS_PER_REPLICA when none batches."""
+    batches = [graph.nodes[n].config.max_batch for n in stage.nodes if hasattr(graph.nodes[n].config, "max_batch")]
+    return max(batches, default=RUNS_PER_REPLICA)
 
 
 def _wait_loaded(refs: list[Any], timeout: float, stop: threading.Event | None) -> tuple[list[Any], list[Any]]:

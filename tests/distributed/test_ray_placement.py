@@ -89,3 +89,13 @@ def test_each_actor_reads_only_its_own_nodes_weights(omni_ray, ray_session) -> N
     for speech in read["speech"]:  # the Talker re-embeds the Thinker's tokens with the Thinker's table
         assert speech and all(k.startswith("talker.") or k == "thinker.model.embed_tokens.weight" for k in speech)
     assert "thinker.model.embed_tokens.weight" in thinker  # each process reads what it uses, itself
+
+
+def test_a_replica_serves_as_many_runs_as_its_nodes_batch() -> None:
+    """Capacity is replicas x batch: a stage admits the largest `max_batch` of its nodes (no cluster needed)."""
+    from omnigraph.runtime.validate import load_graph
+
+    graph = load_graph("qwen3_omni", overrides={("thinker", "max_batch"): 40})
+    limits = RayExecutor(graph).runs_per_replica
+    assert limits["thinker"] == 40 and limits["default"] == 16
+    assert set(RayExecutor(graph, runs_per_replica=3).runs_per_replica.values()) == {3}
