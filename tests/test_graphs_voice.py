@@ -17,7 +17,9 @@ from omnigraph.cli import main
 from omnigraph.runtime.executor_local import LocalExecutor
 from omnigraph.runtime.payloads import AudioChunk, Text
 from omnigraph.runtime.validate import load_graph
-from speech_audio import STEADY_VOICE, word_error_rate
+from speech_audio import STEADY_VOICE, spoken, word_error_rate
+
+AUDIO_PAD = 151675  # the Qwen3-Omni audio placeholder token
 
 SENTENCES = [
     "The train leaves the station every morning.",
@@ -110,6 +112,24 @@ def test_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert word_error_rate(sentence, (tmp_path / "t" / "text.txt").read_text()) <= 0.2  # one word of six
     assert json.loads((tmp_path / "t" / "segments.json").read_text())[0]["text"]
     capsys.readouterr()
+
+
+def test_omni_asr_gives_the_thinker_the_transcript_instead_of_the_audio(tmp_path: Path) -> None:
+    from omnigraph.runtime.checkpoint_writer import default_checkpoint
+    from omnigraph.runtime.tokenizer import QwenTokenizer
+
+    sentence = "How far away is the train station?"
+    speech = spoken(sentence)
+    soundfile.write(tmp_path / "question.wav", speech.samples.numpy(), speech.sample_rate)
+    assert main(["run", "omni_asr", "--input", f"audio={tmp_path / 'question.wav'}", "--max-new-tokens", "2",
+                 "--max-frames", "2", "--out", str(tmp_path / "o")]) == 0
+    result = json.loads((tmp_path / "o" / "result.json").read_text())
+    heard = result["outputs"]["transcript"]
+    assert word_error_rate(sentence, heard) <= 0.2, heard
+    ids = result["outputs"]["prompt_token_ids"]
+    said = QwenTokenizer.from_dir(default_checkpoint()).encode(heard)
+    assert any(ids[i:i + len(said)] == said for i in range(len(ids)))  # the transcript is the user's text
+    assert AUDIO_PAD not in ids  # and no audio reaches the Thinker
 
 
 def test_cli_names_the_extra_to_install(tmp_path: Path, capsys: pytest.CaptureFixture,

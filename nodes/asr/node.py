@@ -40,12 +40,12 @@ class Asr(Node):
         cpu_threads: int = Field(0, ge=0, le=256, description="CPU threads (0: as many as torch uses here).")
         window_seconds: float = Field(30.0, gt=0, le=30, description="Speech clips are packed into windows of "
                                       "at most this many seconds, one Whisper pass each.")
-        hotwords: str | None = Field(None, description="Words to expect (names, terms), given to Whisper as a "
-                                     "prompt.")
 
     inputs = (
         Input("audio", Waveform, required=False, doc="A whole recording (mono, any sample rate)."),
         Input("speech", SpeechClip, stream=True, required=False, doc="Speech clips, e.g. from `vad`."),
+        Input("prompt", Text, required=False, doc="Text to expect (names, terms, the talk so far): Whisper's "
+              "initial prompt for every window."),
     )
     outputs = (
         Output("text", Text, doc="The whole transcript (empty when no speech was found)."),
@@ -71,8 +71,8 @@ class Asr(Node):
         except (RuntimeError, ValueError) as exc:
             raise UserError(f"{needed_by}: cannot load the Whisper model in '{folder}': {exc}") from exc
 
-    def stream(self, audio: Waveform | None = None,
-               speech: Iterable[SpeechClip] | None = None) -> Iterator[tuple[str, Any]]:
+    def stream(self, audio: Waveform | None = None, speech: Iterable[SpeechClip] | None = None,
+               prompt: Text | None = None) -> Iterator[tuple[str, Any]]:
         from .windows import windows
 
         if (audio is None) == (speech is None):
@@ -80,9 +80,10 @@ class Asr(Node):
                             f"`speech` (clips); {'both were' if audio is not None else 'neither was'} given")
         clips = [_at_16k(audio)] if audio is not None else (_at_16k(clip) for clip in speech)
         limit = self.config.window_seconds if speech is not None else float("inf")
+        hint = (prompt.text.strip() or None) if prompt is not None else None
         texts = []
         for window in windows(clips, limit):
-            for piece in self._transcribe(window.audio):
+            for piece in self._transcribe(window.audio, hint):
                 words = piece.text.strip()
                 if not words:
                     continue
@@ -93,13 +94,13 @@ class Asr(Node):
             _log.warning("node '%s' (asr): no speech was recognised; the transcript is empty", self.name)
         yield "text", Text(" ".join(texts))
 
-    def _transcribe(self, samples: Any) -> Iterator[Any]:
+    def _transcribe(self, samples: Any, prompt: str | None) -> Iterator[Any]:
         c = self.config
         if len(samples) == 0:
             return iter(())
         pieces, _ = self._model.transcribe(samples, language=c.language, beam_size=c.beam_size, vad_filter=False,
                                            condition_on_previous_text=False, without_timestamps=False,
-                                           hotwords=c.hotwords)
+                                           initial_prompt=prompt)
         return pieces
 
 
