@@ -63,7 +63,7 @@ class Asr(Node):
         if missing:  # faster-whisper would take a folder it cannot find for a model name and try to download it
             raise UserError(f"{needed_by}: '{folder}' is not a CTranslate2 Whisper folder (missing "
                             f"{', '.join(missing)}; config field `model_dir`)")
-        on_cuda = device == "cuda"
+        on_cuda = device == "cuda" and import_extra("ctranslate2", EXTRA, needed_by).get_cuda_device_count() > 0
         try:
             self._model = faster_whisper.WhisperModel(
                 str(folder), device="cuda" if on_cuda else "cpu", compute_type=self.config.compute_type,
