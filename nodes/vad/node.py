@@ -83,8 +83,7 @@ class Vad(Node):
                 yield "speech", SpeechClip(clip, SAMPLE_RATE, source, start=start / SAMPLE_RATE)
                 yield "segments", SpeechSegment(start / SAMPLE_RATE, end / SAMPLE_RATE)
             open_from = segmenter.open_start
-            recording.forget_before(min(open_from if open_from is not None else recording.total,
-                                        recording.total) - keep_before)
+            recording.forget_before((recording.total if open_from is None else open_from) - keep_before)
 
 
 def _pieces(audio: Waveform | None, chunks: Iterable[AudioChunk] | None) -> Iterator[tuple[Any, int, bool]]:

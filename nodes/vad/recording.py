@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...runtime.errors import UserError
 from .silero import FRAME, SAMPLE_RATE
 
 
@@ -24,7 +25,7 @@ class Recording:
         """Append audio; returns the whole frames now complete, [F, 512] (with `last`, the final partial frame
         too, padded with zeros)."""
         if sample_rate != self.rate:
-            raise ValueError(f"{self._what} changes sample rate from {self.rate} Hz to {sample_rate} Hz")
+            raise UserError(f"{self._what} changes sample rate from {self.rate} Hz to {sample_rate} Hz")
         samples = np.asarray(samples, np.float32).reshape(-1)
         if self._resample is not None:
             samples = self._resample.resample_chunk(samples, last=last)
