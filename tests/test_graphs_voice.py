@@ -94,6 +94,14 @@ def test_first_audio_leaves_before_the_rest_of_the_text_exists(speak) -> None:
     assert [c.index for c in run.result(timeout=120).outputs["audio"]] == [0, 1]
 
 
+def test_concurrent_runs_get_what_they_get_alone(speak, transcribe, tmp_path: Path) -> None:
+    files = [write_wav(tmp_path / f"{i}.wav", speak.run({"text": text}).outputs["audio"])
+             for i, text in enumerate(["Open the blue door.", "The soup is too hot to eat."])]
+    alone = [transcribe.run({"audio": str(f)}).outputs for f in files]
+    runs = [transcribe.start({"audio": str(f)}) for f in files]  # both share the loaded vad and asr nodes
+    assert [run.result(timeout=120).outputs for run in runs] == alone
+
+
 def test_silence_gives_an_empty_transcript_and_says_so(transcribe, tmp_path: Path,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     soundfile.write(tmp_path / "silence.wav", torch.zeros(16000 * 2).numpy(), 16000)
