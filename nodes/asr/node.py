@@ -83,25 +83,46 @@ class Asr(Node):
         hint = (prompt.text.strip() or None) if prompt is not None else None
         texts = []
         for window in windows(clips, limit):
-            for piece in self._transcribe(window.audio, hint):
-                words = piece.text.strip()
-                if not words:
-                    continue
-                texts.append(words)
-                yield "segments", SpeechSegment(round(window.to_recording(piece.start), 3),
-                                                round(window.to_recording(piece.end), 3), words)
+            for segment in self._segments(window, hint):
+                texts.append(segment.text)
+                yield "segments", segment
         if not texts:
             _log.warning("node '%s' (asr): no speech was recognised; the transcript is empty", self.name)
         yield "text", Text(" ".join(texts))
 
-    def _transcribe(self, samples: Any, prompt: str | None) -> Iterator[Any]:
+    def _segments(self, window: Any, prompt: str | None) -> Iterator[SpeechSegment]:
+        """Whisper's segments of one window in recording time. In a window of several clips, a segment that
+        spans clips is cut between them (by its words' times), so no segment covers the silence between."""
         c = self.config
+        samples = window.audio
         if len(samples) == 0:
-            return iter(())
+            return
+        several = len(window.places) > 1
         pieces, _ = self._model.transcribe(samples, language=c.language, beam_size=c.beam_size, vad_filter=False,
                                            condition_on_previous_text=False, without_timestamps=False,
-                                           initial_prompt=prompt)
-        return pieces
+                                           word_timestamps=several, initial_prompt=prompt)
+        for piece in pieces:
+            spans = _by_clip(window, piece.words) if several and piece.words else [(piece.start, piece.end,
+                                                                                    piece.text)]
+            for start, end, text in spans:
+                if text.strip():
+                    yield SpeechSegment(round(window.to_recording(start), 3), round(window.to_recording(end), 3),
+                                        text.strip())
+
+
+def _by_clip(window: Any, words: list[Any]) -> list[tuple[float, float, str]]:
+    """Consecutive words of one clip joined: (start, end, text) in window time."""
+    spans: list[tuple[float, float, str]] = []
+    clip = None
+    for word in words:
+        at = window.clip_at((word.start + word.end) / 2)
+        if spans and at == clip:
+            start, _, text = spans[-1]
+            spans[-1] = (start, word.end, text + word.word)
+        else:
+            spans.append((word.start, word.end, word.word))
+        clip = at
+    return spans
 
 
 def _at_16k(audio: Waveform) -> SpeechClip:

@@ -37,9 +37,13 @@ class Window:
     def audio(self) -> np.ndarray:
         return np.concatenate(self.pieces) if self.pieces else np.zeros(0, np.float32)
 
+    def clip_at(self, t: float) -> int:
+        """Index of the clip a time in this window belongs to (a time in a gap: the clip before it)."""
+        return next((i for i in range(len(self.places) - 1, -1, -1) if self.places[i][0] <= t), 0)
+
     def to_recording(self, t: float) -> float:
         """A time in this window -> the same moment in the recording (a time in a gap goes to its clip's end)."""
-        offset, start, seconds = next((p for p in reversed(self.places) if p[0] <= t), self.places[0])
+        offset, start, seconds = self.places[self.clip_at(t)]
         return start + min(max(t - offset, 0.0), seconds)
 
 
