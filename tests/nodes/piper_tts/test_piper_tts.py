@@ -32,6 +32,9 @@ def test_sentences_are_given_out_once_complete() -> None:
     long = SentenceBuffer(max_chars=20)
     assert long.add("one two three four five six seven") == ["one two three four"]
     assert long.finish() == ["five six seven"]
+    clauses = SentenceBuffer(max_chars=40, clauses=True)
+    assert clauses.add("Well, if you ask me: yes; 3,000 of them. And") == ["Well,", "if you ask me:", "yes;",
+                                                                        "3,000 of them."]
 
 
 def test_one_chunk_per_sentence_with_a_pause_after_each() -> None:
@@ -42,6 +45,12 @@ def test_one_chunk_per_sentence_with_a_pause_after_each() -> None:
     for chunk in chunks:
         assert chunk.samples.dtype == torch.float32 and chunk.samples.shape[0] > 2 * pause
         assert chunk.samples[-pause:].abs().max() == 0 and chunk.samples.abs().max() > 0.5
+
+
+def test_clauses_are_spoken_one_by_one() -> None:
+    node = loaded("piper_tts", tuple({**STEADY_VOICE, "split": "clauses"}.items()))
+    chunks = [chunk for _, chunk in node.stream(text=Text("Well, if you ask me, yes."))]
+    assert [c.index for c in chunks] == [0, 1, 2]
 
 
 def test_pieces_are_spoken_like_the_whole_text() -> None:
