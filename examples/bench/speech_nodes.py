@@ -7,8 +7,9 @@ of speech) and the time to its first chunk. Whisper tiny.en (`asr`, int8) transc
 about 5 s, whole and as VAD clips. Silero (`vad`) segments 60 s of speech and silence. Each figure is the
 best of --repeats runs, after one warm-up. A factor below 1 is faster than real time.
 Measured on the shared 2-core machine under a load average of 8 to 12 (so slower than on an idle one), 2 threads:
-Piper 14.4 s of speech in 5.7-6.5 s (real-time factor 0.39-0.45), first chunk after 1.5-1.7 s; Whisper on a
-4.95 s question 1.8-2.3 s (factor 0.44-0.46), 2.0-2.4 s with VAD first; VAD 60 s in 0.6-1.1 s (55-100x real time).
+Piper 14.4 s of speech in 5.5-6.5 s (real-time factor 0.39-0.45), first chunk after 1.4-1.7 s; Whisper on a
+5.0-5.3 s question 1.8-2.3 s (factor 0.35-0.46), 2.0-2.4 s with VAD first; VAD 60 s in 0.6-1.1 s (55-100x real
+time).
 """
 from __future__ import annotations
 
