@@ -49,3 +49,27 @@ def _with_nodes(timings: dict[str, Any], windows: list[WindowResult]) -> dict[st
         for name, seconds in w.node_seconds.items():
             nodes[name] = nodes.get(name, 0.0) + seconds
     return {**{k: round(v, 6) for k, v in timings.items()}, "nodes": {k: round(v, 6) for k, v in nodes.items()}}
+
+
+def arrow_schema():
+    """The Parquet columns: the same fields, typed (per-node seconds as a map, so any graph's nodes fit)."""
+    import pyarrow as pa
+
+    window = pa.struct([("start", pa.float64()), ("end", pa.float64()), ("text", pa.string()),
+                        ("tokens", pa.int64())])
+    timings = pa.struct([("decode_s", pa.float64()), ("wall_s", pa.float64()),
+                         ("nodes", pa.map_(pa.string(), pa.float64()))])
+    model = pa.struct([("graph", pa.string()), ("graph_file", pa.string()), ("checkpoint", pa.string())])
+    settings = pa.struct([("window_seconds", pa.float64()), ("seed", pa.int64()), ("prompt", pa.string()),
+                          ("greedy", pa.bool_()), ("max_new_tokens", pa.int64()), ("temperature", pa.float64()),
+                          ("top_p", pa.float64()), ("top_k", pa.int64())])
+    return pa.schema([("id", pa.string()), ("path", pa.string()), ("status", pa.string()), ("error", pa.string()),
+                      ("windows", pa.list_(window)), ("caption", pa.string()), ("audio_seconds", pa.float64()),
+                      ("timings", timings), ("model", model), ("settings", settings)])
+
+
+def from_arrow_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A record read back from Parquet, as it was written (maps come back as lists of pairs)."""
+    timings = dict(row.get("timings") or {})
+    timings["nodes"] = dict(timings.get("nodes") or [])
+    return {**row, "timings": timings}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..runtime.errors import UserError
+from .records import arrow_schema, from_arrow_row
 
 SUFFIXES = (".jsonl", ".parquet")
 
@@ -125,7 +126,7 @@ class RecordSink:
             self.journal.unlink(missing_ok=True)
             return
         staged = self.out.with_name(f".{self.out.name}.partial")
-        pq.write_table(pa.Table.from_pylist(list(self.records.values())), staged)
+        pq.write_table(pa.Table.from_pylist(list(self.records.values()), schema=arrow_schema()), staged)
         _fsync_path(staged)
         os.replace(staged, self.out)
         os.ftruncate(self._fd, 0)  # every journal record is in the Parquet file now
@@ -187,4 +188,4 @@ def _read_parquet(path: Path) -> list[dict[str, Any]]:
         raise UserError(f"--out '{path}' is not a readable Parquet file ({exc}); choose another --out") from None
     if rows and not {"id", "status"} <= rows[0].keys():
         raise UserError(f"--out '{path}' is not a caption output (no id/status columns); choose another --out")
-    return rows
+    return [from_arrow_row(r) for r in rows]
