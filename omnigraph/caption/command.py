@@ -34,20 +34,21 @@ def caption(args: argparse.Namespace, stop: Any) -> int:
         from ..runtime.device import choose_device
 
         choose_device(args.device, what="--device cuda was given")
-    checkpoint = _checkpoint(graph, args.checkpoint)
     options = JobOptions(args.batch_size, args.window_seconds, args.seed)
     if args.dry_run:
         from .dry_run import dry_run
 
+        checkpoint = _checkpoint(graph, args.checkpoint)
         dry_run(items[:args.limit] if args.limit else items, graph, checkpoint, options, args.device, stop.event)
         return 0
-    model = {"graph": graph.name, "graph_file": str(graph.file), "checkpoint": str(checkpoint)}
-    settings = {"window_seconds": args.window_seconds, "seed": args.seed, "prompt": args.prompt,
-                **sampling_of(graph)}
     from .assemble import FileAssembler
 
-    assembler = FileAssembler(model, settings)
     with RecordSink(out, resume=args.resume, retry_failed=args.retry_failed) as sink:
+        checkpoint = _checkpoint(graph, args.checkpoint)
+        model = {"graph": graph.name, "graph_file": str(graph.file), "checkpoint": str(checkpoint)}
+        settings = {"window_seconds": args.window_seconds, "seed": args.seed, "prompt": args.prompt,
+                    **sampling_of(graph)}
+        assembler = FileAssembler(model, settings)
         todo = _todo(items, sink.records, args)
         tally = Tally(total=len(todo), skipped=len(items) - len(todo))
         interrupted = False

@@ -44,14 +44,13 @@ class RecordSink:
         self._lock_fd: int | None = None
         self._fd: int | None = None
         self._errors_fd: int | None = None
+        self._changed = False  # records committed since opening: the companions are rewritten on close
 
     def __enter__(self) -> RecordSink:
         try:
             self.out.parent.mkdir(parents=True, exist_ok=True)
             self._lock()
             self._read_existing()
-            self._fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            self._errors_fd = os.open(self.errors_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
             self.close()
             raise UserError(f"cannot write --out '{self.out}': {exc.strerror or exc}; choose a writable path") from None
@@ -67,20 +66,24 @@ class RecordSink:
         """Write `record` durably; an id already committed is replaced in place (the file rewritten)."""
         replacing = record["id"] in self.records
         self.records[record["id"]] = record
+        self._changed = True
         if replacing and not self.parquet:
             self._rewrite_jsonl()
         else:
-            _append_line(self._fd, record)
+            _append_line(self._journal_fd(), record)
         if record["status"] == "error":
+            if self._errors_fd is None:
+                self._errors_fd = os.open(self.errors_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             _append_line(self._errors_fd, record)
 
     def close(self) -> None:
         """Fold the journal into the Parquet file, rewrite OUT.errors.jsonl from the records, unlock."""
         try:
-            if self._fd is not None:
+            if self._changed:
                 if self.parquet:
                     self._write_parquet()
                 _replace_lines(self.errors_file, [r for r in self.records.values() if r["status"] == "error"])
+                self._changed = False
         finally:
             for fd in (self._fd, self._errors_fd, self._lock_fd):
                 if fd is not None:
@@ -112,25 +115,26 @@ class RecordSink:
             self.errors_file.unlink(missing_ok=True)  # a fresh job: no errors of an earlier one
 
     # -- writing ----------------------------------------------------------------------------------------
+    def _journal_fd(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        return self._fd
+
     def _rewrite_jsonl(self) -> None:
-        os.close(self._fd)
-        self._fd = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         _replace_lines(self.out, list(self.records.values()))
-        self._fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND)
 
     def _write_parquet(self) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        if not self.records and not self.out.exists():
-            self.journal.unlink(missing_ok=True)
-            return
         staged = self.out.with_name(f".{self.out.name}.partial")
         pq.write_table(pa.Table.from_pylist(list(self.records.values()), schema=arrow_schema()), staged)
         _fsync_path(staged)
         os.replace(staged, self.out)
-        os.ftruncate(self._fd, 0)  # every journal record is in the Parquet file now
-        self.journal.unlink(missing_ok=True)
+        self.journal.unlink(missing_ok=True)  # every journal record is in the Parquet file now
 
 
 def _append_line(fd: int, record: dict[str, Any]) -> None:

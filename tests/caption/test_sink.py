@@ -25,7 +25,8 @@ def ids(path: Path) -> list[str]:
 def abandon(sink: RecordSink) -> None:
     """Close the sink's files without folding anything, as a killed process leaves them."""
     for fd in (sink._fd, sink._errors_fd, sink._lock_fd):
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
     sink._fd = sink._errors_fd = sink._lock_fd = None
 
 
