@@ -79,9 +79,9 @@ class RecordSink:
     def close(self) -> None:
         """Fold the journal into the Parquet file, rewrite OUT.errors.jsonl from the records, unlock."""
         try:
+            if self.parquet and (self._changed or self.journal.exists()):  # also a journal a killed job left
+                self._write_parquet()
             if self._changed:
-                if self.parquet:
-                    self._write_parquet()
                 _replace_lines(self.errors_file, [r for r in self.records.values() if r["status"] == "error"])
                 self._changed = False
         finally:
