@@ -53,8 +53,9 @@ class FileAssembler:
         pending.reported += 1
         return self._maybe_finish(pending)
 
-    def in_flight(self) -> list[Item]:
-        return [p.item for p in self._pending.values()]
+    def holds(self, item_id: str) -> bool:
+        """Whether the file has begun and is not finished."""
+        return item_id in self._pending
 
     def _maybe_finish(self, pending: _Pending) -> dict[str, Any] | None:
         if len(pending.results) + pending.reported < pending.windows:
