@@ -12,7 +12,7 @@ from ..runtime.errors import RunCancelled, UserError
 from .graph_setup import caption_graph, sampling_of
 from .inputs import Item, list_items
 from .job import JobOptions
-from .sink import RecordSink, side_file
+from .sink import RecordSink, check_out, side_file
 from .summary import Tally, write_summary
 
 
@@ -21,8 +21,7 @@ def caption(args: argparse.Namespace, stop: Any) -> int:
     if args.executor != "ray" and (args.ray_address or args.workers is not None):
         raise UserError("--ray-address and --workers apply only with --executor ray")
     out = args.out
-    if out.suffix.lower() not in (".jsonl", ".parquet"):
-        raise UserError(f"--out '{out}': give a .jsonl or .parquet file (the extension chooses the format)")
+    check_out(out)
     companions = [out, side_file(out, ".errors.jsonl"), side_file(out, ".summary.json")]
     items = list_items(args.inputs, skip=companions)
     if not items:

@@ -9,11 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from ..runtime.errors import NodeFailed, RunCancelled, UserError
+from ..runtime.errors import NodeFailed, RunCancelled
 from .assemble import FileAssembler
 from .decoded import Decoded, decode_item
 from .inputs import Item
-from .runner import WindowRunner
+from .runner import WindowRunner, failure_reason
 
 DECODED_AHEAD = 2  # files decoded and waiting for the model
 
@@ -50,7 +50,7 @@ def run_local(executor: Any, items: Iterable[Item], options: JobOptions, assembl
         except NodeFailed as exc:
             with lock:
                 record = assembler.window_failed(file.item.id, window.index, window.start, window.end,
-                                                 str(exc.error) if isinstance(exc.error, UserError) else str(exc))
+                                                 failure_reason(exc))
         except BaseException as exc:  # noqa: BLE001 - ends the job below, after the windows in flight
             failure.append(exc)
             stop.set()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +24,8 @@ from .decoded import decode_item
 from .inputs import Item
 from .job import JobOptions
 from .records import WindowResult
+
+STOP_POLL = 0.2  # seconds between looks at Ctrl-C while waiting for rows
 
 
 def run_ray(graph: Any, checkpoint: Any, items: Iterable[Item], options: JobOptions, assembler: FileAssembler,
@@ -48,9 +51,7 @@ def run_ray(graph: Any, checkpoint: Any, items: Iterable[Item], options: JobOpti
                             fn_constructor_kwargs={"recipe": recipe, "checkpoint": _path(checkpoint), "device": device,
                                                    "seed": options.seed, "batch_size": options.batch_size})
         items_by_id = {i.id: i for i in items}
-        for row in ds.iter_rows():
-            if stop.is_set():
-                raise RunCancelled("interrupted")
+        for row in _rows_until(ds, stop):
             record = _take(row, items_by_id[row["id"]], assembler)
             if record is not None:
                 commit(record)
@@ -86,6 +87,7 @@ class CaptionWorker:
         import numpy as np
 
         from ..runtime.errors import NodeFailed
+        from .runner import failure_reason
         from .windows import Window
 
         if row["error"] is not None:
@@ -95,8 +97,7 @@ class CaptionWorker:
         try:
             result = self.runner.run(samples, window, row["id"], row["prompt"], self.seed)
         except NodeFailed as exc:
-            message = str(exc.error) if isinstance(exc.error, UserError) else str(exc)
-            return {"text": None, "tokens": None, "node_seconds": None, "error": message}
+            return {"text": None, "tokens": None, "node_seconds": None, "error": failure_reason(exc)}
         return {"text": result.text, "tokens": result.tokens, "node_seconds": json.dumps(result.node_seconds)}
 
 
@@ -122,6 +123,36 @@ def _decode_rows(row: dict[str, Any], window_seconds: float) -> list[dict[str, A
         return [{**base, "index": -1, "start": 0.0, "end": 0.0, "samples": b"", "error": file.error}]
     return [{**base, "index": w.index, "start": w.start, "end": w.end, "error": None,
              "samples": file.samples[w.first:w.last].tobytes()} for w in file.windows]
+
+
+def _rows_until(ds: Any, stop: threading.Event) -> Iterable[dict[str, Any]]:
+    """The dataset's rows as they stream back; RunCancelled within STOP_POLL s of `stop` being set, even while
+    no row arrives (the rows are pulled by a helper thread)."""
+    rows: queue.Queue = queue.Queue(maxsize=64)
+    end = object()
+
+    def pull() -> None:
+        try:
+            for row in ds.iter_rows():
+                rows.put(row)
+            rows.put(end)
+        except BaseException as exc:  # noqa: BLE001 - raised in the job's thread below
+            rows.put(exc)
+
+    threading.Thread(target=pull, name="og-caption-ray-rows", daemon=True).start()
+    while True:
+        try:
+            row = rows.get(timeout=STOP_POLL)
+        except queue.Empty:
+            row = None
+        if stop.is_set():
+            raise RunCancelled("interrupted")
+        if row is end:
+            return
+        if isinstance(row, BaseException):
+            raise row
+        if row is not None:
+            yield row
 
 
 def _take(row: dict[str, Any], item: Item, assembler: FileAssembler) -> dict[str, Any] | None:

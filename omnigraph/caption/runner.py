@@ -14,7 +14,13 @@ from .audio import write_window
 from .records import WindowResult
 from .windows import Window
 
-SAMPLE_RATE = 16_000
+
+
+def failure_reason(exc: Any) -> str:
+    """A failed window's reason for its file's record: a node's UserError says it all; else name the node."""
+    from ..runtime.errors import UserError
+
+    return str(exc.error) if isinstance(exc.error, UserError) else str(exc)
 
 
 def window_seed(seed: int, item_id: str, index: int) -> int:

@@ -22,6 +22,11 @@ from .records import arrow_schema, from_arrow_row
 SUFFIXES = (".jsonl", ".parquet")
 
 
+def check_out(out: Path) -> None:
+    if out.suffix.lower() not in SUFFIXES:
+        raise UserError(f"--out '{out}': give a .jsonl or .parquet file (the extension chooses the format)")
+
+
 def side_file(out: Path, suffix: str) -> Path:
     """OUT's companion files: `captions.jsonl` -> `captions.errors.jsonl`, `captions.summary.json`."""
     return out.with_suffix(suffix)
@@ -32,9 +37,7 @@ class RecordSink:
     is committed; `sink.commit(record)` adds one (replacing the record of that id, if any)."""
 
     def __init__(self, out: Path, *, resume: bool = False, retry_failed: bool = False):
-        if out.suffix.lower() not in SUFFIXES:
-            raise UserError(f"--out '{out}': give a .jsonl or .parquet file (the records' format is chosen by "
-                            f"the extension)")
+        check_out(out)
         self.out = out
         self.parquet = out.suffix.lower() == ".parquet"
         self.journal = out.with_name(f".{out.name}.journal.jsonl") if self.parquet else out

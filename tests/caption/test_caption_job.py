@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import soundfile
@@ -152,3 +151,31 @@ def test_dry_run_lists_files_and_estimates_without_writing(tmp_path, capsys):
     assert code == 0, err
     assert "40.00 s  2 windows" in stdout and "1 files" in stdout and "estimate" in stdout
     assert not out.exists()
+
+
+def test_limit_captions_the_first_files_to_do(tmp_path, capsys):
+    for name in ("a.wav", "b.wav", "c.wav"):
+        soundfile.write(tmp_path / name, speechlike(0.5, 16000, 0), 16000)
+    out = tmp_path / "o.jsonl"
+    args = (str(tmp_path / "a.wav"), str(tmp_path / "b.wav"), str(tmp_path / "c.wav"), "--out", str(out), *FLAGS)
+    assert caption(capsys, *args, "--limit", "2")[0] == 0
+    assert [Path(r["path"]).name for r in read_jsonl(out)] == ["a.wav", "b.wav"]
+    assert caption(capsys, *args, "--limit", "2", "--resume")[0] == 0
+    assert [Path(r["path"]).name for r in read_jsonl(out)] == ["a.wav", "b.wav", "c.wav"]
+
+
+def test_a_users_graph_is_the_unit_of_work_and_a_failing_window_makes_an_error_record(tmp_path, capsys):
+    graph = tmp_path / "strict.yaml"
+    graph.write_text("extends: captioner\nreplace:\n  decode: {kind: media_decode, config: {expect: audio, "
+                     "max_seconds: 2}}\n")
+    for name, seconds in (("short.wav", 1.0), ("long.wav", 5.0)):
+        soundfile.write(tmp_path / name, speechlike(seconds, 16000, 0), 16000)
+    out = tmp_path / "o.jsonl"
+    code, _, err = caption(capsys, str(tmp_path / "short.wav"), str(tmp_path / "long.wav"), "--out", str(out),
+                           "--graph", str(graph), *FLAGS)
+    assert code == 0, err
+    by_name = {Path(r["path"]).name: r for r in read_jsonl(out)}
+    assert by_name["short.wav"]["status"] == "ok" and by_name["short.wav"]["model"]["graph"] == "strict"
+    assert by_name["long.wav"]["status"] == "error"
+    assert by_name["long.wav"]["error"].startswith("window 0 (0.00-5.00 s): media file")
+    assert "media_decode's limit of 2 s" in by_name["long.wav"]["error"]
