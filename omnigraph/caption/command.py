@@ -97,10 +97,8 @@ def _run_job(args: argparse.Namespace, graph: Any, checkpoint: Any, todo: list[I
         if args.executor == "ray":
             from .ray_job import run_ray
 
-            recipe = {"ref": str(graph.file), "greedy": args.greedy, "max_new_tokens": args.max_new_tokens,
-                      "batch_size": args.batch_size, "needs_text": False}  # how each actor rebuilds the graph
             run_ray(graph, checkpoint, todo, options, assembler, commit, stop.event, address=args.ray_address,
-                    workers=args.workers or 1, device=args.device, recipe=recipe)
+                    workers=args.workers or 1, device=args.device)
         else:
             from ..runtime.executor_local import LocalExecutor
             from .job import run_local

@@ -6,7 +6,8 @@ come back and commits them through the same sink as the local job (so --resume w
 
 Each actor reserves the largest `num_cpus`, `num_gpus` and `memory` any node of the graph asks for in its
 placement (`num_gpus` only when the cluster has GPUs; a local Ray started here has a CPU per actor and one for
-decoding besides)."""
+decoding besides). Ray restarts an actor that dies and retries its batch; a window that kills actors twice
+becomes an error record (see `CaptionWorker`)."""
 from __future__ import annotations
 
 import json
@@ -28,9 +29,9 @@ from .records import WindowResult
 STOP_POLL = 0.2  # seconds between looks at Ctrl-C while waiting for rows
 
 
-def run_ray(graph: Any, checkpoint: Any, items: Iterable[Item], options: JobOptions, assembler: FileAssembler,
+def run_ray(graph: Any, checkpoint: Any, items: list[Item], options: JobOptions, assembler: FileAssembler,
             commit: Callable[[dict[str, Any]], None], stop: threading.Event, *, address: str | None,
-            workers: int, device: str, recipe: dict[str, Any]) -> None:
+            workers: int, device: str) -> None:
     """Caption `items` on Ray Data (see the module doc); RunCancelled once `stop` is set."""
     import ray
 
@@ -48,8 +49,9 @@ def run_ray(graph: Any, checkpoint: Any, items: Iterable[Item], options: JobOpti
         pool = ray.data.ActorPoolStrategy(size=workers)
         ds = ds.map_batches(CaptionWorker, batch_size=options.batch_size, compute=pool, num_cpus=cpus, num_gpus=gpus,
                             memory=memory, batch_format="pyarrow",
-                            fn_constructor_kwargs={"recipe": recipe, "checkpoint": _path(checkpoint), "device": device,
-                                                   "seed": options.seed, "batch_size": options.batch_size})
+                            fn_constructor_kwargs={"graph": graph, "checkpoint": _path(checkpoint), "device": device,
+                                                   "seed": options.seed, "batch_size": options.batch_size,
+                                                   "ledger": ray.remote(num_cpus=0)(Ledger).remote()})
         items_by_id = {i.id: i for i in items}
         for row in _rows_until(ds, stop):
             record = _take(row, items_by_id[row["id"]], assembler)
@@ -61,27 +63,44 @@ def run_ray(graph: Any, checkpoint: Any, items: Iterable[Item], options: JobOpti
 
 
 class CaptionWorker:
-    """A pool actor: the graph loaded once; each call captions a batch of windows at once."""
+    """A pool actor: the graph loaded once; each call captions a batch of windows at once. Ray restarts an actor
+    that dies and retries its batch; a retried batch runs its windows one at a time, and a window that killed
+    the actor while running alone (its second kill) becomes an error instead of running again."""
 
-    def __init__(self, recipe: dict[str, Any], checkpoint: str | None, device: str, seed: int, batch_size: int):
+    def __init__(self, graph: Any, checkpoint: str | None, device: str, seed: int, batch_size: int, ledger: Any):
         from ..runtime.executor_local import LocalExecutor
-        from .graph_setup import caption_graph
         from .runner import WindowRunner
 
-        self.executor = LocalExecutor(caption_graph(**recipe), device=device, checkpoint=checkpoint)
+        self.executor = LocalExecutor(graph, device=device, checkpoint=checkpoint)
         self.executor.load()
         self.runner = WindowRunner(self.executor)
-        self.seed, self.batch_size = seed, batch_size
+        self.seed, self.batch_size, self.ledger = seed, batch_size, ledger
 
     def __call__(self, batch):
         """A pyarrow table of windows (and decode errors) -> a table of their results (`_result_schema`)."""
         import pyarrow as pa
+        import ray
 
         rows = batch.to_pylist()
-        with ThreadPoolExecutor(max(1, min(len(rows), self.batch_size))) as pool:
-            done = list(pool.map(self._one, rows))
+        keys = [f"{r['id']}:{r['index']}" for r in rows]
+        if ray.get(self.ledger.attempt.remote(keys)) == 1:
+            with ThreadPoolExecutor(max(1, min(len(rows), self.batch_size))) as pool:
+                done = list(pool.map(self._one, rows))
+        else:
+            done = [self._alone(row, key) for row, key in zip(rows, keys)]
         return pa.Table.from_pylist([{**{k: r[k] for k in _PASSED}, **d} for r, d in zip(rows, done)],
                                     schema=_result_schema())
+
+    def _alone(self, row: dict[str, Any], key: str) -> dict[str, Any]:
+        import ray
+
+        if not ray.get(self.ledger.start_alone.remote(key)):
+            return {"text": None, "tokens": None, "node_seconds": None,
+                    "error": "it killed the model worker twice (a crash below Python, e.g. out of memory); "
+                             "not retried"}
+        result = self._one(row)
+        ray.get(self.ledger.end_alone.remote(key))
+        return result
 
     def _one(self, row: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
@@ -99,6 +118,30 @@ class CaptionWorker:
         except NodeFailed as exc:
             return {"text": None, "tokens": None, "node_seconds": None, "error": failure_reason(exc)}
         return {"text": result.text, "tokens": result.tokens, "node_seconds": json.dumps(result.node_seconds)}
+
+
+class Ledger:
+    """What the pool's actors started, surviving their deaths (an actor of its own, reserving no CPU)."""
+
+    def __init__(self) -> None:
+        self.attempts: dict[tuple[str, ...], int] = {}
+        self.alone: set[str] = set()  # windows started alone whose run has not ended
+
+    def attempt(self, keys: list[str]) -> int:
+        """1 for a batch's first try, more for Ray's retries after its actor died."""
+        batch = tuple(keys)
+        self.attempts[batch] = self.attempts.get(batch, 0) + 1
+        return self.attempts[batch]
+
+    def start_alone(self, key: str) -> bool:
+        """False if this window was started alone before and never ended: it killed its actor."""
+        if key in self.alone:
+            return False
+        self.alone.add(key)
+        return True
+
+    def end_alone(self, key: str) -> None:
+        self.alone.discard(key)
 
 
 _PASSED = ("id", "index", "windows", "start", "end", "audio_seconds", "decode_s", "error")

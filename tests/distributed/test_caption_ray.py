@@ -38,3 +38,27 @@ def test_ray_data_job_gives_the_local_records_and_resumes(ray_session, tmp_path,
     assert main(["caption", str(media), "--out", str(ray_out), "--executor", "ray", "--resume", *FLAGS]) == 0
     assert records(ray_out) == expected
     assert json.loads(ray_out.with_suffix(".summary.json").read_text())["skipped"] == 3
+
+
+def test_a_file_that_kills_its_worker_twice_is_an_error_record_and_the_rest_are_captioned(
+        ray_session, tmp_path, capsys, monkeypatch):
+    from caption_toys import CrashOnLength
+
+    from omnigraph.runtime import registry as registry_module
+    from omnigraph.runtime.registry import default_registry
+
+    monkeypatch.setattr(registry_module, "_default", default_registry().extended(CrashOnLength))
+    graph = tmp_path / "crashy.yaml"
+    graph.write_text("extends: captioner\nnodes:\n  crash: {kind: test_caption_crash}\n"
+                     "insert:\n  - {node: crash, after: decode.audio}\n")
+    media = tmp_path / "media"
+    media.mkdir()
+    for name, seconds in (("a.wav", 1.0), ("poison.wav", 2.5), ("b.wav", 1.5)):
+        soundfile.write(media / name, np.zeros(int(seconds * 16000), np.float32) + 0.01, 16000)
+    out = tmp_path / "o.jsonl"
+    assert main(["caption", str(media), "--out", str(out), "--graph", str(graph), "--executor", "ray",
+                 *FLAGS]) == 0
+    by_name = {Path(r["path"]).name: r for r in records(out).values()}
+    assert by_name["a.wav"]["status"] == by_name["b.wav"]["status"] == "ok"
+    assert by_name["poison.wav"]["status"] == "error"
+    assert "killed the model worker twice" in by_name["poison.wav"]["error"]
