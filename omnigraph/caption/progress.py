@@ -25,8 +25,8 @@ class Progress:
     def update(self) -> None:
         """After each committed record."""
         if self._bar is not None:
-            self._bar.n = self.tally.done + self.tally.failed
-            self._bar.set_postfix_str(self._figures(), refresh=True)
+            self._bar.set_postfix_str(self._figures(), refresh=False)
+            self._bar.update(self.tally.done + self.tally.failed - self._bar.n)
         elif time.perf_counter() - self._last >= PLAIN_EVERY:
             self._line()
 
