@@ -123,8 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=("local", "ray"), default="local")
     p.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join (default: $RAY_ADDRESS or a local one)")
     p.add_argument("--workers", type=_count, metavar="N", help="Ray: model actors in the pool (default 1)")
-    p.add_argument("--batch-size", type=_count, default=8, metavar="N", help="windows in flight per model "
-                   "(batched together; default 8)")
+    p.add_argument("--batch-size", type=_count, default=16, metavar="N", help="windows in flight per model "
+                   "(batched together; default 16, the Thinker's max_batch)")
     p.add_argument("--window-seconds", type=_seconds, default=30.0, metavar="S",
                    help="longest window; longer files are cut, on silences when any are near (default 30)")
     p.add_argument("--prompt", metavar="TEXT", help="an instruction for every file (a manifest's prompt wins)")
