@@ -1,4 +1,4 @@
-"""The `omnigraph` command line: validate, show, nodes, schema, run, make-checkpoint."""
+"""The `omnigraph` command line: validate, show, nodes, schema, run, caption, make-checkpoint."""
 from __future__ import annotations
 
 import argparse
@@ -112,6 +112,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, metavar="N", help="codec frame budget of every speech node (80 ms each)")
     p.set_defaults(func=_run)
 
+    p = sub.add_parser("caption", parents=[common], help="caption many audio/video files into a JSONL or "
+                       "Parquet file of records (resumable; locally or on Ray Data)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="files, folders (recursed), globs, or manifests (.jsonl/.csv/.parquet with a path column)")
+    p.add_argument("--out", type=Path, required=True, help="the records: a .jsonl or .parquet file")
+    p.add_argument("--graph", default="captioner", help="the graph run on each window (default captioner)")
+    p.add_argument("--checkpoint", type=Path, metavar="DIR", help="a Hugging Face checkpoint folder "
+                   "(default: the tiny random checkpoint)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join (default: $RAY_ADDRESS or a local one)")
+    p.add_argument("--workers", type=_count, metavar="N", help="Ray: model actors in the pool (default 1)")
+    p.add_argument("--batch-size", type=_count, default=16, metavar="N", help="windows in flight per model "
+                   "(batched together; default 16, the Thinker's max_batch)")
+    p.add_argument("--window-seconds", type=_seconds, default=30.0, metavar="S",
+                   help="longest window; longer files are cut, on silences when any are near (default 30)")
+    p.add_argument("--prompt", metavar="TEXT", help="an instruction for every file (a manifest's prompt wins)")
+    p.add_argument("--resume", action="store_true", help="add the files --out lacks, keeping its records")
+    p.add_argument("--retry-failed", action="store_true", help="rerun the files --out holds as errors")
+    p.add_argument("--limit", type=_count, metavar="N", help="caption at most N files")
+    p.add_argument("--dry-run", action="store_true", help="list what would run, with a time estimate; write nothing")
+    p.add_argument("--greedy", action="store_true", help="greedy decoding")
+    p.add_argument("--max-new-tokens", type=int, metavar="N", help="token budget per window")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling (each window gets its own from it)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.set_defaults(func=_caption)
+
     p = sub.add_parser("make-checkpoint", parents=[common],
                        help="write a seeded random Qwen3-Omni checkpoint in the released format")
     p.add_argument("dir", type=Path, metavar="DIR", help="folder to create (must be new or empty)")
@@ -131,6 +157,35 @@ def _gpu_count(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number of GPUs: give 0 or more (e.g. 1, 0.5)")
     return value
+
+
+def _count(text: str) -> int:
+    """A whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}': give 1 or more")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A finite number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}': give a number of seconds above 0 (e.g. 30)")
+    return value
+
+
+def _caption(args: argparse.Namespace) -> int:
+    from .caption.command import caption
+    from .runtime.interrupts import run_interruptibly
+
+    return run_interruptibly(lambda stop: caption(args, stop))
 
 
 def _validate(args: argparse.Namespace) -> int:

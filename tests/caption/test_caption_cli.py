@@ -1,0 +1,60 @@
+"""`omnigraph caption` refuses bad use before anything loads: exit 2, a message naming what and how to fix."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile
+
+from omnigraph.cli import main
+
+
+@pytest.fixture
+def clip(tmp_path):
+    path = tmp_path / "a.wav"
+    soundfile.write(path, np.zeros(1600, np.float32), 16000)
+    return path
+
+
+def refused(capsys, *args: str) -> str:
+    with pytest.raises(SystemExit) if args[0] == "argparse" else _no_exit():
+        code = main(["caption", *args[1:]] if args[0] == "argparse" else ["caption", *args])
+        assert code == 2
+    err = capsys.readouterr().err
+    assert "error" in err and "Traceback" not in err
+    return err
+
+
+class _no_exit:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["{tmp}/nope.wav", "--out", "{tmp}/o.jsonl"], "input '{tmp}/nope.wav' does not exist"),
+    (["{tmp}/*.mp3", "--out", "{tmp}/o.jsonl"], "the pattern matches no file"),
+    (["{clip}", "--out", "{tmp}/o.csv"], "give a .jsonl or .parquet file"),
+    (["{clip}", "--out", "{tmp}/o.jsonl", "--workers", "2"], "--ray-address and --workers apply only with"),
+    (["{clip}", "--out", "{tmp}/o.jsonl", "--graph", "demo"], "needs an input named 'audio'"),
+    (["{clip}", "--out", "{tmp}/o.jsonl", "--graph", "nosuchgraph"], "nosuchgraph"),
+    (["{clip}", "--out", "{tmp}/o.jsonl", "--max-new-tokens", "0"], "--max-new-tokens"),
+    (["{tmp}/m.jsonl", "--out", "{tmp}/o.jsonl"], "m.jsonl:1: bad manifest row"),
+    (["{clip}", "--out", "{tmp}/done.jsonl"], "already holds 1 records; pass --resume"),
+])
+def test_bad_use_is_exit_2_with_a_clear_message(tmp_path, clip, capsys, args, needle):
+    (tmp_path / "m.jsonl").write_text(json.dumps({"id": "x"}) + "\n")
+    (tmp_path / "done.jsonl").write_text(json.dumps({"id": "x", "status": "ok"}) + "\n")
+    fill = {"tmp": str(tmp_path), "clip": str(clip)}
+    err = refused(capsys, *[a.format(**fill) for a in args])
+    assert needle.format(**fill) in err, err
+
+
+@pytest.mark.parametrize("flag, value", [("--batch-size", "0"), ("--window-seconds", "-1"),
+                                         ("--window-seconds", "nan"), ("--limit", "x")])
+def test_bad_numbers_are_refused_by_the_parser(clip, tmp_path, capsys, flag, value):
+    err = refused(capsys, "argparse", str(clip), "--out", str(tmp_path / "o.jsonl"), flag, value)
+    assert flag in err
