@@ -8,6 +8,7 @@ transcript of silence) finds no passages.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -52,8 +53,9 @@ class Retrieval(Node):
     )
     outputs = (
         Output("passages", Passages, doc="The top-k passages, best first, with scores and sources."),
-        Output("context", Text, doc="The passages as numbered text ('[1] (source) ...'), for a prompt."),
-        Output("top", Text, doc="The best passage's text (empty when none)."),
+        Output("context", Text, doc="The passages as numbered text ('[1] (source) ...', whitespace runs as one "
+               "space), for a prompt."),
+        Output("top", Text, doc="The best passage's text, whitespace runs as one space (empty when none)."),
     )
 
     def setup(self, device: str, checkpoint: Any) -> None:
@@ -96,8 +98,15 @@ class Retrieval(Node):
         else:
             found = index.search(self._encoder.encode([text])[0], self.config.top_k)
         yield "passages", Passages(tuple(found), text)
-        yield "context", Text("\n\n".join(f"[{i}] ({p.source}) {p.text}" for i, p in enumerate(found, 1)))
-        yield "top", Text(found[0].text if found else "")
+        yield "context", Text("\n\n".join(f"[{i}] ({p.source}) {_one_line(p.text)}" for i, p in enumerate(found, 1)))
+        yield "top", Text(_one_line(found[0].text) if found else "")
+
+
+def _one_line(text: str) -> str:
+    """A passage for a prompt or a voice: markdown headings as sentences ('# Title' -> 'Title.'), line breaks
+    and runs of spaces as single spaces."""
+    text = re.sub(r"^#+\s*(.*?)[.:]?\s*$", r"\1.", text, flags=re.MULTILINE)
+    return " ".join(text.split())
 
 
 def shipped_corpus() -> Path:

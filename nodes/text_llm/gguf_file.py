@@ -1,9 +1,12 @@
 """A Llama-style GGUF file (llama.cpp's format) as DecoderArgs and our state dict: every tensor dequantised to
 float32 with the `gguf` package, q/k projection rows un-permuted back to Hugging Face's rotate-half layout (as
 transformers' GGUF loader does), q/k/v and gate/up fused. The key table maps GGUF names to ours.
+`open_gguf` keeps the last files read (parsed and dequantised) for the process: nodes that load the same file
+share that work.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -27,27 +30,43 @@ FUSED_KEYS = {"attn.wqkv.weight": ("attn_q.weight", "attn_k.weight", "attn_v.wei
               "mlp.w_gate_up.weight": ("ffn_gate.weight", "ffn_up.weight")}
 
 
+def open_gguf(path: Path, who: str) -> GGUFModel:
+    """The GGUF file at `path` (read once per process while it is unchanged)."""
+    require("gguf", "gguf", "llm", who)
+    if not path.is_file():
+        raise UserError(f"{who}: GGUF file '{path}' does not exist")
+    stat = path.stat()
+    try:
+        return _open(path.resolve(), stat.st_size, stat.st_mtime_ns)
+    except UserError as exc:
+        raise UserError(f"{who}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=2)
+def _open(path: Path, size: int, mtime_ns: int) -> GGUFModel:
+    return GGUFModel(path)
+
+
 class GGUFModel:
     """The metadata and tensors of one GGUF file (tensors dequantised on demand)."""
 
-    def __init__(self, path: Path, who: str):
-        gguf = require("gguf", "gguf", "llm", who)
-        if not path.is_file():
-            raise UserError(f"{who}: GGUF file '{path}' does not exist")
+    def __init__(self, path: Path):
+        import gguf
+
         try:
             self.reader = gguf.GGUFReader(str(path))
         except (ValueError, OSError) as exc:
-            raise UserError(f"{who}: '{path}' is not a readable GGUF file ({exc})") from None
-        self.path, self.who, self._dequantize = path, who, gguf.dequantize
+            raise UserError(f"'{path}' is not a readable GGUF file ({exc})") from None
+        self.path, self._dequantize = path, gguf.dequantize
         self.arch = self.field("general.architecture")
         if self.arch != "llama":
-            raise UserError(f"{who}: '{path}' holds a '{self.arch}' model; only Llama-style models are supported")
+            raise UserError(f"'{path}' holds a '{self.arch}' model; only Llama-style models are supported")
 
     def field(self, key: str, default: Any = ...) -> Any:
         f = self.reader.fields.get(key)
         if f is None:
             if default is ...:
-                raise UserError(f"{self.who}: GGUF file '{self.path}' has no '{key}' field")
+                raise UserError(f"GGUF file '{self.path}' has no '{key}' field")
             return default
         return f.contents()
 
@@ -65,8 +84,10 @@ class GGUFModel:
                            dense_hidden=self.field(a + "feed_forward_length"), sparse=(False,) * n_layers,
                            max_positions=self.field(a + "context_length", None))
 
+    @functools.cached_property
     def tensors(self) -> dict[str, np.ndarray]:
-        """Every tensor, dequantised to float32 [rows, columns] (GGUF shapes are listed the other way round)."""
+        """Every tensor, dequantised to float32 [rows, columns] (GGUF shapes are listed the other way round);
+        read-only: state_dict copies what it changes, and load_state_dict copies the rest."""
         return {t.name: np.require(self._dequantize(t.data, t.tensor_type), np.float32, ["C", "W"])
                 .reshape(tuple(int(d) for d in reversed(t.shape))) for t in self.reader.tensors}
 

