@@ -78,9 +78,8 @@ class Retrieval(Node):
             if known is not None and known[0] == signature:
                 return known[1]
             cache = Path(self.config.cache_dir).expanduser() if self.config.cache_dir else None
-            index, stats = build_index(corpus, self._encoder, self.config.chunk_words, self.config.overlap_words,
+            index, _ = build_index(corpus, self._encoder, self.config.chunk_words, self.config.overlap_words,
                                        cache)
-            self.last_build = stats
             self._indexes[corpus] = (signature, index)
             return index
 

