@@ -37,7 +37,7 @@ class StreamBatcher:
         self.model = model
         self._lock = threading.Lock()  # the state: taken by a batch and by `release`
         self._state: StreamState | None = None
-        self.batcher = StepBatcher(self._decode_batch, max_batch, name)
+        self.batcher = StepBatcher(self.decode_batch, max_batch, name)
 
     def decode(self, stream: Stream, frames: list[list[int]]) -> torch.Tensor:
         """The stream's next samples [N] float32 on the CPU, decoded with the other runs' waiting chunks."""
@@ -51,7 +51,8 @@ class StreamBatcher:
                     self._state = None
             stream.slot = -1
 
-    def _decode_batch(self, chunks: list[Chunk]) -> list[torch.Tensor]:
+    def decode_batch(self, chunks: list[Chunk]) -> list[torch.Tensor]:
+        """Several streams' next chunks (at most one each) -> their samples (what the server thread runs)."""
         with self._lock:
             if self._state is None:
                 self._state = self.model.new_state()
