@@ -18,6 +18,8 @@ from ..common.step_batcher import StepBatcher
 from .model import Code2Wav
 from .stream_state import StreamState
 
+REGROUP = 0.5  # after a batch, wait up to half its compute time for its runs' next chunks (see StepBatcher)
+
 
 @dataclass(eq=False)
 class Stream:
@@ -37,13 +39,14 @@ class StreamBatcher:
         self.model = model
         self._lock = threading.Lock()  # the state: taken by a batch and by `release`
         self._state: StreamState | None = None
-        self.batcher = StepBatcher(self.decode_batch, max_batch, name)
+        self.batcher = StepBatcher(self.decode_batch, max_batch, name, regroup=REGROUP)
 
     def decode(self, stream: Stream, frames: list[list[int]]) -> torch.Tensor:
         """The stream's next samples [N] float32 on the CPU, decoded with the other runs' waiting chunks."""
         return self.batcher.call(Chunk(stream, frames))
 
     def release(self, stream: Stream) -> None:
+        self.batcher.leave()  # this run calls no more: the next batch need not wait for it
         with self._lock:
             if stream.slot >= 0 and self._state is not None:
                 self._state.free(stream.slot)

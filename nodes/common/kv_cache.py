@@ -104,9 +104,9 @@ class KVCache:
 
     def write(self, layer: int, rows: Rows, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store k, v [B, K, T, D] at the rows' new positions; return the keys/values they see [B, K, L, D]."""
-        keys, values = self.k[layer], self.v[layer]
         if rows.cells is not None:
             return self._ring_write(layer, rows, k, v)
+        keys, values = self.k[layer], self.v[layer]
         if rows.positions is None:  # one row: its slot's [K, capacity, D] views, as few tensor ops as possible
             slot_k, slot_v = self._slot_views[layer][rows.slots[0]]
             start, end = rows.starts[0], rows.end
@@ -124,7 +124,7 @@ class KVCache:
     def reserve(self, count: int) -> None:
         """With a window: grow the ring now so that calls of up to `count` positions fit (`rows` grows it too,
         but growing moves the cells, so reserve before taking the Rows of several calls that run together)."""
-        if self.window - 1 + count > self.capacity:
+        if self.window is not None and self.window - 1 + count > self.capacity:
             old_k, old_v, old_capacity = self.k, self.v, self.capacity
             capacity = self.window - 1 + count
             self._allocate(len(self.budgets), capacity)

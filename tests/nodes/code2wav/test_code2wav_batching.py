@@ -131,7 +131,7 @@ def test_concurrent_runs_form_batches_and_keep_their_audio(ckpt, chunk_frames):
     alone = [audio(node, items) for items in inputs]
     gate = Gate(node)
     got = concurrently(node, inputs, gate)
-    assert gate.sizes[1] == 3 and node.streams.batcher.peak_batch >= 3  # the queued first chunks: one batch
+    assert gate.sizes[1] >= 3 and node.streams.batcher.peak_batch >= 3  # the queued first chunks: one batch
     for g, a in zip(got, alone):
         torch.testing.assert_close(g, a, atol=1e-5, rtol=0)
     assert node.streams._state is None  # every run finished: no state is left
