@@ -60,18 +60,21 @@ class Step:
     def __init__(self, state: StreamState, slots: list[int], count: int):
         self.state, self.slots = state, slots
         self.rows = state.kv.rows(slots, count)
-        self.positions = torch.tensor(self.rows.starts, device=state.kv.device)[:, None] + torch.arange(
-            count, device=state.kv.device)  # [B, T] RoPE positions
+        self.positions = self.rows.positions  # [B, T] RoPE positions
+        index = self.rows.index  # every slot, in order (a single stream, a full batch): the buffers are the rows
+        self._every_slot = isinstance(index, slice) and index == slice(0, len(state.kv.budgets))
         self._tails: dict[str, torch.Tensor] = {}
         self._started: set[str] = set()
 
     def past(self, key: str) -> torch.Tensor:
         """The rows' stored inputs of module `key` [B, C, context]."""
-        return self.state.buffers[key][self.rows.index]
+        buffer = self.state.buffers[key]
+        return buffer if self._every_slot else buffer[self.rows.index]
 
     def keep(self, key: str, tail: torch.Tensor) -> None:
-        """Module `key`'s new past [B, C, context], stored at `commit`."""
-        self._tails[key] = tail
+        """Module `key`'s new past [B, C, context], stored at `commit` (copied now: the larger tensor it is cut
+        from is freed at once)."""
+        self._tails[key] = tail.clone()
 
     def started(self, key: str) -> bool:
         """Whether transposed conv `key` holds a last input for these rows (False in a stream's first chunk)."""
@@ -84,13 +87,14 @@ class Step:
         self._started.add(key)
 
     def commit(self) -> None:
-        index = self.rows.index
+        index, buffers = self.rows.index, self.state.buffers
         for key, tail in self._tails.items():
-            buffer = self.state.buffers[key]
-            if isinstance(index, slice):
-                buffer[index] = tail
+            if self._every_slot:  # the tails are the new buffers: nothing to copy
+                buffers[key] = tail
+            elif isinstance(index, slice):
+                buffers[key][index] = tail
             else:
-                buffer.index_copy_(0, index, tail)
+                buffers[key].index_copy_(0, index, tail)
         for s in self.slots:
             self.state.started[s] |= self._started
         self.state.kv.commit(self.rows)

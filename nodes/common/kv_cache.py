@@ -14,7 +14,8 @@ position p lives in ring cell p % capacity, the capacity is W - 1 + the most pos
 whatever the budget, so a stream may pass an unbounded budget such as sys.maxsize), nothing is ever copied or
 concatenated per step, and several rows may write several positions each, at different lengths. `write`
 returns every cell; the rows' mask shows each query the last W positions up to its own (None when all cells
-are visible: one new position per row, the window full).
+are visible: one new position per row, the window full; or one row of one position before the ring wraps,
+which reads only the cells written so far).
 """
 from __future__ import annotations
 
@@ -33,10 +34,10 @@ class Rows:
     starts: list[int]  # each row's length before the call
     count: int  # T
     index: slice | torch.Tensor  # the slots, as a view (consecutive slots) or a gather index
-    positions: torch.Tensor | None  # [B] write positions (decode with several rows), else None
+    positions: torch.Tensor | None  # [B] write positions (decode with several rows; [B, T] with a window), else None
     slot_ids: torch.Tensor | None  # [B] the slots (decode with several rows), else None
     mask: torch.Tensor | None  # [B, 1, T, L] True = visible; None: causal from 0 (prefill) or all visible (decode)
-    end: int  # L: the keys read (max(starts) + count; the capacity with a window)
+    end: int  # L: the keys read (max(starts) + count; with a window, the capacity or the cells written so far)
     cells: torch.Tensor | None = None  # [B, T] ring cells of the new positions (with a window), else None
 
 
@@ -140,17 +141,21 @@ class KVCache:
         self.reserve(count)
         window, capacity = self.window, self.capacity
         consecutive = slots == list(range(slots[0], slots[0] + len(slots)))
-        slot_ids = torch.tensor(slots, device=self.device)
+        slot_ids = None if len(slots) == 1 else torch.tensor(slots, device=self.device)
         index = slice(slots[0], slots[0] + len(slots)) if consecutive else slot_ids
-        first = torch.tensor(starts, device=self.device)[:, None]  # [B, 1]
-        new = first + torch.arange(count, device=self.device)  # [B, T] positions written
-        mask = None
-        if not (count == 1 and capacity <= window and min(starts) + 1 >= capacity):
-            last = first + count - 1
+        if len(slots) == 1:
+            new = torch.arange(starts[0], starts[0] + count, device=self.device)[None]  # [1, T] positions written
+        else:
+            new = torch.tensor(starts, device=self.device)[:, None] + torch.arange(count, device=self.device)
+        end, mask = capacity, None
+        if len(slots) == 1 and count == 1 and starts[0] < window:  # not wrapped yet: the cells so far, all seen
+            end = starts[0] + 1
+        elif not (count == 1 and capacity <= window and min(starts) + 1 >= capacity):
+            last = new[:, -1:]  # [B, 1]
             held = last - (last - torch.arange(capacity, device=self.device)) % capacity  # [B, L] each cell's
             q, p = new[:, :, None], held[:, None, :]                                     # position (< 0: none)
             mask = ((p >= 0) & (p <= q) & (p > q - window))[:, None]  # [B, 1, T, L]
-        return Rows(slots, starts, count, index, None, slot_ids, mask, capacity, new % capacity)
+        return Rows(slots, starts, count, index, new, slot_ids, mask, end, new % capacity)
 
     def _ring_write(self, layer: int, rows: Rows, k: torch.Tensor,
                     v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,7 +163,7 @@ class KVCache:
             slot_k, slot_v = self._slot_views[layer][rows.slots[0]]
             slot_k.index_copy_(1, rows.cells[0], k[0])
             slot_v.index_copy_(1, rows.cells[0], v[0])
-            return slot_k[None], slot_v[None]
+            return slot_k[None, :, :rows.end], slot_v[None, :, :rows.end]
         keys, values = self.k[layer], self.v[layer]
         keys[rows.slot_ids[:, None], :, rows.cells] = k.transpose(1, 2)  # [B, T, K, D] into [B, T] cells
         values[rows.slot_ids[:, None], :, rows.cells] = v.transpose(1, 2)
