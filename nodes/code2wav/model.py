@@ -4,10 +4,12 @@ Shapes: B batch, G quantizers, T frames, C pre-transformer width, H/K query/kv h
 L samples at some stage of the decoder, Ci/Co conv channels.
 
 Every stage is causal, so each module runs on a chunk of new samples and keeps what the next chunk needs in a
-`cache` dict (one entry per module, keyed by its name in the model): the last W-1 keys/values of each attention
-layer, the last (k-1)*dilation inputs of each causal conv, the last input of each decoder transposed conv.
-A fresh cache plus all T frames is the whole-utterance decode; the same cache fed frame by frame gives the
-same samples (1920*T - 555 after T frames, a prefix of the longer decode: nothing is ever withheld).
+`StreamState` slot (stream_state.py; one entry per module, keyed by its name in the model): the last W-1
+keys/values of each attention layer, the last (k-1)*dilation inputs of each causal conv, the last input of each
+decoder transposed conv. A fresh state plus all T frames is the whole-utterance decode; the same state fed
+frame by frame gives the same samples (1920*T - 555 after T frames, a prefix of the longer decode: nothing is
+ever withheld). One call decodes B streams at once (one slot per row), each at its own position, provided all
+are in the same phase (see `phase`): every row of a call gets the same number of samples.
 """
 from __future__ import annotations
 
@@ -19,12 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..common.kv_cache import KVCache
 from ..common.linear import Linear
 from ..common.moe import SwiGLU
 from ..common.rmsnorm import RMSNorm
 from ..common.rope import apply_rope, inv_freq, rope_cos_sin
-
-Cache = dict[str, Any]
+from .stream_state import Step, StreamState
 
 
 @dataclass(frozen=True)
@@ -86,45 +88,34 @@ class Code2WavArgs:
 
 
 class Streaming(nn.Module):
-    """A module that keeps state between chunks in `cache[self.key]` (the key is set by Code2Wav)."""
+    """A module that keeps state between chunks under `self.key` in the step's state (set by Code2Wav)."""
 
     key: str = ""
 
 
 # -- pre-transformer -----------------------------------------------------------------------------------------
-class WindowAttention(Streaming):
-    """Causal sliding-window attention with RoPE; keeps the last W-1 keys/values and the next position."""
+class WindowAttention(nn.Module):
+    """Causal sliding-window attention with RoPE; layer `layer` of the state's windowed KV cache."""
 
     def __init__(self, args: Code2WavArgs):
         super().__init__()
-        self.h, self.k, self.d, self.window = (args.num_attention_heads, args.num_key_value_heads, args.head_dim,
-                                               args.sliding_window)
+        self.h, self.k, self.d = args.num_attention_heads, args.num_key_value_heads, args.head_dim
         self.wqkv = Linear(args.hidden_size, (self.h + 2 * self.k) * self.d, bias=args.attention_bias)
         self.wo = Linear(self.h * self.d, args.hidden_size, bias=args.attention_bias)
+        self.layer = 0  # its index in the KV cache (set by Code2Wav)
 
-    def forward(self, x: torch.Tensor, freqs: torch.Tensor, cache: Cache) -> torch.Tensor:
-        B, T, _ = x.shape  # x [B, T, C] new frames
-        past_k, past_v, start = cache.get(self.key, (None, None, 0))
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, step: Step) -> torch.Tensor:
+        B, T, _ = x.shape  # x [B, T, C] new frames; cos, sin [B, 1, T, D] at each row's positions
         q, k, v = (x @ self.wqkv.weight if self.wqkv.bias is None else self.wqkv(x)).split(
             [self.h * self.d, self.k * self.d, self.k * self.d], dim=-1)
         q = q.view(B, T, self.h, self.d).transpose(1, 2)  # [B, H, T, D]
         k = k.view(B, T, self.k, self.d).transpose(1, 2)  # [B, K, T, D]
         v = v.view(B, T, self.k, self.d).transpose(1, 2)
-        cos, sin = rope_cos_sin(torch.arange(start, start + T, device=x.device), freqs, x.dtype)  # [T, D]
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        if past_k is not None:
-            k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)  # [B, K, P+T, D]
-        first_kept = max(k.shape[2] - (self.window - 1), 0)
-        cache[self.key] = (k[:, :, first_kept:], v[:, :, first_kept:], start + T)
-        P = k.shape[2] - T  # kept past keys (at most W-1)
-        mask = None  # one new frame sees every kept key
-        if T > 1:
-            q_pos = torch.arange(P, P + T, device=x.device)[:, None]  # positions relative to the first kept key
-            k_pos = torch.arange(P + T, device=x.device)[None, :]
-            mask = (k_pos <= q_pos) & (k_pos > q_pos - self.window)  # [T, P+T]
+        k, v = step.state.kv.write(self.layer, step.rows, k, v)  # [B, K, L, D]: the ring, every cell
         if self.k != self.h:
             k, v = k.repeat_interleave(self.h // self.k, 1), v.repeat_interleave(self.h // self.k, 1)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=step.rows.mask)  # the last W positions each
         return self.wo(out.transpose(1, 2).reshape(B, T, self.h * self.d))
 
 
@@ -138,8 +129,8 @@ class TransformerLayer(nn.Module):
         self.attn, self.mlp = WindowAttention(args), SwiGLU(C, args.intermediate_size)
         self.attn_scale, self.mlp_scale = nn.Parameter(torch.ones(C)), nn.Parameter(torch.ones(C))
 
-    def forward(self, x: torch.Tensor, freqs: torch.Tensor, cache: Cache) -> torch.Tensor:
-        x = x + self.attn_scale * self.attn(self.attn_norm(x), freqs, cache)
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, step: Step) -> torch.Tensor:
+        x = x + self.attn_scale * self.attn(self.attn_norm(x), cos, sin, step)
         return x + self.mlp_scale * self.mlp(self.mlp_norm(x))
 
 
@@ -152,15 +143,12 @@ class CausalConv(Streaming):
         self.conv = nn.Conv1d(c_in, c_out, kernel, dilation=dilation, groups=groups)
         self.context = (kernel - 1) * dilation
 
-    def forward(self, x: torch.Tensor, cache: Cache) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, step: Step) -> torch.Tensor:
         B, Ci, L = x.shape  # x [B, Ci, L] -> [B, Co, L]
         if self.context == 0:
             return self.conv(x)
-        past = cache.get(self.key)
-        if past is None:
-            past = x.new_zeros(B, Ci, self.context)
-        x = torch.cat([past, x], dim=-1)
-        cache[self.key] = x[..., L:]
+        x = torch.cat([step.past(self.key), x], dim=-1)  # a fresh stream's past is zeros
+        step.keep(self.key, x[..., L:])
         if L == 0:
             return x.new_empty(B, self.conv.out_channels, 0)
         d = self.conv.dilation[0]
@@ -189,17 +177,17 @@ class TransConv(Streaming):
         if kernel not in (stride, 2 * stride):
             raise ValueError(f"transposed conv kernel {kernel} must be stride {stride} or twice it")
 
-    def forward(self, x: torch.Tensor, cache: Cache) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, step: Step) -> torch.Tensor:
         B, Ci, L = x.shape  # x [B, Ci, L] -> [B, Co, L*r] (L*r - r for the first chunk)
         r, Co = self.stride, self.conv.out_channels
         if not self.overlap:
             return self._taps(x).flatten(2) + self.conv.bias[:, None]             # [B, Co, L*r]
-        past = cache.get(self.key)
         if L == 0:
             return x.new_empty(B, Co, 0)
-        cache[self.key] = x[..., -1:]
-        if past is not None:
-            x = torch.cat([past, x], dim=-1)
+        if step.started(self.key):
+            x = torch.cat([step.past(self.key), x], dim=-1)
+        step.keep(self.key, x[..., -1:])
+        step.mark_started(self.key)
         z = self._taps(x)                                                         # [B, Co, len(x), 2r]
         # Output block s (r samples) = first half of input s's taps + second half of input s-1's; the
         # trimmed ends are block 0 and the last block, so blocks 1 .. len(x)-1 remain.
@@ -223,8 +211,8 @@ class ConvNeXt(nn.Module):
         self.pwconv1, self.pwconv2 = nn.Linear(dim, 4 * dim), nn.Linear(4 * dim, dim)
         self.gamma = nn.Parameter(torch.ones(dim))
 
-    def forward(self, x: torch.Tensor, cache: Cache) -> torch.Tensor:
-        y = self.dwconv(x, cache).transpose(1, 2)  # [B, L, C]
+    def forward(self, x: torch.Tensor, step: Step) -> torch.Tensor:
+        y = self.dwconv(x, step).transpose(1, 2)  # [B, L, C]
         y = self.pwconv2(F.gelu(self.pwconv1(self.norm(y))))
         return x + (self.gamma * y).transpose(1, 2)
 
@@ -248,8 +236,8 @@ class ResidualUnit(nn.Module):
         self.act1, self.act2 = SnakeBeta(dim), SnakeBeta(dim)
         self.conv1, self.conv2 = CausalConv(dim, dim, 7, dilation), CausalConv(dim, dim, 1)
 
-    def forward(self, x: torch.Tensor, cache: Cache) -> torch.Tensor:
-        return x + self.conv2(self.act2(self.conv1(self.act1(x), cache)), cache)
+    def forward(self, x: torch.Tensor, step: Step) -> torch.Tensor:
+        return x + self.conv2(self.act2(self.conv1(self.act1(x), step)), step)
 
 
 class DecoderBlock(nn.Module):
@@ -260,10 +248,10 @@ class DecoderBlock(nn.Module):
         self.block = nn.ModuleList([SnakeBeta(c_in), TransConv(c_in, c_out, 2 * rate, rate),
                                     *(ResidualUnit(c_out, d) for d in (1, 3, 9))])
 
-    def forward(self, x: torch.Tensor, cache: Cache) -> torch.Tensor:
-        x = self.block[1](self.block[0](x), cache)
+    def forward(self, x: torch.Tensor, step: Step) -> torch.Tensor:
+        x = self.block[1](self.block[0](x), step)
         for unit in self.block[2:]:
-            x = unit(x, cache)
+            x = unit(x, step)
         return x
 
 
@@ -286,6 +274,8 @@ class Code2Wav(nn.Module):
         for name, module in self.named_modules():
             if isinstance(module, Streaming):
                 module.key = name
+        for i, layer in enumerate(self.layers):
+            layer.attn.layer = i
         self.reset_buffers()
 
     def reset_buffers(self, device: torch.device | str | None = None) -> None:
@@ -295,20 +285,48 @@ class Code2Wav(nn.Module):
                              persistent=False)
         self.register_buffer("freqs", inv_freq(a.head_dim, a.rope_theta).to(device), persistent=False)
 
-    def forward(self, codes: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
-        """codes [B, G, T] int -> waveform [B, N] in [-1, 1]. With a cache, T new frames of a stream (N new
-        samples, all final); without, a whole utterance (N = num_samples(T))."""
-        cache = {} if cache is None else cache
+    def new_state(self) -> StreamState:
+        """Empty state for streams decoded by this model (on its device, in its dtype)."""
+        a, w = self.args, self.embedding.weight
+        convs = {m.key: (m.conv.in_channels, m.context) for m in self.modules()
+                 if isinstance(m, CausalConv) and m.context}
+        convs |= {m.key: (m.conv.in_channels, 1) for m in self.modules() if isinstance(m, TransConv) and m.overlap}
+        kv = KVCache(a.num_hidden_layers, a.num_key_value_heads, a.head_dim, w.dtype, w.device,
+                     window=a.sliding_window)
+        return StreamState(convs, kv)
+
+    def phase(self, frames_done: int) -> int:
+        """Streams that may share a call: the same phase (and chunk length). A stream's first chunk is its own
+        phase (0: the transposed convs trim their first input); once any sample came out, all are alike (-1)."""
+        return frames_done if self.args.num_samples(frames_done) == 0 else -1
+
+    def stream(self, codes: torch.Tensor, state: StreamState, slots: list[int]) -> torch.Tensor:
+        """The next T frames of the streams in `slots` (one per row of codes [B, G, T]) -> their new samples
+        [B, N], all final; the slots' states advance."""
+        step = state.begin([(slots, codes.shape[-1])])[0]
+        samples = self(codes, step)
+        step.commit()
+        return samples
+
+    def forward(self, codes: torch.Tensor, step: Step | None = None) -> torch.Tensor:
+        """codes [B, G, T] int -> waveform [B, N] in [-1, 1]. With a step, T new frames of B streams (N new
+        samples, all final; the state advances at `step.commit()`); without, whole utterances
+        (N = num_samples(T))."""
+        if step is None:
+            state = self.new_state()
+            step = state.begin([([state.add() for _ in range(codes.shape[0])], codes.shape[-1])])[0]
         x = self.embedding(codes + self.code_offset[:, None]).mean(dim=1)  # [B, T, C]
+        cos, sin = rope_cos_sin(step.positions, self.freqs, x.dtype)  # [B, T, D]
+        cos, sin = cos[:, None], sin[:, None]  # [B, 1, T, D]
         for layer in self.layers:
-            x = layer(x, self.freqs, cache)
+            x = layer(x, cos, sin, step)
         x = self.norm(x).transpose(1, 2)  # [B, C, T]
         for up, convnext in self.upsample:
-            x = convnext(up(x, cache), cache)
-        x = self.decoder[0](x, cache)
+            x = convnext(up(x, step), step)
+        x = self.decoder[0](x, step)
         for block in self.decoder[1:-2]:
-            x = block(x, cache)
-        x = self.decoder[-1](self.decoder[-2](x), cache)  # [B, 1, N]
+            x = block(x, step)
+        x = self.decoder[-1](self.decoder[-2](x), step)  # [B, 1, N]
         return x.clamp(-1.0, 1.0).squeeze(1)
 
     def chunked_decode(self, codes: torch.Tensor, chunk_size: int = 300, left_context: int = 25) -> torch.Tensor:

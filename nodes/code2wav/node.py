@@ -19,7 +19,9 @@ SAMPLE_RATE = 24000
 class Code2WavNode(Node):
     """Qwen3-Omni's causal ConvNet vocoder. Sizes come from config.json (code2wav_config); weights from the
     node's `weights` prefix (default 'code2wav.'). In stream mode every frame costs the same and its samples
-    leave as soon as they are final; the concatenated chunks equal the whole-utterance decode."""
+    leave as soon as they are final; the concatenated chunks equal the whole-utterance decode. Concurrent runs'
+    streams are decoded together (up to max_batch chunks per call, stream_batch.py), each with its own causal
+    state; a run's samples are the same alone or batched."""
 
     kind = "code2wav"
     needs_checkpoint = True
@@ -36,6 +38,8 @@ class Code2WavNode(Node):
                                  "waiting for that many frames.")
         dtype: DTypeSetting = Field("auto", description="Weights and compute dtype (auto: the checkpoint's on "
                                                         "CUDA, float32 on CPU).")
+        max_batch: int = Field(16, ge=1, le=4096, description="Most concurrent runs' chunks decoded in one batch "
+                               "(stream mode; more wait for the next one).")
 
     inputs = (Input("frames", CodecFrame, stream=True, doc="Codec frames in order, G codes each (codebook 0 "
                                                           "first)."),)
@@ -49,6 +53,7 @@ class Code2WavNode(Node):
         from ..talker.node import NO_TALKER
 
         from .model import Code2Wav, Code2WavArgs
+        from .stream_batch import StreamBatcher
         from .weights import load_code2wav_weights
 
         if checkpoint is None:
@@ -66,6 +71,7 @@ class Code2WavNode(Node):
         model.load_state_dict(state, strict=True, assign=True)
         model.reset_buffers(device)
         self.args, self.model, self.device = args, model.eval(), device
+        self.streams = StreamBatcher(self.model, self.config.max_batch, f"{self.name} (code2wav)")
 
     def _codes(self, frame: CodecFrame, position: int) -> list[int]:
         G, V = self.args.num_quantizers, self.args.codebook_size
@@ -80,27 +86,32 @@ class Code2WavNode(Node):
                             f"reach code2wav")
         return codes
 
-    def _decode(self, frames: list[list[int]], cache: dict | None) -> Any:
+    def _whole(self, frames: list[list[int]]) -> Any:
         import torch
 
         codes = torch.tensor(frames, dtype=torch.long, device=self.device).T[None]  # [1, G, T]
         with torch.inference_mode():
-            return self.model(codes, cache)[0].float().cpu()  # [N]
+            return self.model(codes)[0].float().cpu()  # [N]
 
     def stream(self, frames: Iterator[CodecFrame]) -> Iterator[tuple[str, AudioChunk]]:
+        from .stream_batch import Stream
+
         whole = self.config.mode == "whole"
         size = self.config.chunk_frames
-        cache: dict = {}  # the causal state of this run
+        stream = Stream()  # this run's causal state: a slot of the node's shared state, from its first chunk
         pending: list[list[int]] = []
         index = 0
-        for position, frame in enumerate(frames):
-            pending.append(self._codes(frame, position))
-            if not whole and len(pending) == size:
-                samples, pending = self._decode(pending, cache), []
+        try:
+            for position, frame in enumerate(frames):
+                pending.append(self._codes(frame, position))
+                if not whole and len(pending) == size:
+                    samples, pending = self.streams.decode(stream, pending), []
+                    if samples.numel():
+                        yield "audio", AudioChunk(samples, SAMPLE_RATE, index)
+                        index += 1
+            if pending:  # the last partial chunk, or every frame in whole mode; nothing else is held back
+                samples = self._whole(pending) if whole else self.streams.decode(stream, pending)
                 if samples.numel():
                     yield "audio", AudioChunk(samples, SAMPLE_RATE, index)
-                    index += 1
-        if pending:  # the last partial chunk, or every frame in whole mode; nothing else is held back
-            samples = self._decode(pending, None if whole else cache)
-            if samples.numel():
-                yield "audio", AudioChunk(samples, SAMPLE_RATE, index)
+        finally:  # finished, failed or cancelled: the slot is free for the next run at once
+            self.streams.release(stream)

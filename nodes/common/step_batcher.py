@@ -3,6 +3,10 @@ thread takes every item waiting (at most `max_batch`) and computes them with one
 weights are read once for all of them. Runs that step in lockstep (a Talker frame, a code predictor frame, an
 encoder prompt) fall into the same batch with no waiting window: while one batch computes, the next gathers.
 
+Runs stepping in lockstep can still settle into alternating half batches (those served call again while the
+others compute, and the others are taken at once); with `regroup` r > 0, the server first waits for the last
+batch's callers to call again (or to `leave`: no more calls for now), at most r times as long as that batch took.
+
 If a batch raises, its items are recomputed one by one, so only the item that fails gets the error and the
 others their results. The thread starts with the first call and ends when no item is waiting. `close` (also run
 at interpreter exit) refuses new items and waits for the thread, so no torch work runs while the interpreter
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 import weakref
 from collections import deque
 from concurrent.futures import Future
@@ -25,12 +30,15 @@ CLOSE_WAIT = 10.0  # seconds `close` waits for the server thread to end its batc
 
 
 class StepBatcher(Generic[Item, Result]):
-    def __init__(self, run_batch: Callable[[list[Item]], Sequence[Result]], max_batch: int, name: str):
+    def __init__(self, run_batch: Callable[[list[Item]], Sequence[Result]], max_batch: int, name: str,
+                 regroup: float = 0.0):
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1 (got {max_batch})")
-        self.run_batch, self.max_batch, self.name = run_batch, max_batch, name
+        self.run_batch, self.max_batch, self.name, self.regroup = run_batch, max_batch, name, regroup
         self._lock = threading.Lock()
-        self._waiting: deque[tuple[Item, Future]] = deque()
+        self._called = threading.Condition(self._lock)
+        self._expected: set[int] = set()  # threads of the last batch not called again yet (with regroup)
+        self._waiting: deque[tuple[Item, Future, int]] = deque()
         self._thread: threading.Thread | None = None
         self._closed = False
         self.peak_batch = 0  # the largest batch computed (for tests and benchmarks)
@@ -42,11 +50,22 @@ class StepBatcher(Generic[Item, Result]):
         with self._lock:
             if self._closed:
                 raise RuntimeError(f"{self.name}: closed (the process is exiting)")
-            self._waiting.append((item, future))
+            self._waiting.append((item, future, threading.get_ident()))
+            self._back(threading.get_ident())
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
                 self._thread.start()
         return future.result()
+
+    def leave(self) -> None:
+        """The calling thread makes no more calls for now: the server need not wait for it (see `regroup`)."""
+        with self._lock:
+            self._back(threading.get_ident())
+
+    def _back(self, thread: int) -> None:
+        self._expected.discard(thread)
+        if not self._expected:
+            self._called.notify_all()
 
     def close(self, timeout: float = CLOSE_WAIT) -> None:
         with self._lock:
@@ -56,28 +75,37 @@ class StepBatcher(Generic[Item, Result]):
             thread.join(timeout)
 
     def _serve(self) -> None:
+        took = 0.0  # seconds the last batch computed
         with torch.inference_mode():
             while True:
                 with self._lock:
+                    if self._expected:
+                        self._called.wait_for(lambda: not self._expected or len(self._waiting) >= self.max_batch,
+                                              self.regroup * took)
+                        self._expected.clear()
                     if not self._waiting:
                         self._thread = None
                         return
                     batch = [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
+                    if self.regroup:
+                        self._expected = {thread for _, _, thread in batch}
                 self.peak_batch = max(self.peak_batch, len(batch))
+                start = time.perf_counter()
                 self._compute(batch)
+                took = time.perf_counter() - start
 
-    def _compute(self, batch: list[tuple[Item, Future]]) -> None:
+    def _compute(self, batch: list[tuple[Item, Future, int]]) -> None:
         try:
-            results = self.run_batch([item for item, _ in batch])
+            results = self.run_batch([item for item, _, _ in batch])
         except BaseException as error:  # noqa: BLE001 - each caller gets its own item's outcome
             if len(batch) == 1 or not isinstance(error, Exception):
-                for _, future in batch:
+                for _, future, _ in batch:
                     future.set_exception(error)
                 return
             for one in batch:
                 self._compute([one])
             return
-        for (_, future), result in zip(batch, results, strict=True):
+        for (_, future, _), result in zip(batch, results, strict=True):
             future.set_result(result)
 
 

@@ -66,12 +66,13 @@ def test_stream_equals_whole_decode(pair, chunk):
     _, ours, args, _ = pair
     frames = 40
     codes = codes_for(args, frames)
-    cache: dict = {}
+    state = ours.new_state()
+    slot = state.add()
     with torch.inference_mode():
         whole = ours(codes)
         pieces = []
         for start in range(0, frames, chunk):
-            pieces.append(ours(codes[..., start:start + chunk], cache))
+            pieces.append(ours.stream(codes[..., start:start + chunk], state, [slot]))
             done = min(start + chunk, frames)
             # everything emitted so far is final: the whole decode of the frames seen so far
             assert sum(p.shape[-1] for p in pieces) == args.num_samples(done)
@@ -79,17 +80,21 @@ def test_stream_equals_whole_decode(pair, chunk):
 
 
 def test_stream_state_does_not_grow(pair):
-    """Per-frame cost is constant: after the window fills, the cache holds the same number of values."""
+    """Per-frame cost is constant: the state is preallocated, and stays the same size all along the stream."""
     _, ours, args, _ = pair
     codes = codes_for(args, 90)
-    cache: dict = {}
+    state = ours.new_state()
+    slot = state.add()
+
+    def held():
+        return sum(t.numel() for t in [*state.buffers.values(), *state.kv.k, *state.kv.v])
+
     sizes = []
     with torch.inference_mode():
         for t in range(90):
-            out = ours(codes[..., t:t + 1], cache)
+            out = ours.stream(codes[..., t:t + 1], state, [slot])
             if t > 0:
                 assert out.shape[-1] == args.samples_per_frame
-            sizes.append(sum(x.numel() for v in cache.values()
-                             for x in (v if isinstance(v, tuple) else (v,)) if isinstance(x, torch.Tensor)))
-    assert sizes[args.sliding_window + 1] == sizes[-1]
-    assert max(v[2] for v in cache.values() if isinstance(v, tuple)) == 90  # RoPE positions keep counting
+            sizes.append(held())
+    assert sizes[0] == sizes[-1] and state.kv.capacity == args.sliding_window
+    assert state.frames(slot) == 90  # RoPE positions keep counting

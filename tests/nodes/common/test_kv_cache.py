@@ -1,4 +1,5 @@
-"""The multi-sequence KV cache: memory follows what is written, slots come and go while others continue."""
+"""The multi-sequence KV cache: memory follows what is written, slots come and go while others continue; with a
+window, a ring that shows each query its last W positions."""
 import torch
 
 from omnigraph.nodes.common.kv_cache import INITIAL_CAPACITY, KVCache
@@ -49,3 +50,47 @@ def test_slots_join_and_leave_while_others_keep_their_keys():
     assert [cache.lengths[s] for s in (b, c, d)] == [2, 2, 3]
     valid = [keys[i, 0, :n, 0].tolist() for i, n in enumerate((2, 3, 2))]  # past its length a row's mask hides it
     assert valid == [[2, 5], [4, 4, 6], [3, 7]]
+
+
+def visible_positions(cache: KVCache, slots: list[int], count: int) -> list[list[list[int]]]:
+    """Write `count` positions per slot (key = 1000 * slot + position), -> per row, per query, the positions of
+    the keys it sees."""
+    rows = cache.rows(slots, count)
+    k = torch.stack([torch.arange(s, s + count, dtype=torch.float32) + 1000 * slot
+                     for slot, s in zip(slots, rows.starts)])[:, None, :, None].expand(-1, 1, -1, 2)
+    keys, _ = cache.write(0, rows, k, k)
+    cache.commit(rows)
+    mask = torch.ones(len(slots), 1, count, keys.shape[2], dtype=torch.bool) if rows.mask is None else rows.mask
+    return [[sorted(int(x) % 1000 for x in keys[b, 0, mask[b, 0, i], 0].tolist()) for i in range(count)]
+            for b in range(len(slots))]
+
+
+def window_of(last: int, window: int) -> list[int]:
+    return list(range(max(0, last - window + 1), last + 1))
+
+
+def test_window_ring_shows_each_query_its_last_window_positions():
+    W = 4
+    cache = KVCache(1, 1, 2, torch.float32, "cpu", window=W)
+    a, b, c = cache.add(10**9), cache.add(10**9), cache.add(10**9)
+    done = {a: 0, b: 0, c: 0}
+    schedule = [([a], 3), ([a, b], 1), ([b, c, a], 2), ([a, c], 1), ([c, a, b], 5), ([b], 1), ([a, b, c], 1)]
+    for slots, count in schedule:  # rows at different lengths, several positions each, a capacity that grows
+        seen = visible_positions(cache, slots, count)
+        for row, slot in enumerate(slots):
+            assert seen[row] == [window_of(done[slot] + i, W) for i in range(count)], (slots, count, slot)
+            done[slot] += count
+    assert cache.capacity == W - 1 + 5 and [cache.lengths[s] for s in (a, b, c)] == [13, 10, 9]
+    cache.free(b)
+    assert cache.add(10**9) == b and visible_positions(cache, [b], 2) == [[[0], [0, 1]]]  # nothing of the old b
+
+
+def test_window_mask_is_left_out_once_every_cell_is_visible():
+    cache = KVCache(2, 1, 2, torch.float32, "cpu", window=3)
+    slots = [cache.add(10**9), cache.add(10**9)]
+    masks = []
+    for _ in range(5):
+        rows = cache.rows(slots, 1)
+        masks.append(rows.mask is None)
+        cache.commit(rows)
+    assert cache.capacity == 3 and masks == [False, False, True, True, True]

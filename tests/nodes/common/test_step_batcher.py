@@ -76,3 +76,29 @@ def test_closed_batcher_refuses_calls() -> None:
     batcher.close()
     with pytest.raises(RuntimeError, match="closed"):
         batcher.call(1)
+
+
+def test_regroup_waits_for_the_last_batch_callers_so_lockstep_runs_stay_one_batch() -> None:
+    """Without regroup, runs served while others wait settle into alternating batches; with it (bound here
+    far longer than the test), every batch after the first waits for the callers it served, not for one that
+    left."""
+    gate = Gate()
+    batcher = StepBatcher(gate, max_batch=8, name="test", regroup=1e9)
+
+    def run(first: int) -> list[int]:
+        results = [batcher.call(first + i) for i in range(4)]
+        batcher.leave()  # no more calls from this thread
+        return results
+
+    with ThreadPoolExecutor(3) as pool:
+        a = pool.submit(run, 100)
+        assert gate.started.wait(60)
+        rest = [pool.submit(run, first) for first in (200, 300)]
+        deadline = time.monotonic() + 60
+        while len(batcher._waiting) < 2:
+            assert time.monotonic() < deadline, "the calls did not queue"
+            threading.Event().wait(0.001)
+        gate.release.set()
+        outcomes = [f.result(60) for f in (a, *rest)]
+    assert outcomes == [[10 * (first + i) for i in range(4)] for first in (100, 200, 300)]
+    assert [len(b) for b in gate.batches] == [1, 3, 3, 3, 2]

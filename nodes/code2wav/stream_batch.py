@@ -1,0 +1,80 @@
+"""Concurrent runs' Code2Wav streams decoded together: each run's next chunk (its frames, its slot of the shared
+`StreamState`) is one StepBatcher item, and the server thread decodes every waiting chunk in as few calls as
+the shapes allow: one call per (chunk length, phase), so runs in steady state with equal chunk_frames are one
+call of B rows, and a newcomer's first chunk or a last partial chunk is a call of its own kind.
+
+A run's slot is taken with its first chunk and given back by `release` (at the end of its stream, on an error
+or a cancel), at once; when no stream is left the state goes too. All calls of a batch run before any of them
+commits, so a batch that fails changes no stream, and StepBatcher's one-by-one retry stays exact.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import torch
+
+from ..common.step_batcher import StepBatcher
+from .model import Code2Wav
+from .stream_state import StreamState
+
+REGROUP = 0.5  # after a batch, wait up to half its compute time for its runs' next chunks (see StepBatcher)
+
+
+@dataclass(eq=False)
+class Stream:
+    """One run's stream; `slot` is its place in the shared state (-1 before its first chunk)."""
+
+    slot: int = -1
+
+
+@dataclass(frozen=True)
+class Chunk:
+    stream: Stream
+    frames: list[list[int]]  # [T][G] codes
+
+
+class StreamBatcher:
+    def __init__(self, model: Code2Wav, max_batch: int, name: str):
+        self.model = model
+        self._lock = threading.Lock()  # the state: taken by a batch and by `release`
+        self._state: StreamState | None = None
+        self.batcher = StepBatcher(self.decode_batch, max_batch, name, regroup=REGROUP)
+
+    def decode(self, stream: Stream, frames: list[list[int]]) -> torch.Tensor:
+        """The stream's next samples [N] float32 on the CPU, decoded with the other runs' waiting chunks."""
+        return self.batcher.call(Chunk(stream, frames))
+
+    def release(self, stream: Stream) -> None:
+        self.batcher.leave()  # this run calls no more: the next batch need not wait for it
+        with self._lock:
+            if stream.slot >= 0 and self._state is not None:
+                self._state.free(stream.slot)
+                if not self._state.live:
+                    self._state = None
+            stream.slot = -1
+
+    def decode_batch(self, chunks: list[Chunk]) -> list[torch.Tensor]:
+        """Several streams' next chunks (at most one each) -> their samples (what the server thread runs)."""
+        with self._lock:
+            if self._state is None:
+                self._state = self.model.new_state()
+            state = self._state
+            for chunk in chunks:
+                if chunk.stream.slot < 0:
+                    chunk.stream.slot = state.add()
+            calls: dict[tuple[int, int], list[int]] = {}  # (frames, phase) -> the chunks' positions
+            for i in sorted(range(len(chunks)), key=lambda i: chunks[i].stream.slot):  # slots in order: views
+                slot = chunks[i].stream.slot
+                calls.setdefault((len(chunks[i].frames), self.model.phase(state.frames(slot))), []).append(i)
+            steps = state.begin([([chunks[i].stream.slot for i in members], T) for (T, _), members in calls.items()])
+            results: list[torch.Tensor] = [torch.empty(0)] * len(chunks)
+            for members, step in zip(calls.values(), steps):
+                codes = torch.tensor([chunks[i].frames for i in members], dtype=torch.long,
+                                     device=self.model.code_offset.device).transpose(1, 2)  # [B, G, T]
+                samples = self.model(codes, step).float().cpu()  # [B, N]
+                for row, i in enumerate(members):
+                    results[i] = samples[row].clone()
+            for step in steps:
+                step.commit()
+            return results
