@@ -4,7 +4,8 @@ weights are read once for all of them. Runs that step in lockstep (a Talker fram
 encoder prompt) fall into the same batch with no waiting window: while one batch computes, the next gathers.
 
 If a batch raises, its items are recomputed one by one, so only the item that fails gets the error and the
-others their results. The thread starts with the first call and ends when no item is waiting. `close` (also run
+others their results. A `run_batch` whose items change state (a KV cache), so that recomputing them is wrong,
+instead returns an exception as a failing item's result: that caller gets it raised, the others their results. The thread starts with the first call and ends when no item is waiting. `close` (also run
 at interpreter exit) refuses new items and waits for the thread, so no torch work runs while the interpreter
 finalizes.
 """
@@ -78,7 +79,10 @@ class StepBatcher(Generic[Item, Result]):
                 self._compute([one])
             return
         for (_, future), result in zip(batch, results, strict=True):
-            future.set_result(result)
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
 
 
 def _close_at_exit(batcher: weakref.ref[StepBatcher]) -> None:

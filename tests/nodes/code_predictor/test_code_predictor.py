@@ -40,7 +40,7 @@ def requests(n: int, width: int):
 
 def test_logits_and_greedy_codes_match_oracle(setup):
     model, ckpt, ours, G = setup
-    rot, cache = ours.rope_matrices(), ours.frame_cache()
+    rot, cache = ours.rope_matrices(), ours.frame_cache(1)
     for r in requests(3, 32):
         with torch.no_grad():
             emb = torch.stack([r.hidden, model.talker.model.codec_embedding.weight[r.code0]])[None]
@@ -50,9 +50,9 @@ def test_logits_and_greedy_codes_match_oracle(setup):
 
         def choose(logits):
             seen.append(logits[0].clone())
-            return int(logits.argmax())
+            return logits.argmax(-1)
 
-        codes = ours.frame(r.hidden[None], r.code0, choose, cache, rot)
+        codes = ours.frames(r.hidden[None], torch.tensor([r.code0]), choose, cache, rot)[0].tolist()
         assert codes == [r.code0, *ref.sequences[0, -(G - 1):].tolist()]
         assert len(seen) == len(ref.logits) == G - 1
         for mine, theirs in zip(seen, ref.logits):
@@ -63,9 +63,9 @@ def test_node_streams_frames_and_sampling_is_seeded(setup):
     model, ckpt, ours, G = setup
     reqs = requests(4, 32)
     greedy = run_node("code_predictor", {"requests": reqs}, {"greedy": True}, checkpoint=ckpt)["frames"]
-    rot, cache = ours.rope_matrices(), ours.frame_cache()
+    rot, cache = ours.rope_matrices(), ours.frame_cache(1)
     for r, f in zip(reqs, greedy, strict=True):
-        expect = ours.frame(r.hidden[None], r.code0, lambda x: int(x.argmax()), cache, rot)
+        expect = ours.frames(r.hidden[None], torch.tensor([r.code0]), lambda x: x.argmax(-1), cache, rot)[0].tolist()
         assert f.index == r.index and list(f.codes) == expect
     draw = lambda seed: [f.codes for f in run_node("code_predictor", {"requests": reqs},  # noqa: E731
                                                    {"temperature": 1.5}, checkpoint=ckpt, seed=seed)["frames"]]
