@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from omnigraph.nodes.common.sampling import (SamplingParams, apply_repetition_penalty, filter_logits,
-                                             make_generator, sample)
+                                             make_generator, sample, sample_among_top_k)
 
 
 def test_greedy_is_argmax():
@@ -40,3 +40,16 @@ def test_bad_sampling_settings_are_rejected():
         SamplingParams(temperature=0.0)
     with pytest.raises(ValueError, match="top_p"):
         SamplingParams(top_p=1.5)
+
+
+def test_sampling_among_the_top_k_keeps_the_filters_and_the_seed():
+    torch.manual_seed(0)
+    logits = torch.randn(1, 500)
+    params = SamplingParams(temperature=0.9, top_k=6, top_p=0.7)
+    draw = lambda seed: [int(sample_among_top_k(logits, params, g)) for g in [make_generator(seed)]  # noqa: E731
+                         for _ in range(60)]
+    a = draw(7)
+    assert a == draw(7) and draw(8) != a
+    kept = torch.isfinite(filter_logits(logits / 0.9, 6, 0.7))[0].nonzero()[:, 0].tolist()
+    assert set(a) <= set(kept) and len(set(a)) > 1
+    assert sample_among_top_k(logits, SamplingParams(greedy=True)).tolist() == [int(logits.argmax())]

@@ -76,3 +76,21 @@ def test_closed_batcher_refuses_calls() -> None:
     batcher.close()
     with pytest.raises(RuntimeError, match="closed"):
         batcher.call(1)
+
+
+class ReportingGate(Gate):
+    """A gate whose run_batch reports a negative item's failure as its result instead of raising."""
+
+    def __call__(self, items: list[int]) -> list:
+        super().__call__([abs(i) for i in items])
+        self.batches[-1] = list(items)
+        return [ValueError(f"negative item {i}") if i < 0 else i * 10 for i in items]
+
+
+def test_an_exception_result_is_raised_in_its_caller_only_and_nothing_is_recomputed() -> None:
+    gate = ReportingGate()
+    batcher = StepBatcher(gate, max_batch=8, name="test")
+    outcomes = queued_behind_first(batcher, gate, [1, 2, -3, 4])
+    assert outcomes[:2] == [10, 20] and outcomes[3] == 40
+    assert isinstance(outcomes[2], ValueError) and "negative item -3" in str(outcomes[2])
+    assert sorted(i for b in gate.batches for i in b) == [-3, 1, 2, 4]  # every item computed once
