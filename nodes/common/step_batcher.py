@@ -5,8 +5,13 @@ encoder prompt) fall into the same batch with no waiting window: while one batch
 
 If a batch raises, its items are recomputed one by one, so only the item that fails gets the error and the
 others their results. A `run_batch` whose items change state (a KV cache), so that recomputing them is wrong,
-instead returns an exception as a failing item's result: that caller gets it raised, the others their results. The thread starts with the first call and ends when no item is waiting. `close` (also run
-at interpreter exit) refuses new items and waits for the thread, so no torch work runs while the interpreter
+instead returns an exception as a failing item's result: that caller gets it raised, the others their results.
+
+`ready(waiting items)`, when given, holds the next batch until it says the batch is complete (a server that
+knows which callers are about to call again waits for them, so lockstep runs stay in one batch whatever the
+thread scheduling); it must never wait for a caller that will not call. `submit` queues an item without waiting
+for its result. The thread starts with the first call and ends when no item is waiting. `close` (also run at
+interpreter exit) refuses new items and waits for the thread, so no torch work runs while the interpreter
 finalizes.
 """
 from __future__ import annotations
@@ -26,11 +31,13 @@ CLOSE_WAIT = 10.0  # seconds `close` waits for the server thread to end its batc
 
 
 class StepBatcher(Generic[Item, Result]):
-    def __init__(self, run_batch: Callable[[list[Item]], Sequence[Result]], max_batch: int, name: str):
+    def __init__(self, run_batch: Callable[[list[Item]], Sequence[Result]], max_batch: int, name: str,
+                 ready: Callable[[list[Item]], bool] | None = None):
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1 (got {max_batch})")
-        self.run_batch, self.max_batch, self.name = run_batch, max_batch, name
+        self.run_batch, self.max_batch, self.name, self.ready = run_batch, max_batch, name, ready
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._waiting: deque[tuple[Item, Future]] = deque()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -39,19 +46,26 @@ class StepBatcher(Generic[Item, Result]):
 
     def call(self, item: Item) -> Result:
         """`item`'s result, computed in a batch with the items other threads are waiting on."""
+        return self.submit(item).result()
+
+    def submit(self, item: Item) -> Future:
+        """Queue `item`; -> the future of its result."""
         future: Future = Future()
         with self._lock:
             if self._closed:
-                raise RuntimeError(f"{self.name}: closed (the process is exiting)")
+                future.set_exception(RuntimeError(f"{self.name}: closed (the process is exiting)"))
+                return future
             self._waiting.append((item, future))
+            self._changed.notify()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
                 self._thread.start()
-        return future.result()
+        return future
 
     def close(self, timeout: float = CLOSE_WAIT) -> None:
         with self._lock:
             self._closed = True
+            self._changed.notify()
             thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -60,6 +74,9 @@ class StepBatcher(Generic[Item, Result]):
         with torch.inference_mode():
             while True:
                 with self._lock:
+                    while self._waiting and not self._closed and self.ready is not None and not self.ready(
+                            [item for item, _ in self._waiting]):
+                        self._changed.wait()
                     if not self._waiting:
                         self._thread = None
                         return

@@ -9,8 +9,9 @@ per frame, then tts_eos, then tts_pad; it waits when text comes slower than fram
 tokens gives no frames.
 
 Concurrent runs share the loaded Talker's forward passes (server.py): one KV cache with a slot per run, the
-decode steps of the runs waiting together computed as one batch; each run samples its own code 0 (its
-suppress mask, repetition penalty history, generator), so a run's codes are those it gets alone.
+decode steps of the runs in step computed as one batch; each run samples its own code 0 (its suppress mask,
+repetition penalty history, generator), so a run's codes are those it gets alone. A run tells the server when
+it waits for text, so a slow text stream never holds the others.
 """
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ class _Lookahead:
             except StopIteration:
                 self.ended = True
         return "use" if k + 1 < len(self.ids) else "last" if k + 1 == len(self.ids) else "gone"
+
+    def known(self, k: int) -> bool:
+        """Whether `status(k)` answers without reading the stream."""
+        return self.ended or len(self.ids) >= k + 2
 
 
 class Talker(Node):
@@ -147,6 +152,10 @@ class Talker(Node):
                 if code == ids.codec_eos:
                     break
                 yield "requests", FrameRequest(s, hidden[0].clone(), code)
+                if s + 1 < N and not text.known(s + 1):  # read the next step's text while the frame computes
+                    self._server.away(slot)  # the text may take long: batches do not wait for this run
+                    text.status(s + 1)
+                    self._server.back(slot)
                 frame = next(frames, None)
                 if (frame is None or frame.index != s or len(frame.codes) != G or frame.codes[0] != code
                         or not all(0 <= x < Vc for x in frame.codes[1:])):

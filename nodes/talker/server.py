@@ -4,6 +4,10 @@ thread owns a KVCache of many slots: a run takes a slot with its prefill (`prefi
 back (`release`). Only the server thread touches the cache (growth reallocates it); once no slot is live the
 cache is dropped, so memory follows the live runs. Sampling stays with each run (node.py).
 
+Lockstep without a time window: a run that got its outputs is "out" (sampling, then its code predictor frame)
+and comes back with its next step, so a batch waits until every out run has its step in, unless the run said
+it is `away` (waiting for text, which may take long) and not yet `back`. Prefills and releases go at once.
+
 Shapes: B rows, P prompt positions, C width, V codec vocabulary, G code groups.
 """
 from __future__ import annotations
@@ -40,12 +44,23 @@ class Release:
     slot: int
 
 
+@dataclass(frozen=True)
+class Away:
+    slot: int  # its run waits for text: batches do not wait for its step
+
+
+@dataclass(frozen=True)
+class Back:
+    slot: int  # its run has its text: its step comes next
+
+
 class TalkerServer:
     def __init__(self, model: Talker, table: torch.Tensor, max_batch: int, name: str):
         self.model, self.table = model, table  # table: the Thinker's embed_tokens [Vt, Ct]
         self.peak_batch = 0  # the most decode steps computed together (for tests and benchmarks)
         self._cache: KVCache | None = None
-        self._batcher = StepBatcher(self._run_batch, max_batch, name)
+        self._out: set[int] = set()  # slots whose run got its outputs and has not called again (server thread)
+        self._batcher = StepBatcher(self._run_batch, max_batch, name, ready=self._ready)
 
     def prefill(self, embeds: torch.Tensor, positions: torch.Tensor, budget: int) -> tuple[int, torch.Tensor,
                                                                                              torch.Tensor]:
@@ -59,6 +74,12 @@ class TalkerServer:
     def release(self, slot: int) -> None:
         self._batcher.call(Release(slot))
 
+    def away(self, slot: int) -> None:
+        self._batcher.submit(Away(slot))
+
+    def back(self, slot: int) -> None:
+        self._batcher.submit(Back(slot))
+
     def close(self) -> None:
         self._batcher.close()
 
@@ -66,13 +87,32 @@ class TalkerServer:
     def live_slots(self) -> int:
         return 0 if self._cache is None else sum(b > 0 for b in self._cache.budgets)
 
+    def _ready(self, waiting: list) -> bool:
+        """Whether the waiting items make a complete batch (see the module docstring)."""
+        if any(isinstance(i, (Prefill, Release)) for i in waiting):
+            return True
+        if sum(isinstance(i, Step) for i in waiting) >= self._batcher.max_batch:
+            return True
+        out = set(self._out)
+        for item in waiting:
+            if isinstance(item, (Step, Away)):
+                out.discard(item.slot)
+            elif isinstance(item, Back):
+                out.add(item.slot)
+        return not out
+
     def _run_batch(self, items: list) -> list:
-        """Releases first (their slots serve this batch's prefills), then one decode of every step, then each
-        prefill; a failing item gets its exception as its result (recomputing items would advance the cache)."""
+        """Releases and away/back first (freed slots serve this batch's prefills), then one decode of every
+        step, then each prefill; a failing item gets its exception as its result (recomputing items would
+        advance the cache)."""
         results: list = [None] * len(items)
         for item in items:
             if isinstance(item, Release):
                 self._cache.free(item.slot)
+            if isinstance(item, (Release, Away, Step)):
+                self._out.discard(item.slot)
+            elif isinstance(item, Back):
+                self._out.add(item.slot)
         steps = [i for i, item in enumerate(items) if isinstance(item, Step)]
         if steps:
             try:
@@ -81,10 +121,13 @@ class TalkerServer:
                 outputs = [error] * len(steps)
             for i, out in zip(steps, outputs):
                 results[i] = out
+                if not isinstance(out, Exception):
+                    self._out.add(items[i].slot)
         for i, item in enumerate(items):
             if isinstance(item, Prefill):
                 try:
                     results[i] = self._prefill(item)
+                    self._out.add(results[i][0])
                 except Exception as error:  # noqa: BLE001 - this run's input: the others go on
                     results[i] = error
         if self.live_slots == 0:

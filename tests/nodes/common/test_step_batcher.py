@@ -94,3 +94,20 @@ def test_an_exception_result_is_raised_in_its_caller_only_and_nothing_is_recompu
     assert outcomes[:2] == [10, 20] and outcomes[3] == 40
     assert isinstance(outcomes[2], ValueError) and "negative item -3" in str(outcomes[2])
     assert sorted(i for b in gate.batches for i in b) == [-3, 1, 2, 4]  # every item computed once
+
+
+def test_ready_holds_the_batch_until_it_is_complete() -> None:
+    batches = []
+    batcher = StepBatcher(lambda items: batches.append(sorted(items)) or items, max_batch=8, name="test",
+                          ready=lambda waiting: len(waiting) >= 3)
+    futures = [batcher.submit(i) for i in (3, 1)]
+    assert not any(f.done() for f in futures)  # held: nothing is computed before the third item
+    assert batcher.call(2) == 2 and [f.result(60) for f in futures] == [3, 1]
+    assert batches == [[1, 2, 3]]
+
+
+def test_submit_to_a_closed_batcher_gives_a_failed_future() -> None:
+    batcher = StepBatcher(lambda items: items, max_batch=2, name="test")
+    batcher.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.submit(1).result(60)

@@ -180,3 +180,22 @@ def test_concurrent_qwen3_omni_runs_equal_the_same_runs_one_by_one():
     assert len({w["codec_codes"] for w in want}) == len(texts)  # sampled, each run its own seed
     assert ex.nodes["talker"]._server.peak_batch > 1 and ex.nodes["code_predictor"]._server.peak_batch > 1
     assert servers_idle(ex)
+
+
+def test_a_run_waiting_for_text_does_not_hold_the_others(ckpt):
+    """The slow run waits for its 4th token after its first step; the other run ends meanwhile (were batches
+    waiting for the slow run's step, it could not)."""
+    (want_slow, want_fast), _ = alone(ckpt, "greedy", [RUNS[0], RUNS[1]])
+    ex, _ = executor(ckpt, "greedy")
+    release, slow_inputs = threading.Event(), inputs(*RUNS[0][:2])
+
+    def slow_tokens():
+        yield from slow_inputs["tokens"][:3]
+        assert release.wait(WAIT)
+        yield from slow_inputs["tokens"][3:]
+
+    slow = ex.start(slow_inputs | {"tokens": slow_tokens()}, seed=RUNS[0][2])
+    fast = ex.start(inputs(*RUNS[1][:2]), seed=RUNS[1][2])
+    assert codes(fast) == want_fast
+    release.set()
+    assert codes(slow) == want_slow

@@ -1,0 +1,107 @@
+"""Concurrent `qwen3_omni` requests (text in, speech out) through the public API (`LocalExecutor.start` called N
+times) against the same requests one after another, on the `small` checkpoint, the process pinned to one core (so
+any gain is batching, not a second core).
+
+    python examples/bench/talker_concurrency.py [--n 1 4] [--tokens 24] [--frames 48] [--repeats 2]
+                                                 [--checkpoint DIR] [--device cpu]
+
+Prints, per N and repeat: aggregate codec frames/s and Thinker tokens/s of N concurrent requests and of the same
+N requests in a row, the frames/s ratio (target at N = 4: >= 2.5x), and the median and p95 time to the first
+audio chunk of the concurrent requests over that of a request alone (target: median <= 2.5x). Requests are
+sampled, each with its own seed and text; without --checkpoint the small preset is written once to
+~/.cache/omnigraph/small-seed0.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from concurrency import small_checkpoint
+from omnigraph.runtime.checkpoint import Checkpoint
+from omnigraph.runtime.executor_local import LocalExecutor
+from omnigraph.runtime.validate import load_graph
+
+TEXTS = ["Tell me about the sea.", "Name three colours.", "What is a good breakfast?", "Sing me a short song.",
+         "Why is the sky blue?", "Count to five.", "Describe a cat.", "Say something kind."]
+
+
+def one(executor: LocalExecutor, text: str, seed: int, t0: float, out: list, index: int) -> None:
+    """Run one request; out[index] = (seconds from t0 to its first audio chunk, codec frames, Thinker tokens)."""
+    run = executor.start({"text": text}, seed=seed)
+    first = None
+    for event in run.events():
+        if first is None and event.name == "audio":
+            first = time.perf_counter() - t0
+    outputs = run.result().outputs
+    out[index] = (first, len(outputs["codec_codes"].frames), len(outputs["thinker_token_ids"].ids))
+
+
+def concurrent(executor: LocalExecutor, requests: list[tuple[str, int]]) -> tuple[float, list[tuple]]:
+    """All requests at once: (wall seconds, per request (first audio s, frames, tokens))."""
+    out: list = [None] * len(requests)
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=one, args=(executor, text, seed, t0, out, i))
+               for i, (text, seed) in enumerate(requests)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0, out
+
+
+def sequential(executor: LocalExecutor, requests: list[tuple[str, int]]) -> tuple[float, list[tuple]]:
+    out: list = [None] * len(requests)
+    t0 = time.perf_counter()
+    for i, (text, seed) in enumerate(requests):
+        one(executor, text, seed, time.perf_counter(), out, i)
+    return time.perf_counter() - t0, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--tokens", type=int, default=24, help="the Thinker's max_new_tokens of each request")
+    parser.add_argument("--frames", type=int, default=48, help="the Talker's max_frames of each request")
+    parser.add_argument("--repeats", type=int, default=2, help="measurements per N")
+    parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one core")
+    args = parser.parse_args()
+    if not args.no_pin:
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    torch.set_num_threads(1)
+    checkpoint = Checkpoint.open(args.checkpoint or small_checkpoint())
+    batch = max(args.n)
+    graph = load_graph("qwen3_omni", overrides={("thinker", "max_new_tokens"): args.tokens,
+                                                ("talker", "max_frames"): args.frames,
+                                                ("thinker", "max_batch"): batch, ("talker", "max_batch"): batch,
+                                                ("code_predictor", "max_batch"): batch})
+    executor = LocalExecutor(graph, device=args.device, checkpoint=checkpoint)
+    executor.load()
+    sequential(executor, [(TEXTS[0], 0)])  # warm-up
+    _, alone = sequential(executor, [(TEXTS[i], i) for i in range(3)])
+    first_alone = statistics.median(f for f, _, _ in alone)
+    print(f"qwen3_omni (text in), small checkpoint, {args.device}, 1 core, max_new_tokens {args.tokens}, "
+          f"max_frames {args.frames}; first audio alone {first_alone * 1e3:.0f} ms")
+    for n in args.n:
+        requests = [(TEXTS[i % len(TEXTS)], 100 + i) for i in range(n)]
+        for _ in range(args.repeats):
+            seq_wall, seq = sequential(executor, requests)
+            con_wall, con = concurrent(executor, requests)
+            rate = lambda rows, wall, k: sum(r[k] for r in rows) / wall  # noqa: E731
+            firsts = sorted(f for f, _, _ in con)
+            p95 = firsts[min(len(firsts) - 1, int(round(0.95 * (len(firsts) - 1))))]
+            print(f"  N={n:2d}: frames/s concurrent {rate(con, con_wall, 1):6.1f}, sequential "
+                  f"{rate(seq, seq_wall, 1):6.1f}, ratio {rate(con, con_wall, 1) / rate(seq, seq_wall, 1):5.2f}x | "
+                  f"tokens/s {rate(con, con_wall, 2):6.1f} vs {rate(seq, seq_wall, 2):6.1f} | first audio median "
+                  f"{statistics.median(firsts) / first_alone:5.2f}x, p95 {p95 / first_alone:5.2f}x of alone")
+
+
+if __name__ == "__main__":
+    main()
