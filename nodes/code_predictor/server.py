@@ -39,9 +39,6 @@ class CodePredictorServer:
         """The G codes of `item`'s frame, computed with the frames other runs ask for now."""
         return self._batcher.call(item)
 
-    def close(self) -> None:
-        self._batcher.close()
-
     def _run_batch(self, items: list[FrameItem]) -> list[list[int]]:
         B = len(items)
         if B > self._rows:

@@ -80,9 +80,6 @@ class TalkerServer:
     def back(self, slot: int) -> None:
         self._batcher.submit(Back(slot))
 
-    def close(self) -> None:
-        self._batcher.close()
-
     @property
     def live_slots(self) -> int:
         return 0 if self._cache is None else sum(b > 0 for b in self._cache.budgets)

@@ -55,11 +55,11 @@ def test_logits_and_greedy_codes_match_oracle(setup):
                                                        output_logits=True, return_dict_in_generate=True)
         seen = []
 
-        def choose(logits):
+        def greedy(logits):
             seen.append(logits[0].clone())
             return logits.argmax(-1)
 
-        codes = ours.frames(r.hidden[None], torch.tensor([r.code0]), choose, cache, rot)[0].tolist()
+        codes = ours.frames(r.hidden[None], torch.tensor([r.code0]), greedy, cache, rot)[0].tolist()
         assert codes == [r.code0, *ref.sequences[0, -(G - 1):].tolist()]
         assert len(seen) == len(ref.logits) == G - 1
         for mine, theirs in zip(seen, ref.logits):
