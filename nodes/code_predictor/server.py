@@ -1,7 +1,8 @@
 """The frames of one loaded code predictor for every concurrent run (nodes/common/step_batcher.py): the frame
 requests waiting together are one batched frame, B rows through the G steps over one frame cache, each row
-choosing its codes with its own run's settings and generator (all greedy: one argmax for the batch). Codes reach
-the host once per batched frame.
+choosing its codes with its own run's settings and generator (all greedy: one argmax for the batch; sampled with
+the same settings: one filter for the batch, then each row's draw from its own generator). Codes reach the host
+once per batched frame.
 
 Shapes: B rows, C width, Vc codebook size, G code groups.
 """
@@ -50,7 +51,9 @@ class CodePredictorServer:
 
 
 def choose(logits: torch.Tensor, items: list[FrameItem]) -> torch.Tensor:
-    """logits [B, Vc] -> codes [B]: row b chosen with items[b]'s settings and generator."""
-    if all(i.params.greedy for i in items):
-        return logits.argmax(dim=-1)
+    """logits [B, Vc] -> codes [B]: row b chosen with items[b]'s settings and generator (rows sharing settings,
+    as the runs of one node do, filtered together)."""
+    params = items[0].params
+    if all(i.params == params for i in items):
+        return sample_among_top_k(logits, params, [i.generator for i in items])
     return torch.cat([sample_among_top_k(logits[b:b + 1], i.params, i.generator) for b, i in enumerate(items)])
