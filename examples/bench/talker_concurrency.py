@@ -37,7 +37,7 @@ TEXTS = ["Tell me about the sea.", "Name three colours.", "What is a good breakf
          "Why is the sky blue?", "Count to five.", "Describe a cat.", "Say something kind."]
 
 
-REPLY = [TokenId(i) for i in [151644, 77091, 198] * 8]  # --speech-only: the text the Talker speaks
+REPLY = [TokenId(i) for i in [151644, 77091, 198] * 8]  # --speech-only: the text the Talker speaks (no tokens/s)
 
 
 def one(executor: LocalExecutor, text: str, seed: int, t0: float, out: list, index: int) -> None:
@@ -116,11 +116,12 @@ def main() -> None:
             rate = lambda rows, seconds, k: sum(r[k] for r in rows) / seconds  # noqa: E731
             firsts = sorted(f for f, _, _ in con)
             p95 = firsts[min(len(firsts) - 1, int(round(0.95 * (len(firsts) - 1))))]
+            tokens = "" if args.speech_only else (f" | tokens/s {rate(con, con_wall, 2):6.1f} vs "
+                                                  f"{rate(seq, seq_wall, 2):6.1f}")
             print(f"  N={n:2d}: frames/s concurrent {rate(con, con_wall, 1):6.1f}, sequential "
                   f"{rate(seq, seq_wall, 1):6.1f}, ratio {rate(con, con_wall, 1) / rate(seq, seq_wall, 1):5.2f}x "
-                  f"(per CPU second {rate(con, con_cpu, 1) / rate(seq, seq_cpu, 1):5.2f}x) | tokens/s "
-                  f"{rate(con, con_wall, 2):6.1f} vs {rate(seq, seq_wall, 2):6.1f} | first audio median "
-                  f"{statistics.median(firsts) / first_alone:5.2f}x, p95 {p95 / first_alone:5.2f}x of alone")
+                  f"(per CPU second {rate(con, con_cpu, 1) / rate(seq, seq_cpu, 1):5.2f}x){tokens} | first audio "
+                  f"median {statistics.median(firsts) / first_alone:5.2f}x, p95 {p95 / first_alone:5.2f}x of alone")
 
 
 if __name__ == "__main__":
