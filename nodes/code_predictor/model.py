@@ -10,12 +10,12 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..common.decoder import Decoder, fold
 from ..common.decoder_args import DecoderArgs
 from ..common.kv_cache import KVCache
-from ..common.sampling import filter_logits
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,12 @@ class CodePredictor(Decoder):
         self.codec_embedding = nn.Parameter(torch.empty(a.n_groups - 1, t.vocab_size, t.dim))  # [G-1, Vc, C]
         self.heads = nn.Parameter(torch.empty(a.n_groups - 1, t.dim, t.vocab_size))  # [G-1, C, Vc]
 
-    def frame_cache(self) -> tuple[KVCache, int]:
-        """A cache and slot for the G positions of one frame (every frame rewrites them)."""
+    def frame_cache(self, rows: int) -> KVCache:
+        """A cache of `rows` slots (0..rows-1) for the G positions of one frame (every frame rewrites them)."""
         cache = self.new_cache()
-        return cache, cache.add(self.args.n_groups)
+        for _ in range(rows):
+            cache.add(self.args.n_groups)
+        return cache
 
     def rope_matrices(self) -> torch.Tensor:
         """[G, D, D]: RoPE at position p as one product (Decoder.rotations)."""
@@ -63,38 +65,24 @@ class CodePredictor(Decoder):
         self._heads = fold(self.norm.weight, self.heads)  # [G-1, C, Vc]
 
     @torch.inference_mode()
-    def frame(self, hidden: torch.Tensor, code0: int, choose: Callable[[torch.Tensor], int],
-              cache: tuple[KVCache, int], rot: torch.Tensor) -> list[int]:
-        """hidden [1, C] (talker last normed hidden), code 0 -> the frame's G codes (code 0 first).
+    def frames(self, hidden: torch.Tensor, code0: torch.Tensor, choose: Callable[[torch.Tensor], torch.Tensor],
+               cache: KVCache, rot: torch.Tensor) -> torch.Tensor:
+        """hidden [B, C] (talker last normed hidden per row), code0 [B] -> the frames' codes [B, G] (code 0 first).
 
-        choose(logits [1, Vc]) -> int picks each code. Positions: hidden 0, code 0's embedding 1, then the
-        embedding of code g at position g + 1; head g-1 reads position g's output to predict code g.
+        choose(logits [B, Vc]) -> codes [B] picks each step's codes. Every row sits at the same positions (slots
+        0..B-1 of a frame_cache), so no mask: hidden at 0, code 0's embedding at 1, then the embedding of code g
+        at g + 1; head g-1 reads position g's output to predict code g. Codes stay on the device.
         """
-        G, C, eps = self.args.n_groups, self.args.text.dim, self.args.text.rms_eps
-        kv, slot = cache
+        G, eps = self.args.n_groups, self.args.text.rms_eps
         if self._fused is None:
             self.prepare()
-        kv.truncate(slot, 0)
-        self.decode(hidden, rot[0:1], kv, kv.rows([slot], 1), cache_only=True)
-        x = self.talker_embedding.weight[code0].view(1, C)
-        codes, heads = [code0], self._heads
+        slots = list(range(hidden.shape[0]))
+        for slot in slots:
+            cache.truncate(slot, 0)
+        self.decode(hidden, rot[0:1], cache, cache.rows(slots, 1), cache_only=True)
+        x, codes, heads = F.embedding(code0, self.talker_embedding.weight), [code0], self._heads
         for g in range(1, G):
-            h = self.decode(x, rot[g:g + 1], kv, kv.rows([slot], 1))
+            h = self.decode(x, rot[g:g + 1], cache, cache.rows(slots, 1))
             codes.append(choose((h @ heads[g - 1]) * torch.rsqrt((h * h).mean(-1, keepdim=True) + eps)))
-            x = self.codec_embedding[g - 1, codes[-1]].view(1, C)
-        return codes
-
-
-def top_k_top_p_sampler(temperature: float, top_k: int, top_p: float,
-                        generator: torch.Generator | None) -> Callable[[torch.Tensor], int]:
-    """choose(logits [1, V]) -> int: sample after temperature, top-k, then top-p (sampling.filter_logits), with
-    the nucleus computed over the k best logits only (no sort of the vocabulary)."""
-    def choose(logits: torch.Tensor) -> int:
-        logits, ids = logits.float(), None
-        if 0 < top_k < logits.shape[-1]:
-            logits, ids = logits.topk(top_k, dim=-1)  # sorted, best first
-        probs = filter_logits(logits / temperature, 0, top_p).softmax(-1)
-        pick = torch.multinomial(probs, 1, generator=generator)
-        return int(pick if ids is None else ids.gather(-1, pick))
-
-    return choose
+            x = F.embedding(codes[-1], self.codec_embedding[g - 1])
+        return torch.stack(codes, dim=1)

@@ -1,6 +1,8 @@
 """code_predictor: per FrameRequest (talker hidden state + code 0), codebooks 1..G-1 of that frame.
 
-Each frame runs a fresh KV cache (allocated once per run and reset) and G one-token steps.
+Each frame is G one-token steps over a frame cache that every frame rewrites. Concurrent runs' frame requests
+are computed together as one batched frame (server.py), each run with its own generator; a run's codes are
+those it gets alone.
 Greedy, or sampled with top_k 50, top_p 0.8 and `temperature` (transformers v5 samples the code predictor
 exactly when the talker samples: the graph sets `greedy` on both).
 """
@@ -29,6 +31,8 @@ class CodePredictor(Node):
         top_p: float = Field(0.8, gt=0, le=1, description="Nucleus probability mass.")
         dtype: DTypeSetting = Field("auto", description="Weights and activations dtype (auto: the checkpoint's on "
                                                         "CUDA, float32 on CPU).")
+        max_batch: int = Field(16, ge=1, le=4096, description="Most concurrent runs' frames computed together (more "
+                               "wait for the next batched frame).")
 
     inputs = (Input("requests", FrameRequest, stream=True, doc="The talker's hidden state and code 0 per frame."),)
     outputs = (Output("frames", CodecFrame, stream=True, doc="All G codes of each requested frame."),)
@@ -36,6 +40,7 @@ class CodePredictor(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         from ..talker.node import NO_TALKER
 
+        from .server import CodePredictorServer
         from .weights import load_code_predictor
 
         if checkpoint is None:
@@ -44,27 +49,24 @@ class CodePredictor(Node):
         self._device = device
         self._model = load_code_predictor(checkpoint, self.weights or "talker.code_predictor.", "talker.",
                                           self.dtype, device)
+        self._server = CodePredictorServer(self._model, self.config.max_batch, f"{self.name}-frames")
 
     def stream(self, requests: Iterator[FrameRequest]) -> Iterator[tuple[str, CodecFrame]]:
-        import torch
-
-        from ..common.sampling import make_generator
+        from ..common.sampling import SamplingParams, make_generator
         from ...runtime.context import current_run
 
-        from .model import top_k_top_p_sampler
+        from .server import FrameItem
 
         c, model = self.config, self._model
-        if c.greedy:
-            choose = lambda logits: int(logits.argmax())  # noqa: E731
-        else:
-            choose = top_k_top_p_sampler(c.temperature, c.top_k, c.top_p,
-                                         make_generator(current_run().node_seed(), self._device))
-        with torch.inference_mode():
-            cache, rot = model.frame_cache(), model.rope_matrices()  # once per run; every frame rewrites them
-            dtype, C = model.heads.dtype, model.args.text.dim
-            for r in requests:
-                if r.hidden.shape[-1] != C:
-                    raise UserError(f"frame request {r.index}: hidden width {r.hidden.shape[-1]}, but this code "
-                                    f"predictor's is {C} (talker and code predictor from different checkpoints?)")
-                hidden = r.hidden.to(self._device, dtype).reshape(1, C)
-                yield "frames", CodecFrame(r.index, tuple(model.frame(hidden, r.code0, choose, cache, rot)))
+        params = SamplingParams(greedy=c.greedy, temperature=c.temperature, top_k=c.top_k, top_p=c.top_p)
+        generator = None if c.greedy else make_generator(current_run().node_seed(), self._device)
+        dtype, C, V = model.heads.dtype, model.args.text.dim, model.args.talker_vocab
+        for r in requests:
+            if r.hidden.shape[-1] != C:
+                raise UserError(f"frame request {r.index}: hidden width {r.hidden.shape[-1]}, but this code "
+                                f"predictor's is {C} (talker and code predictor from different checkpoints?)")
+            if not 0 <= r.code0 < V:
+                raise UserError(f"frame request {r.index}: code 0 = {r.code0} is outside the talker's codec "
+                                f"vocabulary (0..{V - 1})")
+            item = FrameItem(r.hidden.to(self._device, dtype).reshape(C), r.code0, params, generator)
+            yield "frames", CodecFrame(r.index, tuple(self._server.frame(item)))  # batched with other runs

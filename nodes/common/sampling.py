@@ -66,3 +66,21 @@ def sample(logits: torch.Tensor, params: SamplingParams, generator: torch.Genera
     logits = filter_logits(logits / params.temperature, params.top_k, params.top_p)
     probs = logits.softmax(dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def sample_among_top_k(logits: torch.Tensor, params: SamplingParams,
+                       generator: torch.Generator | list[torch.Generator | None] | None = None) -> torch.Tensor:
+    """logits [B, V] -> ids [B]: `sample` without the repetition penalty, drawing among the top_k best only (the
+    nucleus computed over those), so the vocabulary is never sorted. The same distribution as `sample`.
+    `generator` may be a list, one per row: rows of seeded runs computed together then draw as each would alone."""
+    if params.greedy:
+        return logits.argmax(dim=-1)
+    logits, ids = logits.float(), None
+    if 0 < params.top_k < logits.shape[-1]:
+        logits, ids = logits.topk(params.top_k, dim=-1)  # sorted, best first
+    probs = filter_logits(logits / params.temperature, 0, params.top_p).softmax(dim=-1)
+    if isinstance(generator, list):
+        pick = torch.cat([torch.multinomial(probs[b:b + 1], 1, generator=g) for b, g in enumerate(generator)])
+    else:
+        pick = torch.multinomial(probs, 1, generator=generator)
+    return (pick if ids is None else ids.gather(-1, pick)).squeeze(-1)

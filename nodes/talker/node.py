@@ -7,6 +7,11 @@ stream (usually <|im_end|>) is never used, so the node reads one token ahead: it
 context and the first token (plus the next one, to know the first is not the last), then feeds one more token
 per frame, then tts_eos, then tts_pad; it waits when text comes slower than frames. A stream of fewer than two
 tokens gives no frames.
+
+Concurrent runs share the loaded Talker's forward passes (server.py): one KV cache with a slot per run, the
+decode steps of the runs in step computed as one batch; each run samples its own code 0 (its suppress mask,
+repetition penalty history, generator), so a run's codes are those it gets alone. A run tells the server when
+it waits for text, so a slow text stream never holds the others.
 """
 from __future__ import annotations
 
@@ -39,6 +44,10 @@ class _Lookahead:
                 self.ended = True
         return "use" if k + 1 < len(self.ids) else "last" if k + 1 == len(self.ids) else "gone"
 
+    def known(self, k: int) -> bool:
+        """Whether `status(k)` answers without reading the stream."""
+        return self.ended or len(self.ids) >= k + 2
+
 
 class Talker(Node):
     kind = "talker"
@@ -58,6 +67,8 @@ class Talker(Node):
                                 "last) makes no frame.")
         dtype: DTypeSetting = Field("auto", description="Weights and activations dtype (auto: the checkpoint's on "
                                                         "CUDA, float32 on CPU).")
+        max_batch: int = Field(16, ge=1, le=4096, description="Most concurrent runs' decode steps computed together "
+                               "(more wait for the next step).")
 
     inputs = (
         Input("context", TalkerContext, doc="The prompt's user turns (thinker or text_context)."),
@@ -77,6 +88,7 @@ class Talker(Node):
 
         from .model import TalkerArgs
         from .prompt import TalkerIds
+        from .server import TalkerServer
         from .weights import load_talker
 
         if checkpoint is None:
@@ -101,6 +113,7 @@ class Talker(Node):
         suppress[V - 1024:] = True
         suppress[self._ids.codec_eos] = False
         self._suppress = suppress
+        self._server = TalkerServer(self._model, self._table, self.config.max_batch, f"{self.name}-steps")
 
     def stream(self, context: TalkerContext, tokens: Iterator[TokenId],
                frames: Iterator[CodecFrame]) -> Iterator[tuple[str, Any]]:
@@ -110,7 +123,7 @@ class Talker(Node):
         from ..common.sampling import SamplingParams, apply_repetition_penalty, make_generator, sample
         from ...runtime.context import current_run
 
-        from .prompt import TextEmbedder, talker_prompt
+        from .prompt import TextEmbedder, check_text_ids, talker_prompt
 
         run, c, model, ids = current_run(), self.config, self._model, self._ids
         params = SamplingParams(greedy=c.greedy, temperature=c.temperature, top_k=c.top_k, top_p=c.top_p)
@@ -121,35 +134,42 @@ class Talker(Node):
             return
         with torch.inference_mode():
             embed = TextEmbedder(model, self._table)
-            eos_text, pad_text = embed([ids.tts_eos, ids.tts_pad]).unbind(0)
             prompt, positions, delta = talker_prompt(model, embed, context, text.ids[0], self._speaker, ids,
                                                      self._media)
-            P, N = prompt.shape[1], c.max_frames
-            cache = model.new_cache()  # grows as frames come (kv_cache.py)
-            slot = cache.add(P + N)
+        P, N = prompt.shape[1], c.max_frames
+        G, Vc = model.args.n_groups, model.args.codebook_size
+        slot, logits, hidden = self._server.prefill(prompt, positions, P + N)
+        try:
             history = TokenHistory(self._device)
-            logits, hidden = model.first_step(prompt, positions, cache, cache.rows([slot], P))
             for s in range(N):  # choose code 0 of frame s (after frame N-1 the reference's last code is not needed)
-                logits = logits.float().masked_fill(self._suppress, float("-inf"))
-                if c.repetition_penalty != 1.0 and s:
-                    logits = apply_repetition_penalty(logits, history.view(), c.repetition_penalty)
-                code0 = sample(logits, params, generator)  # [1]
-                history.append(code0)
-                if int(code0[0]) == ids.codec_eos:
+                with torch.inference_mode():
+                    logits = logits.float().masked_fill(self._suppress, float("-inf"))
+                    if c.repetition_penalty != 1.0 and s:
+                        logits = apply_repetition_penalty(logits, history.view(), c.repetition_penalty)
+                    code0 = sample(logits, params, generator)  # [1]
+                    history.append(code0)
+                code = int(code0[0])
+                if code == ids.codec_eos:
                     break
-                yield "requests", FrameRequest(s, hidden[0].clone(), int(code0[0]))
+                yield "requests", FrameRequest(s, hidden[0].clone(), code)
+                if s + 1 < N and not text.known(s + 1):  # read the next step's text while the frame computes
+                    self._server.away(slot)  # the text may take long: batches do not wait for this run
+                    text.status(s + 1)
+                    self._server.back(slot)
                 frame = next(frames, None)
-                if frame is None or frame.index != s or frame.codes[0] != int(code0[0]):
-                    raise RuntimeError(f"talker expected frame {s} with code 0 = {int(code0[0])} back from the code "
-                                       f"predictor, got {frame if frame is None else (frame.index, frame.codes[:1])}")
+                if (frame is None or frame.index != s or len(frame.codes) != G or frame.codes[0] != code
+                        or not all(0 <= x < Vc for x in frame.codes[1:])):
+                    raise RuntimeError(f"talker expected frame {s} with code 0 = {code} and {G - 1} more codes "
+                                       f"below {Vc} back from the code predictor, got "
+                                       f"{frame if frame is None else (frame.index, frame.codes)}")
                 done.append(tuple(frame.codes))
                 if s + 1 == N or run.cancelled.is_set():
                     break
                 status = text.status(s + 1)  # trailing text of step s + 1: token s + 1, then tts_eos, then tts_pad
-                trailing = (embed([text.ids[s + 1]])[0] if status == "use"
-                            else eos_text if status == "last" else pad_text)
-                x = model.frame_embedding(torch.tensor([frame.codes], device=self._device)) + trailing
-                # the decode step after frame s sits at position P + s + delta
-                position = torch.tensor([P + s + delta], dtype=torch.float32, device=self._device)
-                logits, hidden = model.decode_step(x, position, cache, cache.rows([slot], 1))
+                trailing = text.ids[s + 1] if status == "use" else ids.tts_eos if status == "last" else ids.tts_pad
+                check_text_ids([trailing], self._table.shape[0])
+                # the decode step after frame s sits at position P + s + delta; batched with other runs' steps
+                logits, hidden = self._server.step(slot, frame.codes, trailing, P + s + delta)
+        finally:
+            self._server.release(slot)
         yield "codes", CodecCodes(tuple(done))

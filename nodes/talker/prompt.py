@@ -46,6 +46,12 @@ class TalkerIds:
         return cls(**{ours: int(src[key]) for ours, (src, key) in names.items() if src.get(key) is not None})
 
 
+def check_text_ids(ids: list[int], vocab: int) -> None:
+    bad = [i for i in ids if not 0 <= i < vocab]
+    if bad:
+        raise UserError(f"text token id(s) {bad[:5]} are outside the Thinker vocabulary (0..{vocab - 1})")
+
+
 class TextEmbedder:
     """Thinker-vocabulary ids -> text_projection(embed_tokens(ids)) [n, C]."""
 
@@ -53,10 +59,7 @@ class TextEmbedder:
         self.model, self.table = model, table
 
     def __call__(self, ids: list[int]) -> torch.Tensor:
-        V = self.table.shape[0]
-        bad = [i for i in ids if not 0 <= i < V]
-        if bad:
-            raise UserError(f"text token id(s) {bad[:5]} are outside the Thinker vocabulary (0..{V - 1})")
+        check_text_ids(ids, self.table.shape[0])
         return self.model.text_projection(self.table[torch.tensor(ids, device=self.table.device)])
 
 

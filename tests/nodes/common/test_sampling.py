@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from omnigraph.nodes.common.sampling import (SamplingParams, apply_repetition_penalty, filter_logits,
-                                             make_generator, sample)
+                                             make_generator, sample, sample_among_top_k)
 
 
 def test_greedy_is_argmax():
@@ -40,3 +40,26 @@ def test_bad_sampling_settings_are_rejected():
         SamplingParams(temperature=0.0)
     with pytest.raises(ValueError, match="top_p"):
         SamplingParams(top_p=1.5)
+
+
+def test_sampling_among_the_top_k_keeps_the_filters_and_the_seed():
+    torch.manual_seed(0)
+    logits = torch.randn(1, 500)
+    params = SamplingParams(temperature=0.9, top_k=6, top_p=0.7)
+    draw = lambda seed: [int(sample_among_top_k(logits, params, g)) for g in [make_generator(seed)]  # noqa: E731
+                         for _ in range(60)]
+    a = draw(7)
+    assert a == draw(7) and draw(8) != a
+    kept = torch.isfinite(filter_logits(logits / 0.9, 6, 0.7))[0].nonzero()[:, 0].tolist()
+    assert set(a) <= set(kept) and len(set(a)) > 1
+    assert sample_among_top_k(logits, SamplingParams(greedy=True)).tolist() == [int(logits.argmax())]
+
+
+def test_rows_with_their_own_generators_draw_as_each_alone():
+    torch.manual_seed(1)
+    logits = torch.randn(3, 500)
+    params = SamplingParams(temperature=1.2, top_k=40, top_p=0.9)
+    together, alone = [make_generator(s) for s in (1, 2, 3)], [make_generator(s) for s in (1, 2, 3)]
+    for _ in range(20):
+        batched = sample_among_top_k(logits, params, together).tolist()
+        assert batched == [int(sample_among_top_k(logits[b:b + 1], params, alone[b])) for b in range(3)]

@@ -102,3 +102,36 @@ def test_regroup_waits_for_the_last_batch_callers_so_lockstep_runs_stay_one_batc
         outcomes = [f.result(60) for f in (a, *rest)]
     assert outcomes == [[10 * (first + i) for i in range(4)] for first in (100, 200, 300)]
     assert [len(b) for b in gate.batches] == [1, 3, 3, 3, 2]
+class ReportingGate(Gate):
+    """A gate whose run_batch reports a negative item's failure as its result instead of raising."""
+
+    def __call__(self, items: list[int]) -> list:
+        super().__call__([abs(i) for i in items])
+        self.batches[-1] = list(items)
+        return [ValueError(f"negative item {i}") if i < 0 else i * 10 for i in items]
+
+
+def test_an_exception_result_is_raised_in_its_caller_only_and_nothing_is_recomputed() -> None:
+    gate = ReportingGate()
+    batcher = StepBatcher(gate, max_batch=8, name="test")
+    outcomes = queued_behind_first(batcher, gate, [1, 2, -3, 4])
+    assert outcomes[:2] == [10, 20] and outcomes[3] == 40
+    assert isinstance(outcomes[2], ValueError) and "negative item -3" in str(outcomes[2])
+    assert sorted(i for b in gate.batches for i in b) == [-3, 1, 2, 4]  # every item computed once
+
+
+def test_ready_holds_the_batch_until_it_is_complete() -> None:
+    batches = []
+    batcher = StepBatcher(lambda items: batches.append(sorted(items)) or items, max_batch=8, name="test",
+                          ready=lambda waiting: len(waiting) >= 3)
+    futures = [batcher.submit(i) for i in (3, 1)]
+    assert not any(f.done() for f in futures)  # held: nothing is computed before the third item
+    assert batcher.call(2) == 2 and [f.result(60) for f in futures] == [3, 1]
+    assert batches == [[1, 2, 3]]
+
+
+def test_submit_to_a_closed_batcher_gives_a_failed_future() -> None:
+    batcher = StepBatcher(lambda items: items, max_batch=2, name="test")
+    batcher.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.submit(1).result(60)

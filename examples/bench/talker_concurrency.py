@@ -1,0 +1,128 @@
+"""Concurrent `qwen3_omni` requests (text in, speech out) through the public API (`LocalExecutor.start` called N
+times) against the same requests one after another, on the `small` checkpoint, the process pinned to one core (so
+any gain is batching, not a second core).
+
+    python examples/bench/talker_concurrency.py [--n 1 4] [--tokens 24] [--frames 48] [--repeats 2]
+                                                 [--checkpoint DIR] [--device cpu] [--speech-only]
+
+Prints, per N and repeat: aggregate codec frames/s and Thinker tokens/s of N concurrent requests and of the same
+N requests in a row, the frames/s ratio (target at N = 4: >= 2.5x), and the median and p95 time to the first
+audio chunk of the concurrent requests over that of a request alone (target: median <= 2.5x). The ratio per CPU
+second (the process's CPU time; pinned, that is the core's time it got) stays meaningful on a shared machine,
+where other processes take the core part of the wall time. Requests are
+sampled, each with its own seed and text; without --checkpoint the small preset is written once to
+~/.cache/omnigraph/small-seed0. --speech-only runs the Talker <-> code predictor loop alone (examples/bench/
+talker.py's graph, a fixed reply as its text), so the figures are those of the stages batched here.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from concurrency import small_checkpoint
+from omnigraph.runtime.checkpoint import Checkpoint
+from omnigraph.runtime.executor_local import LocalExecutor
+from omnigraph.runtime.media_payloads import PromptTokens, TokenId
+from omnigraph.runtime.validate import load_graph
+from omnigraph.testing import graph_from_yaml
+from talker import PROMPT, TTS
+
+TEXTS = ["Tell me about the sea.", "Name three colours.", "What is a good breakfast?", "Sing me a short song.",
+         "Why is the sky blue?", "Count to five.", "Describe a cat.", "Say something kind."]
+
+
+REPLY = [TokenId(i) for i in [151644, 77091, 198] * 8]  # --speech-only: the text the Talker speaks (no tokens/s)
+
+
+def one(executor: LocalExecutor, text: str, seed: int, t0: float, out: list, index: int) -> None:
+    """Run one request; out[index] = (seconds from t0 to its first audio chunk (--speech-only: frame request),
+    codec frames, Thinker tokens)."""
+    speech_only = "codec_codes" not in executor.graph.outputs
+    inputs = {"prompt": PromptTokens(torch.tensor(PROMPT)), "tokens": REPLY} if speech_only else {"text": text}
+    run = executor.start(inputs, seed=seed)
+    first = None
+    for event in run.events():
+        if first is None and event.name in ("audio", "requests"):
+            first = time.perf_counter() - t0
+    outputs = run.result().outputs
+    frames = outputs["codes" if speech_only else "codec_codes"].frames
+    out[index] = (first, len(frames), len(REPLY) if speech_only else len(outputs["thinker_token_ids"].ids))
+
+
+def concurrent(executor: LocalExecutor, requests: list[tuple[str, int]]) -> tuple[float, float, list[tuple]]:
+    """All requests at once: (wall seconds, CPU seconds, per request (first audio s, frames, tokens))."""
+    out: list = [None] * len(requests)
+    t0, c0 = time.perf_counter(), time.process_time()
+    threads = [threading.Thread(target=one, args=(executor, text, seed, t0, out, i))
+               for i, (text, seed) in enumerate(requests)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0, time.process_time() - c0, out
+
+
+def sequential(executor: LocalExecutor, requests: list[tuple[str, int]]) -> tuple[float, float, list[tuple]]:
+    out: list = [None] * len(requests)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for i, (text, seed) in enumerate(requests):
+        one(executor, text, seed, time.perf_counter(), out, i)
+    return time.perf_counter() - t0, time.process_time() - c0, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--tokens", type=int, default=24, help="the Thinker's max_new_tokens of each request")
+    parser.add_argument("--frames", type=int, default=48, help="the Talker's max_frames of each request")
+    parser.add_argument("--repeats", type=int, default=2, help="measurements per N")
+    parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one core")
+    parser.add_argument("--speech-only", action="store_true", help="the Talker <-> code predictor loop alone")
+    args = parser.parse_args()
+    if not args.no_pin:
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    torch.set_num_threads(1)
+    checkpoint = Checkpoint.open(args.checkpoint or small_checkpoint())
+    batch = max(args.n)
+    if args.speech_only:
+        graph = graph_from_yaml((TTS % ("false", args.frames, "false")).replace(
+            "outputs: {codes: talker.codes}", "outputs: {codes: talker.codes, requests: talker.requests}"))
+    else:
+        graph = load_graph("qwen3_omni", overrides={("thinker", "max_new_tokens"): args.tokens,
+                                                    ("talker", "max_frames"): args.frames,
+                                                    ("thinker", "max_batch"): batch, ("talker", "max_batch"): batch,
+                                                    ("code_predictor", "max_batch"): batch})
+    executor = LocalExecutor(graph, device=args.device, checkpoint=checkpoint)
+    executor.load()
+    sequential(executor, [(TEXTS[0], 0)])  # warm-up
+    _, _, alone = sequential(executor, [(TEXTS[i], i) for i in range(3)])
+    first_alone = statistics.median(f for f, _, _ in alone)
+    what = "talker <-> code_predictor alone" if args.speech_only else "qwen3_omni (text in)"
+    print(f"{what}, small checkpoint, {args.device}, 1 core, max_new_tokens {args.tokens}, max_frames {args.frames}; "
+          f"first audio alone {first_alone * 1e3:.0f} ms")
+    for n in args.n:
+        requests = [(TEXTS[i % len(TEXTS)], 100 + i) for i in range(n)]
+        for _ in range(args.repeats):
+            seq_wall, seq_cpu, seq = sequential(executor, requests)
+            con_wall, con_cpu, con = concurrent(executor, requests)
+            rate = lambda rows, seconds, k: sum(r[k] for r in rows) / seconds  # noqa: E731
+            firsts = sorted(f for f, _, _ in con)
+            p95 = firsts[min(len(firsts) - 1, int(round(0.95 * (len(firsts) - 1))))]
+            tokens = "" if args.speech_only else (f" | tokens/s {rate(con, con_wall, 2):6.1f} vs "
+                                                  f"{rate(seq, seq_wall, 2):6.1f}")
+            print(f"  N={n:2d}: frames/s concurrent {rate(con, con_wall, 1):6.1f}, sequential "
+                  f"{rate(seq, seq_wall, 1):6.1f}, ratio {rate(con, con_wall, 1) / rate(seq, seq_wall, 1):5.2f}x "
+                  f"(per CPU second {rate(con, con_cpu, 1) / rate(seq, seq_cpu, 1):5.2f}x){tokens} | first audio "
+                  f"median {statistics.median(firsts) / first_alone:5.2f}x, p95 {p95 / first_alone:5.2f}x of alone")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Concurrent runs on one loaded Talker + code predictor share forward passes and keep their outputs: each run's
+codes are those of the same run alone (greedy and seeded sampling), the Talker's logits within 1e-4, with
+prompts and replies of different lengths, runs joining and leaving mid-batch, a cancelled and a failing run, and
+max_batch; through LocalExecutor on a TTS graph and on the qwen3_omni graph."""
+import math
+import threading
+
+import pytest
+import torch
+from step_gate import WAIT, hold_first_batches
+from oracle import build_model, save_checkpoint
+from talker_oracle import ASSISTANT, IM_END, IM_START, NL, SYSTEM, USER, WORDS, overrides
+
+from omnigraph.runtime.checkpoint import Checkpoint
+from omnigraph.runtime.context import current_run
+from omnigraph.runtime.errors import NodeFailed, RunCancelled
+from omnigraph.runtime.executor_local import LocalExecutor
+from omnigraph.runtime.media_payloads import PromptTokens, TokenId
+from omnigraph.testing import graph_from_yaml
+
+TTS = """
+nodes:
+  interleaver: {kind: mrope_interleaver}
+  context: {kind: text_context}
+  talker: {kind: talker, config: %s}
+  code_predictor: {kind: code_predictor, config: %s}
+edges:
+  - interleaver.thinker_prompt -> context.thinker_prompt
+  - context.talker_context -> talker.context
+  - talker.requests -> code_predictor.requests
+loops: [code_predictor.frames -> talker.frames]
+inputs: {prompt: interleaver.prompt, tokens: talker.tokens}
+outputs: {codes: talker.codes, requests: talker.requests}
+"""
+SETTINGS = {  # talker config, code predictor config
+    "greedy": ({"greedy": True, "max_frames": 12}, {"greedy": True}),
+    "sampled": ({"max_frames": 12, "temperature": 1.3, "top_k": 40, "top_p": 0.9, "repetition_penalty": 1.2},
+                {"temperature": 1.2, "top_k": 30, "top_p": 0.9}),
+}
+RUNS = [(9, 6, 1), (2, 2, 2), (5, 9, 3), (7, 4, 4)]  # (user words, reply tokens, seed): prompts and replies differ
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    """A Talker whose logits follow its inputs (weights of std 1/sqrt(fan in), not 0.02), so that a run handed
+    another run's rows would show."""
+    model = build_model(overrides("base"), seed=21)
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for name, p in [*model.talker.named_parameters(), ("embed", model.thinker.get_input_embeddings().weight)]:
+            if p.dim() >= 2:
+                p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(p.shape[-1]))
+            elif "norm" in name:
+                p.copy_(torch.rand(p.shape, generator=g) + 0.5)
+    model.talker.config.audio_config = model.config.thinker_config.audio_config  # the v5.23 workaround (section 9)
+    return Checkpoint.open(save_checkpoint(model, tmp_path_factory.mktemp("batching") / "ckpt"))
+
+
+def inputs(words: int, reply: int) -> dict:
+    chat = [*SYSTEM, IM_START, USER, NL, *WORDS[:words], IM_END, NL, IM_START, ASSISTANT, NL]
+    return {"prompt": PromptTokens(torch.tensor(chat)), "tokens": [TokenId(t) for t in (WORDS * 2)[:reply]]}
+
+
+def executor(ckpt, setting: str, **extra) -> tuple[LocalExecutor, dict]:
+    """A loaded TTS graph whose Talker records each run's logits (by run seed)."""
+    talker, predictor = SETTINGS[setting]
+    ex = LocalExecutor(graph_from_yaml(TTS % (talker | extra, predictor | extra)), device="cpu", checkpoint=ckpt)
+    ex.load()
+    server, logits = ex.nodes["talker"]._server, {}
+    for name, pick in (("prefill", 1), ("step", 0)):
+        def recorded(*args, inner=getattr(server, name), pick=pick):
+            out = inner(*args)
+            logits.setdefault(current_run().seed, []).append(out[pick][0].clone())
+            return out
+        setattr(server, name, recorded)
+    return ex, logits
+
+
+def codes(run) -> list:
+    return list(run.result(WAIT).outputs["codes"].frames)
+
+
+def alone(ckpt, setting: str, runs=RUNS) -> tuple[list, dict]:
+    ex, logits = executor(ckpt, setting)
+    return [codes(ex.start(inputs(w, r), seed=s)) for w, r, s in runs], logits
+
+
+def assert_logits_close(got: dict, want: dict) -> None:
+    assert got.keys() == want.keys()
+    for seed in want:
+        assert len(got[seed]) == len(want[seed])
+        for a, b in zip(got[seed], want[seed]):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+
+
+def servers_idle(ex) -> bool:
+    return ex.nodes["talker"]._server.live_slots == 0
+
+
+@pytest.mark.parametrize("setting", list(SETTINGS))
+def test_concurrent_runs_equal_the_same_runs_alone(ckpt, setting):
+    want, want_logits = alone(ckpt, setting)
+    assert all(len(c) == 12 for c in want)
+    assert len({tuple(c) for c in want}) == len(want)
+    ex, logits = executor(ckpt, setting)
+    hold_first_batches(ex.nodes["talker"], ex.nodes["code_predictor"], len(RUNS))
+    runs = [ex.start(inputs(w, r), seed=s) for w, r, s in RUNS]
+    assert [codes(run) for run in runs] == want
+    assert_logits_close(logits, want_logits)
+    assert ex.nodes["talker"]._server.peak_batch > 1 and ex.nodes["code_predictor"]._server.peak_batch > 1
+    assert servers_idle(ex)
+
+
+def test_max_batch_bounds_both_batches(ckpt):
+    want, _ = alone(ckpt, "sampled")
+    ex, _ = executor(ckpt, "sampled", max_batch=2)
+    hold_first_batches(ex.nodes["talker"], ex.nodes["code_predictor"], len(RUNS))
+    runs = [ex.start(inputs(w, r), seed=s) for w, r, s in RUNS]
+    assert [codes(run) for run in runs] == want
+    assert ex.nodes["talker"]._server.peak_batch == 2 and ex.nodes["code_predictor"]._server.peak_batch == 2
+
+
+def pause_before_step(server, seed: int, count: int) -> threading.Event:
+    """The run of `seed` waits before its `count`-th decode step until it is cancelled; -> an event set once it
+    waits there."""
+    inner, calls, paused = server.step, [], threading.Event()
+
+    def paused_step(*args):
+        run = current_run()
+        if run.seed == seed:
+            calls.append(None)
+            if len(calls) == count:
+                paused.set()
+                assert run.cancelled.wait(WAIT)
+        return inner(*args)
+
+    server.step = paused_step
+    return paused
+
+
+def test_runs_join_and_leave_mid_batch_and_a_cancelled_or_failing_run_changes_no_other(ckpt):
+    want, want_logits = alone(ckpt, "greedy")
+    ex, logits = executor(ckpt, "greedy")
+    server, leaving = ex.nodes["talker"]._server, RUNS[0][2]
+    gate = hold_first_batches(ex.nodes["talker"], ex.nodes["code_predictor"], 2)
+    paused = pause_before_step(server, leaving, 5)
+    first = [ex.start(inputs(w, r), seed=s) for w, r, s in RUNS[:2]]
+    assert gate.held.wait(WAIT)  # the first two step together: the others join mid-batch
+    bad = inputs(3, 6)
+    bad["tokens"][3] = TokenId(10 ** 9)  # outside the Thinker vocabulary: this run fails at its third step
+    failing = ex.start(bad, seed=9)
+    later = [ex.start(inputs(w, r), seed=s) for w, r, s in RUNS[2:]]
+    assert paused.wait(WAIT)
+    first[0].cancel()  # leaves mid-batch, after 5 frames
+    with pytest.raises(RunCancelled):
+        first[0].result(WAIT)
+    with pytest.raises(NodeFailed, match="outside the Thinker vocabulary"):
+        failing.result(WAIT)
+    assert [codes(run) for run in [first[1], *later]] == want[1:]
+    assert len(logits.pop(9)) == 3 and len(logits[leaving]) == 6  # the prefill and the steps before each left
+    logits[leaving] += want_logits[leaving][6:]
+    assert_logits_close(logits, want_logits)
+    assert servers_idle(ex)
+
+
+def test_concurrent_qwen3_omni_runs_equal_the_same_runs_one_by_one():
+    from omnigraph.runtime.checkpoint_writer import default_checkpoint
+    from omnigraph.runtime.validate import load_graph
+
+    checkpoint = Checkpoint.open(default_checkpoint())
+    graph = load_graph("qwen3_omni", overrides={("thinker", "max_new_tokens"): 6, ("talker", "max_frames"): 6})
+    ex = LocalExecutor(graph, device="cpu", checkpoint=checkpoint)
+    texts = [("Hello.", 1), ("Name three colours, please.", 2), ("Why?", 3), ("Count to five slowly now.", 4)]
+    outputs = lambda run: run.result(WAIT).outputs  # noqa: E731
+    want = [outputs(ex.start({"text": t}, seed=s)) for t, s in texts]
+    hold_first_batches(ex.nodes["talker"], ex.nodes["code_predictor"], len(texts))
+    got = [outputs(run) for run in [ex.start({"text": t}, seed=s) for t, s in texts]]
+    assert [g["codec_codes"] for g in got] == [w["codec_codes"] for w in want]
+    assert [g["thinker_token_ids"] for g in got] == [w["thinker_token_ids"] for w in want]
+    assert len({w["codec_codes"] for w in want}) == len(texts)  # sampled, each run its own seed
+    assert ex.nodes["talker"]._server.peak_batch > 1 and ex.nodes["code_predictor"]._server.peak_batch > 1
+    assert servers_idle(ex)
+
+
+def test_a_run_waiting_for_text_does_not_hold_the_others(ckpt):
+    """The slow run waits for its 4th token after its first step; the other run ends meanwhile (were batches
+    waiting for the slow run's step, it could not)."""
+    (want_slow, want_fast), _ = alone(ckpt, "greedy", [RUNS[0], RUNS[1]])
+    ex, _ = executor(ckpt, "greedy")
+    release, slow_inputs = threading.Event(), inputs(*RUNS[0][:2])
+
+    def slow_tokens():
+        yield from slow_inputs["tokens"][:3]
+        assert release.wait(WAIT)
+        yield from slow_inputs["tokens"][3:]
+
+    slow = ex.start(slow_inputs | {"tokens": slow_tokens()}, seed=RUNS[0][2])
+    fast = ex.start(inputs(*RUNS[1][:2]), seed=RUNS[1][2])
+    assert codes(fast) == want_fast
+    release.set()
+    assert codes(slow) == want_slow
