@@ -24,7 +24,7 @@ class HoldFirstBatch:
         if not self.held.is_set() and self.count(items):
             self.held.set()
             deadline = time.monotonic() + WAIT
-            while self.count(items) + self.count(i for i, _ in list(self.batcher._waiting)) < self.total:
+            while self.count(items) + self.count(i for i, *_ in list(self.batcher._waiting)) < self.total:
                 assert time.monotonic() < deadline, f"{self.total} {self.kind.__name__} items did not queue"
                 threading.Event().wait(0.001)
         return self.inner(items)
