@@ -76,3 +76,26 @@ def test_closed_batcher_refuses_calls() -> None:
     batcher.close()
     with pytest.raises(RuntimeError, match="closed"):
         batcher.call(1)
+
+
+class ThreadRecordingGate(Gate):
+    def __init__(self):
+        super().__init__()
+        self.threads: list[threading.Thread] = []
+
+    def __call__(self, items: list[int]) -> list[int]:
+        self.threads.append(threading.current_thread())
+        return super().__call__(items)
+
+
+def test_batches_compute_in_the_callers_threads() -> None:
+    """A call finding the batcher idle computes in its own thread (no hop); a queued batch in a caller's."""
+    alone = ThreadRecordingGate()
+    alone.release.set()
+    assert StepBatcher(alone, max_batch=8, name="test").call(3) == 30
+    assert alone.threads == [threading.current_thread()]
+    gate = ThreadRecordingGate()
+    batcher = StepBatcher(gate, max_batch=8, name="test")
+    assert queued_behind_first(batcher, gate, [1, 2, 3]) == [10, 20, 30]
+    assert [len(b) for b in gate.batches] == [1, 2]
+    assert all(t.name.startswith("ThreadPoolExecutor") for t in gate.threads)  # the callers' pool threads
