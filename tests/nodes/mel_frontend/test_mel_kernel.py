@@ -48,3 +48,11 @@ def test_floor_frames_make_each_row_its_own_example(path):
         torch.testing.assert_close(batched[i, :, :own[i]], alone, atol=1e-5, rtol=0)
     unmasked = reference.log_mel(wav, window, filters, 160)
     assert (unmasked[0, :, :100] - batched[0, :, :100]).abs().max() > 0.1  # the floor mask mattered here
+
+
+def test_reflect_pad_is_torchs():
+    import torch.nn.functional as F
+
+    for rows, n in [(1, 201), (3, 5000), (2, 401)]:
+        wav = torch.randn(rows, n, generator=torch.Generator().manual_seed(n))
+        assert torch.equal(cpu.reflect_pad(wav, 200), F.pad(wav[:, None], (200, 200), mode="reflect")[:, 0])
