@@ -2,7 +2,7 @@
 the local executor runs them) against the same prompts one after another, on the `small` checkpoint, the process
 pinned to one core (so any gain is batching, not a second core).
 
-    python examples/bench/encoders_concurrency.py [--n 1 4 8] [--repeats 5] [--checkpoint DIR]
+    python examples/bench/encoders_concurrency.py [--n 1 4 8] [--repeats 5] [--checkpoint DIR] [--device cpu]
 
 Prompts: one audio clip of 2-10 s (mixed lengths) each for the mel frontend and the audio encoder; one image of
 mixed sizes (96x96 to 640x480) each for the vision encoder. Prints, per node and N, best wall times of: the
@@ -91,6 +91,8 @@ def best(fn, repeats: int) -> float:
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
+        if torch.cuda.is_initialized():
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     return min(times)
 
@@ -124,13 +126,14 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("--device", default="cpu", help="cpu (pinned to one core) or cuda")
     args = parser.parse_args()
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     torch.set_num_threads(1)
     ckpt = Checkpoint.open(args.checkpoint or small_checkpoint())
     mel, audio, vision = MelFrontend(), AudioEncoderNode(), VisionEncoderNode()
     for node in (mel, audio, vision):
-        node.load("cpu", ckpt)
+        node.load(args.device, ckpt)
     for n in args.n:
         prompts = audio_prompts(n)
         bench("mel_frontend", mel, [{"prompt": p} for p in prompts], args.repeats)
