@@ -13,6 +13,10 @@ from ...runtime.ports import Input, Output
 
 Triple = Optional[tuple[StrictFloat, StrictFloat, StrictFloat]]  # written as a YAML list
 Pixels = Optional[Annotated[int, Field(ge=1, le=1 << 28)]]
+# Patches per batched forward on CPU, measured on the small checkpoint (CPU time, one core): 8 images of 96x96
+# took 17 ms together vs 41 ms one by one, 8 of 96x96 to 224x224 (856 patches) 50 vs 69 ms, 8 of 224x224 and
+# 320x240 (2064 patches) 128 vs 134 ms, while 8 of 96x96 to 640x480 (3316 patches) were 20% slower together.
+CPU_PATCHES = 2048
 
 
 class VisionEncoderNode(Node):
@@ -103,9 +107,21 @@ class VisionEncoderNode(Node):
                                            tuple(seconds))}
 
     def _encode(self, prompts: list[tuple[Any, tuple]]) -> list[tuple[Any, tuple]]:
-        """The patches of several prompts encoded as one packed batch (attention never crosses an image or a
+        """The patches of several prompts encoded as packed batches (attention never crosses an image or a
         video frame, so each prompt's embeddings are those it gets alone), split back per prompt:
-        -> (merged [K_i, Do], deepstack levels [K_i, Do]) per prompt."""
+        -> (merged [K_i, Do], deepstack levels [K_i, Do]) per prompt. On CPU a forward takes prompts up to
+        CPU_PATCHES patches (a larger prompt goes alone)."""
+        cap = None if self._device.startswith("cuda") else CPU_PATCHES
+        out, part, patches = [], [], 0
+        for prompt in prompts:
+            if part and cap is not None and patches + prompt[0].shape[0] > cap:
+                out += self._encode_together(part)
+                part, patches = [], 0
+            part.append(prompt)
+            patches += prompt[0].shape[0]
+        return out + self._encode_together(part)
+
+    def _encode_together(self, prompts: list[tuple[Any, tuple]]) -> list[tuple[Any, tuple]]:
         import torch
 
         pixels = torch.cat([p for p, _ in prompts]).to(self._device)

@@ -168,12 +168,20 @@ def assert_alone(model, node, p, out) -> None:
         torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
 
 
-def test_batched_prompts_equal_each_prompt_alone(model_and_checkpoint):
+@pytest.mark.parametrize("cpu_patches", [2048, 100])  # 100: the batch takes several forwards
+def test_batched_prompts_equal_each_prompt_alone(model_and_checkpoint, cpu_patches, monkeypatch):
+    from omnigraph.nodes.vision_encoder import node as vision_node
+
+    monkeypatch.setattr(vision_node, "CPU_PATCHES", cpu_patches)
+    forwards = []
     model, path = model_and_checkpoint
     node = load_node(path, **SMALL_VIDEOS)
     ps = batching_prompts()
+    encode = node._encode_together
+    node._encode_together = lambda part: (forwards.append(len(part)), encode(part))[1]
     got, gate = queued_together(node._batcher, [lambda p=p: node.process(p)["vision"] for p in ps])
     assert gate.sizes == [1, len(ps) - 1] and node._batcher.peak_batch == len(ps) - 1
+    assert forwards == ([1, len(ps) - 1] if cpu_patches == 2048 else [1, 2, 1, 1])  # in order, up to the cap
     assert len({out.grids for out in got}) == len(ps)  # sizes and frame counts all differ
     for p, out in zip(ps, got):
         assert_alone(model, node, p, out)
