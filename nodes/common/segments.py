@@ -51,18 +51,18 @@ def segment_groups(lengths: Sequence[int], device: torch.device | str,
         starts.append(starts[-1] + n)
     groups = similar_size_groups([n * n for n in lengths], max_waste)
     out = []
-    for members in groups:
-        sizes = torch.tensor([lengths[i] for i in members], device=device)  # [B]
+    for members in groups:  # index tensors built on the CPU, then moved once (no small launches per segment)
+        sizes = torch.tensor([lengths[i] for i in members])  # [B]
         rows = None
         if len(groups) > 1:
-            rows = torch.cat([torch.arange(starts[i], starts[i] + lengths[i], device=device) for i in members])
-        seg = torch.repeat_interleave(torch.arange(len(members), device=device), sizes)  # [n]
-        slot = torch.arange(seg.shape[0], device=device) - (torch.cumsum(sizes, 0) - sizes)[seg]
+            rows = torch.cat([torch.arange(starts[i], starts[i] + lengths[i]) for i in members]).to(device)
+        seg = torch.repeat_interleave(torch.arange(len(members)), sizes)  # [n]
+        slot = torch.arange(seg.shape[0]) - (torch.cumsum(sizes, 0) - sizes)[seg]
         length = max(lengths[i] for i in members)
         mask = None
         if any(lengths[i] != length for i in members):
-            mask = (torch.arange(length, device=device)[None, :] < sizes[:, None])[:, None, None, :]
-        out.append(SegmentGroup(rows, seg, slot, len(members), length, mask))
+            mask = (torch.arange(length)[None, :] < sizes[:, None])[:, None, None, :].to(device)
+        out.append(SegmentGroup(rows, seg.to(device), slot.to(device), len(members), length, mask))
     return out
 
 
