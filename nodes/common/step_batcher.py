@@ -55,7 +55,11 @@ class StepBatcher(Generic[Item, Result]):
             me.computes = not self._busy
             self._busy = True
         if not me.computes:
-            me.wake.wait()
+            try:
+                me.wake.wait()
+            except BaseException:  # e.g. Ctrl-C in the main thread: leave the queue, pass on a turn it was given
+                self._leave(me)
+                raise
         if not me.future.done():  # this thread's turn: its item heads the queue
             self._compute_next()
         return me.future.result()
@@ -78,11 +82,23 @@ class StepBatcher(Generic[Item, Result]):
                 self._compute(batch)
         finally:
             with self._lock:
-                if self._waiting:
-                    self._waiting[0].wake.set()
-                else:
-                    self._busy = False
-                    self._idle.notify_all()
+                self._pass_turn()
+
+    def _pass_turn(self) -> None:
+        """(Lock held.) The turn to compute goes to the oldest waiting caller; none: the batcher is idle."""
+        if self._waiting:
+            self._waiting[0].wake.set()
+        else:
+            self._busy = False
+            self._idle.notify_all()
+
+    def _leave(self, me: _Call) -> None:
+        with self._lock:
+            if me in self._waiting:
+                had_turn = me.wake.is_set() and not me.future.done()
+                self._waiting.remove(me)
+                if had_turn:
+                    self._pass_turn()
 
     def _compute(self, batch: list[_Call]) -> None:
         try:

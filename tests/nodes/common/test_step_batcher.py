@@ -99,3 +99,45 @@ def test_batches_compute_in_the_callers_threads() -> None:
     assert queued_behind_first(batcher, gate, [1, 2, 3]) == [10, 20, 30]
     assert [len(b) for b in gate.batches] == [1, 2]
     assert all(t.name.startswith("ThreadPoolExecutor") for t in gate.threads)  # the callers' pool threads
+
+
+def test_an_interrupted_waiting_caller_leaves_the_queue_and_the_others_go_on() -> None:
+    """Ctrl-C while the main thread waits in `call`: it leaves the queue, and the caller behind it still gets
+    its turn to compute (instead of waiting for a turn handed to the interrupted caller)."""
+    import signal
+
+    gate = Gate()
+    batcher = StepBatcher(gate, max_batch=8, name="test")
+    results: dict[int, int] = {}
+
+    def call(i: int) -> threading.Thread:  # daemon threads: a hang fails the test instead of blocking its exit
+        thread = threading.Thread(target=lambda: results.__setitem__(i, batcher.call(i)), daemon=True)
+        thread.start()
+        return thread
+
+    def wait_queued(n: int) -> None:
+        deadline = time.monotonic() + 60
+        while len(batcher._waiting) < n:
+            assert time.monotonic() < deadline, "the calls did not queue"
+            threading.Event().wait(0.001)
+
+    def queue_behind_main_then_interrupt() -> None:
+        wait_queued(1)  # the main thread
+        threads.append(call(2))
+        wait_queued(2)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threads = [call(1)]
+        assert gate.started.wait(60)
+        threading.Thread(target=queue_behind_main_then_interrupt, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            batcher.call(5)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert len(batcher._waiting) == 1
+    gate.release.set()
+    for thread in threads:
+        thread.join(60)
+    assert results == {1: 10, 2: 20} and [sorted(b) for b in gate.batches] == [[1], [2]]
