@@ -6,6 +6,7 @@ checkpoint's `torch_dtype` on CUDA and float32 on CPU.
 from __future__ import annotations
 
 import socket
+import sys
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import UserError
@@ -76,3 +77,13 @@ def checkpoint_dtype(config: dict[str, Any]) -> str | None:
                                 f"--set '*.dtype=bfloat16'")
             return name
     return None
+
+
+def adopt_thread_count() -> None:
+    """Give the calling thread torch's intra-op thread count (`torch.set_num_threads`, or Ray's from num_cpus).
+    A new thread's OpenMP team otherwise has the default size: with the process pinned to fewer cores, or sharing
+    them, every op of a fresh thread spun that many threads (measured ~70x slower on one core). Call it first in
+    every thread that runs torch; a no-op before torch is imported."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(torch.get_num_threads())

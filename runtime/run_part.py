@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from .channels import Absent, Cancelled, Channel
 from .context import RunContext, enter_run
+from .device import adopt_thread_count
 from .errors import NodeFailed
 from .graph import Graph, GraphEdge
 from .node import Node
@@ -212,6 +213,7 @@ class RunPart:
         node = self.nodes[name]
         stats = self.stats.nodes[name]
         stats.worker = threading.current_thread().name
+        adopt_thread_count()
         enter_run(RunContext(self.id, name, self.seed, self.cancelled))
         outputs = {p.name: (p, self._outbox.get(Endpoint(name, p.name), [])) for p in node.outputs}
         try:

@@ -1,6 +1,7 @@
 """audio_encoder: log-mel features of a prompt's clips -> packed audio token embeddings (Qwen3-Omni AuT)."""
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from pydantic import Field
@@ -24,6 +25,8 @@ class AudioEncoderNode(Node):
     class Config(NodeConfig):
         dtype: DTypeSetting = Field("auto", description="Weights and compute dtype (auto: the checkpoint's on "
                                                         "CUDA, float32 on CPU).")
+        max_batch: int = Field(16, ge=1, le=4096, description="Most concurrent runs' prompts encoded in one "
+                               "batched call (more wait for the next call).")
 
     inputs = (Input("mel", MelFeatures, doc="Valid log-mel frames per clip, [n_mels, T_i] each."),)
     outputs = (Output("audio", AudioEmbeddings, doc="[sum of tokens, output_dim] in clip order, tokens per "
@@ -32,6 +35,7 @@ class AudioEncoderNode(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         import torch
 
+        from ..common.step_batcher import StepBatcher
         from .model import AudioEncoder, AudioEncoderArgs
         from .weights import load_audio_encoder_weights
 
@@ -51,10 +55,9 @@ class AudioEncoderNode(Node):
         model.reset_buffers(device)
         self.args, self.model = args, model.to(device).eval()
         self.device, self.dtype = device, dtype
+        self._batcher = StepBatcher(self._encode, self.config.max_batch, f"{self.name}: audio batch")
 
     def process(self, mel: MelFeatures) -> dict[str, Any]:
-        import torch
-
         if not mel.features:
             return {}
         for i, f in enumerate(mel.features):
@@ -62,6 +65,13 @@ class AudioEncoderNode(Node):
                 raise UserError(f"mel features of audio clip {i + 1} have shape {list(f.shape)}; this audio "
                                 f"encoder takes [{self.args.num_mel_bins}, frames] (is the mel frontend's "
                                 f"preprocessor_config.json from the same model?)")
-        with torch.inference_mode():
-            embeddings, tokens = self.model(list(mel.features))
-        return {"audio": AudioEmbeddings(embeddings, tuple(tokens))}
+        return {"audio": self._batcher.call(mel.features)}
+
+    def _encode(self, prompts: list[tuple]) -> list[AudioEmbeddings]:
+        """The clips of several prompts encoded as one packed batch (attention never crosses clips, so each
+        prompt's embeddings are those it gets alone), split back per prompt."""
+        embeddings, tokens = self.model([f for features in prompts for f in features])
+        ends = list(itertools.accumulate(len(features) for features in prompts))
+        per_prompt = [tuple(tokens[end - len(features):end]) for features, end in zip(prompts, ends)]
+        rows = embeddings.split([sum(t) for t in per_prompt])
+        return [AudioEmbeddings(r.clone(), t) for r, t in zip(rows, per_prompt)]  # own storage per prompt

@@ -26,6 +26,8 @@ from typing import Any, Iterator, Protocol
 
 import torch
 
+from ...runtime.device import adopt_thread_count
+
 from .decode_buffers import TokenHistory
 from .kv_cache import KVCache, Rows
 from .sampling import SamplingParams, sample
@@ -116,6 +118,7 @@ class BatchingEngine:
             request.abandoned = True
 
     def _serve(self) -> None:
+        adopt_thread_count()
         waiting: deque[GenerationRequest] = deque()
         prefilling: deque[GenerationRequest] = deque()
         decoding: list[GenerationRequest] = []

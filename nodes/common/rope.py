@@ -30,10 +30,17 @@ def mrope_axis_map(head_dim: int, section: Sequence[int]) -> torch.Tensor:
     return axis
 
 
+def sectioned_axis_map(section: Sequence[int]) -> torch.Tensor:
+    """[F] int64: axis a drives the next section[a] frequencies (the layout without interleaving, e.g. the
+    vision encoder's 2D rotary: its first F/2 frequencies turn with the patch row, the rest with its column)."""
+    return torch.repeat_interleave(torch.arange(len(section)), torch.tensor(list(section)))
+
+
 def mrope_cos_sin(positions: torch.Tensor, freqs: torch.Tensor, axis_map: torch.Tensor,
                   dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """positions [3, ..., S] (float or int) -> cos, sin [..., S, D] in `dtype` (angles in float32)."""
-    angles = positions.float().unsqueeze(-1) * freqs.to(positions.device)  # [3, ..., S, F]
+    """positions [A, ..., S] (float or int; A axes, 3 for TM-RoPE) -> cos, sin [..., S, D] in `dtype` (angles
+    in float32): frequency j turns with axis axis_map[j]."""
+    angles = positions.float().unsqueeze(-1) * freqs.to(positions.device)  # [A, ..., S, F]
     index = axis_map.to(positions.device).expand_as(angles[:1])  # [1, ..., S, F]
     angles = angles.gather(0, index).squeeze(0)  # [..., S, F]
     emb = torch.cat([angles, angles], dim=-1)  # [..., S, D]

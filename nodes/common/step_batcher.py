@@ -30,6 +30,8 @@ from typing import Callable, Generic, Sequence, TypeVar
 
 import torch
 
+from ...runtime.device import adopt_thread_count
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 CLOSE_WAIT = 10.0  # seconds `close` waits for the server thread to end its batch
@@ -89,6 +91,7 @@ class StepBatcher(Generic[Item, Result]):
             thread.join(timeout)
 
     def _serve(self) -> None:
+        adopt_thread_count()
         took = 0.0  # seconds the last batch computed
         with torch.inference_mode():
             while True:

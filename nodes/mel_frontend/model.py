@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -82,6 +82,27 @@ def valid_frames(lengths: list[int], hop: int) -> list[int]:
     return [min(-(-n // hop), frames) for n in lengths]
 
 
+def prompt_rows(prompts: Sequence[Sequence[torch.Tensor]], n_fft: int, hop: int,
+                device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The clips of several prompts as the rows of one batch, each row giving its prompt's frames alone.
+
+    Alone, a prompt's clips are zero-padded to its longest clip (P samples) and the STFT reflects at P. Here
+    every row is as long as the longest P plus n_fft // 2 and carries its own reflection at its P, so its first
+    P // hop frames are those of its prompt alone. -> wav [R, N] (rows in prompt order) and P // hop per row [R].
+    """
+    half = n_fft // 2
+    padded = [max(int(c.shape[0]) for c in clips) for clips in prompts]
+    wav = torch.zeros(sum(map(len, prompts)), max(padded) + half, dtype=torch.float32, device=device)  # [R, N]
+    own, row = [], 0
+    for clips, p in zip(prompts, padded):
+        for clip in clips:
+            wav[row, : clip.shape[0]] = clip
+            wav[row, p:p + half] = wav[row, p - 1 - half:p - 1].flip(0)  # the reflect padding at p, as alone
+            own.append(p // hop)
+            row += 1
+    return wav, torch.tensor(own)
+
+
 class LogMel(torch.nn.Module):
     """[B, N] waveforms (zero-padded to a common length) -> [B, M, N // hop] log-mel features."""
 
@@ -94,3 +115,16 @@ class LogMel(torch.nn.Module):
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         return log_mel(wav, self.window, self.filters, self.args.hop)
+
+    def prompts(self, prompts: Sequence[Sequence[torch.Tensor]]) -> list[tuple[torch.Tensor, ...]]:
+        """The clips [N_i] of several prompts -> per prompt, per clip, its valid features [M, T_i], each equal to
+        the prompt's features alone (one batch padded to the longest clip, as the processor pads it)."""
+        hop = self.args.hop
+        wav, own = prompt_rows(prompts, self.args.n_fft, hop, self.window.device)
+        feats = log_mel(wav, self.window, self.filters, hop, own)  # [R, M, T]
+        out, row = [], 0
+        for clips in prompts:
+            frames = valid_frames([int(c.shape[0]) for c in clips], hop)
+            out.append(tuple(feats[row + i, :, :n].clone() for i, n in enumerate(frames)))  # own storage per clip
+            row += len(clips)
+        return out

@@ -16,6 +16,8 @@ class MelFrontend(Node):
 
     The clips are batched together the way the Hugging Face processor batches them, so each clip's features
     match the reference processor's for the same prompt (they depend slightly on the longest clip of the batch).
+    Prompts of concurrent runs that arrive together are computed in one batched call too, each prompt's
+    features exactly those of the prompt alone (`max_batch` prompts at most).
     Mel size, FFT size, hop and sample rate come from the checkpoint's preprocessor_config.json when it has one,
     else the Whisper defaults (128 mels, n_fft 400, hop 160, 16 kHz).
     """
@@ -26,24 +28,24 @@ class MelFrontend(Node):
         max_seconds: float | None = Field(
             None, gt=0, description="Longest accepted clip in seconds; default: the checkpoint's n_samples / "
                                     "sampling_rate, else 300 s.")
+        max_batch: int = Field(16, ge=1, le=4096, description="Most concurrent runs' prompts computed in one "
+                               "batched call (more wait for the next call).")
 
     inputs = (Input("prompt", PromptTokens, doc="A prompt; its `audios` hold the clips in prompt order."),)
     outputs = (Output("mel", MelFeatures, doc="features[i]: [n_mels, valid frames] per clip; absent when "
                                                "the prompt has no audio."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
+        from ..common.step_batcher import StepBatcher
         from .model import LogMel, MelArgs
 
         preprocessor = checkpoint.json_file("preprocessor_config.json") if checkpoint is not None else None
         self.args = MelArgs.from_hf_config(preprocessor)
         self.device = device
         self.logmel = LogMel(self.args).to(device)
+        self._batcher = StepBatcher(self.logmel.prompts, self.config.max_batch, f"{self.name}: mel batch")
 
     def process(self, prompt: PromptTokens) -> dict[str, Any]:
-        import torch
-
-        from .model import valid_frames
-
         clips = prompt.audios
         if not clips:
             return {}
@@ -72,14 +74,7 @@ class MelFrontend(Node):
             raise UserError(f"{names}: too short for the mel frontend: the longest clip has {padded} samples "
                             f"({padded / args.sample_rate * 1000:.1f} ms) and it needs more than {need} "
                             f"({need / args.sample_rate * 1000:.1f} ms); give a longer clip")
-        with torch.inference_mode():
-            wav = torch.empty(len(clips), padded, dtype=torch.float32, device=self.device)  # [B, N], zero padded
-            for i, clip in enumerate(clips):
-                wav[i, : lengths[i]] = clip.samples
-                wav[i, lengths[i]:] = 0.0
-            feats = self.logmel(wav)  # [B, M, T]
-            frames = valid_frames(lengths, args.hop)
-            mel = tuple(feats[i, :, : frames[i]].clone() for i in range(len(clips)))  # own storage per clip
+        mel = self._batcher.call(tuple(clip.samples for clip in clips))
         return {"mel": MelFeatures(mel)}
 
 

@@ -15,7 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...runtime.errors import UserError
-from ..common.rope import apply_rope, inv_freq
+from ..common.rope import apply_rope, inv_freq, mrope_cos_sin, sectioned_axis_map
+from ..common.segments import SegmentGroup, segment_attention, segment_groups
 
 _ACTS = {"gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
          "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
@@ -113,57 +114,18 @@ def interpolate_positions(table: torch.Tensor, pos_r: torch.Tensor, pos_c: torch
             + dr * (1 - dc) * table[r1 * side + c0] + dr * dc * table[r1 * side + c1])
 
 
-def rotary_angles(rows: torch.Tensor, cols: torch.Tensor, head_dim: int, theta: float) -> torch.Tensor:
-    """2D rotary angles [N, Dh] float32: concat(row*f, col*f) with Dh/4 frequencies f, duplicated."""
+def rotary_cos_sin(rows: torch.Tensor, cols: torch.Tensor, head_dim: int, theta: float
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """2D rotary cos, sin [N, Dh] float32: angles concat(row*f, col*f) with Dh/4 frequencies f, duplicated;
+    the common multi-axis rope with rows and columns as two axes of Dh/4 frequencies each."""
     freqs = inv_freq(head_dim // 2, theta)  # [Dh/4]
-    angles = torch.cat([rows[:, None].float() * freqs, cols[:, None].float() * freqs], dim=-1)
-    return torch.cat([angles, angles], dim=-1)
+    axes = sectioned_axis_map([freqs.shape[0], freqs.shape[0]])
+    return mrope_cos_sin(torch.stack([rows, cols]), freqs.repeat(2), axes)
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate-half rotary (rope.apply_rope) in float32. x: [N, H, Dh]; cos/sin: [N, 1, Dh]."""
     return apply_rope(x.float(), cos, sin).to(x.dtype)
-
-
-@dataclass(frozen=True)
-class Segments:
-    """Attention segments (one per item and temporal slice) as a padded batch.
-
-    seg/slot [N]: each patch's segment and place in it; B segments of at most L patches; key_mask
-    [B, 1, 1, L] bool (True = real patch), or None when every segment is full length.
-    """
-
-    seg: torch.Tensor
-    slot: torch.Tensor
-    batch: int
-    length: int
-    key_mask: torch.Tensor | None
-
-    @classmethod
-    def of(cls, grids: Sequence[tuple[int, int, int]], device: torch.device | str) -> Segments:
-        lengths = torch.tensor([h * w for t, h, w in grids for _ in range(t)], device=device)  # [B]
-        starts = torch.cumsum(lengths, 0) - lengths
-        seg = torch.repeat_interleave(torch.arange(len(lengths), device=device), lengths)  # [N]
-        slot = torch.arange(seg.shape[0], device=device) - starts[seg]
-        length = int(lengths.max())
-        mask = None
-        if bool((lengths != length).any()):
-            mask = (torch.arange(length, device=device)[None, :] < lengths[:, None])[:, None, None, :]
-        return cls(seg, slot, len(lengths), length, mask)
-
-    def pad(self, x: torch.Tensor) -> torch.Tensor:
-        """[N, ...] -> [B, L, ...] (zeros where a segment is shorter than L)."""
-        if self.key_mask is None:
-            return x.reshape(self.batch, self.length, *x.shape[1:])
-        out = x.new_zeros(self.batch, self.length, *x.shape[1:])
-        out[self.seg, self.slot] = x
-        return out
-
-    def unpad(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, L, ...] -> [N, ...]."""
-        if self.key_mask is None:
-            return x.reshape(-1, *x.shape[2:])
-        return x[self.seg, self.slot]
 
 
 class Attention(nn.Module):
@@ -173,13 +135,12 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(args.hidden_size, 3 * args.hidden_size)
         self.proj = nn.Linear(args.hidden_size, args.hidden_size)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, segs: Segments) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                segs: Sequence[SegmentGroup]) -> torch.Tensor:
         n = x.shape[0]
         q, k, v = self.qkv(x).view(n, 3, self.num_heads, self.head_dim).unbind(1)  # each [N, H, Dh]
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        q, k, v = (segs.pad(a).transpose(1, 2) for a in (q, k, v))  # [B, H, L, Dh]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=segs.key_mask)  # non-causal, scale Dh^-0.5
-        return self.proj(segs.unpad(out.transpose(1, 2)).reshape(n, -1))
+        return self.proj(segment_attention(q, k, v, segs).reshape(n, -1))
 
 
 class Block(nn.Module):
@@ -192,7 +153,8 @@ class Block(nn.Module):
         self.fc2 = nn.Linear(args.intermediate_size, args.hidden_size)
         self.act = _ACTS[args.hidden_act]
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, segs: Segments) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                segs: Sequence[SegmentGroup]) -> torch.Tensor:
         x = x + self.attn(self.norm1(x), cos, sin, segs)
         return x + self.fc2(self.act(self.fc1(self.norm2(x))))
 
@@ -233,9 +195,9 @@ class VisionEncoder(nn.Module):
         rows, cols, pos_r, pos_c = patch_positions(grids, a.spatial_merge_size, a.grid_side)
         x = self.patch_embed(pixels.to(self.patch_embed.weight.dtype))  # [N, D]
         x = x + interpolate_positions(self.pos_embed, pos_r.to(x.device), pos_c.to(x.device))
-        angles = rotary_angles(rows, cols, a.head_dim, a.rope_theta).to(x.device)[:, None, :]  # [N, 1, Dh]
-        cos, sin = angles.cos(), angles.sin()
-        segs = Segments.of(grids, x.device)
+        cos, sin = rotary_cos_sin(rows, cols, a.head_dim, a.rope_theta)
+        cos, sin = cos.to(x.device)[:, None, :], sin.to(x.device)[:, None, :]  # [N, 1, Dh]
+        segs = segment_groups([h * w for t, h, w in grids for _ in range(t)], x.device)  # one per temporal slice
         deepstack = []
         for i, block in enumerate(self.blocks):
             x = block(x, cos, sin, segs)

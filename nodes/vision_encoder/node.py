@@ -13,6 +13,10 @@ from ...runtime.ports import Input, Output
 
 Triple = Optional[tuple[StrictFloat, StrictFloat, StrictFloat]]  # written as a YAML list
 Pixels = Optional[Annotated[int, Field(ge=1, le=1 << 28)]]
+# Patches per batched forward on CPU, measured on the small checkpoint (CPU time, one core): 8 images of 96x96
+# took 17 ms together vs 41 ms one by one, 8 of 96x96 to 224x224 (856 patches) 50 vs 69 ms, 8 of 224x224 and
+# 320x240 (2064 patches) 128 vs 134 ms, while 8 of 96x96 to 640x480 (3316 patches) were 20% slower together.
+CPU_PATCHES = 2048
 
 
 class VisionEncoderNode(Node):
@@ -36,6 +40,8 @@ class VisionEncoderNode(Node):
                                    "preprocessor_config.json, else the OpenAI-CLIP values).")
         image_std: Triple = Field(None, strict=False, description="Per-channel std (default: "
                                   "preprocessor_config.json, else the OpenAI-CLIP values).")
+        max_batch: int = Field(16, ge=1, le=4096, description="Most concurrent runs' prompts encoded in one "
+                               "batched call (more wait for the next call).")
 
         @model_validator(mode="after")
         def _limits_ordered(self):
@@ -52,6 +58,7 @@ class VisionEncoderNode(Node):
                       doc="Embeddings of every image and video in prompt order; absent when there are none."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
+        from ..common.step_batcher import StepBatcher
         from .preprocess import PreprocessArgs
         from .weights import PREFIX, load_vision_encoder
 
@@ -67,10 +74,12 @@ class VisionEncoderNode(Node):
             video_max_pixels=c.video_max_pixels, image_mean=c.image_mean, image_std=c.image_std,
             video_mean=c.image_mean, video_std=c.image_std)
         self._device = device
+        self._batcher = StepBatcher(self._encode, self.config.max_batch, f"{self.name}: vision batch")
 
     def process(self, prompt: PromptTokens) -> dict[str, Any]:
         import torch
 
+        from .model import check_grids
         from .preprocess import preprocess_image, preprocess_video
 
         items = _visual_items(prompt)
@@ -91,11 +100,35 @@ class VisionEncoderNode(Node):
                 seconds.append(self._prep.temporal_patch_size / video.fps)
             patches.append(rows)
             grids.append(grid)
-        with torch.inference_mode():
-            pixels = torch.cat(patches).to(self._device)
-            merged, deepstack = self._model(pixels, grids)
-        return {"vision": VisionEmbeddings(merged, tuple(deepstack), tuple(grids), tuple(k for k, _ in items),
+        pixels = torch.cat(patches)
+        check_grids(grids, pixels.shape[0], self._model.args.spatial_merge_size)
+        merged, deepstack = self._batcher.call((pixels, tuple(grids)))
+        return {"vision": VisionEmbeddings(merged, deepstack, tuple(grids), tuple(k for k, _ in items),
                                            tuple(seconds))}
+
+    def _encode(self, prompts: list[tuple[Any, tuple]]) -> list[tuple[Any, tuple]]:
+        """The patches of several prompts encoded as packed batches (attention never crosses an image or a
+        video frame, so each prompt's embeddings are those it gets alone), split back per prompt:
+        -> (merged [K_i, Do], deepstack levels [K_i, Do]) per prompt. On CPU a forward takes prompts up to
+        CPU_PATCHES patches (a larger prompt goes alone)."""
+        cap = None if self._device.startswith("cuda") else CPU_PATCHES
+        out, part, patches = [], [], 0
+        for prompt in prompts:
+            if part and cap is not None and patches + prompt[0].shape[0] > cap:
+                out += self._encode_together(part)
+                part, patches = [], 0
+            part.append(prompt)
+            patches += prompt[0].shape[0]
+        return out + self._encode_together(part)
+
+    def _encode_together(self, prompts: list[tuple[Any, tuple]]) -> list[tuple[Any, tuple]]:
+        import torch
+
+        pixels = torch.cat([p for p, _ in prompts]).to(self._device)
+        merged, deepstack = self._model(pixels, [g for _, grids in prompts for g in grids])
+        tokens = [p.shape[0] // self._model.args.spatial_merge_size ** 2 for p, _ in prompts]
+        parts = [t.split(tokens) for t in (merged, *deepstack)]  # per level, per prompt
+        return [(level[0].clone(), tuple(d.clone() for d in level[1:])) for level in zip(*parts)]
 
 
 def _visual_items(prompt: PromptTokens) -> list[tuple[str, int]]:

@@ -1,4 +1,5 @@
-"""The vision_encoder node end to end: PromptTokens in, VisionEmbeddings out, against the transformers oracle."""
+"""The vision_encoder node end to end: PromptTokens in, VisionEmbeddings out, against the transformers oracle;
+prompts of concurrent runs encoded in one batched call, each prompt's embeddings those it gets alone."""
 from __future__ import annotations
 
 import json
@@ -6,11 +7,14 @@ import json
 import numpy as np
 import pytest
 import torch
+from held_batch import queued_together
 from oracle import build_model, save_checkpoint
 from test_vision_model import oracle_visual
 from test_vision_preprocess import image_processor, pattern_video, random_image
 
-from omnigraph.nodes.vision_encoder.preprocess import PreprocessArgs, preprocess_video
+from omnigraph.nodes.vision_encoder.node import VisionEncoderNode
+from omnigraph.nodes.vision_encoder.preprocess import PreprocessArgs, preprocess_image, preprocess_video
+from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.errors import NodeFailed, UserError
 from omnigraph.runtime.media_payloads import Image, MediaItem, PromptTokens, Video, Waveform
 from omnigraph.testing import run_node
@@ -129,3 +133,68 @@ def test_errors_about_a_decoded_picture_name_its_file(model_and_checkpoint, tmp_
     with pytest.raises(NodeFailed, match=f"image 0 of the prompt \\(from '{tmp_path / 'strip.png'}'\\) is "
                                          "4000x10 pixels: its aspect ratio 400.0 is above 200"):
         run_node("vision_encoder", {"prompt": prompt([MediaItem("image", 0)], [strip])}, checkpoint=path)
+
+
+SMALL_VIDEOS = dict(video_min_pixels=32 * 32 * 2, video_max_pixels=32 * 32 * 8)  # the oracle stays fast
+
+
+def batching_prompts() -> list:
+    image, video = MediaItem("image", 0), MediaItem("video", 0)
+    return [
+        prompt([image], [Image(random_image(65, 97, seed=1))]),
+        prompt([image, video], [Image(random_image(40, 300, seed=2))], [Video(pattern_video(3, 48, 80), fps=2.0)]),
+        prompt([video], videos=[Video(pattern_video(5, 32, 64), fps=1.0)]),
+        prompt([image, MediaItem("image", 1)], [Image(random_image(200, 150, seed=3)),
+                                                Image(random_image(32, 32, seed=4))]),
+        prompt([image], [Image(random_image(90, 90, seed=5))]),
+    ]
+
+
+def load_node(path, **config) -> VisionEncoderNode:
+    node = VisionEncoderNode(VisionEncoderNode.Config(**config))
+    node.load("cpu", Checkpoint.open(path))
+    return node
+
+
+def assert_alone(model, node, p, out) -> None:
+    """out is the prompt's output alone: the oracle's on the node's preprocessing of that prompt (whose media
+    list names its images before its videos)."""
+    rows = [preprocess_image(i.pixels, node._prep)[0] for i in p.images]
+    rows += [preprocess_video(v.frames, node._prep)[0] for v in p.videos]
+    merged, deepstack = oracle_embeddings(model, torch.cat(rows), out.grids)
+    torch.testing.assert_close(out.embeddings, merged, atol=1e-5, rtol=1e-5)
+    assert len(out.deepstack) == len(deepstack) == 2
+    for ours, ref in zip(out.deepstack, deepstack):
+        torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cpu_patches", [2048, 100])  # 100: the batch takes several forwards
+def test_batched_prompts_equal_each_prompt_alone(model_and_checkpoint, cpu_patches, monkeypatch):
+    from omnigraph.nodes.vision_encoder import node as vision_node
+
+    monkeypatch.setattr(vision_node, "CPU_PATCHES", cpu_patches)
+    forwards = []
+    model, path = model_and_checkpoint
+    node = load_node(path, **SMALL_VIDEOS)
+    ps = batching_prompts()
+    encode = node._encode_together
+    node._encode_together = lambda part: (forwards.append(len(part)), encode(part))[1]
+    got, gate = queued_together(node._batcher, [lambda p=p: node.process(p)["vision"] for p in ps])
+    assert gate.sizes == [1, len(ps) - 1] and node._batcher.peak_batch == len(ps) - 1
+    assert forwards == ([1, len(ps) - 1] if cpu_patches == 2048 else [1, 2, 1, 1])  # in order, up to the cap
+    assert len({out.grids for out in got}) == len(ps)  # sizes and frame counts all differ
+    for p, out in zip(ps, got):
+        assert_alone(model, node, p, out)
+
+
+def test_a_bad_prompt_fails_alone_and_max_batch_bounds_the_batches(model_and_checkpoint):
+    model, path = model_and_checkpoint
+    node = load_node(path, max_batch=2, **SMALL_VIDEOS)
+    ps = batching_prompts()[:4]
+    bad = prompt([MediaItem("video", 0)], videos=[Video(pattern_video(2, 32, 32), fps=0.0)])
+    got, gate = queued_together(node._batcher, [lambda p=p: node.process(p)["vision"]
+                                                for p in [ps[0], ps[1], bad, ps[2], ps[3]]])
+    assert gate.sizes == [1, 2, 1] and node._batcher.peak_batch == 2
+    assert isinstance(got[2], UserError) and "has fps 0.0" in str(got[2])
+    for p, out in zip(ps, got[:2] + got[3:]):
+        assert_alone(model, node, p, out)
