@@ -181,7 +181,9 @@ def test_batched_prompts_equal_each_prompt_alone(model_and_checkpoint, cpu_patch
     node._encode_together = lambda part: (forwards.append(len(part)), encode(part))[1]
     got, gate = queued_together(node._batcher, [lambda p=p: node.process(p)["vision"] for p in ps])
     assert gate.sizes == [1, len(ps) - 1] and node._batcher.peak_batch == len(ps) - 1
-    assert forwards == ([1, len(ps) - 1] if cpu_patches == 2048 else [1, 2, 1, 1])  # in order, up to the cap
+    # the queued prompts arrive in any order: packed in that order up to the cap, so only the counts are fixed
+    assert forwards[0] == 1 and sum(forwards[1:]) == len(ps) - 1
+    assert len(forwards) == 2 if cpu_patches == 2048 else len(forwards) > 2
     assert len({out.grids for out in got}) == len(ps)  # sizes and frame counts all differ
     for p, out in zip(ps, got):
         assert_alone(model, node, p, out)
