@@ -264,8 +264,10 @@ class RunPart:
             self._thread_done()
 
     def _gather(self, node: Node, stats: NodeStats) -> tuple[dict[str, Any], str | None]:
-        """Input values by port name, or a reason to skip the node (a required input is absent)."""
+        """Input values by port name, or a reason to skip the node: a required input is absent, or every
+        connected input is absent because the nodes feeding them were skipped (nothing reached the node)."""
         kwargs: dict[str, Any] = {}
+        skipped_sources: list[str] = []
         for port in node.inputs:
             end = Endpoint(node.name, port.name)
             channel = self._inbox.get(end)
@@ -283,6 +285,13 @@ class RunPart:
                     kwargs[port.name] = None
             if kwargs[port.name] is None and port.required:
                 return kwargs, f"required input '{port.name}' was not produced ({self._upstream(end)})"
+            sources = [e.src.node for e in self.graph.edges_into(node.name) if e.dst == end]
+            # "" where an input came, or is absent for another reason (a graph input not given): the node runs
+            skipped_sources.append(sources[0] if kwargs[port.name] is None and sources
+                                   and sources[0] in self._skip_reasons else "")
+        if skipped_sources and all(skipped_sources):
+            return kwargs, f"nothing reached it ('{skipped_sources[0]}' was skipped: " \
+                           f"{self._skip_reasons[skipped_sources[0]]})"
         return kwargs, None
 
     def _upstream(self, end: Endpoint) -> str:

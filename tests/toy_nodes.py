@@ -10,6 +10,7 @@ from typing import Any, Iterator
 from pydantic import Field
 
 from omnigraph.runtime.context import current_run
+from omnigraph.runtime.errors import UserError
 from omnigraph.runtime.node import Node, NodeConfig
 from omnigraph.runtime.payloads import Payload
 from omnigraph.runtime.ports import Input, Output
@@ -110,6 +111,19 @@ class Add(Node):
         return {"total": Number(a.value + (b.value if b is not None else 100))}
 
 
+class Either(Node):
+    """Exactly one of two optional inputs, passed on (like a node taking a waveform or a stream)."""
+
+    kind = "t_either"
+    inputs = (Input("a", Number, required=False), Input("b", Number, required=False))
+    outputs = (Output("value", Number),)
+
+    def process(self, a: Number | None, b: Number | None) -> dict[str, Any]:
+        if (a is None) == (b is None):
+            raise UserError("t_either takes exactly one of a and b")
+        return {"value": a or b}
+
+
 class Ask(Node):
     """One side of a loop: asks `rounds` questions, each the previous answer + 1."""
 
@@ -193,4 +207,4 @@ class Seeded(Node):
         return {"seed": Number(current_run().node_seed() % 1000)}
 
 
-ALL = [Count, Scale, HeldScale, Sum, Zip, Add, Ask, Fail, Endless, Misbehave, Seeded]
+ALL = [Count, Scale, HeldScale, Sum, Zip, Add, Either, Ask, Fail, Endless, Misbehave, Seeded]

@@ -3,10 +3,13 @@
 Glue needs no code. `{question}`, `{context}`, `{text}` and `{extra}` take whole texts; `{stream}` takes a
 text stream, and the `pieces` output streams: everything before `{stream}` as soon as the whole inputs are
 there, then each streamed piece as it comes, then the rest. `text` is the whole result at the end.
+With `missing: empty`, a field whose input has no value (its source was skipped: e.g. an optional graph input
+not given) is written as nothing, so `{question}{text}` takes whichever of two inputs came; a run where none of
+the template's fields has a value is still an error.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Literal
 
 from pydantic import Field, field_validator
 
@@ -26,6 +29,8 @@ class TextTemplate(Node):
     class Config(NodeConfig):
         template: str = Field(description="Text with {question}, {context}, {text}, {extra} or {stream} fields "
                               "({{ and }} for literal braces).")
+        missing: Literal["error", "empty"] = Field("error", description="A field whose input has no value: an "
+                                                   "error, or written as nothing (at least one must have one).")
 
         @field_validator("template")
         @classmethod
@@ -43,9 +48,19 @@ class TextTemplate(Node):
 
     def stream(self, stream: Iterator[Text] | None = None, **whole: Text | None) -> Iterator[tuple[str, Text]]:
         written = []
+        fields = [name for _, name in parse(self.config.template, FIELDS) if name is not None]
+        given = [name for name in fields if (stream if name == "stream" else whole.get(name)) is not None]
+        if fields and not given:
+            raise UserError(f"node '{self.name}' (text_template): none of the template's fields "
+                            f"({', '.join(sorted(set(fields)))}) has a value (connect one, or check that the "
+                            f"nodes feeding them ran)")
+        empty = self.config.missing == "empty"
         for literal, name in parse(self.config.template, FIELDS):
             pieces = [literal] if literal else []
             if name == "stream":
+                if stream is None and empty:
+                    yield from self._emit(written, pieces)
+                    continue
                 if stream is None:
                     raise UserError(self._unfed(name))
                 yield from self._emit(written, pieces)
@@ -53,9 +68,10 @@ class TextTemplate(Node):
                     yield from self._emit(written, [piece.text])
                 continue
             if name is not None:
-                if whole.get(name) is None:
+                if whole.get(name) is None and not empty:
                     raise UserError(self._unfed(name))
-                pieces.append(whole[name].text)
+                if whole.get(name) is not None:
+                    pieces.append(whole[name].text)
             yield from self._emit(written, pieces)
         yield "text", Text("".join(written))
 

@@ -119,6 +119,23 @@ def test_absent_input_skips_dependents_and_says_why() -> None:
     assert result.stats.nodes["src"].skipped and result.stats.nodes["total"].skipped
 
 
+def test_a_node_whose_every_input_comes_from_skipped_nodes_is_skipped_too() -> None:
+    """Nothing reached it: skipped with the reason, not run with no inputs; one input arriving runs it."""
+    graph = graph_from_yaml("""
+        inputs: {x: first.a, y: second.a}
+        nodes:
+          first: {kind: t_add}
+          second: {kind: t_add}
+          either: {kind: t_either}
+        edges: [first.total -> either.a, second.total -> either.b]
+        outputs: {value: either.value}
+        """, extra_kinds=ALL)
+    result = run_graph(graph)
+    assert "value" not in result.outputs and "nothing reached it ('first' was skipped" in result.stats.nodes[
+        "either"].skipped
+    assert run_graph(graph, {"y": Number(1)}).outputs["value"] == Number(101)
+
+
 def test_required_graph_input_missing_is_a_user_error() -> None:
     graph = graph_from_yaml("""
         inputs: {n: {to: [src.n], required: true}}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from omnigraph.runtime.errors import GraphValidationError, UserError
+from omnigraph.runtime.errors import GraphValidationError, NodeFailed, UserError
 from omnigraph.runtime.payloads import Text
 from omnigraph.testing import graph_from_yaml, run_node
 
@@ -42,3 +42,11 @@ def test_a_field_whose_input_has_no_value_is_a_user_error() -> None:
 
     with pytest.raises((UserError, NodeFailed), match="uses {context} but its `context` input has no value"):
         run_node("text_template", {"question": Text("q")}, {"template": "{question} {context}"})
+
+
+def test_missing_empty_takes_whichever_input_came_and_none_is_still_an_error() -> None:
+    config = {"template": "Q: {question}{text}", "missing": "empty"}
+    assert run_node("text_template", {"text": Text("typed")}, config)["text"].text == "Q: typed"
+    assert run_node("text_template", {"question": Text("spoken")}, config)["text"].text == "Q: spoken"
+    with pytest.raises(NodeFailed, match=r"none of the template.s fields \(question, text\) has a value"):
+        run_node("text_template", {}, config)
