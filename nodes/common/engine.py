@@ -28,7 +28,7 @@ import torch
 
 from .decode_buffers import TokenHistory
 from .kv_cache import KVCache, Rows
-from .sampling import SamplingParams, sample
+from .sampling import SamplingParams, sample_rows
 
 PREFILL_CHUNK = 256  # prompt positions per prefill call between decode steps
 CLOSE_WAIT = 10.0  # seconds `close` waits for the scheduler thread to end (one step and the cleanup)
@@ -203,11 +203,8 @@ class BatchingEngine:
 
     def _choose(self, logits: torch.Tensor, rs: list[GenerationRequest]) -> tuple[torch.Tensor, list[int]]:
         """Next token of each row [B] (on the device) and the same as host ints (one transfer)."""
-        if all(r.params.greedy for r in rs):
-            tokens = logits.argmax(dim=-1)
-        else:
-            tokens = torch.cat([sample(logits[i:i + 1], r.params, r.generator,
-                                       None if r.history is None else r.history.view()) for i, r in enumerate(rs)])
+        tokens = sample_rows(logits, [r.params for r in rs], [r.generator for r in rs],
+                             [None if r.history is None else r.history.view() for r in rs])
         return tokens, tokens.tolist()
 
     def _deliver(self, cache: KVCache, rs: list[GenerationRequest], tokens: torch.Tensor,
