@@ -65,8 +65,9 @@ def main() -> None:
 
     @torch.inference_mode()
     def run_ours():
-        caches = ours.new_cache(1, S + 1)
-        return ours.prefill(ours.embed_tokens(ids), positions, caches)
+        cache = ours.new_cache()
+        rows = cache.rows([cache.add(S + 1)], S)
+        return ours.head(ours.hidden(ours.embed_tokens(ids), positions, cache, rows=rows)[:, -1])
 
     @torch.inference_mode()
     def run_hf_body():

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import Attention
+from .attention import Attention, decode_attention
 from .decoder_args import DecoderArgs
 from .kv_cache import KVCache, Rows
 from .moe import MoE, SwiGLU
@@ -100,9 +100,7 @@ class Decoder(nn.Module):
                 qk = F.rms_norm(qk, (D,), None, eps) * w_qk
             qk = qk @ rot  # [B, H+K, D]
             keys, values = cache.write(i, rows, qk[:, H:, None], qkv[:, (H + K) * D:].view(B, K, 1, D))
-            out = F.scaled_dot_product_attention(qk[:, :H, None], keys, values, attn_mask=rows.mask,
-                                                 enable_gqa=True)  # [B, H, 1, D]
-            x = x + out.view(B, H * D) @ wo
+            x = x + decode_attention(qk[:, :H], keys, values, rows.mask) @ wo
             if cache_only and i == last:
                 break
             if w_gate_up is None:

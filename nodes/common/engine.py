@@ -9,10 +9,12 @@ slot; later ones wait for one. The thread starts with the first request and ends
 cache, sized by what was generated, goes with it). `close` (also run at interpreter exit) ends every sequence
 and waits for the thread, so no torch work is running while the interpreter finalizes (which aborts the process).
 
-The model is anything with `new_cache()`, `prefill(cache, rows, request, start, count) -> logits [1, V]` (of
-the chunk's last position) and `decode(cache, rows, tokens [B], requests) -> logits [B, V]` (see
-thinker/batch_model.py); the engine does scheduling, sampling, delivery and cancellation. Tokens reach a run
-once per step, in one device-to-host transfer for the whole batch.
+The model is anything with `new_cache()`, `prefill(cache, rows, request, start, count) -> hidden [1, C]` (of
+the chunk's last position), `decode(cache, rows, tokens [B], requests) -> hidden [B, C]` and `head(hidden [N, C])
+-> logits [N, V]` (see thinker/batch_model.py). Each step runs one head for all its sequences: the decode batch's
+rows, then the sequence whose prompt was just prefilled (a wide vocabulary head costs about as much for a few
+rows as for one, so a newcomer's first token rides on the others' step). The engine does scheduling, sampling,
+delivery and cancellation. Tokens reach a run once per step, in one device-to-host transfer for the whole batch.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from ...runtime.device import adopt_thread_count
 
 from .decode_buffers import TokenHistory
 from .kv_cache import KVCache, Rows
-from .sampling import SamplingParams, sample
+from .sampling import SamplingParams, sample_rows
 
 PREFILL_CHUNK = 256  # prompt positions per prefill call between decode steps
 CLOSE_WAIT = 10.0  # seconds `close` waits for the scheduler thread to end (one step and the cleanup)
@@ -69,6 +71,8 @@ class BatchModel(Protocol):
 
     def decode(self, cache: KVCache, rows: Rows, tokens: torch.Tensor,
                requests: list[GenerationRequest]) -> torch.Tensor: ...
+
+    def head(self, hidden: torch.Tensor) -> torch.Tensor: ...
 
 
 class BatchingEngine:
@@ -164,41 +168,45 @@ class BatchingEngine:
                 r.slot = cache.add(r.prompt_len + r.max_new_tokens)
                 prefilling.append(r)
             self.peak_batch = max(self.peak_batch, len(prefilling) + len(decoding))
-            if prefilling:
-                r = prefilling[0]
-                try:
-                    logits = self._prefill_chunk(cache, r)
-                except Exception as e:  # this sequence's input: the others go on
-                    prefilling.popleft()
-                    self._finish(cache, r, e)
-                    logits = None
-                if logits is not None:
-                    prefilling.popleft()
-                    if self._deliver(cache, [r], *self._choose(logits, [r]))[0]:
-                        decoding.append(r)
+            rows, hidden = [], []  # this step's sequences and their last hidden states: one head for all
             if decoding:
                 decoding.sort(key=lambda r: r.slot)  # consecutive slots read the cache as a view
                 try:
-                    logits = self._decode(cache, decoding)
-                except Exception as e:
+                    hidden.append(self._decode(cache, decoding))
+                    rows += decoding
+                except Exception as e:  # the model failed on this batch: each of its sequences gets the error
                     for r in decoding:
                         self._finish(cache, r, e)
-                    decoding.clear()
-                    continue
-                keep = self._deliver(cache, decoding, *self._choose(logits, decoding))
-                decoding[:] = [r for r, k in zip(decoding, keep) if k]
+                decoding.clear()
+            if prefilling:
+                r = prefilling[0]
+                try:
+                    last = self._prefill_chunk(cache, r)
+                except Exception as e:  # this sequence's input: the others go on
+                    prefilling.popleft()
+                    self._finish(cache, r, e)
+                    last = None
+                if last is not None:
+                    prefilling.popleft()
+                    rows.append(r)
+                    hidden.append(last)
+            if rows:
+                logits = self.model.head(torch.cat(hidden) if len(hidden) > 1 else hidden[0])
+                keep = self._deliver(cache, rows, *self._choose(logits, rows))
+                decoding += [r for r, k in zip(rows, keep) if k]
 
     def _prefill_chunk(self, cache: KVCache, r: GenerationRequest) -> torch.Tensor | None:
-        """Prefill the next chunk of r's prompt; -> the last position's logits [1, V] once the whole prompt is in."""
+        """Prefill the next chunk of r's prompt; -> the last position's hidden state [1, C] once the whole prompt
+        is in."""
         count = min(self.prefill_chunk, r.prompt_len - r.prefilled)
         rows = cache.rows([r.slot], count)
-        logits = self.model.prefill(cache, rows, r, r.prefilled, count)
+        last = self.model.prefill(cache, rows, r, r.prefilled, count)
         r.prefilled += count
         if r.prefilled < r.prompt_len:
             return None
         if r.params.repetition_penalty != 1.0 and not r.params.greedy:
-            r.history = TokenHistory(logits.device, r.prompt_ids)
-        return logits
+            r.history = TokenHistory(last.device, r.prompt_ids)
+        return last
 
     def _decode(self, cache: KVCache, rs: list[GenerationRequest]) -> torch.Tensor:
         rows = cache.rows([r.slot for r in rs], 1)
@@ -206,11 +214,8 @@ class BatchingEngine:
 
     def _choose(self, logits: torch.Tensor, rs: list[GenerationRequest]) -> tuple[torch.Tensor, list[int]]:
         """Next token of each row [B] (on the device) and the same as host ints (one transfer)."""
-        if all(r.params.greedy for r in rs):
-            tokens = logits.argmax(dim=-1)
-        else:
-            tokens = torch.cat([sample(logits[i:i + 1], r.params, r.generator,
-                                       None if r.history is None else r.history.view()) for i, r in enumerate(rs)])
+        tokens = sample_rows(logits, [r.params for r in rs], [r.generator for r in rs],
+                             [None if r.history is None else r.history.view() for r in rs])
         return tokens, tokens.tolist()
 
     def _deliver(self, cache: KVCache, rs: list[GenerationRequest], tokens: torch.Tensor,

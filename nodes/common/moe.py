@@ -4,11 +4,14 @@ Shapes: N tokens, C model width, E experts, k experts per token, I expert width.
 (see linear.py) and expert weights stacked: w_gate_up [E, C, 2I] (gate columns then up columns), w_down [E, I, C].
 
 Routing: softmax(router(x)) in float32, top-k, renormalised to sum 1 when `norm_topk_prob`, cast to x's dtype.
-Many tokens: (token, expert) pairs are sorted by expert and each expert runs one matmul over its contiguous
-slice (on CPU, or for many tokens elsewhere). One token on CPU: only its k experts run, on views of the stacked
+Many tokens: (token, expert) pairs are sorted by expert and each expert runs its two products over its
+contiguous slice (on CPU, or for many tokens elsewhere); on CPU this reads each used expert's weights once, as
+fast as one product over all of them (measured at 2 to 16 tokens, the small checkpoint's 16 experts). One token on CPU: only its k experts run, on views of the stacked
 weights. Few tokens elsewhere (a decode batch): a gather + bmm, which needs no host sync.
 """
 from __future__ import annotations
+
+from itertools import accumulate
 
 import torch
 import torch.nn.functional as F
@@ -78,29 +81,30 @@ class MoE(nn.Module):
             out = out + torch.sigmoid(self.shared_gate(flat)) * self.shared(flat)
         return out.view_as(x)
 
-    def _expert(self, x: torch.Tensor, e: int, scale: torch.Tensor | None = None) -> torch.Tensor:
-        """Expert e on x [n, C] -> [n, C]; `scale` [n, 1] (routing weights) is applied before the down
-        projection, where rows are I wide rather than C (the same product, as the projection is linear)."""
+    def _expert(self, x: torch.Tensor, e: int) -> torch.Tensor:
+        """Expert e on x [n, C] -> [n, C]."""
         gate, up = (x @ self.w_gate_up[e]).chunk(2, dim=-1)
-        h = F.silu(gate) * up
-        return (h if scale is None else h * scale) @ self.w_down[e]
+        return (F.silu(gate) * up) @ self.w_down[e]
 
     def _grouped(self, x: torch.Tensor, weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
+        """(token, expert) pairs sorted by expert: per expert, one gate/up and one down product over its contiguous
+        slice, written in place; the activation and routing scale run once over all pairs."""
         N, k = experts.shape
         flat_experts = experts.flatten()  # [N*k]
         order = flat_experts.argsort(stable=True)  # (token, expert) pairs grouped by expert
         tokens = order // k  # token of each sorted pair
-        scales = weights.flatten()[order].unsqueeze(-1)  # [N*k, 1]
         counts = torch.bincount(flat_experts, minlength=self.n_experts).tolist()
+        spans = [(e, end - n, end) for e, n, end in zip(range(self.n_experts), counts, accumulate(counts)) if n]
         xs = x[tokens]  # [N*k, C]
-        out = torch.zeros_like(x)
-        start = 0
-        for e, n in enumerate(counts):  # one matmul per expert over its contiguous slice
-            if n:
-                end = start + n
-                out.index_add_(0, tokens[start:end], self._expert(xs[start:end], e, scales[start:end]))
-                start = end
-        return out
+        gate_up = xs.new_empty(N * k, self.w_gate_up.shape[-1])
+        for e, start, end in spans:
+            torch.matmul(xs[start:end], self.w_gate_up[e], out=gate_up[start:end])
+        gate, up = gate_up.chunk(2, dim=-1)
+        h = F.silu(gate) * up * weights.flatten()[order].unsqueeze(-1)  # the routing scale, on I-wide rows
+        ys = xs.new_empty(N * k, x.shape[-1])
+        for e, start, end in spans:
+            torch.matmul(h[start:end], self.w_down[e], out=ys[start:end])
+        return torch.zeros_like(x).index_add_(0, tokens, ys)
 
     def _one_token_views(self, x, weights, experts):
         """x [1, C]: run its k experts only, on views of the stacked weights (no copy)."""

@@ -1,11 +1,16 @@
 """Next-token choice: greedy, or sampled with repetition penalty, temperature, top-k and top-p (in that order,
 as Hugging Face's logits processors apply them) from a seeded torch.Generator.
 
-Shapes: B rows, V vocabulary, P previous tokens.
+`sample_rows` serves a batch whose rows each have their own settings and generator: the vocabulary-wide work
+is batched (one top-k over the rows that have one, one sort over the rows with only a nucleus), then each row's
+nucleus and draw run over its own candidates (its k best tokens, best first), so a row's token depends on its
+logits, settings and generator only, never on the other rows of the batch. Ties at the k-th value are broken
+as torch.topk breaks them. Shapes: B rows, R sampled rows, V vocabulary, P previous tokens, K candidates.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
@@ -47,40 +52,79 @@ def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tenso
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p < 1.0:
         sorted_logits, order = logits.sort(dim=-1, descending=True)
-        probs = sorted_logits.softmax(dim=-1)
-        mass_before = probs.cumsum(dim=-1) - probs  # probability of all better tokens
-        drop = mass_before >= top_p
-        drop[..., 0] = False
+        drop = outside_nucleus(sorted_logits, top_p)
         logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
     return logits
 
 
+def outside_nucleus(sorted_logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """sorted_logits [..., K] (best first) -> [..., K] True past the first top_p of the probability mass (the
+    best token is always kept)."""
+    probs = sorted_logits.softmax(dim=-1)
+    drop = probs.cumsum(dim=-1) - probs >= top_p  # the mass of all better tokens
+    drop[..., 0] = False
+    return drop
+
+
 def sample(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None = None,
            previous: torch.Tensor | None = None) -> torch.Tensor:
-    """logits [B, V] -> next token ids [B] (int64)."""
-    if params.greedy:
+    """logits [B, V] -> next token ids [B] (int64), every row with `params`, drawing from `generator` in row
+    order; previous [B, P] or None."""
+    B = logits.shape[0]
+    return sample_rows(logits, [params] * B, [generator] * B,
+                       [None if previous is None else previous[b:b + 1] for b in range(B)])
+
+
+def sample_rows(logits: torch.Tensor, params: Sequence[SamplingParams],
+                generators: Sequence[torch.Generator | None],
+                previous: Sequence[torch.Tensor | None]) -> torch.Tensor:
+    """logits [B, V]; per row its settings, generator and previous ids ([1, P] or None) -> next ids [B] (int64)."""
+    rows = [b for b, p in enumerate(params) if not p.greedy]
+    if not rows:
         return logits.argmax(dim=-1)
-    logits = logits.float()
-    if params.repetition_penalty != 1.0 and previous is not None and previous.numel():
-        logits = apply_repetition_penalty(logits, previous, params.repetition_penalty)
-    logits = filter_logits(logits / params.temperature, params.top_k, params.top_p)
-    probs = logits.softmax(dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    greedy = [b for b, p in enumerate(params) if p.greedy]
+    tokens = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
+    if greedy:  # an argmax reads the whole vocabulary: only the rows that need it
+        tokens[greedy] = logits[greedy].argmax(dim=-1)
+    V = logits.shape[-1]
+    x = logits[rows].float()  # [R, V], a copy
+    for j, b in enumerate(rows):
+        penalty, seen = params[b].repetition_penalty, previous[b]
+        if penalty != 1.0 and seen is not None and seen.numel():
+            x[j:j + 1] = apply_repetition_penalty(x[j:j + 1], seen, penalty)
+    x /= torch.tensor([params[b].temperature for b in rows], device=x.device)[:, None]
+    ks = [params[b].top_k if 0 < params[b].top_k < V else V for b in rows]
+    candidates = _candidates(x, ks, [params[b].top_p < 1.0 for b in rows])
+    picks = []
+    for j, b in enumerate(rows):
+        values, ids = candidates.get(j, (x[j], None))
+        if params[b].top_p < 1.0:
+            values = values.masked_fill(outside_nucleus(values, params[b].top_p), float("-inf"))
+        pick = torch.multinomial(values.softmax(-1)[None], 1, generator=generators[b])[0]  # [1]
+        picks.append(pick if ids is None else ids[pick])
+    tokens[rows] = torch.cat(picks)
+    return tokens
+
+
+def _candidates(x: torch.Tensor, ks: list[int], nucleus: list[bool]) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """x [R, V] -> {row: (its candidates' logits [K], their ids [K]), best first}: the k best of rows with a top-k
+    (one topk call), the whole sorted vocabulary of rows with only a nucleus (one sort); other rows have none."""
+    V, out = x.shape[-1], {}
+    top = [j for j, k in enumerate(ks) if k < V]
+    if top:
+        values, ids = (x if len(top) == len(ks) else x[top]).topk(max(ks[j] for j in top), dim=-1)
+        out.update((j, (values[n, :ks[j]], ids[n, :ks[j]])) for n, j in enumerate(top))
+    sort = [j for j, k in enumerate(ks) if k == V and nucleus[j]]
+    if sort:
+        values, ids = x[sort].sort(dim=-1, descending=True)
+        out.update((j, (values[n], ids[n])) for n, j in enumerate(sort))
+    return out
 
 
 def sample_among_top_k(logits: torch.Tensor, params: SamplingParams,
                        generator: torch.Generator | list[torch.Generator | None] | None = None) -> torch.Tensor:
-    """logits [B, V] -> ids [B]: `sample` without the repetition penalty, drawing among the top_k best only (the
-    nucleus computed over those), so the vocabulary is never sorted. The same distribution as `sample`.
-    `generator` may be a list, one per row: rows of seeded runs computed together then draw as each would alone."""
-    if params.greedy:
-        return logits.argmax(dim=-1)
-    logits, ids = logits.float(), None
-    if 0 < params.top_k < logits.shape[-1]:
-        logits, ids = logits.topk(params.top_k, dim=-1)  # sorted, best first
-    probs = filter_logits(logits / params.temperature, 0, params.top_p).softmax(dim=-1)
-    if isinstance(generator, list):
-        pick = torch.cat([torch.multinomial(probs[b:b + 1], 1, generator=g) for b, g in enumerate(generator)])
-    else:
-        pick = torch.multinomial(probs, 1, generator=generator)
-    return (pick if ids is None else ids.gather(-1, pick)).squeeze(-1)
+    """logits [B, V] -> ids [B]: every row with `params` and no repetition penalty (`sample_rows`); `generator`
+    may be a list, one per row, so rows of seeded runs computed together draw as each would alone."""
+    B = logits.shape[0]
+    generators = generator if isinstance(generator, list) else [generator] * B
+    return sample_rows(logits, [params] * B, generators, [None] * B)

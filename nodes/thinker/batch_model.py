@@ -1,5 +1,6 @@
 """The Thinker as a model of the batching engine (nodes/common/engine.py): chunked prefill of one prompt
-(embeddings, TM-RoPE positions, deepstack features of its visual positions) and one decode step for many.
+(embeddings, TM-RoPE positions, deepstack features of its visual positions), one decode step for many, and the
+lm_head over a step's last hidden states.
 
 Shapes: S prompt tokens, T tokens of a chunk, C hidden, B sequences, V vocabulary.
 """
@@ -45,10 +46,13 @@ class ThinkerBatchModel:
             deepstack = tuple(d[first:first + n] for d in p.deepstack)
         x = self.model.hidden(p.embeds[:, start:end], p.positions[:, :, start:end], cache, mask, deepstack,
                               p.trace, rows)
-        return self.model.head(x[:, -1])
+        return x[:, -1]
 
     def decode(self, cache: KVCache, rows: Rows, tokens: torch.Tensor,
                requests: list[GenerationRequest]) -> torch.Tensor:
         positions = torch.tensor([start + r.state.rope_delta for start, r in zip(rows.starts, requests)],
                                  dtype=torch.float32, device=tokens.device)
-        return self.model.decode_step(tokens, positions, cache, rows)
+        return self.model.decode_hidden(tokens, positions, cache, rows)
+
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.model.batch_head(hidden)

@@ -77,6 +77,11 @@ class Thinker(Decoder):
     def decode_step(self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache, rows: Rows,
                     trace: HiddenTrace | None = None) -> torch.Tensor:
         """tokens [B] of the rows' sequences, positions [B] (float: cache length + rope delta) -> logits [B, V]."""
+        return self.batch_head(self.decode_hidden(tokens, positions, cache, rows, trace))
+
+    def decode_hidden(self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache, rows: Rows,
+                      trace: HiddenTrace | None = None) -> torch.Tensor:
+        """`decode_step` before the lm_head: -> final-normed hidden [B, C]."""
         x = self.embed_tokens(tokens)  # [B, C]
         if trace is not None and not trace.decode:
             trace = None
@@ -92,6 +97,10 @@ class Thinker(Decoder):
         x = self.norm(self.decode(x, self.rotations(positions), cache, rows, after_layer))
         if trace is not None and trace.layer == n:
             trace.hidden.append(x[:, None])
+        return x
+
+    def batch_head(self, x: torch.Tensor) -> torch.Tensor:
+        """The lm_head for a few rows (a decode batch), x [B, C] -> logits [B, V] (packed_head.py)."""
         if self._decode_head is None or self._decode_head.weight is not self.lm_head.weight:
             self._decode_head = PackedHead(self.lm_head.weight)
         return self._decode_head(x)

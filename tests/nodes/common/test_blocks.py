@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from omnigraph.nodes.common.attention import Attention, fuse_qkv
+from omnigraph.nodes.common.attention import Attention, decode_attention, fuse_qkv
 from omnigraph.nodes.common.kv_cache import KVCache
 from omnigraph.nodes.common.linear import to_in_out
 from omnigraph.nodes.common.moe import MoE, SwiGLU, fuse_gate_up, stack_experts
@@ -133,6 +133,19 @@ def test_moe_grouped_and_single_token_paths_match_dense_reference(experts, top_k
             if moe.shared is not None:
                 got = got + torch.sigmoid(moe.shared_gate(flat)) * moe.shared(flat)
             torch.testing.assert_close(got, want[0, :n], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("heads,kv_heads", [(8, 2), (4, 4), (6, 1)])
+def test_decode_attention_of_ragged_rows_matches_sdpa(heads, kv_heads):
+    g = torch.Generator().manual_seed(heads)
+    B, L, D = 5, 11, 16
+    q = torch.randn(B, heads, D, generator=g)
+    keys, values = (torch.randn(B, kv_heads, 2 * L, D, generator=g)[:, :, :L] for _ in range(2))  # cache views
+    lengths = torch.tensor([11, 3, 7, 1, 11])
+    mask = (torch.arange(L) < lengths[:, None])[:, None, None]  # [B, 1, 1, L]
+    for m in (mask, None):
+        want = F.scaled_dot_product_attention(q[:, :, None], keys, values, attn_mask=m, enable_gqa=True)
+        torch.testing.assert_close(decode_attention(q, keys, values, m), want.reshape(B, -1), atol=1e-6, rtol=1e-5)
 
 
 def test_swiglu_is_down_of_silu_gate_times_up():

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from omnigraph.nodes.common.sampling import (SamplingParams, apply_repetition_penalty, filter_logits,
-                                             make_generator, sample, sample_among_top_k)
+                                             make_generator, sample, sample_among_top_k, sample_rows)
 
 
 def test_greedy_is_argmax():
@@ -63,3 +63,33 @@ def test_rows_with_their_own_generators_draw_as_each_alone():
     for _ in range(20):
         batched = sample_among_top_k(logits, params, together).tolist()
         assert batched == [int(sample_among_top_k(logits[b:b + 1], params, alone[b])) for b in range(3)]
+
+
+MIXED = [SamplingParams(greedy=True), SamplingParams(temperature=0.7, top_k=20, top_p=0.8),
+         SamplingParams(temperature=1.3), SamplingParams(top_p=0.5), SamplingParams(top_k=3, repetition_penalty=1.5),
+         SamplingParams(temperature=0.9, top_k=60, top_p=0.95)]
+
+
+def test_each_row_of_a_batch_draws_what_it_draws_alone():
+    torch.manual_seed(1)
+    logits = torch.randn(len(MIXED), 500) * 3
+    previous = [None, None, None, None, torch.tensor([[4, 9, 9]]), None]
+    batched_gens = [make_generator(b) for b in range(len(MIXED))]
+    alone_gens = [make_generator(b) for b in range(len(MIXED))]
+    for _ in range(30):
+        batched = sample_rows(logits, MIXED, batched_gens, previous).tolist()
+        alone = [int(sample(logits[b:b + 1], p, g, previous[b])) for b, (p, g) in enumerate(zip(MIXED, alone_gens))]
+        assert batched == alone
+    assert batched[0] == int(logits[0].argmax())
+
+
+def test_sampled_frequencies_follow_the_filtered_distribution():
+    logits = torch.log(torch.tensor([[0.05, 0.4, 0.02, 0.25, 0.2, 0.08]])).repeat(3, 1)
+    params = [SamplingParams(top_k=4), SamplingParams(top_p=0.8), SamplingParams(temperature=2.0, top_k=3, top_p=0.9)]
+    generators = [make_generator(b) for b in range(3)]
+    draws = torch.stack([sample_rows(logits, params, generators, [None] * 3) for _ in range(1000)])  # [N, 3]
+    for b, p in enumerate(params):
+        want = filter_logits(logits[b:b + 1] / p.temperature, p.top_k, p.top_p).softmax(-1)[0]
+        got = torch.bincount(draws[:, b], minlength=6) / len(draws)
+        assert torch.equal(got > 0, want > 0)  # exactly the kept tokens are drawn
+        torch.testing.assert_close(got, want, atol=0.06, rtol=0)  # seeded: the same numbers every run

@@ -64,12 +64,14 @@ def request(p: ThinkerPrompt, params: SamplingParams, budget: int, seed: int) ->
 
 class Recording:
     """The Thinker's batch model, recording each request's logits rows and each decode's batch size; with
-    `hold_at` set, the decode call of that number waits until `release` is set."""
+    `hold_at` set, the decode call of that number waits until `release` is set. A step's head reads the decode
+    batch's rows, then the request whose prefill completed (engine.py)."""
 
     def __init__(self, model, hold_at: int | None = None):
         self.inner, self.hold_at = ThinkerBatchModel(model), hold_at
-        self.logits, self.batches = {}, []
+        self.logits, self.batches, self.step, self.heads = {}, [], [], []
         self.reached, self.release = threading.Event(), threading.Event()
+        self.decoded = 0
 
     def new_cache(self):
         return self.inner.new_cache()
@@ -77,7 +79,7 @@ class Recording:
     def prefill(self, cache, rows, r, start, count):
         out = self.inner.prefill(cache, rows, r, start, count)
         if start + count == r.prompt_len:
-            self.logits.setdefault(id(r), []).append(out[0])
+            self.step.append(r)
         return out
 
     def decode(self, cache, rows, tokens, requests):
@@ -86,8 +88,17 @@ class Recording:
             self.reached.set()
             assert self.release.wait(WAIT)
         out = self.inner.decode(cache, rows, tokens, requests)
-        for r, row in zip(requests, out):
+        self.step += requests
+        self.decoded = len(requests)
+        return out
+
+    def head(self, hidden):
+        out = self.inner.head(hidden)
+        assert len(self.step) == len(out)
+        for r, row in zip(self.step, out):
             self.logits.setdefault(id(r), []).append(row)
+        self.heads.append((self.decoded, len(out)))  # (decode rows, head rows) of the step
+        self.step, self.decoded = [], 0
         return out
 
 
@@ -130,6 +141,7 @@ def test_batched_runs_equal_the_same_runs_alone_as_they_join_and_leave(model):
     assert_same(got_tokens, [rec.logits[id(r)] for r in rs], want_tokens, want_logits)
     assert max(rec.batches) == 5 and engine.peak_batch == 5
     assert rec.batches[-1] < 5  # runs with smaller budgets left while others went on
+    assert any(0 < decoded < rows for decoded, rows in rec.heads)  # a newcomer's first token rode on a decode step
 
 
 def test_max_batch_bounds_the_batch(model):
@@ -240,6 +252,8 @@ class Busy:  # a decode step that is always torch work in progress
         for _ in range(20):
             torch.randn(256, 256) @ torch.randn(256, 256)
         return torch.zeros(len(requests), 8)
+    def head(self, hidden):
+        return hidden
 
 started = threading.Event()
 engine = BatchingEngine(Busy(), max_batch=4)
