@@ -1,5 +1,6 @@
 """TextLM as a model of the batching engine (nodes/common/engine.py): chunked prefill of one prompt's ids and one
-decode step for many sequences. A request's `state` is its prompt ids [1, S]."""
+decode step for many sequences, each giving final-normed hidden states; `head` makes the logits of a step's rows
+at once. A request's `state` is its prompt ids [1, S]."""
 from __future__ import annotations
 
 import torch
@@ -19,9 +20,12 @@ class TextLMBatchModel:
     def prefill(self, cache: KVCache, rows: Rows, request: GenerationRequest, start: int,
                 count: int) -> torch.Tensor:
         ids = request.state[:, start:start + count]
-        return self.model.forward_tokens(ids, start, cache, rows)[:, -1]
+        return self.model.hidden_tokens(ids, start, cache, rows)[:, -1]
 
     def decode(self, cache: KVCache, rows: Rows, tokens: torch.Tensor,
                requests: list[GenerationRequest]) -> torch.Tensor:
         positions = torch.tensor(rows.starts, dtype=torch.float32, device=tokens.device)
-        return self.model.decode_step(tokens, positions, cache, rows)
+        return self.model.decode_hidden(tokens, positions, cache, rows)
+
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.model.head(hidden)

@@ -24,13 +24,23 @@ class TextLM(Decoder):
         """Final-normed hidden [..., C] -> logits [..., V]."""
         return F.linear(x, self.embed_tokens.weight if self.lm_head is None else self.lm_head)
 
-    def forward_tokens(self, ids: torch.Tensor, start: int = 0, cache: KVCache | None = None,
-                       rows: Rows | None = None) -> torch.Tensor:
-        """Prefill: ids [B, T] at positions start.. -> logits [B, T, V] (no cache: a whole sequence)."""
+    def hidden_tokens(self, ids: torch.Tensor, start: int = 0, cache: KVCache | None = None,
+                      rows: Rows | None = None) -> torch.Tensor:
+        """Prefill: ids [B, T] at positions start.. -> final-normed hidden [B, T, C] (no cache: a whole sequence)."""
         positions = torch.arange(start, start + ids.shape[1], device=ids.device).expand(ids.shape[0], -1)
         cos, sin = self.cos_sin(positions, self.norm.weight.dtype)
-        return self.head(self.prefill(self.embed_tokens(ids), cos, sin, cache, rows))
+        return self.prefill(self.embed_tokens(ids), cos, sin, cache, rows)
+
+    def forward_tokens(self, ids: torch.Tensor, start: int = 0, cache: KVCache | None = None,
+                       rows: Rows | None = None) -> torch.Tensor:
+        """Prefill: ids [B, T] at positions start.. -> logits [B, T, V]."""
+        return self.head(self.hidden_tokens(ids, start, cache, rows))
+
+    def decode_hidden(self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache,
+                      rows: Rows) -> torch.Tensor:
+        """tokens [B], positions [B] -> final-normed hidden [B, C]."""
+        return self.norm(self.decode(self.embed_tokens(tokens), self.rotations(positions), cache, rows))
 
     def decode_step(self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache, rows: Rows) -> torch.Tensor:
         """tokens [B], positions [B] -> logits [B, V]."""
-        return self.head(self.norm(self.decode(self.embed_tokens(tokens), self.rotations(positions), cache, rows)))
+        return self.head(self.decode_hidden(tokens, positions, cache, rows))
