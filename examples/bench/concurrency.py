@@ -95,25 +95,31 @@ def main() -> None:
     executor = LocalExecutor(graph, device=args.device, checkpoint=checkpoint)
     executor.load()
     inputs = {"audio": str(tone(Path(os.environ.get("TMPDIR", "/tmp")) / "omnigraph-bench-tone.wav"))}
+    report(executor, inputs, args.n, f"captioner, small checkpoint, {args.device}, 1 core, max_new_tokens {args.tokens}")
+
+
+def report(executor, inputs: dict, ns: list[int], title: str, repeats: int = 1, cpu: bool = True) -> None:
+    """Warm up, time requests alone, then print per N the concurrent vs sequential figures (`cpu`: also the ratio
+    per CPU second of this process, meaningful when the work runs in it)."""
     sequential(executor, inputs, [0])  # warm-up
     _, alone = sequential(executor, inputs, [0, 1, 2])
     first_alone = statistics.median(f for f, _ in alone)
-    print(f"captioner, small checkpoint, {args.device}, 1 core, max_new_tokens {args.tokens}; "
-          f"first text alone {first_alone * 1e3:.0f} ms")
-    for n in args.n:
-        seeds = list(range(100, 100 + n))
-        c0 = time.process_time()
-        seq_wall, seq = sequential(executor, inputs, seeds)
-        c1 = time.process_time()
-        con_wall, con = concurrent(executor, inputs, seeds)
-        cpu_ratio = (sum(t for _, t in con) / (time.process_time() - c1)) / (sum(t for _, t in seq) / (c1 - c0))
-        seq_rate, con_rate = sum(t for _, t in seq) / seq_wall, sum(t for _, t in con) / con_wall
-        firsts = sorted(f for f, _ in con)
-        p95 = firsts[min(len(firsts) - 1, int(round(0.95 * (len(firsts) - 1))))]
-        print(f"  N={n:2d}: concurrent {con_rate:7.1f} tok/s, sequential {seq_rate:7.1f} tok/s, "
-              f"ratio {con_rate / seq_rate:5.2f}x | first text median {statistics.median(firsts) / first_alone:5.2f}x,"
-              f" p95 {p95 / first_alone:5.2f}x of alone | per CPU second {cpu_ratio:5.2f}x")
-
+    print(f"{title}; first text alone {first_alone * 1e3:.0f} ms")
+    for n in ns:
+        for _ in range(repeats):
+            seeds = list(range(100, 100 + n))
+            c0 = time.process_time()
+            seq_wall, seq = sequential(executor, inputs, seeds)
+            c1 = time.process_time()
+            con_wall, con = concurrent(executor, inputs, seeds)
+            cpu_ratio = (sum(t for _, t in con) / (time.process_time() - c1)) / (sum(t for _, t in seq) / (c1 - c0))
+            seq_rate, con_rate = sum(t for _, t in seq) / seq_wall, sum(t for _, t in con) / con_wall
+            firsts = sorted(f for f, _ in con)
+            p95 = firsts[min(len(firsts) - 1, int(round(0.95 * (len(firsts) - 1))))]
+            print(f"  N={n:2d}: concurrent {con_rate:7.1f} tok/s, sequential {seq_rate:7.1f} tok/s, "
+                  f"ratio {con_rate / seq_rate:5.2f}x | first text median "
+                  f"{statistics.median(firsts) / first_alone:5.2f}x, p95 {p95 / first_alone:5.2f}x of alone"
+                  + (f" | per CPU second {cpu_ratio:5.2f}x" if cpu else ""))
 
 if __name__ == "__main__":
     main()

@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import statistics
 from pathlib import Path
 
 import ray
 import torch
-from concurrency import concurrent, sequential, small_checkpoint, tone  # this folder's local benchmark
+from concurrency import report, small_checkpoint, tone  # this folder's local benchmark
 
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.executor_ray import RayExecutor
@@ -45,20 +44,8 @@ def main() -> None:
     inputs = {"audio": str(tone(Path(os.environ.get("TMPDIR", "/tmp")) / "omnigraph-bench-tone.wav"))}
     with RayExecutor(graph, checkpoint=checkpoint, device="cpu") as executor:
         executor.load()
-        sequential(executor, inputs, [0])  # warm-up
-        _, alone = sequential(executor, inputs, [0, 1, 2])
-        first_alone = statistics.median(f for f, _ in alone)
-        print(f"captioner on Ray (one replica per stage, one core), small checkpoint, max_new_tokens "
-              f"{args.tokens}; first text alone {first_alone * 1e3:.0f} ms")
-        for n in args.n:
-            for _ in range(args.repeats):
-                seeds = list(range(100, 100 + n))
-                seq_wall, seq = sequential(executor, inputs, seeds)
-                con_wall, con = concurrent(executor, inputs, seeds)
-                seq_rate, con_rate = sum(t for _, t in seq) / seq_wall, sum(t for _, t in con) / con_wall
-                print(f"  N={n:2d}: concurrent {con_rate:7.1f} tok/s, sequential {seq_rate:7.1f} tok/s, ratio "
-                      f"{con_rate / seq_rate:5.2f}x | first text median "
-                      f"{statistics.median(f for f, _ in con) / first_alone:5.2f}x of alone")
+        report(executor, inputs, args.n, "captioner on Ray (one replica per stage, one core), small checkpoint, "
+               f"max_new_tokens {args.tokens}", args.repeats, cpu=False)  # the work runs in the actors
     ray.shutdown()
 
 

@@ -17,21 +17,8 @@ from omnigraph.runtime.errors import NodeFailed, RunCancelled
 from omnigraph.runtime.executor_local import LocalExecutor
 from omnigraph.runtime.media_payloads import PromptTokens, TokenId
 from omnigraph.testing import graph_from_yaml
+from test_talker_node import TTS  # the Talker <-> code predictor loop graph
 
-TTS = """
-nodes:
-  interleaver: {kind: mrope_interleaver}
-  context: {kind: text_context}
-  talker: {kind: talker, config: %s}
-  code_predictor: {kind: code_predictor, config: %s}
-edges:
-  - interleaver.thinker_prompt -> context.thinker_prompt
-  - context.talker_context -> talker.context
-  - talker.requests -> code_predictor.requests
-loops: [code_predictor.frames -> talker.frames]
-inputs: {prompt: interleaver.prompt, tokens: talker.tokens}
-outputs: {codes: talker.codes, requests: talker.requests}
-"""
 SETTINGS = {  # talker config, code predictor config
     "greedy": ({"greedy": True, "max_frames": 12}, {"greedy": True}),
     "sampled": ({"max_frames": 12, "temperature": 1.3, "top_k": 40, "top_p": 0.9, "repetition_penalty": 1.2},
