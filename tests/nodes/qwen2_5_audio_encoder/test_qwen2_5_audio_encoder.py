@@ -131,3 +131,22 @@ def test_unsupported_config_names_config_json(encoder, tmp_path):
     with pytest.raises(UserError, match=r"config.json: thinker_config.audio_config: d_model \d+ must be even "
                                         r"and a multiple of encoder_attention_heads 5"):
         load_node(bad)
+
+
+def test_checkpoint_check_uses_the_key_table_and_names_mis_shaped_tensors(encoder, tmp_path):
+    from omnigraph.nodes.qwen2_5_audio_encoder.weights import key_table
+    from omnigraph.runtime.checkpoint_check import CheckpointProbe
+
+    path, _, _ = encoder
+    probe = CheckpointProbe.open(path)
+    Qwen25AudioEncoderNode().check_checkpoint(probe)
+    assert probe.problems == [] and len(probe.fitting) == len(key_table(probe.config).keys)
+    bad = tmp_path / "bad"
+    shutil.copytree(path, bad)
+    config = json.loads((bad / "config.json").read_text())
+    config["thinker_config"]["audio_config"]["encoder_ffn_dim"] += 8
+    (bad / "config.json").write_text(json.dumps(config))
+    probe = CheckpointProbe.open(bad)
+    Qwen25AudioEncoderNode().check_checkpoint(probe)
+    assert any("'thinker.audio_tower.layers.0.fc1.weight' in model.safetensors has shape" in p
+               for p in probe.problems), probe.problems

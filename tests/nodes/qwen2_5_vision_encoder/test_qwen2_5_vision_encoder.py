@@ -181,3 +181,22 @@ def test_unsupported_config_names_config_json(encoder, tmp_path):
     with pytest.raises(UserError, match=r"config.json: thinker_config.vision_config: fullatt_block_indexes \[9\] "
                                         r"must be < depth \d"):
         load_node(bad)
+
+
+def test_checkpoint_check_uses_the_key_table_and_names_mis_shaped_tensors(encoder, tmp_path):
+    from omnigraph.nodes.qwen2_5_vision_encoder.weights import key_table
+    from omnigraph.runtime.checkpoint_check import CheckpointProbe
+
+    path, _, _ = encoder
+    probe = CheckpointProbe.open(path)
+    Qwen25VisionEncoderNode().check_checkpoint(probe)
+    assert probe.problems == [] and len(probe.fitting) == len(key_table(probe.config).keys)
+    bad = tmp_path / "bad"
+    shutil.copytree(path, bad)
+    config = json.loads((bad / "config.json").read_text())
+    config["thinker_config"]["vision_config"]["intermediate_size"] += 8
+    (bad / "config.json").write_text(json.dumps(config))
+    probe = CheckpointProbe.open(bad)
+    Qwen25VisionEncoderNode().check_checkpoint(probe)
+    assert any("'thinker.visual.blocks.0.mlp.gate_proj.weight' in model.safetensors has shape" in p
+               for p in probe.problems), probe.problems
