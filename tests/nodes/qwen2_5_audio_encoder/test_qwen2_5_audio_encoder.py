@@ -150,3 +150,27 @@ def test_checkpoint_check_uses_the_key_table_and_names_mis_shaped_tensors(encode
     Qwen25AudioEncoderNode().check_checkpoint(probe)
     assert any("'thinker.audio_tower.layers.0.fc1.weight' in model.safetensors has shape" in p
                for p in probe.problems), probe.problems
+
+
+def test_waveforms_through_mel_frontend_max_length_match_the_processor_path(encoder):
+    """Clips -> mel_frontend (padding: max_length) -> the encoder, through run_node, against transformers'
+    WhisperFeatureExtractor as the Qwen2.5-Omni processor calls it -> get_audio_features."""
+    from transformers import WhisperFeatureExtractor
+
+    from omnigraph.runtime.media_payloads import PromptTokens, Waveform
+    from omnigraph.testing import run_node
+
+    path, _, thinker = encoder
+    g = torch.Generator().manual_seed(5)
+    clips = [0.3 * torch.randn(n, generator=g) for n in (48123, 8000, 32001)]
+    p = PromptTokens(torch.zeros(1, dtype=torch.long), audios=tuple(Waveform(c, 16000) for c in clips))
+    mel = run_node("mel_frontend", {"prompt": p}, {"padding": "max_length"}, checkpoint=path)["mel"]
+    out = run_node("qwen2_5_audio_encoder", {"mel": mel}, checkpoint=path)["audio"]
+    fe = WhisperFeatureExtractor(feature_size=128, chunk_length=30, return_attention_mask=True)
+    ref = fe([c.numpy() for c in clips], sampling_rate=16000, padding="max_length", return_attention_mask=True,
+             return_tensors="pt")
+    mask = ref["attention_mask"]
+    assert out.tokens == (75, 12, 50) == tuple(audio_tokens(n) for n in mask.sum(-1).tolist())
+    with torch.no_grad():
+        want = thinker.get_audio_features(ref["input_features"], feature_attention_mask=mask).last_hidden_state
+    torch.testing.assert_close(out.embeddings, want, **TOL)
