@@ -200,3 +200,16 @@ def test_checkpoint_check_uses_the_key_table_and_names_mis_shaped_tensors(encode
     Qwen25VisionEncoderNode().check_checkpoint(probe)
     assert any("'thinker.visual.blocks.0.mlp.gate_proj.weight' in model.safetensors has shape" in p
                for p in probe.problems), probe.problems
+
+
+def test_bfloat16_and_no_checkpoint(encoder):
+    from omnigraph.testing import run_node
+
+    path, node, _ = encoder
+    p = batching_prompts()[1]
+    want = node.process(p)["vision"].embeddings
+    got = load_node(path, dtype="bfloat16", **SMALL_VIDEOS).process(p)["vision"].embeddings
+    assert got.dtype == torch.bfloat16
+    assert (got.float() - want).abs().max() / want.abs().max() < 0.05
+    with pytest.raises(UserError, match="needs a checkpoint"):
+        run_node("qwen2_5_vision_encoder", {"prompt": p})
