@@ -213,3 +213,23 @@ def test_bfloat16_and_no_checkpoint(encoder):
     assert (got.float() - want).abs().max() / want.abs().max() < 0.05
     with pytest.raises(UserError, match="needs a checkpoint"):
         run_node("qwen2_5_vision_encoder", {"prompt": p})
+
+
+def test_preprocessor_config_and_node_config_set_the_resize(encoder, tmp_path):
+    path, _, thinker = encoder
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    for f in path.iterdir():
+        (ckpt / f.name).symlink_to(f)
+    (ckpt / "preprocessor_config.json").write_text(json.dumps(
+        {"min_pixels": 28 * 28 * 40, "max_pixels": 28 * 28 * 60, "image_mean": [0.5] * 3, "image_std": [0.5] * 3,
+         "patch_size": 14, "temporal_patch_size": 2, "merge_size": 2}))
+    image = random_image(300, 200, seed=9)
+    p = prompt([MediaItem("image", 0)], [Image(image)])
+    out = load_node(ckpt).process(p)["vision"]
+    args = PreprocessArgs(patch_size=14, min_pixels=28 * 28 * 40, max_pixels=28 * 28 * 60, image_mean=(0.5,) * 3,
+                          image_std=(0.5,) * 3)
+    ref = image_processor(args)(images=[image.numpy()], return_tensors="pt", input_data_format="channels_last")
+    assert [list(out.grids[0])] == ref["image_grid_thw"].tolist() == [[1, 18, 12]]
+    torch.testing.assert_close(out.embeddings, oracle(thinker, ref["pixel_values"], out.grids), **TOL)
+    assert load_node(ckpt, max_pixels=28 * 28 * 6).process(p)["vision"].grids == ((1, 6, 4),)  # node config wins
