@@ -16,7 +16,7 @@ from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.errors import UserError
 from omnigraph.runtime.media_payloads import AudioEmbeddings, MelFeatures
 
-TOL = dict(atol=1e-4, rtol=1e-4)
+TOL = dict(atol=1e-4, rtol=1e-4)  # the bound; max abs diff seen 1.4e-6 (outputs of scale ~4)
 CONFIGS = {"base": {}, "variant": VARIANT}  # variant: d_model 48, 3 heads, 3 layers, n_window 50
 
 
