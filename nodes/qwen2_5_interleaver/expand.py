@@ -1,5 +1,5 @@
 """Build a Qwen2.5-Omni ThinkerPrompt: expand each media placeholder, embed the tokens, scatter the encoder
-outputs, and compute the TMRoPE positions (tmrope.py).
+outputs, and compute the TMRoPE positions (nodes/qwen2_5/tmrope.py).
 
 Shapes: S0 prompt tokens (one placeholder per media item), S expanded tokens, C width, n tokens of one item.
 Expansion: audio pad -> n pads of that clip; image/video pad -> t*h*w/m^2 pads; a video with audio_in_video:
@@ -13,7 +13,7 @@ import torch
 from ...runtime.errors import UserError
 from ...runtime.media_payloads import AudioEmbeddings, MediaItem, PromptTokens, ThinkerPrompt, VisionEmbeddings
 
-from .tmrope import TmropeIds, audio_in_video, rope_index
+from ..qwen2_5.tmrope import TmropeIds, audio_in_video, rope_index
 
 
 def build_thinker_prompt(prompt: PromptTokens, audio: AudioEmbeddings | None, vision: VisionEmbeddings | None,

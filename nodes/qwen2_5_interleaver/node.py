@@ -2,7 +2,8 @@
 
 Expands each media placeholder to its tokens (audio in video: 2-second chunks), embeds the tokens with the
 Thinker's embedding table, scatters the encoder outputs into their positions, and computes TMRoPE position ids
-and rope_delta (tmrope.py). Token ids, position_id_per_seconds and seconds_per_chunk come from config.json.
+and rope_delta (nodes/qwen2_5/tmrope.py). Token ids, position_id_per_seconds and seconds_per_chunk come from
+config.json.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class Qwen25Interleaver(Node):
                Output("input_ids", TokenIds, doc="The prompt's token ids with every placeholder expanded."))
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        from .tmrope import TmropeIds
+        from ..qwen2_5.tmrope import TmropeIds
         from .weights import load_embed_table
 
         if checkpoint is None:

@@ -14,6 +14,7 @@ def key_table(config: dict[str, Any], prefix: str = "thinker.model.embed_tokens.
     return table
 
 
-def load_embed_table(checkpoint: Any, prefix: str = "thinker.model.embed_tokens.", dtype: Any = None, device: str = "cpu"):
+def load_embed_table(checkpoint: Any, prefix: str = "thinker.model.embed_tokens.", dtype: Any = None,
+                     device: str = "cpu"):
     """[V, C] embedding table of the checkpoint."""
     return key_table(checkpoint.config, prefix).load(checkpoint, dtype=dtype, device=device)["embed"]

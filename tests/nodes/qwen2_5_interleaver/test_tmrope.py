@@ -6,7 +6,7 @@ from oracle25 import build_model, save_checkpoint
 
 from omnigraph.nodes.qwen2_5_interleaver.expand import build_thinker_prompt
 from omnigraph.nodes.qwen2_5_interleaver.node import Qwen25Interleaver
-from omnigraph.nodes.qwen2_5_interleaver.tmrope import TmropeIds, chunk_runs
+from omnigraph.nodes.qwen2_5.tmrope import TmropeIds, chunk_runs
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.errors import UserError
 from omnigraph.runtime.media_payloads import AudioEmbeddings, MediaItem, PromptTokens, VisionEmbeddings
