@@ -1,5 +1,6 @@
-"""qwen2_5_thinker: the Qwen2.5-Omni ThinkerPrompt -> generated token ids, streamed as they are produced, and the
-thinker-space states its Talker reads (nodes/qwen2_5/payloads.py).
+"""qwen2_5_thinker: Qwen2.5-Omni ThinkerPrompt -> generated token ids (streamed) and the states its Talker reads.
+
+Token ids come one by one as they are produced; the Talker's thinker-space states are nodes/qwen2_5/payloads.py's.
 
 Decoding as the Qwen3-Omni thinker node (nodes/common/generation_settings.py): greedy, or sampled with the run's
 per-node seed, unset settings from generation_config.json, else Qwen's defaults; served by the batching engine
