@@ -227,3 +227,14 @@ def test_a_mis_shaped_tensor_names_the_key(pair, tmp_path):
                         lambda c: c["thinker_config"]["text_config"].update(intermediate_size=136))
     with pytest.raises(CheckpointError, match=r"thinker\.model\.layers\.0\.mlp\.gate_proj\.weight"):
         load_thinker(wider)
+
+
+def test_a_tied_thinker_reads_its_head_from_the_embeddings(tmp_path):
+    """Only the thinker-level tie_word_embeddings ties the head (reference section 5.1)."""
+    oracle = build_model({"thinker_config": dict(tie_word_embeddings=True)})
+    ckpt = Checkpoint.open(save_checkpoint(oracle, tmp_path / "tied"))
+    ours = load_thinker(ckpt)
+    prompt, kwargs = oracle_inputs(oracle, PROMPTS["text"])
+    with torch.no_grad():
+        logits = ours.head(ours.hidden(prompt.embeds[None], prompt.positions[:, None]))
+        torch.testing.assert_close(logits, oracle.thinker(**kwargs).logits, rtol=0, atol=1e-4)
