@@ -11,7 +11,7 @@ token g_j as soon as the step that fed g_j back has run (with token g_{j+1}); th
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..common.generation_settings import GenerationConfig
 from ..qwen2_5.payloads import TalkerPrompt, ThinkerState
@@ -20,6 +20,9 @@ from ...runtime.errors import UserError
 from ...runtime.media_payloads import ThinkerPrompt, TokenId, TokenIds
 from ...runtime.node import Node
 from ...runtime.ports import Input, Output
+
+if TYPE_CHECKING:
+    from .batch_model import Qwen25Inputs
 
 
 class Qwen25Thinker(Node):
@@ -105,7 +108,7 @@ class Qwen25Thinker(Node):
                 break
         yield "token_ids", TokenIds(tuple(generated))
 
-    def _talker_prompt(self, p: ThinkerPrompt, inputs) -> TalkerPrompt:
+    def _talker_prompt(self, p: ThinkerPrompt, inputs: Qwen25Inputs) -> TalkerPrompt:
         """H_0 + E_0, E_0 zeroed at the audio/image/video pads: [P, C]."""
         import torch
 

@@ -34,7 +34,7 @@ WAIT = 120  # seconds: the bound on waiting for a condition (never reached unles
 
 @dataclass
 class Media:
-    """One prompt's media: the oracle's encoder inputs and, encoded by the oracle, our payloads."""
+    """The media of one user turn, in prompt order (random encoder inputs of these sizes are made per test)."""
 
     items: tuple[str, ...] = ()  # "audio", "image", "video+audio"
     frames: tuple[int, ...] = ()  # mel frames per audio clip (a video's track included, in prompt order)
