@@ -79,10 +79,7 @@ def build_thinker_prompt(prompt: PromptTokens, audio: AudioEmbeddings | None, vi
                                       video_audio_in_video=video_aiv)
     except ValueError as exc:
         raise UserError(f"TMRoPE positions: {exc}") from None
-    extras = {"audio_tokens": audio_tokens, "image_grids": image_grids, "video_grids": video_grids,
-              "video_seconds_per_grid": video_spg, "video_audio_in_video": video_aiv,
-              "position_id_per_seconds": ids.position_id_per_seconds}
-    return ThinkerPrompt(input_ids=input_ids, embeds=embeds, positions=positions, rope_delta=delta, extras=extras)
+    return ThinkerPrompt(input_ids=input_ids, embeds=embeds, positions=positions, rope_delta=delta)
 
 
 def _inferred_media(kinds: list[str]) -> tuple[MediaItem, ...]:
