@@ -35,11 +35,13 @@ class Qwen25Interleaver(Node):
                Output("input_ids", TokenIds, doc="The prompt's token ids with every placeholder expanded."))
 
     def setup(self, device: str, checkpoint: Any) -> None:
+        from ..qwen2_5.family import require_qwen2_5
         from ..qwen2_5.tmrope import TmropeIds
         from .weights import load_embed_table
 
         if checkpoint is None:
             raise UserError(f"node '{self.name}' (qwen2_5_interleaver) needs a checkpoint (pass --checkpoint DIR)")
+        require_qwen2_5(checkpoint, self.name, self.kind)
         self._ids = TmropeIds.from_hf_config(checkpoint.config)
         self._embed = load_embed_table(checkpoint, (self.weights or "thinker.") + "model.embed_tokens.",
                                        self.dtype, device)

@@ -43,6 +43,7 @@ class Qwen25Thinker(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         from ..common.engine import BatchingEngine
         from ..common.generation_settings import sampling_defaults, stop_ids
+        from ..qwen2_5.family import require_qwen2_5
         from ..qwen2_5.tmrope import TmropeIds
 
         from .batch_model import Qwen25BatchModel
@@ -52,6 +53,7 @@ class Qwen25Thinker(Node):
         if checkpoint is None:
             raise UserError(f"node '{self.name}' (qwen2_5_thinker) needs a checkpoint (pass --checkpoint DIR)")
         thinker = checkpoint.section("thinker_config", "this node reads a Qwen2.5-Omni checkpoint")
+        require_qwen2_5(checkpoint, self.name, self.kind)
         try:
             args = thinker_args(checkpoint.config)
         except ValueError as exc:

@@ -16,11 +16,12 @@ from omnigraph.nodes.common.engine import BatchingEngine, GenerationRequest
 from omnigraph.nodes.common.sampling import SamplingParams
 from omnigraph.nodes.qwen2_5.tmrope import TmropeIds
 from omnigraph.nodes.qwen2_5_interleaver.expand import build_thinker_prompt
+from omnigraph.nodes.qwen2_5_interleaver.node import Qwen25Interleaver
 from omnigraph.nodes.qwen2_5_thinker.batch_model import Qwen25BatchModel, Qwen25Inputs
 from omnigraph.nodes.qwen2_5_thinker.node import Qwen25Thinker
 from omnigraph.nodes.qwen2_5_thinker.weights import key_table, load_thinker
 from omnigraph.runtime.checkpoint import Checkpoint
-from omnigraph.runtime.errors import CheckpointError
+from omnigraph.runtime.errors import CheckpointError, UserError
 from omnigraph.runtime.media_payloads import AudioEmbeddings, MediaItem, PromptTokens, VisionEmbeddings
 from omnigraph.testing import run_node
 
@@ -238,3 +239,12 @@ def test_a_tied_thinker_reads_its_head_from_the_embeddings(tmp_path):
     with torch.no_grad():
         logits = ours.head(ours.hidden(prompt.embeds[None], prompt.positions[:, None]))
         torch.testing.assert_close(logits, oracle.thinker(**kwargs).logits, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("node_cls", [Qwen25Thinker, Qwen25Interleaver])
+def test_a_checkpoint_of_another_family_is_a_user_error(pair, tmp_path, node_cls):
+    _, ckpt, _ = pair
+    other = with_config(ckpt, tmp_path / "qwen3",
+                        lambda c: c["thinker_config"].update(model_type="qwen3_omni_moe_thinker"))
+    with pytest.raises(UserError, match="is a 'qwen3_omni_moe_thinker' checkpoint, but .* reads Qwen2.5-Omni ones"):
+        node_cls().check_checkpoint(other)
