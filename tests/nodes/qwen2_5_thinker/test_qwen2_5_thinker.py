@@ -6,6 +6,7 @@ Media enter through the oracle's own encoders (audio, image, video) and our inte
 real TMRoPE positions: an audio clip and an image, two images, and a 3 s video with its 3 s of audio.
 """
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -21,6 +22,7 @@ from omnigraph.nodes.qwen2_5_thinker.batch_model import Qwen25BatchModel, Qwen25
 from omnigraph.nodes.qwen2_5_thinker.node import Qwen25Thinker
 from omnigraph.nodes.qwen2_5_thinker.weights import key_table, load_thinker
 from omnigraph.runtime.checkpoint import Checkpoint
+from omnigraph.runtime.context import RunContext, enter_run
 from omnigraph.runtime.errors import CheckpointError, UserError
 from omnigraph.runtime.media_payloads import AudioEmbeddings, MediaItem, PromptTokens, VisionEmbeddings
 from omnigraph.testing import run_node
@@ -211,6 +213,31 @@ def test_batched_runs_equal_runs_alone(pair):
     for (h, s), (h_alone, s_alone) in zip(states, alone_states):
         torch.testing.assert_close(h, h_alone, rtol=0, atol=1e-5)
         torch.testing.assert_close(s, s_alone, rtol=0, atol=1e-5)
+
+
+def node_run(node: Qwen25Thinker, prompt, seed: int) -> dict:
+    enter_run(RunContext(run_id=f"run{seed}", node=node.name, seed=seed))
+    out: dict = {}
+    for port, item in node.stream(prompt):
+        out.setdefault(port, []).append(item)
+    return out
+
+
+def test_concurrent_sampled_node_runs_keep_their_outputs(pair):
+    """Each run its own seed: tokens, Talker prompt and states as alone, whether or not the runs batched."""
+    oracle, ckpt, _ = pair
+    node = Qwen25Thinker(Qwen25Thinker.Config(max_new_tokens=8, temperature=1.5, top_k=0, top_p=1.0))
+    node.load("cpu", ckpt)
+    prompts = [oracle_inputs(oracle, PROMPTS[name])[0] for name in ("audio_image", "text", "two_images")]
+    want = [node_run(node, p, seed) for seed, p in enumerate(prompts)]
+    with ThreadPoolExecutor(len(prompts)) as pool:
+        got = list(pool.map(lambda a: node_run(node, *a), [(p, seed) for seed, p in enumerate(prompts)]))
+    for g, w in zip(got, want):
+        assert g["token_ids"] == w["token_ids"] and g["tokens"] == w["tokens"]
+        torch.testing.assert_close(g["talker_prompt"][0].states, w["talker_prompt"][0].states, rtol=0, atol=1e-5)
+        assert [s.token_id for s in g["states"]] == [s.token_id for s in w["states"]]
+        for a, b in zip(g["states"], w["states"]):
+            torch.testing.assert_close(a.state, b.state, rtol=0, atol=1e-5)
 
 
 def test_key_table_lists_the_released_names(pair):
