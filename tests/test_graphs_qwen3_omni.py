@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from omnigraph.cli import main
-from omnigraph.runtime.checkpoint_writer import write_checkpoint
+from omnigraph.nodes.qwen3.checkpoint_writer import write_checkpoint
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
 SPEECH, PICTURE = MEDIA / "speech.wav", MEDIA / "picture.png"

@@ -8,9 +8,10 @@ from pydantic import Field
 
 from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import AudioEmbeddings, MelFeatures
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
+from ..common.media_payloads import AudioEmbeddings, MelFeatures
+from ..qwen3.default_checkpoint import tiny_random_checkpoint
 
 DEFAULT_PREFIX = "thinker.audio_tower."
 
@@ -21,6 +22,7 @@ class AudioEncoderNode(Node):
 
     kind = "audio_encoder"
     needs_checkpoint = True
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(NodeConfig):
         dtype: DTypeSetting = Field("auto", description="Weights and compute dtype (auto: the checkpoint's on "

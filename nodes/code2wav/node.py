@@ -7,10 +7,11 @@ from pydantic import Field
 
 from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import CodecFrame
 from ...runtime.node import Node, NodeConfig
 from ...runtime.payloads import AudioChunk
 from ...runtime.ports import Input, Output
+from ..qwen.payloads import CodecFrame
+from ..qwen3.default_checkpoint import tiny_random_checkpoint
 
 DEFAULT_PREFIX = "code2wav."
 SAMPLE_RATE = 24000
@@ -25,6 +26,7 @@ class Code2WavNode(Node):
 
     kind = "code2wav"
     needs_checkpoint = True
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(NodeConfig):
         mode: Literal["stream", "whole"] = Field(

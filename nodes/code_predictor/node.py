@@ -14,14 +14,16 @@ from pydantic import Field
 
 from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import CodecFrame, FrameRequest
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
+from ..qwen.payloads import CodecFrame, FrameRequest
+from ..qwen3.default_checkpoint import tiny_random_checkpoint
 
 
 class CodePredictor(Node):
     kind = "code_predictor"
     needs_checkpoint = True
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(NodeConfig):
         greedy: bool = Field(False, description="Pick the most likely code instead of sampling (set it like the "

@@ -12,10 +12,10 @@ from typing import Sequence
 
 import torch
 
-from ..common.mrope_positions import MediaTokenIds, audio_in_video_positions, rope_index
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import (AudioEmbeddings, MediaItem, PromptTokens, ThinkerPrompt,
-                                              VisionEmbeddings)
+from ..common.media_payloads import AudioEmbeddings, MediaItem, VisionEmbeddings
+from ..common.mrope_positions import MediaTokenIds, audio_in_video_positions, rope_index
+from ..qwen.payloads import PromptTokens, ThinkerPrompt
 
 
 def _media_of(prompt: PromptTokens, ids: MediaTokenIds) -> tuple[list[int], tuple[MediaItem, ...]]:

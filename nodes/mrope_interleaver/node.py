@@ -12,14 +12,18 @@ from pydantic import Field
 
 from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import AudioEmbeddings, PromptTokens, ThinkerPrompt, TokenIds, VisionEmbeddings
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
+from ..common.media_payloads import AudioEmbeddings, VisionEmbeddings
+from ..common.token_payloads import TokenIds
+from ..qwen.payloads import PromptTokens, ThinkerPrompt
+from ..qwen3.default_checkpoint import tiny_random_checkpoint
 
 
 class MropeInterleaver(Node):
     kind = "mrope_interleaver"
     needs_checkpoint = True
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(NodeConfig):
         dtype: DTypeSetting = Field("auto", description="dtype of the prompt embeddings (auto: the checkpoint's on "

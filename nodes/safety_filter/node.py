@@ -15,10 +15,10 @@ from typing import Any, Iterator, Literal
 from pydantic import Field, field_validator
 
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import TokenId
 from ...runtime.node import Node, NodeConfig
 from ...runtime.payloads import Text
 from ...runtime.ports import Input, Output
+from ..common.token_payloads import TokenId
 
 
 class SafetyFilter(Node):
@@ -62,7 +62,7 @@ class SafetyFilter(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         import regex
 
-        from ...runtime.tokenizer import QwenTokenizer
+        from ..qwen.tokenizer import QwenTokenizer
 
         if checkpoint is None:
             raise UserError(f"node '{self.name}' (safety_filter) needs a checkpoint's tokenizer: pass --checkpoint DIR")

@@ -22,9 +22,11 @@ from pydantic import Field
 from ...runtime.checkpoint_config import check_budget
 from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import CodecCodes, CodecFrame, FrameRequest, TalkerContext, TokenId
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
+from ..common.token_payloads import TokenId
+from ..qwen.payloads import CodecCodes, CodecFrame, FrameRequest, TalkerContext
+from ..qwen3.default_checkpoint import tiny_random_checkpoint
 
 NO_TALKER = ("this checkpoint has no Talker (no speech output, like Qwen3-Omni's Captioner): use the captioner "
              "graph, or a checkpoint with speech output")
@@ -52,6 +54,7 @@ class _Lookahead:
 class Talker(Node):
     kind = "talker"
     needs_checkpoint = True
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(NodeConfig):
         speaker: str = Field("ethan", description="Voice: a name of talker_config.speaker_id (case-insensitive).")

@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 
-from ..common.mrope_positions import MediaTokenIds, rope_index
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import TalkerContext
+from ..common.mrope_positions import MediaTokenIds, rope_index
+from ..qwen.payloads import TalkerContext
 
 from .model import Talker
 

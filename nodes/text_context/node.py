@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import TalkerContext, ThinkerPrompt
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
+from ..qwen.payloads import TalkerContext, ThinkerPrompt
 
 
 class TextContext(Node):

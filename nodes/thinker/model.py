@@ -154,7 +154,7 @@ def build_talker_context(ids: torch.Tensor, embeds: torch.Tensor, hidden: torch.
 
     `hidden` is kept only when the user turns hold media (only media positions read it).
     """
-    from ...runtime.media_payloads import TalkerContext
+    from ..qwen.payloads import TalkerContext
 
     keep = user_turn_mask(ids, im_start, user)
     user_ids = ids[keep]

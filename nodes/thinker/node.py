@@ -4,7 +4,7 @@ Decoding: greedy, or sampled (repetition penalty, temperature, top-k, top-p) wit
 Sampling fields left unset take the checkpoint's generation_config.json values when it has them, else
 temperature 0.7, top_k 20, top_p 0.8, repetition_penalty 1.0 (Qwen's recommended instruct settings).
 Also emits the Talker's `talker_context` (the user turns' layer-0 embeddings and accept_hidden_layer hidden
-states, see runtime/media_payloads.TalkerContext) right after the prefill, before the first token, so a Talker
+states, see nodes/qwen/payloads.TalkerContext) right after the prefill, before the first token, so a Talker
 can start early; a checkpoint without talker_config emits none.
 Stops after <|im_end|> (config `im_end_token_id`, 151645) or any eos id of generation_config.json (the stop
 token is emitted), or after max_new_tokens.
@@ -18,9 +18,11 @@ from pydantic import Field
 from ...runtime.checkpoint_config import check_budget
 from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import TalkerContext, ThinkerPrompt, TokenId, TokenIds
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
+from ..common.token_payloads import TokenId, TokenIds
+from ..qwen.payloads import TalkerContext, ThinkerPrompt
+from ..qwen3.default_checkpoint import tiny_random_checkpoint
 
 DEFAULT_SAMPLING = {"temperature": 0.7, "top_k": 20, "top_p": 0.8, "repetition_penalty": 1.0}
 
@@ -28,6 +30,7 @@ DEFAULT_SAMPLING = {"temperature": 0.7, "top_k": 20, "top_p": 0.8, "repetition_p
 class Thinker(Node):
     kind = "thinker"
     needs_checkpoint = True
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(NodeConfig):
         max_new_tokens: int = Field(256, ge=1, le=1_000_000,

@@ -9,7 +9,8 @@ from oracle import build_model, save_checkpoint
 from omnigraph.nodes.mrope_interleaver.node import MropeInterleaver
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import AudioEmbeddings, MediaItem, PromptTokens, VisionEmbeddings
+from omnigraph.nodes.common.media_payloads import AudioEmbeddings, MediaItem, VisionEmbeddings
+from omnigraph.nodes.qwen.payloads import PromptTokens
 from omnigraph.testing import run_node
 
 IM_START, IM_END, NL, USER, ASSISTANT = 151644, 151645, 198, 872, 77091

@@ -10,7 +10,7 @@ from omnigraph.nodes.thinker.model import generate
 from omnigraph.nodes.thinker.node import DEFAULT_SAMPLING, Thinker
 from omnigraph.nodes.thinker.weights import load_thinker
 from omnigraph.runtime.checkpoint import Checkpoint
-from omnigraph.runtime.media_payloads import ThinkerPrompt
+from omnigraph.nodes.qwen.payloads import ThinkerPrompt
 from omnigraph.testing import run_node
 
 STOP = 151645

@@ -10,8 +10,8 @@ import shutil
 import pytest
 
 from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.tiny_checkpoints.tokenizer_files import CHAT_TEMPLATE, SPECIAL_TOKENS, write_tokenizer_files
-from omnigraph.runtime.tokenizer import QwenTokenizer, TokenizerError
+from omnigraph.nodes.qwen.tokenizer_files import CHAT_TEMPLATE, SPECIAL_TOKENS, write_tokenizer_files
+from omnigraph.nodes.qwen.tokenizer import QwenTokenizer, TokenizerError
 
 TEXTS = [
     "Hello, world! How are you?",

@@ -1,57 +1,17 @@
-"""Payloads of the model stages (family-agnostic: Qwen3-Omni and Qwen2.5-Omni nodes share them).
+"""Payloads of the Qwen-Omni stages: the tokenised prompt, the Thinker prompt, the Talker context, codec frames.
 
-Shape glossary: S prompt tokens, D model width, T mel frames, N tokens of one modality, L deepstack levels.
+Shape glossary: S prompt tokens, U user-turn tokens, D model width, G codebooks.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from .payloads import Payload, Waveform
+from ...runtime.payloads import Payload, Waveform
+from ..common.media_payloads import Image, MediaItem, Video
 
 if TYPE_CHECKING:
     import torch
-
-MediaKind = Literal["audio", "image", "video"]
-
-
-@dataclass(frozen=True)
-class Image(Payload):
-    """A decoded picture. pixels: [H, W, 3] uint8 RGB."""
-
-    pixels: torch.Tensor
-    source: str = ""
-
-    def to_json(self) -> Any:
-        h, w, _ = self.pixels.shape
-        return {"source": self.source, "height": int(h), "width": int(w)}
-
-
-@dataclass(frozen=True)
-class Video(Payload):
-    """Decoded video frames sampled at `fps`, with the file's audio track (16 kHz mono) when it has one.
-
-    frames: [F, H, W, 3] uint8 RGB.
-    """
-
-    frames: torch.Tensor
-    fps: float
-    audio: Waveform | None = None
-    source: str = ""
-
-    def to_json(self) -> Any:
-        f, h, w, _ = self.frames.shape
-        return {"source": self.source, "frames": int(f), "height": int(h), "width": int(w), "fps": self.fps,
-                "audio_seconds": None if self.audio is None else round(self.audio.seconds, 6)}
-
-
-@dataclass(frozen=True)
-class MediaItem:
-    """One media item of a prompt, in prompt order. `audio_in_video`: a video whose audio track is used."""
-
-    kind: MediaKind
-    index: int  # position among the prompt's items of this kind
-    audio_in_video: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,46 +35,6 @@ class PromptTokens(Payload):
 
 
 @dataclass(frozen=True)
-class MelFeatures(Payload):
-    """Log-mel features of each clip, valid frames only. features[i]: [n_mels, T_i] float32."""
-
-    features: tuple[torch.Tensor, ...]
-
-    def to_json(self) -> Any:
-        return {"clips": len(self.features), "frames": [int(f.shape[-1]) for f in self.features]}
-
-
-@dataclass(frozen=True)
-class AudioEmbeddings(Payload):
-    """Audio encoder output for every clip, packed. embeddings: [sum(tokens), D]; tokens[i] per clip."""
-
-    embeddings: torch.Tensor
-    tokens: tuple[int, ...]
-
-    def to_json(self) -> Any:
-        return {"tokens": list(self.tokens), "dim": int(self.embeddings.shape[-1])}
-
-
-@dataclass(frozen=True)
-class VisionEmbeddings(Payload):
-    """Vision encoder output for every image and video, in the order of `PromptTokens.media`.
-
-    embeddings: [N, D] merged tokens; deepstack: L tensors [N, D]; grids: (t, h, w) patch grid per item;
-    kinds: "image" or "video" per item; seconds_per_grid: seconds per temporal grid step per item (0 for images).
-    """
-
-    embeddings: torch.Tensor
-    deepstack: tuple[torch.Tensor, ...]
-    grids: tuple[tuple[int, int, int], ...]
-    kinds: tuple[str, ...]
-    seconds_per_grid: tuple[float, ...]
-
-    def to_json(self) -> Any:
-        return {"grids": [list(g) for g in self.grids], "kinds": list(self.kinds),
-                "tokens": int(self.embeddings.shape[0])}
-
-
-@dataclass(frozen=True)
 class ThinkerPrompt(Payload):
     """Everything the Thinker's prefill needs.
 
@@ -133,32 +53,6 @@ class ThinkerPrompt(Payload):
 
     def to_json(self) -> Any:
         return {"input_ids": self.input_ids.tolist(), "rope_delta": self.rope_delta}
-
-
-@dataclass(frozen=True)
-class TokenId(Payload):
-    """One token id (Thinker vocabulary), an item of a token stream. Text is decoded at the edge."""
-
-    id: int
-
-    def to_json(self) -> Any:
-        return self.id
-
-    @classmethod
-    def join(cls, items: Sequence[TokenId]) -> TokenIds:
-        return TokenIds(tuple(item.id for item in items))
-
-
-@dataclass(frozen=True)
-class TokenIds(Payload):
-    """A whole sequence of token ids."""
-
-    ids: tuple[int, ...]
-
-    def to_json(self) -> Any:
-        return list(self.ids)
-
-
 
 
 @dataclass(frozen=True)

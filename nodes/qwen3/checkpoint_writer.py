@@ -20,10 +20,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .tiny_checkpoints.configs import (DEFAULT_DTYPE, PRESETS, generation_config, preprocessor_config,
-                                       preset_config)
-from .tiny_checkpoints.keys import checkpoint_entries
-from .tiny_checkpoints.tokenizer_files import write_tokenizer_files
+from ...runtime.cache import cache_root
+from ..qwen.tokenizer_files import write_tokenizer_files
+from .checkpoint_configs import DEFAULT_DTYPE, PRESETS, generation_config, preprocessor_config, preset_config
+from .checkpoint_keys import checkpoint_entries
 
 FORMAT_VERSION = 1  # bump when the written tensors or files change, so cached defaults are rebuilt
 SHARD_BYTES = {"tiny": None, "small": 160 * 2**20}  # None: a single model.safetensors
@@ -97,14 +97,6 @@ def _draw(key: str, shape: tuple[int, ...], init: tuple, seed: int):
 
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def cache_root() -> Path:
-    """Where built checkpoints are cached: $OMNIGRAPH_CACHE, else $XDG_CACHE_HOME/omnigraph or ~/.cache/omnigraph."""
-    if os.environ.get("OMNIGRAPH_CACHE"):
-        return Path(os.environ["OMNIGRAPH_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "omnigraph"
 
 
 def default_checkpoint(preset: str = "tiny", seed: int = 0) -> Path:

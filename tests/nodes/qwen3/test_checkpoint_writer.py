@@ -12,8 +12,8 @@ from safetensors import safe_open
 
 from omnigraph.cli import main
 from omnigraph.runtime.checkpoint import Checkpoint
-from omnigraph.runtime.checkpoint_writer import FORMAT_VERSION, default_checkpoint, write_checkpoint
-from omnigraph.runtime.tiny_checkpoints.keys import checkpoint_entries, expected_shapes
+from omnigraph.nodes.qwen3.checkpoint_writer import FORMAT_VERSION, default_checkpoint, write_checkpoint
+from omnigraph.nodes.qwen3.checkpoint_keys import checkpoint_entries, expected_shapes
 
 # Odd sizes: head_dim != hidden/heads, a dense thinker layer (decoder_sparse_step 2), a ResizeMLP width that
 # differs from every hidden size, 3 deepstack levels, 5 code groups.
