@@ -50,13 +50,11 @@ class Code2WavNode(Node):
                                                            "ones 1920 per frame."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        import torch
-
         from ..talker.node import NO_TALKER
 
-        from .model import Code2Wav, Code2WavArgs
+        from .model import Code2WavArgs
         from .stream_batch import StreamBatcher
-        from .weights import load_code2wav_weights
+        from .weights import load_code2wav
 
         if checkpoint is None:
             raise UserError(f"node '{self.name}' (code2wav) needs a checkpoint: pass a checkpoint folder holding "
@@ -66,13 +64,7 @@ class Code2WavNode(Node):
             args = Code2WavArgs.from_hf_config(checkpoint.config)
         except (TypeError, ValueError) as exc:
             raise UserError(f"{checkpoint.path}/config.json: code2wav_config: {exc}") from None
-        dtype = self.dtype
-        state = load_code2wav_weights(checkpoint, self.weights or DEFAULT_PREFIX, args, dtype, device)
-        with torch.device("meta"):
-            model = Code2Wav(args)
-        model.load_state_dict(state, strict=True, assign=True)
-        model.reset_buffers(device)
-        self.args, self.model, self.device = args, model.eval(), device
+        self.args, self.model = args, load_code2wav(checkpoint, self.weights or DEFAULT_PREFIX, self.dtype, device)
         self.streams = StreamBatcher(self.model, self.config.max_batch, f"{self.name} (code2wav)")
 
     def _codes(self, frame: CodecFrame, position: int) -> list[int]:

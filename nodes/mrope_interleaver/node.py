@@ -39,8 +39,7 @@ class MropeInterleaver(Node):
 
     def setup(self, device: str, checkpoint: Any) -> None:
         from ..common.mrope_positions import MediaTokenIds
-
-        from .weights import load_embed_table
+        from ..qwen3.thinker_embeddings import load_embed_table
 
         if checkpoint is None:
             raise UserError(f"node '{self.name}' (mrope_interleaver) needs a checkpoint (pass --checkpoint DIR)")

@@ -87,7 +87,7 @@ class Talker(Node):
         import torch
 
         from ..common.mrope_positions import MediaTokenIds
-        from ..mrope_interleaver.weights import load_embed_table
+        from ..qwen3.thinker_embeddings import load_embed_table
 
         from .model import TalkerArgs
         from .prompt import TalkerIds

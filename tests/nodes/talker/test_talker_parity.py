@@ -9,7 +9,7 @@ from test_talker_graph import audio_case
 from omnigraph.nodes.common import kv_cache
 from omnigraph.nodes.common.mrope_positions import MediaTokenIds
 from omnigraph.nodes.mrope_interleaver.node import MropeInterleaver
-from omnigraph.nodes.mrope_interleaver.weights import load_embed_table
+from omnigraph.nodes.qwen3.thinker_embeddings import load_embed_table
 from omnigraph.nodes.talker.node import Talker
 from omnigraph.nodes.talker.prompt import TalkerIds, TextEmbedder, talker_prompt
 from omnigraph.nodes.talker.weights import load_talker
