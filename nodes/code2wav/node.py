@@ -50,7 +50,7 @@ class Code2WavNode(Node):
                                                            "ones 1920 per frame."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        from ..talker.node import NO_TALKER
+        from ..qwen3.speech_output import NO_TALKER
 
         from .model import Code2WavArgs
         from .stream_batch import StreamBatcher

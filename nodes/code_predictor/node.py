@@ -40,7 +40,7 @@ class CodePredictor(Node):
     outputs = (Output("frames", CodecFrame, stream=True, doc="All G codes of each requested frame."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        from ..talker.node import NO_TALKER
+        from ..qwen3.speech_output import NO_TALKER
 
         from .server import CodePredictorServer
         from .weights import load_code_predictor

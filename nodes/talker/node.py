@@ -27,10 +27,7 @@ from ...runtime.ports import Input, Output
 from ..common.token_payloads import TokenId
 from ..qwen.payloads import CodecCodes, CodecFrame, FrameRequest, TalkerContext
 from ..qwen3.default_checkpoint import tiny_random_checkpoint
-
-NO_TALKER = ("this checkpoint has no Talker (no speech output, like Qwen3-Omni's Captioner): use the captioner "
-             "graph, or a checkpoint with speech output")
-
+from ..qwen3.speech_output import NO_TALKER
 
 class _Lookahead:
     """Token ids of a stream, with `status(k)`: 'use' (token k exists and is not the last), 'last' or 'gone'."""

@@ -35,7 +35,7 @@ class TextContext(Node):
     def process(self, thinker_prompt: ThinkerPrompt) -> dict[str, TalkerContext]:
         import torch
 
-        from ..thinker.model import build_talker_context
+        from ..qwen3.talker_context import build_talker_context
 
         p = thinker_prompt
         n_media = int(torch.isin(p.input_ids, torch.tensor(self._media_ids)).sum())

@@ -95,9 +95,10 @@ class Thinker(Node):
         from ..common.engine import GenerationRequest
         from ..common.sampling import make_generator
         from ...runtime.context import current_run
+        from ..qwen3.talker_context import build_talker_context
 
         from .batch_model import ThinkerInputs
-        from .model import HiddenTrace, build_talker_context
+        from .model import HiddenTrace
 
         run = current_run()
         params = self.sampling_params()
