@@ -4,7 +4,7 @@ Shape glossary: S prompt tokens, U user-turn tokens, D model width, G codebooks.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ...runtime.payloads import Payload, Waveform
@@ -35,6 +35,23 @@ class PromptTokens(Payload):
 
 
 @dataclass(frozen=True)
+class MediaLayout:
+    """What 3D positions are laid out from, per media item of a prompt in prompt order: tokens per audio clip,
+    the (t, h, w) patch grid per image and per video, and per video its seconds per temporal grid step and
+    whether its audio track is interleaved with it (audio in video)."""
+
+    audio_tokens: tuple[int, ...] = ()
+    image_grids: tuple[tuple[int, int, int], ...] = ()
+    video_grids: tuple[tuple[int, int, int], ...] = ()
+    video_seconds_per_grid: tuple[float, ...] = ()
+    video_audio_in_video: tuple[bool, ...] = ()
+
+    @property
+    def has_media(self) -> bool:
+        return bool(self.audio_tokens or self.image_grids or self.video_grids)
+
+
+@dataclass(frozen=True)
 class ThinkerPrompt(Payload):
     """Everything the Thinker's prefill needs.
 
@@ -49,7 +66,7 @@ class ThinkerPrompt(Payload):
     rope_delta: int | float  # float when video seconds_per_grid is fractional
     visual_mask: torch.Tensor | None = None
     deepstack: tuple[torch.Tensor, ...] = ()
-    extras: dict[str, Any] = field(default_factory=dict)  # grids and lengths the Talker reuses for positions
+    layout: MediaLayout = MediaLayout()  # the media's sizes, which the Talker reuses for its positions
 
     def to_json(self) -> Any:
         return {"input_ids": self.input_ids.tolist(), "rope_delta": self.rope_delta}
@@ -63,14 +80,14 @@ class TalkerContext(Payload):
     wrappers); embeds: [U, D] the Thinker's layer-0 inputs there (word embeddings, encoder outputs at media
     pads); hidden: [U, D] the Thinker's `accept_hidden_layer` hidden states there, or None when the prompt has no
     media (only media positions use them); media_mask: [U] bool, True at audio/image/video pad positions;
-    extras: grids, seconds per grid and audio lengths for 3D positions (as in ThinkerPrompt.extras).
+    layout: the prompt's media sizes for 3D positions (as in ThinkerPrompt.layout).
     """
 
     ids: torch.Tensor
     embeds: torch.Tensor
     hidden: torch.Tensor | None
     media_mask: torch.Tensor
-    extras: dict[str, Any] = field(default_factory=dict)
+    layout: MediaLayout = MediaLayout()
 
     def to_json(self) -> Any:
         return {"user_tokens": int(self.ids.shape[0]), "media_tokens": int(self.media_mask.sum())}

@@ -2,11 +2,11 @@
 or, for a prompt without media, by `text_context` from the prompt alone."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 
-from ..qwen.payloads import TalkerContext
+from ..qwen.payloads import MediaLayout, TalkerContext
 
 
 def user_turn_mask(ids: torch.Tensor, im_start: int, user: int) -> torch.Tensor:
@@ -21,7 +21,7 @@ def user_turn_mask(ids: torch.Tensor, im_start: int, user: int) -> torch.Tensor:
 
 
 def build_talker_context(ids: torch.Tensor, embeds: torch.Tensor, hidden: torch.Tensor | None,
-                         media_ids: Sequence[int], im_start: int, user: int, extras: dict[str, Any]) -> TalkerContext:
+                         media_ids: Sequence[int], im_start: int, user: int, layout: MediaLayout) -> TalkerContext:
     """A TalkerContext of the user turns of a prompt: ids [S], embeds/hidden [S, C] (layer 0 / layer k).
 
     `hidden` is kept only when the user turns hold media (only media positions read it).
@@ -32,4 +32,4 @@ def build_talker_context(ids: torch.Tensor, embeds: torch.Tensor, hidden: torch.
     with torch.no_grad():  # plain tensors (not inference tensors) in the payload
         kept_hidden = hidden[keep].clone() if hidden is not None and bool(media.any()) else None
         return TalkerContext(ids=user_ids.clone(), embeds=embeds[keep].clone(), hidden=kept_hidden,
-                             media_mask=media, extras=dict(extras))
+                             media_mask=media, layout=layout)

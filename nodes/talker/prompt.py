@@ -82,18 +82,17 @@ def talker_prompt(model: Talker, text: TextEmbedder, ctx: TalkerContext, first_t
     codec_stream = torch.cat([torch.zeros(3, user.shape[1], dtype=dtype, device=dev), model.codec_embedding(codec_ids)])
     embeds = torch.cat([user, text_stream + codec_stream])[None]
 
-    x = ctx.extras
+    x = ctx.layout
     input_ids = torch.cat([ctx.ids.cpu(), torch.full((9,), ids.tts_pad, dtype=torch.long)])
-    n_videos = len(x.get("video_grids") or ())
-    media_args = dict(audio_tokens=x.get("audio_tokens") or (), image_grids=x.get("image_grids") or (),
-                      video_grids=x.get("video_grids") or (),
-                      video_seconds_per_grid=x.get("video_seconds_per_grid") or ())
+    n_videos = len(x.video_grids)
+    media_args = dict(audio_tokens=x.audio_tokens, image_grids=x.image_grids, video_grids=x.video_grids,
+                      video_seconds_per_grid=x.video_seconds_per_grid)
     try:  # use_audio_in_video is not forwarded to the reference talker: videos count as without audio
         positions, delta = rope_index(input_ids, media, video_audio_in_video=[False] * n_videos, **media_args)
     except ValueError:
         # The reference cannot lay out a video's interleaved audio without the flag; we use the layout the
         # Thinker used (documented deviation: the reference has no defined behaviour here).
-        flags = list(x.get("video_audio_in_video") or [False] * n_videos)
+        flags = list(x.video_audio_in_video or [False] * n_videos)
         try:
             positions, delta = rope_index(input_ids, media, video_audio_in_video=flags, **media_args)
         except ValueError as exc:

@@ -39,10 +39,9 @@ class TextContext(Node):
 
         p = thinker_prompt
         n_media = int(torch.isin(p.input_ids, torch.tensor(self._media_ids)).sum())
-        if n_media or p.visual_mask is not None or any(p.extras.get(k) for k in ("audio_tokens", "image_grids",
-                                                                                   "video_grids")):
+        if n_media or p.visual_mask is not None or p.layout.has_media:
             raise UserError(f"node '{self.name}' (text_context) takes prompts without media, but this one has "
                             f"{n_media} audio/image/video token(s): the Talker needs the Thinker's hidden states "
                             "there, so feed talker.context from the thinker's `talker_context` output instead")
         return {"talker_context": build_talker_context(p.input_ids, p.embeds, None, self._media_ids,
-                                                       *self._turn_ids, p.extras)}
+                                                       *self._turn_ids, p.layout)}

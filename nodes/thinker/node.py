@@ -122,7 +122,7 @@ class Thinker(Node):
             if trace is not None:  # the prefill ran: the trace holds the prompt
                 embeds_0, hidden_k = trace.stacked()
                 yield "talker_context", build_talker_context(ids, embeds_0[0], hidden_k[0], self._media_ids,
-                                                             *self._turn_ids, p.extras)
+                                                             *self._turn_ids, p.layout)
                 trace = None
             generated.append(token)
             yield "tokens", TokenId(token)
