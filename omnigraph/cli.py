@@ -384,7 +384,7 @@ def _checkpoint_for(graph: Any, given: Path | None) -> Any:
     """The checkpoint a run uses: the one given, else (if any node loads weights) its kinds' tiny default."""
     if given is not None:
         return given
-    from .runtime.default_checkpoint import default_checkpoint_builder
+    from .runtime.checkpoint_needs import default_checkpoint_builder
 
     build = default_checkpoint_builder(graph)
     if build is None:

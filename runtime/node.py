@@ -7,6 +7,7 @@ from typing import Any, Callable, ClassVar, Iterator
 from pydantic import BaseModel, ConfigDict
 
 from .device import resolve_dtype
+from .errors import MissingCheckpoint
 from .ports import Port
 
 
@@ -67,7 +68,9 @@ class Node:
         self._setup_on("meta", checkpoint)
 
     def _setup_on(self, device: str, checkpoint: Any) -> None:
-        """`setup`, with `device` and `dtype` set for it."""
+        """`setup`, with `device` and `dtype` set for it (a node that needs a checkpoint gets one)."""
+        if checkpoint is None and self.needs_checkpoint:
+            raise MissingCheckpoint(self.name, self.kind)
         self.device = device
         self.dtype = resolve_dtype(getattr(self.config, "dtype", None), device, checkpoint)
         self.setup(device, checkpoint)

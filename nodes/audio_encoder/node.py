@@ -39,9 +39,6 @@ class AudioEncoderNode(Node):
         from .model import AudioEncoderArgs
         from .weights import load_audio_encoder
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (audio_encoder) needs a checkpoint: pass a checkpoint folder "
-                            f"holding the audio encoder's weights")
         prefix = self.weights or DEFAULT_PREFIX
         try:
             args = AudioEncoderArgs.from_hf_config(checkpoint.config)

@@ -56,9 +56,6 @@ class Code2WavNode(Node):
         from .stream_batch import StreamBatcher
         from .weights import load_code2wav
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (code2wav) needs a checkpoint: pass a checkpoint folder holding "
-                            f"the code2wav weights")
         checkpoint.section("code2wav_config", NO_TALKER)
         try:
             args = Code2WavArgs.from_hf_config(checkpoint.config)

@@ -45,8 +45,6 @@ class CodePredictor(Node):
         from .server import CodePredictorServer
         from .weights import load_code_predictor
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (code_predictor) needs a checkpoint (pass --checkpoint DIR)")
         checkpoint.section("talker_config", NO_TALKER)
         self._device = device
         self._model = load_code_predictor(checkpoint, self.weights or "talker.code_predictor.", "talker.",

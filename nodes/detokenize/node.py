@@ -5,7 +5,6 @@ from typing import Any, Iterator
 
 from pydantic import Field
 
-from ...runtime.errors import UserError
 from ...runtime.node import Node, NodeConfig
 from ...runtime.payloads import Text
 from ...runtime.ports import Input, Output
@@ -25,8 +24,6 @@ class Detokenize(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         from ..qwen.tokenizer import QwenTokenizer
 
-        if checkpoint is None:
-            raise UserError("detokenize needs a checkpoint folder with tokenizer files (pass --checkpoint DIR)")
         self._tokenizer = QwenTokenizer.from_dir(checkpoint.path)
 
     def stream(self, tokens: Iterator[TokenId]) -> Iterator[tuple[str, Text]]:

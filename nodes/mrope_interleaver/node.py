@@ -11,7 +11,6 @@ from typing import Any
 from pydantic import Field
 
 from ...runtime.device import DTypeSetting
-from ...runtime.errors import UserError
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
 from ..common.media_payloads import AudioEmbeddings, VisionEmbeddings
@@ -41,8 +40,6 @@ class MropeInterleaver(Node):
         from ..common.mrope_positions import MediaTokenIds
         from ..qwen3.thinker_embeddings import load_embed_table
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (mrope_interleaver) needs a checkpoint (pass --checkpoint DIR)")
         root = self.weights or "thinker."
         self._ids = MediaTokenIds.from_hf_config(checkpoint.config)
         self._embed = load_embed_table(checkpoint, root, self.dtype, device)

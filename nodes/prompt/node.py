@@ -56,9 +56,6 @@ class Prompt(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         from ..qwen.tokenizer import QwenTokenizer
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (prompt) needs a checkpoint folder with tokenizer files "
-                            "(pass --checkpoint DIR)")
         self._tokenizer = QwenTokenizer.from_dir(checkpoint.path)
         thinker = checkpoint.config.get("thinker_config") or {}
         self._pad_ids: dict[str, int] = {}

@@ -31,8 +31,6 @@ class StaticText(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         from ..qwen.tokenizer import QwenTokenizer
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (static_text) needs a checkpoint's tokenizer: pass --checkpoint DIR")
         self._tokenizer = QwenTokenizer.from_dir(checkpoint.path)
 
     def stream(self, text: Text | None = None) -> Iterator[tuple[str, TokenId]]:

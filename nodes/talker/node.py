@@ -91,8 +91,6 @@ class Talker(Node):
         from .server import TalkerServer
         from .weights import load_talker
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (talker) needs a checkpoint (pass --checkpoint DIR)")
         config, dtype = checkpoint.config, self.dtype
         talker_config = checkpoint.section("talker_config", NO_TALKER)
         limit = TalkerArgs.from_hf_config(config).text.max_positions

@@ -60,8 +60,6 @@ class Thinker(Node):
         from .model import ThinkerArgs
         from .weights import load_thinker
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (thinker) needs a checkpoint (pass --checkpoint DIR)")
         args = ThinkerArgs.from_hf_config(checkpoint.config)
         check_budget(self.name, "max_new_tokens", self.config.max_new_tokens, args.max_positions,
                      "thinker_config.text_config.max_position_embeddings")

@@ -65,8 +65,6 @@ class VisionEncoderNode(Node):
         from .preprocess import PreprocessArgs
         from .weights import PREFIX, load_vision_encoder
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (vision_encoder) needs a checkpoint: pass --checkpoint DIR")
         self._model = load_vision_encoder(checkpoint, self.weights or PREFIX, dtype=self.dtype, device=device)
         a = self._model.args
         c = self.config

@@ -118,7 +118,7 @@ def _checkpoint(graph: Any, given: Path | None) -> Any:
     from ..runtime.checkpoint_check import check_checkpoint
 
     if given is None:
-        from ..runtime.default_checkpoint import default_checkpoint_builder
+        from ..runtime.checkpoint_needs import default_checkpoint_builder
 
         build = default_checkpoint_builder(graph)
         if build is None:

@@ -120,5 +120,5 @@ def test_bad_inputs(ckpt):
 
 
 def test_needs_a_checkpoint():
-    with pytest.raises(UserError, match="tokenizer files"):
+    with pytest.raises(UserError, match="needs a checkpoint: pass --checkpoint DIR"):
         run_node("prompt", {"text": Text("hi")})

@@ -1,12 +1,13 @@
-"""The default checkpoint of a run comes from its node kinds (`Node.default_checkpoint`), not from the runtime."""
+"""What nodes need of a checkpoint: the runtime gives one to every node that needs one (or stops, saying where),
+and the default comes from the node kinds (`Node.default_checkpoint`), not from the runtime."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from omnigraph.runtime.default_checkpoint import default_checkpoint_builder
-from omnigraph.runtime.errors import UserError
+from omnigraph.runtime.checkpoint_needs import default_checkpoint_builder
+from omnigraph.runtime.errors import MissingCheckpoint, UserError
 from omnigraph.runtime.node import Node
 from omnigraph.runtime.payloads import Text
 from omnigraph.runtime.ports import Input, Output
@@ -56,3 +57,32 @@ def test_kinds_without_a_default_alone_ask_for_a_checkpoint() -> None:
 def test_two_families_ask_the_user_to_choose() -> None:
     with pytest.raises(UserError, match=r"t_model_a, t_model_b default to different checkpoints.*--checkpoint"):
         default_checkpoint_builder(_graph("t_model_a", "t_model_b"))
+
+
+NEEDING = sorted(kind for kind in build_registry().kinds() if build_registry().get(kind).needs_checkpoint)
+
+
+@pytest.mark.parametrize("kind", NEEDING)
+def test_the_runtime_gives_a_checkpoint_to_every_node_that_needs_one(kind: str) -> None:
+    """No kind checks for itself: loading without a checkpoint stops before its setup runs."""
+    cls = build_registry().get(kind)
+    node = cls(name="n")
+    node.setup = lambda device, checkpoint: pytest.fail("setup ran without a checkpoint")
+    with pytest.raises(MissingCheckpoint, match=rf"^node 'n' \({kind}\) needs a checkpoint: pass --checkpoint DIR"):
+        node.load("cpu", None)
+
+
+def test_the_shipped_model_kinds_need_a_checkpoint() -> None:
+    assert {"audio_encoder", "vision_encoder", "mrope_interleaver", "thinker", "talker", "code_predictor",
+            "code2wav", "prompt", "detokenize"} <= set(NEEDING)
+
+
+def test_an_executor_without_a_checkpoint_names_the_node_in_the_graph_file() -> None:
+    from omnigraph.runtime.executor_local import LocalExecutor
+    from omnigraph.runtime.validate import load_graph
+
+    graph = load_graph("qwen3_omni")
+    first = next(name for name in graph.topological_order() if graph.nodes[name].cls.needs_checkpoint)
+    with pytest.raises(MissingCheckpoint, match=rf"qwen3_omni\.yaml:\d+:\d+: node '{first}' \(\w+\) needs a "
+                                                r"checkpoint"):
+        LocalExecutor(graph)

@@ -1,4 +1,5 @@
-"""The checkpoint a run uses when none is given: the one its node kinds declare (`Node.default_checkpoint`).
+"""What a graph's nodes need of a checkpoint: the nodes that need one (`Node.needs_checkpoint`) get one, and
+without one given, a run uses the one their kinds declare (`Node.default_checkpoint`).
 
 A family's node kinds point at the family's builder (e.g. Qwen3-Omni's cached tiny random checkpoint), so the
 runtime never names a model.
@@ -6,10 +7,21 @@ runtime never names a model.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from .errors import Location, UserError
+from .errors import Location, MissingCheckpoint, UserError
 from .graph import Graph
+
+
+def require_checkpoint(graph: Graph, checkpoint: Any) -> None:
+    """Before anything loads: a MissingCheckpoint at the first node (in the graph file) that needs a
+    checkpoint, when none is given."""
+    if checkpoint is not None:
+        return
+    for name in graph.topological_order():
+        node = graph.nodes[name]
+        if node.cls.needs_checkpoint:
+            raise MissingCheckpoint(name, node.kind, node.defined_at or Location(graph.file))
 
 
 def default_checkpoint_builder(graph: Graph) -> Callable[[], Path] | None:
