@@ -37,11 +37,11 @@ class MropeInterleaver(Node):
                Output("input_ids", TokenIds, doc="The prompt's token ids with every placeholder expanded."))
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        from ..common.mrope_positions import MediaTokenIds
+        from ..qwen.special_tokens import media_token_ids
         from ..qwen3.thinker_embeddings import load_embed_table
 
         root = self.weights or "thinker."
-        self._ids = MediaTokenIds.from_hf_config(checkpoint.config)
+        self._ids = media_token_ids(checkpoint.config)
         self._embed = load_embed_table(checkpoint, root, self.dtype, device)
 
     def process(self, prompt: PromptTokens, audio: AudioEmbeddings | None = None,

@@ -83,7 +83,7 @@ class Talker(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         import torch
 
-        from ..common.mrope_positions import MediaTokenIds
+        from ..qwen.special_tokens import media_token_ids
         from ..qwen3.thinker_embeddings import load_embed_table
 
         from .model import TalkerArgs
@@ -105,7 +105,7 @@ class Talker(Node):
         self._model = load_talker(checkpoint, self.weights or "talker.", dtype, device)
         self._table = load_embed_table(checkpoint, "thinker.", dtype, device)
         self._ids = TalkerIds.from_hf_config(config)
-        self._media = MediaTokenIds.from_hf_config(talker_config)
+        self._media = media_token_ids(talker_config)
         V = self._model.args.text.vocab_size
         suppress = torch.zeros(V, dtype=torch.bool, device=device)
         suppress[V - 1024:] = True

@@ -25,12 +25,12 @@ class TextContext(Node):
     outputs = (Output("talker_context", TalkerContext, doc="The user turns for the Talker (hidden=None)."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        from ..common.mrope_positions import MediaTokenIds
+        from ..qwen.special_tokens import media_token_ids, token_id
 
         config = {} if checkpoint is None else checkpoint.config
-        media = MediaTokenIds.from_hf_config(config)
+        media = media_token_ids(config)
         self._media_ids = (media.audio, media.image, media.video)
-        self._turn_ids = (int(config.get("im_start_token_id", 151644)), int(config.get("user_token_id", 872)))
+        self._turn_ids = (token_id(config, "im_start_token_id"), token_id(config, "user_token_id"))
 
     def process(self, thinker_prompt: ThinkerPrompt) -> dict[str, TalkerContext]:
         import torch

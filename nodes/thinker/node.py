@@ -55,6 +55,7 @@ class Thinker(Node):
 
     def setup(self, device: str, checkpoint: Any) -> None:
         from ..common.engine import BatchingEngine
+        from ..qwen.special_tokens import media_token_ids, token_id
 
         from .batch_model import ThinkerBatchModel
         from .model import ThinkerArgs
@@ -68,15 +69,13 @@ class Thinker(Node):
         config = checkpoint.config
         generation = checkpoint.json_file("generation_config.json") or {}
         eos = generation.get("eos_token_id")
-        self._stop_ids = {int(config.get("im_end_token_id", 151645))} | set(
+        self._stop_ids = {token_id(config, "im_end_token_id")} | set(
             [] if eos is None else [eos] if isinstance(eos, int) else eos)
         # hidden_states index the Talker reads (layer-k output); kept for the TalkerContext hook
         self._accept_hidden_layer = (config.get("talker_config") or {}).get("accept_hidden_layer")
-        from ..common.mrope_positions import MediaTokenIds
-
-        media = MediaTokenIds.from_hf_config(config)
+        media = media_token_ids(config)
         self._media_ids = (media.audio, media.image, media.video)
-        self._turn_ids = (int(config.get("im_start_token_id", 151644)), int(config.get("user_token_id", 872)))
+        self._turn_ids = (token_id(config, "im_start_token_id"), token_id(config, "user_token_id"))
         self._engine = BatchingEngine(ThinkerBatchModel(self._model), self.config.max_batch)
         self._sampling_defaults = {k: generation.get(k, v) if generation.get(k) is not None else v
                                    for k, v in DEFAULT_SAMPLING.items()}
