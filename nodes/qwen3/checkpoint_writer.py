@@ -6,8 +6,9 @@
 
 A folder holds config.json, generation_config.json, preprocessor_config.json, the tokenizer files (real Qwen
 vocabulary and special-token ids) and the weights of every stage: thinker (audio_tower, visual, model, lm_head),
-talker (with code_predictor) and code2wav. Each tensor is drawn from its own generator, seeded by (seed, key),
-so the same seed gives the same bytes and tensors do not depend on each other's order.
+talker (with code_predictor) and code2wav, as the stages' key tables list them (checkpoint_keys.py). Each
+tensor is drawn from its own generator, seeded by (seed, key), so the same seed gives the same bytes and tensors
+do not depend on each other's order.
 """
 from __future__ import annotations
 

