@@ -381,20 +381,21 @@ def _run_settings(args: argparse.Namespace) -> dict[tuple[str, str], Any]:
 
 
 def _checkpoint_for(graph: Any, given: Path | None) -> Any:
-    """The checkpoint a run uses: the one given, else (if any node loads weights) the tiny default."""
+    """The checkpoint a run uses: the one given, else (if any node loads weights) its kinds' tiny default."""
     if given is not None:
         return given
-    if not any(node.cls.needs_checkpoint for node in graph.nodes.values()):
-        return None
-    from .runtime.checkpoint_writer import default_checkpoint
+    from .runtime.checkpoint_needs import default_checkpoint_builder
 
+    build = default_checkpoint_builder(graph)
+    if build is None:
+        return None
     print("no --checkpoint given: using the tiny random checkpoint (random weights, random outputs)",
           file=sys.stderr)
-    return default_checkpoint()
+    return build()
 
 
 def _make_checkpoint(args: argparse.Namespace) -> int:
-    from .runtime.checkpoint_writer import write_checkpoint
+    from .nodes.qwen3.checkpoint_writer import write_checkpoint
 
     if args.dir.exists() and (not args.dir.is_dir() or any(args.dir.iterdir())):
         raise UserError(f"'{args.dir}' already exists and is not an empty folder; choose a new folder")

@@ -45,6 +45,15 @@ class CheckpointError(UserError):
     """A checkpoint that is missing, unreadable, or does not match what a node expects."""
 
 
+class MissingCheckpoint(CheckpointError):
+    """A node that loads weights or tokenizer files (`Node.needs_checkpoint`) was given no checkpoint."""
+
+    def __init__(self, node: str, kind: str, where: Location | None = None):
+        at = f"{where}: " if where is not None else ""
+        super().__init__(f"{at}node '{node}' ({kind}) needs a checkpoint: pass --checkpoint DIR (a Hugging Face "
+                         f"checkpoint folder)")
+
+
 class GraphValidationError(UserError):
     """Every problem found in a graph, reported together."""
 

@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from .checkpoint_needs import require_checkpoint
 from .device import choose_device
 from .errors import RunCancelled
 from .executor import cancel_runs
@@ -35,6 +36,7 @@ class LocalExecutor:
         self.device = device
         self.devices = {name: _node_device(spec, device) for name, spec in graph.nodes.items()}
         self.checkpoint = Checkpoint.open(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
+        require_checkpoint(graph, self.checkpoint)
         self.buffer_size = buffer_size
         self.nodes: dict[str, Node] = {name: spec.build() for name, spec in graph.nodes.items()}
         self._runs: set[Run] = set()

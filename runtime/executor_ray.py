@@ -20,6 +20,7 @@ import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
 
 from .checkpoint import Checkpoint
+from .checkpoint_needs import require_checkpoint
 from .errors import RunCancelled, UserError
 from .executor import cancel_runs
 from .graph import Graph
@@ -52,6 +53,7 @@ class RayExecutor:
         self.device = device
         path = checkpoint.path if isinstance(checkpoint, Checkpoint) else checkpoint
         self.checkpoint = None if path is None else str(Path(path).expanduser().resolve())
+        require_checkpoint(graph, self.checkpoint)
         self.address, self.num_gpus = address, num_gpus
         self.buffer_size, self.ready_timeout = buffer_size, ready_timeout
         self.stages = plan_stages(graph)

@@ -22,6 +22,7 @@ class GraphNode:
     placement: Placement
     doc: str = ""
     placement_at: Location | None = None  # where the YAML places it (for placement errors)
+    defined_at: Location | None = None  # where the YAML names it
 
     def build(self) -> Node:
         """A fresh, unloaded node instance (cheap)."""

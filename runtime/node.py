@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 from pydantic import BaseModel, ConfigDict
 
 from .device import resolve_dtype
+from .errors import MissingCheckpoint
 from .ports import Port
 
 
@@ -36,6 +37,8 @@ class Node:
     inputs: ClassVar[tuple[Port, ...]] = ()
     outputs: ClassVar[tuple[Port, ...]] = ()
     needs_checkpoint: ClassVar[bool] = False  # True for nodes that load weights or tokenizer files
+    # builds (once, cached) the checkpoint a run uses when none is given: its family's random one
+    default_checkpoint: ClassVar[Callable[[], Any] | None] = None
     device: str | None = None  # where `load` put the node: cpu or cuda
     dtype: Any = None  # the torch dtype `load` resolved from the config's `dtype` field (None without one)
 
@@ -65,7 +68,9 @@ class Node:
         self._setup_on("meta", checkpoint)
 
     def _setup_on(self, device: str, checkpoint: Any) -> None:
-        """`setup`, with `device` and `dtype` set for it."""
+        """`setup`, with `device` and `dtype` set for it (a node that needs a checkpoint gets one)."""
+        if checkpoint is None and self.needs_checkpoint:
+            raise MissingCheckpoint(self.name, self.kind)
         self.device = device
         self.dtype = resolve_dtype(getattr(self.config, "dtype", None), device, checkpoint)
         self.setup(device, checkpoint)

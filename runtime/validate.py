@@ -119,7 +119,7 @@ class _Checker:
             if placement is None:
                 continue
             out[name] = GraphNode(name, cls.kind, cls, validated, entry.spec.weights, placement, entry.spec.doc,
-                                  entry.where.loc("placement"))
+                                  entry.where.loc("placement"), entry.where.loc(key=True))
         self._group_conflicts()
         return out
 

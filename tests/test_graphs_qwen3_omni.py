@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from omnigraph.cli import main
-from omnigraph.runtime.checkpoint_writer import write_checkpoint
+from omnigraph.nodes.qwen3.checkpoint_writer import write_checkpoint
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
 SPEECH, PICTURE = MEDIA / "speech.wav", MEDIA / "picture.png"
@@ -156,7 +156,7 @@ def write_video_with_speech(path: Path, seconds: float = 2.0, fps: int = 8) -> P
 
 
 def test_audio_in_video_matches_transformers_generate(checkpoint, oracle, tmp_path) -> None:
-    from omnigraph.nodes.vision_encoder.preprocess import PreprocessArgs, preprocess_video
+    from omnigraph.nodes.common.vision_preprocess import PreprocessArgs, preprocess_video
     from omnigraph.runtime.checkpoint import Checkpoint
     from omnigraph.runtime.payloads import FilePath
     from omnigraph.testing import run_node
@@ -190,7 +190,7 @@ def test_audio_in_video_matches_transformers_generate(checkpoint, oracle, tmp_pa
 
 
 def test_image_and_audio_prompt_matches_transformers_generate(checkpoint, oracle, tmp_path) -> None:
-    from omnigraph.nodes.vision_encoder.preprocess import PreprocessArgs, preprocess_image
+    from omnigraph.nodes.common.vision_preprocess import PreprocessArgs, preprocess_image
     from omnigraph.runtime.checkpoint import Checkpoint
     from PIL import Image
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from omnigraph.runtime.checkpoint import Checkpoint
-from omnigraph.runtime.checkpoint_writer import default_checkpoint
+from omnigraph.nodes.qwen3.checkpoint_writer import default_checkpoint
 from omnigraph.runtime.validate import load_graph
 from omnigraph.testing import run_graph
 
@@ -31,7 +31,7 @@ def test_rag_speak_speaks_the_top_passage_and_rag_omni_prompts_with_passages() -
     assert spoken.outputs["audio"] is not None
     grounded = run_graph("rag_omni", {"text": "How do I pick another voice?"}, checkpoint=checkpoint,
                          overrides=overrides)
-    from omnigraph.runtime.tokenizer import QwenTokenizer
+    from omnigraph.nodes.qwen.tokenizer import QwenTokenizer
 
     prompt = QwenTokenizer.from_dir(default_checkpoint()).decode(grounded.outputs["prompt_token_ids"].ids)
     assert "[1] (talker_speech.md)" in prompt and "Question: How do I pick another voice?" in prompt

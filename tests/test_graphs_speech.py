@@ -14,7 +14,7 @@ import torch
 from oracle import generate_speech
 
 from omnigraph.cli import main
-from omnigraph.runtime.checkpoint_writer import write_checkpoint
+from omnigraph.nodes.qwen3.checkpoint_writer import write_checkpoint
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
 SPEECH, PICTURE = MEDIA / "speech.wav", MEDIA / "picture.png"
@@ -78,7 +78,7 @@ def test_audio_prompt(checkpoint, oracle, tmp_path) -> None:
 def test_image_prompt(checkpoint, oracle, tmp_path) -> None:
     from PIL import Image
 
-    from omnigraph.nodes.vision_encoder.preprocess import PreprocessArgs, preprocess_image
+    from omnigraph.nodes.common.vision_preprocess import PreprocessArgs, preprocess_image
     from omnigraph.runtime.checkpoint import Checkpoint
 
     result = run("qwen3_omni", ["--checkpoint", str(checkpoint), "--input", f"image={PICTURE}",
@@ -103,7 +103,7 @@ def test_streaming_and_whole_decoding_agree(checkpoint, tmp_path) -> None:
 
 
 def test_static_text_equals_a_thinker_that_wrote_the_same_text(checkpoint, tmp_path) -> None:
-    from omnigraph.runtime.tokenizer import QwenTokenizer
+    from omnigraph.nodes.qwen.tokenizer import QwenTokenizer
 
     tokenizer = QwenTokenizer.from_dir(checkpoint)
     for prompt in ("Hi!", "Hello.", "Tell me a joke.", "Why?"):  # a reply whose ids are what its text encodes to

@@ -123,8 +123,8 @@ def test_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 
 
 def test_omni_asr_gives_the_thinker_the_transcript_instead_of_the_audio(tmp_path: Path) -> None:
-    from omnigraph.runtime.checkpoint_writer import default_checkpoint
-    from omnigraph.runtime.tokenizer import QwenTokenizer
+    from omnigraph.nodes.qwen3.checkpoint_writer import default_checkpoint
+    from omnigraph.nodes.qwen.tokenizer import QwenTokenizer
 
     sentence = "How far away is the train station?"
     speech = spoken(sentence)

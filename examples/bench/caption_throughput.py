@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--parts", default="local,shell,ray",
                         help="comma-separated: local (caption vs the plain loop), shell, ray (default all)")
     args = parser.parse_args()
-    from omnigraph.runtime.checkpoint_writer import default_checkpoint
+    from omnigraph.nodes.qwen3.checkpoint_writer import default_checkpoint
 
     checkpoint = args.checkpoint or default_checkpoint("small")
     work = Path(tempfile.mkdtemp(prefix="omnigraph-bench-caption-"))

@@ -10,8 +10,8 @@ import tempfile
 import time
 
 from omnigraph.runtime.checkpoint_check import check_checkpoint
-from omnigraph.runtime.tiny_checkpoints.configs import preset_config
-from omnigraph.runtime.tiny_checkpoints.header_only import entries, write_header_only
+from omnigraph.nodes.qwen3.checkpoint_configs import preset_config
+from omnigraph.nodes.qwen3.header_only import entries, write_header_only
 from omnigraph.runtime.validate import load_graph
 
 # The released 30B-A3B sizes (its config.json), over the `small` preset's layout.

@@ -4,7 +4,7 @@
     python examples/bench/code2wav_stream.py [--frames 500] [--threads N] [--checkpoint DIR]
     python examples/bench/code2wav_stream.py --concurrent [--n 1 4 8] [--frames 100] [--chunk-frames 1]
 
-Without --checkpoint, a `small` random checkpoint (omnigraph.runtime.checkpoint_writer, bfloat16 on disk) is
+Without --checkpoint, a `small` random checkpoint (omnigraph.nodes.qwen3.checkpoint_writer, bfloat16 on disk) is
 written to a temporary folder; code2wav loads it in float32 (hidden 128, 2 layers, decoder 192, 16 quantizers,
 rates 8.5.4.3 x 2.2: 1920 samples per frame). Targets: streaming <= 1.3x the whole decode; the last 50 frames
 cost <= 1.2x the first 50 per frame (the causal state does not grow).
@@ -77,7 +77,7 @@ def run_streams(node, inputs: list[list], together: bool) -> tuple[float, float]
 
 
 def concurrent(checkpoint: str, ns: list[int], frames: int, chunk_frames: int) -> None:
-    from omnigraph.runtime.media_payloads import CodecFrame
+    from omnigraph.nodes.qwen.payloads import CodecFrame
 
     node = load(checkpoint, chunk_frames=chunk_frames, max_batch=max(ns))
     args = node.args
@@ -113,7 +113,7 @@ def main() -> None:
         torch.set_num_threads(opts.threads)
     with tempfile.TemporaryDirectory() as tmp:
         if opts.checkpoint is None:
-            from omnigraph.runtime.checkpoint_writer import write_checkpoint
+            from omnigraph.nodes.qwen3.checkpoint_writer import write_checkpoint
 
             opts.checkpoint = str(write_checkpoint(tmp, "small"))
         if opts.concurrent:

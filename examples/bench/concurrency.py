@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from omnigraph.runtime.checkpoint import Checkpoint
-from omnigraph.runtime.checkpoint_writer import write_checkpoint
+from omnigraph.nodes.qwen3.checkpoint_writer import write_checkpoint
 from omnigraph.runtime.executor_local import LocalExecutor
 from omnigraph.runtime.validate import load_graph
 

@@ -28,8 +28,9 @@ from omnigraph.nodes.audio_encoder.node import AudioEncoderNode
 from omnigraph.nodes.mel_frontend.node import MelFrontend
 from omnigraph.nodes.vision_encoder.node import VisionEncoderNode
 from omnigraph.runtime.checkpoint import Checkpoint
-from omnigraph.runtime.checkpoint_writer import write_checkpoint
-from omnigraph.runtime.media_payloads import Image, MediaItem, MelFeatures, PromptTokens
+from omnigraph.nodes.qwen3.checkpoint_writer import write_checkpoint
+from omnigraph.nodes.common.media_payloads import Image, MediaItem, MelFeatures
+from omnigraph.nodes.qwen.payloads import PromptTokens
 from omnigraph.runtime.payloads import Waveform
 
 CACHE = Path.home() / ".cache" / "omnigraph" / "small-seed0"

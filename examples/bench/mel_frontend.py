@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from omnigraph.nodes.mel_frontend.node import MelFrontend
-from omnigraph.runtime.media_payloads import PromptTokens
+from omnigraph.nodes.qwen.payloads import PromptTokens
 from omnigraph.runtime.payloads import Waveform
 
 RATE = 16000

@@ -34,7 +34,7 @@ import torch
 from first_packet import first_packet_times  # this folder's first-packet benchmark
 
 from omnigraph.runtime.checkpoint import Checkpoint
-from omnigraph.runtime.checkpoint_writer import write_checkpoint
+from omnigraph.nodes.qwen3.checkpoint_writer import write_checkpoint
 from omnigraph.runtime.executor_local import LocalExecutor
 from omnigraph.runtime.executor_ray import RayExecutor
 from omnigraph.runtime.node import Node, NodeConfig

@@ -77,9 +77,10 @@ def main() -> None:
     from transformers import Qwen3OmniMoeForConditionalGeneration
 
     from omnigraph.runtime.checkpoint import Checkpoint
-    from omnigraph.runtime.checkpoint_writer import write_checkpoint
+    from omnigraph.nodes.qwen3.checkpoint_writer import write_checkpoint
     from omnigraph.runtime.executor_local import LocalExecutor
-    from omnigraph.runtime.media_payloads import PromptTokens, TokenId
+    from omnigraph.nodes.common.token_payloads import TokenId
+    from omnigraph.nodes.qwen.payloads import PromptTokens
     from omnigraph.testing import graph_from_yaml
 
     with tempfile.TemporaryDirectory() as tmp:

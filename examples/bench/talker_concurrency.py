@@ -28,7 +28,8 @@ import torch
 from concurrency import small_checkpoint
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.executor_local import LocalExecutor
-from omnigraph.runtime.media_payloads import PromptTokens, TokenId
+from omnigraph.nodes.common.token_payloads import TokenId
+from omnigraph.nodes.qwen.payloads import PromptTokens
 from omnigraph.runtime.validate import load_graph
 from omnigraph.testing import graph_from_yaml
 from talker import PROMPT, TTS

@@ -128,7 +128,7 @@ class AudioEncoder(nn.Module):
         self.proj2 = nn.Linear(d, args.output_dim)
         self.register_buffer("positions", sinusoids(args.max_source_positions, d), persistent=False)
 
-    def reset_buffers(self, device: torch.device | str) -> None:
+    def init_buffers(self, device: torch.device | str) -> None:
         """Recompute the non-checkpoint buffers (after building on the meta device)."""
         self.positions = sinusoids(self.args.max_source_positions, self.args.d_model).to(device)
 

@@ -8,9 +8,10 @@ from pydantic import Field
 
 from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import AudioEmbeddings, MelFeatures
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
+from ..common.media_payloads import AudioEmbeddings, MelFeatures
+from ..qwen3.default_checkpoint import tiny_random_checkpoint
 
 DEFAULT_PREFIX = "thinker.audio_tower."
 
@@ -21,6 +22,7 @@ class AudioEncoderNode(Node):
 
     kind = "audio_encoder"
     needs_checkpoint = True
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(NodeConfig):
         dtype: DTypeSetting = Field("auto", description="Weights and compute dtype (auto: the checkpoint's on "
@@ -33,28 +35,16 @@ class AudioEncoderNode(Node):
                                                     "clip (about 13 per second of audio)."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        import torch
-
         from ..common.step_batcher import StepBatcher
-        from .model import AudioEncoder, AudioEncoderArgs
-        from .weights import load_audio_encoder_weights
+        from .model import AudioEncoderArgs
+        from .weights import load_audio_encoder
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (audio_encoder) needs a checkpoint: pass a checkpoint folder "
-                            f"holding the audio encoder's weights")
         prefix = self.weights or DEFAULT_PREFIX
         try:
             args = AudioEncoderArgs.from_hf_config(checkpoint.config)
         except (TypeError, ValueError) as exc:
             raise UserError(f"{checkpoint.path}/config.json: thinker_config.audio_config: {exc}") from None
-        dtype = self.dtype
-        state = load_audio_encoder_weights(checkpoint, prefix, args, dtype, device)
-        with torch.device("meta"):
-            model = AudioEncoder(args)
-        model.load_state_dict(state, strict=True, assign=True)
-        model.reset_buffers(device)
-        self.args, self.model = args, model.to(device).eval()
-        self.device, self.dtype = device, dtype
+        self.args, self.model = args, load_audio_encoder(checkpoint, prefix, self.dtype, device).to(device)
         self._batcher = StepBatcher(self._encode, self.config.max_batch, f"{self.name}: audio batch")
 
     def process(self, mel: MelFeatures) -> dict[str, Any]:

@@ -1,76 +1,55 @@
-"""Checkpoint keys (under `thinker.audio_tower.`) -> AudioEncoder parameters; q/k/v are stacked into `qkv`."""
+"""The audio encoder's key table (under `thinker.audio_tower.`) and its loader; q/k/v are stacked into `qkv`."""
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from ..common.key_table import SMALL, KeyTable, build_on_meta, fan_in_init
 
 from .model import AudioEncoderArgs
 
 if TYPE_CHECKING:
     import torch
 
-    from ...runtime.checkpoint import Checkpoint
+    from .model import AudioEncoder
 
-# checkpoint name -> our name; "{i}" is the layer index. Keys of one of our names listed together are stacked.
-TABLE: dict[str, str] = {
-    "conv2d1.{p}": "conv1.{p}", "conv2d2.{p}": "conv2.{p}", "conv2d3.{p}": "conv3.{p}",
-    "conv_out.weight": "conv_out.weight",
-    "layers.{i}.self_attn_layer_norm.{p}": "layers.{i}.attn_norm.{p}",
-    "layers.{i}.self_attn.q_proj.{p}": "layers.{i}.qkv.{p}",
-    "layers.{i}.self_attn.k_proj.{p}": "layers.{i}.qkv.{p}",
-    "layers.{i}.self_attn.v_proj.{p}": "layers.{i}.qkv.{p}",
-    "layers.{i}.self_attn.out_proj.{p}": "layers.{i}.out.{p}",
-    "layers.{i}.final_layer_norm.{p}": "layers.{i}.mlp_norm.{p}",
-    "layers.{i}.fc1.{p}": "layers.{i}.fc1.{p}",
-    "layers.{i}.fc2.{p}": "layers.{i}.fc2.{p}",
-    "ln_post.{p}": "ln_post.{p}", "proj1.{p}": "proj1.{p}", "proj2.{p}": "proj2.{p}",
-}
+PREFIX = "thinker.audio_tower."
+QKV = ("q_proj", "k_proj", "v_proj")
 
 
-def checkpoint_shapes(args: AudioEncoderArgs) -> dict[str, tuple[int, ...]]:
-    """Every tensor the checkpoint must hold under the prefix, with its shape."""
-    ch, d, ffn = args.downsample_hidden_size, args.d_model, args.encoder_ffn_dim
-    shapes: dict[str, tuple[int, ...]] = {
-        "conv2d1.weight": (ch, 1, 3, 3), "conv2d1.bias": (ch,),
-        "conv2d2.weight": (ch, ch, 3, 3), "conv2d2.bias": (ch,),
-        "conv2d3.weight": (ch, ch, 3, 3), "conv2d3.bias": (ch,),
-        "conv_out.weight": (d, ch * args.conv_freq),
-        "ln_post.weight": (d,), "ln_post.bias": (d,),
-        "proj1.weight": (d, d), "proj1.bias": (d,),
-        "proj2.weight": (args.output_dim, d), "proj2.bias": (args.output_dim,),
-    }
-    for i in range(args.encoder_layers):
-        layer = {"self_attn_layer_norm": (d,), "final_layer_norm": (d,)}
-        shapes.update({f"layers.{i}.{name}.{p}": shape for name, shape in layer.items() for p in ("weight", "bias")})
-        for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
-            shapes[f"layers.{i}.self_attn.{name}.weight"] = (d, d)
-            shapes[f"layers.{i}.self_attn.{name}.bias"] = (d,)
-        shapes.update({f"layers.{i}.fc1.weight": (ffn, d), f"layers.{i}.fc1.bias": (ffn,),
-                       f"layers.{i}.fc2.weight": (d, ffn), f"layers.{i}.fc2.bias": (d,)})
-    return shapes
+def key_table(config: dict[str, Any], prefix: str = PREFIX) -> KeyTable:
+    """Every tensor of the encoder, from the full config.json dict (or its thinker_config / audio_config)."""
+    a = AudioEncoderArgs.from_hf_config(config)
+    ch, d, ffn = a.downsample_hidden_size, a.d_model, a.encoder_ffn_dim
+    table = KeyTable(prefix)
+    for i, cin in enumerate((1, ch, ch), start=1):
+        table.add(f"conv2d{i}.weight", (ch, cin, 3, 3), fan_in_init(cin * 9), f"conv{i}.weight")
+        table.add(f"conv2d{i}.bias", (ch,), SMALL, f"conv{i}.bias")
+    table.linear("conv_out", d, ch * a.conv_freq)
+    for i in range(a.encoder_layers):
+        p = f"layers.{i}."
+        for name in QKV:
+            table.linear(f"{p}self_attn.{name}", d, d, bias=True, ours=f"{p}{name}")
+        table.linear(f"{p}self_attn.out_proj", d, d, bias=True, ours=f"{p}out")
+        table.norm(f"{p}self_attn_layer_norm", d, bias=True, ours=f"{p}attn_norm")
+        table.linear(f"{p}fc1", ffn, d, bias=True)
+        table.linear(f"{p}fc2", d, ffn, bias=True)
+        table.norm(f"{p}final_layer_norm", d, bias=True, ours=f"{p}mlp_norm")
+    table.norm("ln_post", d, bias=True)
+    table.linear("proj1", d, d, bias=True)
+    table.linear("proj2", a.output_dim, d, bias=True)
+    return table
 
 
-def our_name(key: str) -> str:
-    """Our parameter name for a checkpoint key (without the prefix)."""
-    layer = re.match(r"layers\.(\d+)\.(.*)", key)
-    generic = f"layers.{{i}}.{layer.group(2)}" if layer else key
-    stem, p = generic.rsplit(".", 1)
-    return (TABLE.get(generic) or TABLE[stem + ".{p}"]).format(i=layer.group(1) if layer else None, p=p)
-
-
-def load_audio_encoder_weights(checkpoint: Checkpoint, prefix: str, args: AudioEncoderArgs,
-                               dtype: torch.dtype, device: str = "cpu") -> dict[str, torch.Tensor]:
-    """Our state dict, read from `prefix` only (missing, extra or mis-shaped tensors fail with both shapes)."""
+def load_audio_encoder(checkpoint: Any, prefix: str = PREFIX, dtype: torch.dtype | None = None,
+                       device: str = "cpu") -> AudioEncoder:
+    """The encoder in eval mode with the checkpoint's weights (only the shards holding `prefix`)."""
     import torch
 
-    tensors = checkpoint.load(prefix, checkpoint_shapes(args), dtype=dtype, device=device)
-    grouped: dict[str, list[torch.Tensor]] = {}
-    for key in sorted(tensors, key=_qkv_order):
-        grouped.setdefault(our_name(key), []).append(tensors[key])
-    return {name: parts[0] if len(parts) == 1 else torch.cat(parts) for name, parts in grouped.items()}
+    from .model import AudioEncoder
 
-
-def _qkv_order(key: str) -> tuple[int, str]:
-    """Sort q, then k, then v projections so that they stack in that order."""
-    rank = next((n for n, tag in enumerate((".q_proj.", ".k_proj.", ".v_proj.")) if tag in key), 3)
-    return rank, key
+    args = AudioEncoderArgs.from_hf_config(checkpoint.config)
+    state = key_table(checkpoint.config, prefix).load(checkpoint, dtype=dtype, device=device)
+    for i in range(args.encoder_layers):
+        for p in ("weight", "bias"):
+            state[f"layers.{i}.qkv.{p}"] = torch.cat([state.pop(f"layers.{i}.{name}.{p}") for name in QKV])
+    return build_on_meta(AudioEncoder, args, state, device)

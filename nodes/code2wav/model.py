@@ -276,9 +276,9 @@ class Code2Wav(nn.Module):
                 module.key = name
         for i, layer in enumerate(self.layers):
             layer.attn.layer = i
-        self.reset_buffers()
+        self.init_buffers()
 
-    def reset_buffers(self, device: torch.device | str | None = None) -> None:
+    def init_buffers(self, device: torch.device | str | None = None) -> None:
         """Non-persistent buffers (quantizer offsets, RoPE frequencies); call after loading onto `meta`."""
         a = self.args
         self.register_buffer("code_offset", torch.arange(a.num_quantizers, device=device) * a.codebook_size,

@@ -7,10 +7,11 @@ from pydantic import Field
 
 from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import CodecFrame
 from ...runtime.node import Node, NodeConfig
 from ...runtime.payloads import AudioChunk
 from ...runtime.ports import Input, Output
+from ..qwen.payloads import CodecFrame
+from ..qwen3.default_checkpoint import tiny_random_checkpoint
 
 DEFAULT_PREFIX = "code2wav."
 SAMPLE_RATE = 24000
@@ -25,6 +26,7 @@ class Code2WavNode(Node):
 
     kind = "code2wav"
     needs_checkpoint = True
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(NodeConfig):
         mode: Literal["stream", "whole"] = Field(
@@ -48,29 +50,18 @@ class Code2WavNode(Node):
                                                            "ones 1920 per frame."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        import torch
+        from ..qwen3.speech_output import NO_TALKER
 
-        from ..talker.node import NO_TALKER
-
-        from .model import Code2Wav, Code2WavArgs
+        from .model import Code2WavArgs
         from .stream_batch import StreamBatcher
-        from .weights import load_code2wav_weights
+        from .weights import load_code2wav
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (code2wav) needs a checkpoint: pass a checkpoint folder holding "
-                            f"the code2wav weights")
         checkpoint.section("code2wav_config", NO_TALKER)
         try:
             args = Code2WavArgs.from_hf_config(checkpoint.config)
         except (TypeError, ValueError) as exc:
             raise UserError(f"{checkpoint.path}/config.json: code2wav_config: {exc}") from None
-        dtype = self.dtype
-        state = load_code2wav_weights(checkpoint, self.weights or DEFAULT_PREFIX, args, dtype, device)
-        with torch.device("meta"):
-            model = Code2Wav(args)
-        model.load_state_dict(state, strict=True, assign=True)
-        model.reset_buffers(device)
-        self.args, self.model, self.device = args, model.eval(), device
+        self.args, self.model = args, load_code2wav(checkpoint, self.weights or DEFAULT_PREFIX, self.dtype, device)
         self.streams = StreamBatcher(self.model, self.config.max_batch, f"{self.name} (code2wav)")
 
     def _codes(self, frame: CodecFrame, position: int) -> list[int]:

@@ -1,108 +1,105 @@
-"""Checkpoint keys (under `code2wav.`) -> Code2Wav parameters.
+"""Code2Wav's key table (under `code2wav.`) and its loader.
 
-The pre-transformer is renamed and fused (q/k/v -> `attn.wqkv`, gate/up -> `mlp.w_gate_up`, matrices stored
-[in, out]); the upsampler and decoder keep the checkpoint's names (`upsample.*`, `decoder.*`) unchanged.
+The pre-transformer is renamed and fused at load (q/k/v -> `attn.wqkv`, gate/up -> `mlp.w_gate_up`, matrices
+stored [in, out]); the upsampler and decoder keep the checkpoint's names (`upsample.*`, `decoder.*`).
 """
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from ..common.key_table import EMBED, SMALL, Init, KeyTable, build_on_meta, fan_in_init
 
 from .model import Code2WavArgs
 
 if TYPE_CHECKING:
     import torch
 
-    from ...runtime.checkpoint import Checkpoint
+    from .model import Code2Wav
 
-# checkpoint name (without `pre_transformer.`) -> our name; keys that share one of our names are concatenated
-# in the order listed here, then matrices are transposed to [in, out].
-TABLE: dict[str, str] = {
-    "layers.{i}.self_attn.q_proj.{p}": "layers.{i}.attn.wqkv.{p}",
-    "layers.{i}.self_attn.k_proj.{p}": "layers.{i}.attn.wqkv.{p}",
-    "layers.{i}.self_attn.v_proj.{p}": "layers.{i}.attn.wqkv.{p}",
-    "layers.{i}.self_attn.o_proj.{p}": "layers.{i}.attn.wo.{p}",
-    "layers.{i}.mlp.gate_proj.{p}": "layers.{i}.mlp.w_gate_up.{p}",
-    "layers.{i}.mlp.up_proj.{p}": "layers.{i}.mlp.w_gate_up.{p}",
-    "layers.{i}.mlp.down_proj.{p}": "layers.{i}.mlp.w_down.{p}",
-    "layers.{i}.input_layernorm.{p}": "layers.{i}.attn_norm.{p}",
-    "layers.{i}.post_attention_layernorm.{p}": "layers.{i}.mlp_norm.{p}",
-    "layers.{i}.self_attn_layer_scale.scale": "layers.{i}.attn_scale",
-    "layers.{i}.mlp_layer_scale.scale": "layers.{i}.mlp_scale",
-    "norm.{p}": "norm.{p}",
-}
-ORDER = list(TABLE)
+PREFIX = "code2wav."
+SCALE: Init = ("normal", 0.3, 0.05)  # layer scales and ConvNeXt gamma
+SNAKE: Init = ("normal", 0.0, 0.1)   # log-space alpha / beta: exp(.) ~ 1
+FUSED = {"attn.wqkv": ("q_proj", "k_proj", "v_proj"), "mlp.w_gate_up": ("gate_proj", "up_proj")}
 
 
-def checkpoint_shapes(args: Code2WavArgs) -> dict[str, tuple[int, ...]]:
-    """Every tensor the checkpoint must hold under the prefix, with its shape."""
-    C, F, G = args.hidden_size, args.intermediate_size, args.num_quantizers
-    q, kv = args.num_attention_heads * args.head_dim, args.num_key_value_heads * args.head_dim
-    shapes: dict[str, tuple[int, ...]] = {"code_embedding.weight": (G * args.codebook_size, C),
-                                          "pre_transformer.norm.weight": (C,)}
-    for i in range(args.num_hidden_layers):
-        layer = {"self_attn.q_proj.weight": (q, C), "self_attn.k_proj.weight": (kv, C),
-                 "self_attn.v_proj.weight": (kv, C), "self_attn.o_proj.weight": (C, q),
-                 "mlp.gate_proj.weight": (F, C), "mlp.up_proj.weight": (F, C), "mlp.down_proj.weight": (C, F),
-                 "input_layernorm.weight": (C,), "post_attention_layernorm.weight": (C,),
-                 "self_attn_layer_scale.scale": (C,), "mlp_layer_scale.scale": (C,)}
-        if args.attention_bias:
-            layer.update({"self_attn.q_proj.bias": (q,), "self_attn.k_proj.bias": (kv,),
-                          "self_attn.v_proj.bias": (kv,), "self_attn.o_proj.bias": (C,)})
-        shapes.update({f"pre_transformer.layers.{i}.{k}": v for k, v in layer.items()})
-    for k, r in enumerate(args.upsampling_ratios):
-        up = {"0.conv.weight": (C, C, r), "0.conv.bias": (C,), "1.dwconv.conv.weight": (C, 1, 7),
-              "1.dwconv.conv.bias": (C,), "1.norm.weight": (C,), "1.norm.bias": (C,),
-              "1.pwconv1.weight": (4 * C, C), "1.pwconv1.bias": (4 * C,), "1.pwconv2.weight": (C, 4 * C),
-              "1.pwconv2.bias": (C,), "1.gamma": (C,)}
-        shapes.update({f"upsample.{k}.{name}": v for name, v in up.items()})
-    dims = [args.decoder_dim // 2 ** i for i in range(len(args.upsample_rates) + 1)]
-    shapes.update({"decoder.0.conv.weight": (dims[0], C, 7), "decoder.0.conv.bias": (dims[0],)})
-    for i, r in enumerate(args.upsample_rates):
-        d_in, d, pre = dims[i], dims[i + 1], f"decoder.{i + 1}.block"
-        shapes.update({f"{pre}.0.alpha": (d_in,), f"{pre}.0.beta": (d_in,),
-                       f"{pre}.1.conv.weight": (d_in, d, 2 * r), f"{pre}.1.conv.bias": (d,)})
+def key_table(config: dict[str, Any], prefix: str = PREFIX) -> KeyTable:
+    """Every tensor of the vocoder, from the full config.json dict (or its code2wav_config)."""
+    a = Code2WavArgs.from_hf_config(config)
+    C, F, bias = a.hidden_size, a.intermediate_size, a.attention_bias
+    q, kv = a.num_attention_heads * a.head_dim, a.num_key_value_heads * a.head_dim
+    table = KeyTable(prefix)
+    table.add("code_embedding.weight", (a.num_quantizers * a.codebook_size, C), EMBED, "embedding.weight")
+    for i in range(a.num_hidden_layers):
+        key, ours = f"pre_transformer.layers.{i}.", f"layers.{i}."
+        for name, out_f in (("q_proj", q), ("k_proj", kv), ("v_proj", kv)):
+            table.linear(f"{key}self_attn.{name}", out_f, C, bias=bias, ours=ours + name)
+        table.linear(f"{key}self_attn.o_proj", C, q, bias=bias, ours=ours + "attn.wo")
+        for name, out_f, in_f in (("gate_proj", F, C), ("up_proj", F, C)):
+            table.linear(f"{key}mlp.{name}", out_f, in_f, ours=ours + name)
+        table.linear(f"{key}mlp.down_proj", C, F, ours=ours + "mlp.w_down")
+        table.norm(f"{key}input_layernorm", C, ours=ours + "attn_norm")
+        table.norm(f"{key}post_attention_layernorm", C, ours=ours + "mlp_norm")
+        table.add(f"{key}self_attn_layer_scale.scale", (C,), SCALE, ours + "attn_scale")
+        table.add(f"{key}mlp_layer_scale.scale", (C,), SCALE, ours + "mlp_scale")
+    table.norm("pre_transformer.norm", C, ours="norm")
+    for k, ratio in enumerate(a.upsampling_ratios):
+        p = f"upsample.{k}."
+        table.add(p + "0.conv.weight", (C, C, ratio), fan_in_init(C))  # ConvTranspose1d [in, out, k], stride k
+        table.add(p + "0.conv.bias", (C,), SMALL)
+        table.add(p + "1.dwconv.conv.weight", (C, 1, 7), fan_in_init(7))
+        table.add(p + "1.dwconv.conv.bias", (C,), SMALL)
+        table.norm(p + "1.norm", C, bias=True)
+        table.linear(p + "1.pwconv1", 4 * C, C, bias=True)
+        table.linear(p + "1.pwconv2", C, 4 * C, bias=True)
+        table.add(p + "1.gamma", (C,), SCALE)
+    dim = a.decoder_dim
+    _conv(table, "decoder.0.conv", dim, C, 7)
+    for i, rate in enumerate(a.upsample_rates, start=1):
+        p, out = f"decoder.{i}.block.", dim // 2
+        _snake(table, p + "0", dim)
+        table.add(p + "1.conv.weight", (dim, out, 2 * rate), fan_in_init(dim * 2))  # 2 taps per output sample
+        table.add(p + "1.conv.bias", (out,), SMALL)
         for u in (2, 3, 4):
-            shapes.update({f"{pre}.{u}.{act}.{p}": (d,) for act in ("act1", "act2") for p in ("alpha", "beta")})
-            shapes.update({f"{pre}.{u}.conv1.conv.weight": (d, d, 7), f"{pre}.{u}.conv1.conv.bias": (d,),
-                           f"{pre}.{u}.conv2.conv.weight": (d, d, 1), f"{pre}.{u}.conv2.conv.bias": (d,)})
-    n = len(args.upsample_rates)
-    shapes.update({f"decoder.{n + 1}.alpha": (dims[-1],), f"decoder.{n + 1}.beta": (dims[-1],),
-                   f"decoder.{n + 2}.conv.weight": (1, dims[-1], 7), f"decoder.{n + 2}.conv.bias": (1,)})
-    return shapes
+            _snake(table, f"{p}{u}.act1", out)
+            _snake(table, f"{p}{u}.act2", out)
+            _conv(table, f"{p}{u}.conv1.conv", out, out, 7)
+            _conv(table, f"{p}{u}.conv2.conv", out, out, 1, gain=0.3)  # keep residual growth small
+        dim = out
+    n = len(a.upsample_rates) + 1
+    _snake(table, f"decoder.{n}", dim)
+    table.add(f"decoder.{n + 1}.conv.weight", (1, dim, 7), fan_in_init(dim * 7, gain=0.07))
+    table.add(f"decoder.{n + 1}.conv.bias", (1,), ("normal", 0.0, 0.0))
+    return table
 
 
-def our_name(key: str) -> tuple[str, int]:
-    """Our parameter name for a checkpoint key (without the prefix), and its rank among fused parts."""
-    if key == "code_embedding.weight":
-        return "embedding.weight", 0
-    if not key.startswith("pre_transformer."):
-        return key, 0
-    key = key[len("pre_transformer."):]
-    layer = re.match(r"layers\.(\d+)\.(.*)", key)
-    generic = f"layers.{{i}}.{layer.group(2)}" if layer else key
-    i = layer.group(1) if layer else None
-    if generic in TABLE:
-        return TABLE[generic].format(i=i), ORDER.index(generic)
-    stem, p = generic.rsplit(".", 1)
-    return TABLE[stem + ".{p}"].format(i=i, p=p), ORDER.index(stem + ".{p}")
+def _conv(table: KeyTable, name: str, out_c: int, in_c: int, k: int, gain: float = 1.0) -> None:
+    table.add(f"{name}.weight", (out_c, in_c, k), fan_in_init(in_c * k, gain))
+    table.add(f"{name}.bias", (out_c,), SMALL)
 
 
-def load_code2wav_weights(checkpoint: Checkpoint, prefix: str, args: Code2WavArgs, dtype: torch.dtype,
-                          device: str = "cpu") -> dict[str, torch.Tensor]:
-    """Our state dict, read from `prefix` only (missing, extra or mis-shaped tensors fail with both shapes)."""
+def _snake(table: KeyTable, name: str, dim: int) -> None:
+    table.add(f"{name}.alpha", (dim,), SNAKE)
+    table.add(f"{name}.beta", (dim,), SNAKE)
+
+
+def load_code2wav(checkpoint: Any, prefix: str = PREFIX, dtype: torch.dtype | None = None,
+                  device: str = "cpu") -> Code2Wav:
+    """Code2Wav in eval mode with the checkpoint's weights (only the shards holding `prefix`); the
+    pre-transformer is fused and its matrices stored [in, out]."""
     import torch
 
     from ..common.linear import to_in_out
 
-    tensors = checkpoint.load(prefix, checkpoint_shapes(args), dtype=dtype, device=device)
-    grouped: dict[str, list[tuple[int, torch.Tensor]]] = {}
-    for key, tensor in tensors.items():
-        name, rank = our_name(key)
-        grouped.setdefault(name, []).append((rank, tensor))
-    state = {}
-    for name, parts in grouped.items():
-        tensor = torch.cat([t for _, t in sorted(parts, key=lambda rt: rt[0])])
-        matrix = name.startswith("layers.") and name.endswith(".weight") and tensor.dim() == 2
-        state[name] = to_in_out(tensor) if matrix else tensor
-    return state
+    from .model import Code2Wav
+
+    args = Code2WavArgs.from_hf_config(checkpoint.config)
+    state = key_table(checkpoint.config, prefix).load(checkpoint, dtype=dtype, device=device)
+    for i in range(args.num_hidden_layers):
+        p = f"layers.{i}."
+        for fused, parts in FUSED.items():
+            for kind in ("weight", "bias"):
+                if f"{p}{parts[0]}.{kind}" in state:
+                    state[f"{p}{fused}.{kind}"] = torch.cat([state.pop(f"{p}{part}.{kind}") for part in parts])
+        for name in ("attn.wqkv", "attn.wo", "mlp.w_gate_up", "mlp.w_down"):
+            state[f"{p}{name}.weight"] = to_in_out(state[f"{p}{name}.weight"])
+    return build_on_meta(Code2Wav, args, state, device)

@@ -14,14 +14,16 @@ from pydantic import Field
 
 from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import CodecFrame, FrameRequest
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
+from ..qwen.payloads import CodecFrame, FrameRequest
+from ..qwen3.default_checkpoint import tiny_random_checkpoint
 
 
 class CodePredictor(Node):
     kind = "code_predictor"
     needs_checkpoint = True
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(NodeConfig):
         greedy: bool = Field(False, description="Pick the most likely code instead of sampling (set it like the "
@@ -38,13 +40,11 @@ class CodePredictor(Node):
     outputs = (Output("frames", CodecFrame, stream=True, doc="All G codes of each requested frame."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        from ..talker.node import NO_TALKER
+        from ..qwen3.speech_output import NO_TALKER
 
         from .server import CodePredictorServer
         from .weights import load_code_predictor
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (code_predictor) needs a checkpoint (pass --checkpoint DIR)")
         checkpoint.section("talker_config", NO_TALKER)
         self._device = device
         self._model = load_code_predictor(checkpoint, self.weights or "talker.code_predictor.", "talker.",

@@ -1,8 +1,9 @@
-"""Checkpoint keys of the code predictor (under `talker.code_predictor.`) -> ours.
+"""The code predictor's key table (under `talker.code_predictor.`) and its loader.
 
-Decoder layers use the Thinker's dense-layer table (nodes/thinker/weights.py). `model.codec_embedding.{g}`
-are stacked into codec_embedding [G-1, Vc, C], `lm_head.{g}` into heads [G-1, C, Vc] (stored [in, out]).
-The talker's `talker.model.codec_embedding` (code 0 of the prefill) becomes talker_embedding.
+Decoder layers are dense (nodes/common/decoder_weights.py). `model.codec_embedding.{g}` are stacked into
+codec_embedding [G-1, Vc, C], `lm_head.{g}` into heads [G-1, C, Vc] (stored [in, out]). The talker's
+`talker.model.codec_embedding` (code 0 of the prefill; borrowed: the Talker's table writes it) becomes
+talker_embedding.
 """
 from __future__ import annotations
 
@@ -10,46 +11,42 @@ from typing import Any
 
 import torch
 
-from ..common.linear import to_in_out
-from ..thinker.weights import convert_layer, layer_shapes
+from ..common.decoder_weights import add_layer, fuse_layer
+from ..common.key_table import EMBED, KeyTable, build_on_meta
 
 from .model import CodePredictorArgs
 
 
-def load_state_dict(checkpoint: Any, a: CodePredictorArgs, root: str = "talker.code_predictor.",
-                    talker_root: str = "talker.", dtype: torch.dtype | None = None,
-                    device: str = "cpu") -> dict[str, torch.Tensor]:
+def key_table(config: dict[str, Any], root: str = "talker.code_predictor.", talker_root: str = "talker.") -> KeyTable:
+    """Every tensor the code predictor reads, from the full config.json dict (or its talker_config)."""
+    a = CodePredictorArgs.from_hf_config(config)
     t = a.text
-    C, Vc, G = t.dim, t.vocab_size, a.n_groups
-    shapes = {"norm.weight": (C,)} | {f"codec_embedding.{g}.weight": (Vc, C) for g in range(G - 1)}
+    table = KeyTable("", scopes=(f"{root}model.", f"{root}lm_head.", f"{talker_root}model.codec_embedding."))
     for i in range(t.n_layers):
-        shapes |= layer_shapes(t, i)
-    tensors = checkpoint.load(root + "model.", shapes, dtype=dtype, device=device)
-    state = {"norm.weight": tensors["norm.weight"],
-             "codec_embedding": torch.stack([tensors[f"codec_embedding.{g}.weight"] for g in range(G - 1)])}
-    for i in range(t.n_layers):
-        state |= convert_layer(t, i, tensors)
-    heads = checkpoint.load(root + "lm_head.", {f"{g}.weight": (Vc, C) for g in range(G - 1)}, dtype=dtype,
-                            device=device)
-    state["heads"] = torch.stack([to_in_out(heads[f"{g}.weight"]) for g in range(G - 1)])
-    table = checkpoint.load(talker_root + "model.codec_embedding.", {"weight": (a.talker_vocab, C)}, dtype=dtype,
-                            device=device)
-    state["talker_embedding.weight"] = table["weight"]
-    return state
+        add_layer(table, f"{root}model.layers.{i}.", f"layers.{i}.", t, sparse=False)
+    table.norm(f"{root}model.norm", t.dim, ours="norm")
+    for g in range(a.n_groups - 1):
+        table.add(f"{root}model.codec_embedding.{g}.weight", (t.vocab_size, t.dim), EMBED, f"codec_embedding.{g}")
+    for g in range(a.n_groups - 1):
+        table.linear(f"{root}lm_head.{g}", t.vocab_size, t.dim, ours=f"heads.{g}", gain=2.0)
+    table.add(f"{talker_root}model.codec_embedding.weight", (a.talker_vocab, t.dim), EMBED,
+              "talker_embedding.weight", borrowed=True)
+    return table
 
 
 def load_code_predictor(checkpoint: Any, root: str = "talker.code_predictor.", talker_root: str = "talker.",
                         dtype: torch.dtype = torch.float32, device: str = "cpu"):
     """A CodePredictor in eval mode with the checkpoint's weights, on `device` in `dtype`."""
-    from ..common.rope import inv_freq
+    from ..common.linear import to_in_out
 
     from .model import CodePredictor
 
     args = CodePredictorArgs.from_hf_config(checkpoint.config)
-    with torch.device("meta"):
-        model = CodePredictor(args)
-    model.load_state_dict(load_state_dict(checkpoint, args, root, talker_root, dtype, device), assign=True,
-                          strict=True)
-    model.freqs = inv_freq(args.text.head_dim, args.text.rope_theta).to(device)
-    model.prepare()
-    return model.eval()
+    t = key_table(checkpoint.config, root, talker_root).load(checkpoint, dtype=dtype, device=device)
+    groups = range(args.n_groups - 1)
+    state = {"norm.weight": t["norm.weight"], "talker_embedding.weight": t["talker_embedding.weight"],
+             "codec_embedding": torch.stack([t[f"codec_embedding.{g}"] for g in groups]),
+             "heads": torch.stack([to_in_out(t[f"heads.{g}.weight"]) for g in groups])}
+    for i in range(args.text.n_layers):
+        state |= fuse_layer(args.text, i, t)
+    return build_on_meta(CodePredictor, args, state, device)

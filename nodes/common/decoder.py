@@ -113,6 +113,15 @@ class Decoder(nn.Module):
         cache.commit(rows)
         return x
 
+    def init_buffers(self, device: torch.device | str) -> None:
+        """Recompute the rotary tables (non-persistent buffers) on `device` after building on the meta device
+        and loading the weights, then `prepare`."""
+        a = self.decoder_args
+        self.freqs = inv_freq(a.head_dim, a.rope_theta).to(device)
+        if self.axis_map is not None:
+            self.axis_map = mrope_axis_map(a.head_dim, a.mrope_section).to(device)
+        self.prepare()
+
     def prepare(self) -> None:
         """Derived tensors of `decode`, once the weights are loaded: per layer wqkv with the attention norm
         folded in, the q and k norm weights stacked [H + K, D], and (dense layers) w_gate_up with the MLP norm

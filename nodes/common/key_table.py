@@ -10,6 +10,9 @@ tiny-checkpoint writer both read that one table, so a key or shape is written on
 
 A fusion (stacking experts, splitting qkv, reshaping a conv) is done by the model's loader on the returned
 state; `Key.ours` may repeat a prefix shared by the tensors a fusion combines.
+
+A model whose tensors sit under several prefixes lists them as `scopes` (each loaded on its own, so tensors of
+other models between them are not "unexpected"); a tensor another model's table writes is `borrowed`.
 """
 from __future__ import annotations
 
@@ -39,17 +42,19 @@ class Key:
     ours: str                 # our state-dict name (before any fusion)
     init: Init
     optional: bool = False    # may be absent from a checkpoint (e.g. a tied head)
+    borrowed: bool = False    # read by this model, written by another model's table
 
 
 @dataclass
 class KeyTable:
-    """The tensors of one model under one checkpoint prefix."""
+    """The tensors of one model under one checkpoint prefix (loaded per scope: sub-prefixes of it)."""
     prefix: str
     keys: list[Key] = field(default_factory=list)
+    scopes: tuple[str, ...] = ("",)
 
     def add(self, checkpoint: str, shape: tuple[int, ...], init: Init, ours: str | None = None,
-            optional: bool = False) -> None:
-        self.keys.append(Key(checkpoint, tuple(shape), ours or checkpoint, init, optional))
+            optional: bool = False, borrowed: bool = False) -> None:
+        self.keys.append(Key(checkpoint, tuple(shape), ours or checkpoint, init, optional, borrowed))
 
     def linear(self, name: str, out_f: int, in_f: int, bias: bool = False, ours: str | None = None,
                gain: float = 1.0) -> None:
@@ -71,9 +76,10 @@ class KeyTable:
         return {k.checkpoint: k.shape for k in self.keys}
 
     def entries(self) -> Iterator[tuple[str, tuple[int, ...], Init]]:
-        """(full on-disk key, shape, init) of every tensor, for the tiny-checkpoint writer."""
+        """(full on-disk key, shape, init) of every tensor this table writes, for the tiny-checkpoint writer."""
         for k in self.keys:
-            yield self.prefix + k.checkpoint, k.shape, k.init
+            if not k.borrowed:
+                yield self.prefix + k.checkpoint, k.shape, k.init
 
     def under(self, sub: str) -> KeyTable:
         """The keys under `prefix + sub` as a table of their own (a model spanning several checkpoint folders,
@@ -83,9 +89,15 @@ class KeyTable:
 
     def load(self, checkpoint: Any, dtype: torch.dtype | None = None, device: str = "cpu") -> dict[str, Any]:
         """Our name -> tensor, every key checked against its shape (all problems reported at once)."""
-        tensors = checkpoint.load(self.prefix, self.shapes(), dtype=dtype, device=device,
-                                  optional=[k.checkpoint for k in self.keys if k.optional])
-        return {k.ours: tensors[k.checkpoint] for k in self.keys if k.checkpoint in tensors}
+        state: dict[str, Any] = {}
+        for scope in self.scopes:
+            keys = [k for k in self.keys if k.checkpoint.startswith(scope)]
+            tensors = checkpoint.load(self.prefix + scope, {k.checkpoint[len(scope):]: k.shape for k in keys},
+                                      dtype=dtype, device=device,
+                                      optional=[k.checkpoint[len(scope):] for k in keys if k.optional])
+            state |= {k.ours: tensors[k.checkpoint[len(scope):]] for k in keys
+                      if k.checkpoint[len(scope):] in tensors}
+        return state
 
 
 def build_on_meta(model_cls: type, args: Any, state: dict[str, Any], device: str = "cpu") -> Any:

@@ -12,36 +12,25 @@ rope_delta = max(position) + 1 - S; a decode step at cache length c uses c + rop
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 
 
 @dataclass(frozen=True)
 class MediaTokenIds:
-    """Special token ids and the seconds-to-position scale of one model (thinker or talker config)."""
+    """Special token ids and the seconds-to-position scale of one model (read from its checkpoint by
+    nodes/qwen/special_tokens.py)."""
 
-    audio: int = 151675
-    image: int = 151655
-    video: int = 151656
-    audio_start: int = 151669
-    audio_end: int = 151670
-    vision_start: int = 151652
-    vision_end: int = 151653
+    audio: int
+    image: int
+    video: int
+    audio_start: int
+    audio_end: int
+    vision_start: int
+    vision_end: int
     position_id_per_seconds: float = 13.0
     spatial_merge_size: int = 2
-
-    @classmethod
-    def from_hf_config(cls, config: dict[str, Any]) -> MediaTokenIds:
-        """From a thinker_config or talker_config dict (a full config.json dict uses its thinker_config)."""
-        config = config.get("thinker_config", config)
-        merge = config.get("spatial_merge_size", config.get("vision_config", {}).get("spatial_merge_size", 2))
-        names = dict(audio="audio_token_id", image="image_token_id", video="video_token_id",
-                     audio_start="audio_start_token_id", audio_end="audio_end_token_id",
-                     vision_start="vision_start_token_id", vision_end="vision_end_token_id",
-                     position_id_per_seconds="position_id_per_seconds")
-        values = {ours: config[theirs] for ours, theirs in names.items() if config.get(theirs) is not None}
-        return cls(**values, spatial_merge_size=merge)
 
 
 def vision_positions(start: float, grid: Sequence[int], seconds_per_grid: float, ids: MediaTokenIds) -> torch.Tensor:

@@ -5,11 +5,10 @@ from typing import Any, Iterator
 
 from pydantic import Field
 
-from ...runtime.errors import UserError
-from ...runtime.media_payloads import TokenId
 from ...runtime.node import Node, NodeConfig
 from ...runtime.payloads import Text
 from ...runtime.ports import Input, Output
+from ..common.token_payloads import TokenId
 
 
 class Detokenize(Node):
@@ -23,10 +22,8 @@ class Detokenize(Node):
     outputs = (Output("text", Text, stream=True, doc="Text pieces; multi-byte characters are never split."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        from ...runtime.tokenizer import QwenTokenizer
+        from ..qwen.tokenizer import QwenTokenizer
 
-        if checkpoint is None:
-            raise UserError("detokenize needs a checkpoint folder with tokenizer files (pass --checkpoint DIR)")
         self._tokenizer = QwenTokenizer.from_dir(checkpoint.path)
 
     def stream(self, tokens: Iterator[TokenId]) -> Iterator[tuple[str, Text]]:

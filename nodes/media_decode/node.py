@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ...runtime.media_payloads import Image, Video
 from ...runtime.node import Node, NodeConfig
 from ...runtime.payloads import FilePath, Waveform
 from ...runtime.ports import Input, Output
+from ..common.media_payloads import Image, Video
 
 
 class MediaDecode(Node):

@@ -7,9 +7,10 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import MelFeatures, PromptTokens
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
+from ..common.media_payloads import MelFeatures
+from ..qwen.payloads import PromptTokens
 
 
 class MelFrontend(Node):

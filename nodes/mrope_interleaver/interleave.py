@@ -12,10 +12,10 @@ from typing import Sequence
 
 import torch
 
-from ..common.mrope_positions import MediaTokenIds, audio_in_video_positions, rope_index
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import (AudioEmbeddings, MediaItem, PromptTokens, ThinkerPrompt,
-                                              VisionEmbeddings)
+from ..common.media_payloads import AudioEmbeddings, MediaItem, VisionEmbeddings
+from ..common.mrope_positions import MediaTokenIds, audio_in_video_positions, rope_index
+from ..qwen.payloads import MediaLayout, PromptTokens, ThinkerPrompt
 
 
 def _media_of(prompt: PromptTokens, ids: MediaTokenIds) -> tuple[list[int], tuple[MediaItem, ...]]:
@@ -129,11 +129,11 @@ def build_thinker_prompt(prompt: PromptTokens, audio: AudioEmbeddings | None, vi
                                       video_audio_in_video=video_aiv)
     except ValueError as exc:
         raise UserError(f"TM-RoPE positions: {exc}") from None
-    extras = {"audio_tokens": audio_tokens, "image_grids": image_grids, "video_grids": video_grids,
-              "video_seconds_per_grid": video_spg, "video_audio_in_video": video_aiv,
-              "position_id_per_seconds": ids.position_id_per_seconds}
+    layout = MediaLayout(audio_tokens=tuple(audio_tokens), image_grids=tuple(tuple(g) for g in image_grids),
+                         video_grids=tuple(tuple(g) for g in video_grids), video_seconds_per_grid=tuple(video_spg),
+                         video_audio_in_video=tuple(video_aiv))
     return ThinkerPrompt(input_ids=input_ids, embeds=embeds, positions=positions, rope_delta=delta,
-                         visual_mask=visual_mask, deepstack=deepstack, extras=extras)
+                         visual_mask=visual_mask, deepstack=deepstack, layout=layout)
 
 
 def _audio_in_video_tokens(tokens: list[int], at: int, grid, spg: float, n_audio: int,

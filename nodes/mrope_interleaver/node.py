@@ -11,15 +11,18 @@ from typing import Any
 from pydantic import Field
 
 from ...runtime.device import DTypeSetting
-from ...runtime.errors import UserError
-from ...runtime.media_payloads import AudioEmbeddings, PromptTokens, ThinkerPrompt, TokenIds, VisionEmbeddings
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
+from ..common.media_payloads import AudioEmbeddings, VisionEmbeddings
+from ..common.token_payloads import TokenIds
+from ..qwen.payloads import PromptTokens, ThinkerPrompt
+from ..qwen3.default_checkpoint import tiny_random_checkpoint
 
 
 class MropeInterleaver(Node):
     kind = "mrope_interleaver"
     needs_checkpoint = True
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(NodeConfig):
         dtype: DTypeSetting = Field("auto", description="dtype of the prompt embeddings (auto: the checkpoint's on "
@@ -34,14 +37,11 @@ class MropeInterleaver(Node):
                Output("input_ids", TokenIds, doc="The prompt's token ids with every placeholder expanded."))
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        from ..common.mrope_positions import MediaTokenIds
+        from ..qwen.special_tokens import media_token_ids
+        from ..qwen3.thinker_embeddings import load_embed_table
 
-        from .weights import load_embed_table
-
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (mrope_interleaver) needs a checkpoint (pass --checkpoint DIR)")
         root = self.weights or "thinker."
-        self._ids = MediaTokenIds.from_hf_config(checkpoint.config)
+        self._ids = media_token_ids(checkpoint.config)
         self._embed = load_embed_table(checkpoint, root, self.dtype, device)
 
     def process(self, prompt: PromptTokens, audio: AudioEmbeddings | None = None,

@@ -22,10 +22,11 @@ from typing import Any
 from pydantic import Field
 
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import Image, MediaItem, PromptTokens, Video
 from ...runtime.node import Node, NodeConfig
 from ...runtime.payloads import Text, Waveform
 from ...runtime.ports import Input, Output
+from ..common.media_payloads import Image, MediaItem, Video
+from ..qwen.payloads import PromptTokens
 
 # The system prompt Qwen's docs give for spoken replies (the Talker was trained with it).
 QWEN_SYSTEM_PROMPT = ("You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of "
@@ -55,11 +56,8 @@ class Prompt(Node):
     outputs = (Output("prompt", PromptTokens, doc="Token ids with one placeholder per media item, and the media."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        from ...runtime.tokenizer import QwenTokenizer
+        from ..qwen.tokenizer import QwenTokenizer
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (prompt) needs a checkpoint folder with tokenizer files "
-                            "(pass --checkpoint DIR)")
         self._tokenizer = QwenTokenizer.from_dir(checkpoint.path)
         thinker = checkpoint.config.get("thinker_config") or {}
         self._pad_ids: dict[str, int] = {}

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import AudioEmbeddings, MelFeatures
+from ..common.media_payloads import AudioEmbeddings, MelFeatures
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
 
@@ -35,8 +35,6 @@ class Qwen25AudioEncoderNode(Node):
         from ..common.step_batcher import StepBatcher
         from .weights import PREFIX, load_audio_encoder
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' ({self.kind}) needs a checkpoint: pass --checkpoint DIR")
         try:
             self.model = load_audio_encoder(checkpoint, self.dtype, device, self.weights or PREFIX)
         except (TypeError, ValueError) as exc:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import AudioEmbeddings, MediaItem, PromptTokens, ThinkerPrompt, VisionEmbeddings
+from ..common.media_payloads import AudioEmbeddings, MediaItem, VisionEmbeddings
+from ..qwen.payloads import PromptTokens, ThinkerPrompt
 
 from ..qwen2_5.tmrope import TmropeIds, audio_in_video, rope_index
 

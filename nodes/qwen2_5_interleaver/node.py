@@ -12,8 +12,9 @@ from typing import Any
 from pydantic import Field
 
 from ...runtime.device import DTypeSetting
-from ...runtime.errors import UserError
-from ...runtime.media_payloads import AudioEmbeddings, PromptTokens, ThinkerPrompt, TokenIds, VisionEmbeddings
+from ..common.media_payloads import AudioEmbeddings, VisionEmbeddings
+from ..qwen.payloads import PromptTokens, ThinkerPrompt
+from ..common.token_payloads import TokenIds
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
 
@@ -39,8 +40,6 @@ class Qwen25Interleaver(Node):
         from ..qwen2_5.tmrope import TmropeIds
         from .weights import load_embed_table
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (qwen2_5_interleaver) needs a checkpoint (pass --checkpoint DIR)")
         require_qwen2_5(checkpoint, self.name, self.kind)
         self._ids = TmropeIds.from_hf_config(checkpoint.config)
         self._embed = load_embed_table(checkpoint, (self.weights or "thinker.") + "model.embed_tokens.",

@@ -17,7 +17,8 @@ from ..common.generation_settings import GenerationConfig
 from ..qwen2_5.payloads import TalkerPrompt, ThinkerState
 from ...runtime.checkpoint_config import check_budget
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import ThinkerPrompt, TokenId, TokenIds
+from ..qwen.payloads import ThinkerPrompt
+from ..common.token_payloads import TokenId, TokenIds
 from ...runtime.node import Node
 from ...runtime.ports import Input, Output
 
@@ -50,8 +51,6 @@ class Qwen25Thinker(Node):
         from .model import thinker_args
         from .weights import load_thinker
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (qwen2_5_thinker) needs a checkpoint (pass --checkpoint DIR)")
         thinker = checkpoint.section("thinker_config", "this node reads a Qwen2.5-Omni checkpoint")
         require_qwen2_5(checkpoint, self.name, self.kind)
         try:

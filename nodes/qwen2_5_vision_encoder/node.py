@@ -7,7 +7,8 @@ from pydantic import Field, StrictFloat, model_validator
 
 from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import PromptTokens, VisionEmbeddings
+from ..qwen.payloads import PromptTokens
+from ..common.media_payloads import VisionEmbeddings
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
 
@@ -59,11 +60,9 @@ class Qwen25VisionEncoderNode(Node):
 
     def setup(self, device: str, checkpoint: Any) -> None:
         from ..common.step_batcher import StepBatcher
-        from ..vision_encoder.preprocess import PreprocessArgs
+        from ..common.vision_preprocess import PreprocessArgs
         from .weights import PREFIX, load_vision_encoder
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' ({self.kind}) needs a checkpoint: pass --checkpoint DIR")
         try:
             self._model = load_vision_encoder(checkpoint, self.dtype, device, self.weights or PREFIX)
         except (TypeError, ValueError) as exc:
@@ -82,7 +81,7 @@ class Qwen25VisionEncoderNode(Node):
     def process(self, prompt: PromptTokens) -> dict[str, Any]:
         import torch
 
-        from ..vision_encoder.preprocess import preprocess_image, preprocess_video
+        from ..common.vision_preprocess import preprocess_image, preprocess_video
 
         items = visual_items(prompt)
         if not items:

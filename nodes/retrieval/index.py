@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...runtime.checkpoint_writer import cache_root
+from ...runtime.cache import cache_root
 from .corpus import Document, chunks, read_corpus
 from .payloads import Passage
 

@@ -14,11 +14,10 @@ from typing import Any, Iterator, Literal
 
 from pydantic import Field, field_validator
 
-from ...runtime.errors import UserError
-from ...runtime.media_payloads import TokenId
 from ...runtime.node import Node, NodeConfig
 from ...runtime.payloads import Text
 from ...runtime.ports import Input, Output
+from ..common.token_payloads import TokenId
 
 
 class SafetyFilter(Node):
@@ -62,10 +61,8 @@ class SafetyFilter(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         import regex
 
-        from ...runtime.tokenizer import QwenTokenizer
+        from ..qwen.tokenizer import QwenTokenizer
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (safety_filter) needs a checkpoint's tokenizer: pass --checkpoint DIR")
         self._tokenizer = QwenTokenizer.from_dir(checkpoint.path)
         alternatives = [r"(?<!\w)" + regex.escape(w) + r"(?!\w)" for w in self.config.words if w]
         alternatives += [f"(?:{p})" for p in self.config.patterns]

@@ -7,10 +7,10 @@ from typing import Any, Iterator
 from pydantic import Field
 
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import TokenId
 from ...runtime.node import Node, NodeConfig
 from ...runtime.payloads import Text
 from ...runtime.ports import Input, Output
+from ..common.token_payloads import TokenId
 
 IM_END = "<|im_end|>"
 
@@ -29,10 +29,8 @@ class StaticText(Node):
     outputs = (Output("tokens", TokenId, stream=True, doc="Token ids of the text, one by one."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        from ...runtime.tokenizer import QwenTokenizer
+        from ..qwen.tokenizer import QwenTokenizer
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (static_text) needs a checkpoint's tokenizer: pass --checkpoint DIR")
         self._tokenizer = QwenTokenizer.from_dir(checkpoint.path)
 
     def stream(self, text: Text | None = None) -> Iterator[tuple[str, TokenId]]:

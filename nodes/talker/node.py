@@ -22,13 +22,12 @@ from pydantic import Field
 from ...runtime.checkpoint_config import check_budget
 from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import CodecCodes, CodecFrame, FrameRequest, TalkerContext, TokenId
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
-
-NO_TALKER = ("this checkpoint has no Talker (no speech output, like Qwen3-Omni's Captioner): use the captioner "
-             "graph, or a checkpoint with speech output")
-
+from ..common.token_payloads import TokenId
+from ..qwen.payloads import CodecCodes, CodecFrame, FrameRequest, TalkerContext
+from ..qwen3.default_checkpoint import tiny_random_checkpoint
+from ..qwen3.speech_output import NO_TALKER
 
 class _Lookahead:
     """Token ids of a stream, with `status(k)`: 'use' (token k exists and is not the last), 'last' or 'gone'."""
@@ -52,6 +51,7 @@ class _Lookahead:
 class Talker(Node):
     kind = "talker"
     needs_checkpoint = True
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(NodeConfig):
         speaker: str = Field("ethan", description="Voice: a name of talker_config.speaker_id (case-insensitive).")
@@ -83,16 +83,14 @@ class Talker(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         import torch
 
-        from ..common.mrope_positions import MediaTokenIds
-        from ..mrope_interleaver.weights import load_embed_table
+        from ..qwen.special_tokens import media_token_ids
+        from ..qwen3.thinker_embeddings import load_embed_table
 
         from .model import TalkerArgs
         from .prompt import TalkerIds
         from .server import TalkerServer
         from .weights import load_talker
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (talker) needs a checkpoint (pass --checkpoint DIR)")
         config, dtype = checkpoint.config, self.dtype
         talker_config = checkpoint.section("talker_config", NO_TALKER)
         limit = TalkerArgs.from_hf_config(config).text.max_positions
@@ -107,7 +105,7 @@ class Talker(Node):
         self._model = load_talker(checkpoint, self.weights or "talker.", dtype, device)
         self._table = load_embed_table(checkpoint, "thinker.", dtype, device)
         self._ids = TalkerIds.from_hf_config(config)
-        self._media = MediaTokenIds.from_hf_config(talker_config)
+        self._media = media_token_ids(talker_config)
         V = self._model.args.text.vocab_size
         suppress = torch.zeros(V, dtype=torch.bool, device=device)
         suppress[V - 1024:] = True

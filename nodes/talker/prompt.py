@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 
-from ..common.mrope_positions import MediaTokenIds, rope_index
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import TalkerContext
+from ..common.mrope_positions import MediaTokenIds, rope_index
+from ..qwen.payloads import TalkerContext
 
 from .model import Talker
 
@@ -21,29 +21,32 @@ from .model import Talker
 class TalkerIds:
     """Special ids: Thinker-vocabulary text ids and codec-vocabulary control ids."""
 
-    im_start: int = 151644
-    assistant: int = 77091
-    newline: int = 198
-    tts_pad: int = 151671
-    tts_bos: int = 151672
-    tts_eos: int = 151673
-    codec_pad: int = 2148
-    codec_bos: int = 2149
-    codec_eos: int = 2150
-    codec_nothink: int = 2155
-    codec_think_bos: int = 2156
-    codec_think_eos: int = 2157
+    im_start: int
+    assistant: int
+    newline: int
+    tts_pad: int
+    tts_bos: int
+    tts_eos: int
+    codec_pad: int
+    codec_bos: int
+    codec_eos: int
+    codec_nothink: int
+    codec_think_bos: int
+    codec_think_eos: int
 
     @classmethod
     def from_hf_config(cls, config: dict[str, Any]) -> TalkerIds:
+        """From a whole config.json dict: text ids at its top level, codec ids in its talker_config."""
+        from ..qwen.special_tokens import NEWLINE, token_id
+
         t = config.get("talker_config", {})
-        names = dict(im_start=(config, "im_start_token_id"), assistant=(config, "assistant_token_id"),
-                     tts_pad=(config, "tts_pad_token_id"), tts_bos=(config, "tts_bos_token_id"),
-                     tts_eos=(config, "tts_eos_token_id"), codec_pad=(t, "codec_pad_id"),
-                     codec_bos=(t, "codec_bos_id"), codec_eos=(t, "codec_eos_token_id"),
-                     codec_nothink=(t, "codec_nothink_id"), codec_think_bos=(t, "codec_think_bos_id"),
-                     codec_think_eos=(t, "codec_think_eos_id"))
-        return cls(**{ours: int(src[key]) for ours, (src, key) in names.items() if src.get(key) is not None})
+        top = dict(im_start="im_start_token_id", assistant="assistant_token_id", tts_pad="tts_pad_token_id",
+                   tts_bos="tts_bos_token_id", tts_eos="tts_eos_token_id")
+        codec = dict(codec_pad="codec_pad_id", codec_bos="codec_bos_id", codec_eos="codec_eos_token_id",
+                     codec_nothink="codec_nothink_id", codec_think_bos="codec_think_bos_id",
+                     codec_think_eos="codec_think_eos_id")
+        return cls(newline=NEWLINE, **{ours: token_id(config, name) for ours, name in top.items()},
+                   **{ours: token_id(t, name) for ours, name in codec.items()})
 
 
 def check_text_ids(ids: list[int], vocab: int) -> None:
@@ -82,18 +85,17 @@ def talker_prompt(model: Talker, text: TextEmbedder, ctx: TalkerContext, first_t
     codec_stream = torch.cat([torch.zeros(3, user.shape[1], dtype=dtype, device=dev), model.codec_embedding(codec_ids)])
     embeds = torch.cat([user, text_stream + codec_stream])[None]
 
-    x = ctx.extras
+    x = ctx.layout
     input_ids = torch.cat([ctx.ids.cpu(), torch.full((9,), ids.tts_pad, dtype=torch.long)])
-    n_videos = len(x.get("video_grids") or ())
-    media_args = dict(audio_tokens=x.get("audio_tokens") or (), image_grids=x.get("image_grids") or (),
-                      video_grids=x.get("video_grids") or (),
-                      video_seconds_per_grid=x.get("video_seconds_per_grid") or ())
+    n_videos = len(x.video_grids)
+    media_args = dict(audio_tokens=x.audio_tokens, image_grids=x.image_grids, video_grids=x.video_grids,
+                      video_seconds_per_grid=x.video_seconds_per_grid)
     try:  # use_audio_in_video is not forwarded to the reference talker: videos count as without audio
         positions, delta = rope_index(input_ids, media, video_audio_in_video=[False] * n_videos, **media_args)
     except ValueError:
         # The reference cannot lay out a video's interleaved audio without the flag; we use the layout the
         # Thinker used (documented deviation: the reference has no defined behaviour here).
-        flags = list(x.get("video_audio_in_video") or [False] * n_videos)
+        flags = list(x.video_audio_in_video or [False] * n_videos)
         try:
             positions, delta = rope_index(input_ids, media, video_audio_in_video=flags, **media_args)
         except ValueError as exc:

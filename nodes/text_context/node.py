@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import TalkerContext, ThinkerPrompt
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
+from ..qwen.payloads import TalkerContext, ThinkerPrompt
 
 
 class TextContext(Node):
@@ -25,24 +25,23 @@ class TextContext(Node):
     outputs = (Output("talker_context", TalkerContext, doc="The user turns for the Talker (hidden=None)."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        from ..common.mrope_positions import MediaTokenIds
+        from ..qwen.special_tokens import media_token_ids, token_id
 
         config = {} if checkpoint is None else checkpoint.config
-        media = MediaTokenIds.from_hf_config(config)
+        media = media_token_ids(config)
         self._media_ids = (media.audio, media.image, media.video)
-        self._turn_ids = (int(config.get("im_start_token_id", 151644)), int(config.get("user_token_id", 872)))
+        self._turn_ids = (token_id(config, "im_start_token_id"), token_id(config, "user_token_id"))
 
     def process(self, thinker_prompt: ThinkerPrompt) -> dict[str, TalkerContext]:
         import torch
 
-        from ..thinker.model import build_talker_context
+        from ..qwen3.talker_context import build_talker_context
 
         p = thinker_prompt
         n_media = int(torch.isin(p.input_ids, torch.tensor(self._media_ids)).sum())
-        if n_media or p.visual_mask is not None or any(p.extras.get(k) for k in ("audio_tokens", "image_grids",
-                                                                                   "video_grids")):
+        if n_media or p.visual_mask is not None or p.layout.has_media:
             raise UserError(f"node '{self.name}' (text_context) takes prompts without media, but this one has "
                             f"{n_media} audio/image/video token(s): the Talker needs the Thinker's hidden states "
                             "there, so feed talker.context from the thinker's `talker_context` output instead")
         return {"talker_context": build_talker_context(p.input_ids, p.embeds, None, self._media_ids,
-                                                       *self._turn_ids, p.extras)}
+                                                       *self._turn_ids, p.layout)}

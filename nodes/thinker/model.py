@@ -9,7 +9,7 @@ output of layer k-1 (before any deepstack addition), L = the final-normed output
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -136,30 +136,3 @@ def generate(model: Thinker, embeds: torch.Tensor, positions: torch.Tensor, rope
             return
         position = torch.tensor([S + step + rope_delta], dtype=torch.float32, device=embeds.device)
         logits = model.decode_step(token, position, cache, cache.rows([slot], 1), trace)
-
-def user_turn_mask(ids: torch.Tensor, im_start: int, user: int) -> torch.Tensor:
-    """ids [S] -> [S] bool: tokens whose most recent <|im_start|> (itself included) is followed by `user`."""
-    S = ids.shape[0]
-    is_start = ids == im_start
-    next_is_user = torch.zeros(S, dtype=torch.bool, device=ids.device)
-    next_is_user[:-1] = ids[1:] == user
-    idx = torch.arange(S, device=ids.device)
-    last_start = torch.where(is_start, idx, torch.full_like(idx, -1)).cummax(0).values  # [S], -1 before any
-    return (last_start >= 0) & next_is_user[last_start.clamp(min=0)]
-
-
-def build_talker_context(ids: torch.Tensor, embeds: torch.Tensor, hidden: torch.Tensor | None,
-                         media_ids: Sequence[int], im_start: int, user: int, extras: dict[str, Any]):
-    """A TalkerContext of the user turns of a prompt: ids [S], embeds/hidden [S, C] (layer 0 / layer k).
-
-    `hidden` is kept only when the user turns hold media (only media positions read it).
-    """
-    from ...runtime.media_payloads import TalkerContext
-
-    keep = user_turn_mask(ids, im_start, user)
-    user_ids = ids[keep]
-    media = torch.isin(user_ids, torch.tensor(list(media_ids), device=ids.device))
-    with torch.no_grad():  # plain tensors (not inference tensors) in the payload
-        kept_hidden = hidden[keep].clone() if hidden is not None and bool(media.any()) else None
-        return TalkerContext(ids=user_ids.clone(), embeds=embeds[keep].clone(), hidden=kept_hidden,
-                             media_mask=media, extras=dict(extras))

@@ -4,7 +4,7 @@ Decoding: greedy, or sampled (repetition penalty, temperature, top-k, top-p) wit
 Sampling fields left unset take the checkpoint's generation_config.json values when it has them, else
 temperature 0.7, top_k 20, top_p 0.8, repetition_penalty 1.0 (Qwen's recommended instruct settings).
 Also emits the Talker's `talker_context` (the user turns' layer-0 embeddings and accept_hidden_layer hidden
-states, see runtime/media_payloads.TalkerContext) right after the prefill, before the first token, so a Talker
+states, see nodes/qwen/payloads.TalkerContext) right after the prefill, before the first token, so a Talker
 can start early; a checkpoint without talker_config emits none.
 Stops after <|im_end|> (config `im_end_token_id`, 151645) or any eos id of generation_config.json (the stop
 token is emitted), or after max_new_tokens.
@@ -16,14 +16,17 @@ from typing import Any, Iterator
 from ..common.generation_settings import GenerationConfig
 from ...runtime.checkpoint_config import check_budget
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import TalkerContext, ThinkerPrompt, TokenId, TokenIds
 from ...runtime.node import Node
 from ...runtime.ports import Input, Output
+from ..common.token_payloads import TokenId, TokenIds
+from ..qwen.payloads import TalkerContext, ThinkerPrompt
+from ..qwen3.default_checkpoint import tiny_random_checkpoint
 
 
 class Thinker(Node):
     kind = "thinker"
     needs_checkpoint = True
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(GenerationConfig):
         pass
@@ -38,27 +41,24 @@ class Thinker(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         from ..common.engine import BatchingEngine
         from ..common.generation_settings import sampling_defaults, stop_ids
+        from ..qwen.special_tokens import media_token_ids, token_id
 
         from .batch_model import ThinkerBatchModel
         from .model import ThinkerArgs
         from .weights import load_thinker
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (thinker) needs a checkpoint (pass --checkpoint DIR)")
         args = ThinkerArgs.from_hf_config(checkpoint.config)
         check_budget(self.name, "max_new_tokens", self.config.max_new_tokens, args.max_positions,
                      "thinker_config.text_config.max_position_embeddings")
         self._device = device
         self._model = load_thinker(checkpoint, self.weights or "thinker.", self.dtype, device)
         config = checkpoint.config
-        self._stop_ids = stop_ids(checkpoint, config.get("im_end_token_id", 151645))
+        self._stop_ids = stop_ids(checkpoint, token_id(config, "im_end_token_id"))
         # hidden_states index the Talker reads (layer-k output); kept for the TalkerContext hook
         self._accept_hidden_layer = (config.get("talker_config") or {}).get("accept_hidden_layer")
-        from ..common.mrope_positions import MediaTokenIds
-
-        media = MediaTokenIds.from_hf_config(config)
+        media = media_token_ids(config)
         self._media_ids = (media.audio, media.image, media.video)
-        self._turn_ids = (int(config.get("im_start_token_id", 151644)), int(config.get("user_token_id", 872)))
+        self._turn_ids = (token_id(config, "im_start_token_id"), token_id(config, "user_token_id"))
         self._engine = BatchingEngine(ThinkerBatchModel(self._model), self.config.max_batch)
         self._sampling_defaults = sampling_defaults(checkpoint)
 
@@ -71,9 +71,10 @@ class Thinker(Node):
         from ..common.engine import GenerationRequest
         from ..common.sampling import make_generator
         from ...runtime.context import current_run
+        from ..qwen3.talker_context import build_talker_context
 
         from .batch_model import ThinkerInputs
-        from .model import HiddenTrace, build_talker_context
+        from .model import HiddenTrace
 
         run = current_run()
         params = self.sampling_params()
@@ -97,7 +98,7 @@ class Thinker(Node):
             if trace is not None:  # the prefill ran: the trace holds the prompt
                 embeds_0, hidden_k = trace.stacked()
                 yield "talker_context", build_talker_context(ids, embeds_0[0], hidden_k[0], self._media_ids,
-                                                             *self._turn_ids, p.extras)
+                                                             *self._turn_ids, p.layout)
                 trace = None
             generated.append(token)
             yield "tokens", TokenId(token)

@@ -7,9 +7,11 @@ from pydantic import Field, StrictFloat, model_validator
 
 from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
-from ...runtime.media_payloads import PromptTokens, VisionEmbeddings
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
+from ..common.media_payloads import VisionEmbeddings
+from ..qwen.payloads import PromptTokens
+from ..qwen3.default_checkpoint import tiny_random_checkpoint
 
 Triple = Optional[tuple[StrictFloat, StrictFloat, StrictFloat]]  # written as a YAML list
 Pixels = Optional[Annotated[int, Field(ge=1, le=1 << 28)]]
@@ -24,6 +26,7 @@ class VisionEncoderNode(Node):
 
     kind = "vision_encoder"
     needs_checkpoint = True
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(NodeConfig):
         dtype: DTypeSetting = Field("auto", description="Weights and activations dtype (auto: the checkpoint's on "
@@ -59,11 +62,9 @@ class VisionEncoderNode(Node):
 
     def setup(self, device: str, checkpoint: Any) -> None:
         from ..common.step_batcher import StepBatcher
-        from .preprocess import PreprocessArgs
+        from ..common.vision_preprocess import PreprocessArgs
         from .weights import PREFIX, load_vision_encoder
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (vision_encoder) needs a checkpoint: pass --checkpoint DIR")
         self._model = load_vision_encoder(checkpoint, self.weights or PREFIX, dtype=self.dtype, device=device)
         a = self._model.args
         c = self.config
@@ -80,7 +81,7 @@ class VisionEncoderNode(Node):
         import torch
 
         from .model import check_grids
-        from .preprocess import preprocess_image, preprocess_video
+        from ..common.vision_preprocess import preprocess_image, preprocess_video
 
         items = _visual_items(prompt)
         if not items:

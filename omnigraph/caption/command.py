@@ -118,12 +118,13 @@ def _checkpoint(graph: Any, given: Path | None) -> Any:
     from ..runtime.checkpoint_check import check_checkpoint
 
     if given is None:
-        if not any(node.cls.needs_checkpoint for node in graph.nodes.values()):
-            return None
-        from ..runtime.checkpoint_writer import default_checkpoint
+        from ..runtime.checkpoint_needs import default_checkpoint_builder
 
+        build = default_checkpoint_builder(graph)
+        if build is None:
+            return None
         print("no --checkpoint given: using the tiny random checkpoint (random weights, random captions)",
               file=sys.stderr)
-        given = default_checkpoint()
+        given = build()
     check_checkpoint(graph, given)
     return given

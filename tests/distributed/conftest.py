@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from omnigraph.runtime.checkpoint_writer import default_checkpoint
+from omnigraph.nodes.qwen3.checkpoint_writer import default_checkpoint
 from ray_graphs import TESTS, graph
 
 

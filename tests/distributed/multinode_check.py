@@ -10,7 +10,7 @@ import sys
 import torch
 from ray.cluster_utils import Cluster
 
-from omnigraph.runtime.checkpoint_writer import default_checkpoint
+from omnigraph.nodes.qwen3.checkpoint_writer import default_checkpoint
 from omnigraph.runtime.executor_local import LocalExecutor
 from omnigraph.runtime.executor_ray import RayExecutor
 from omnigraph.runtime.overrides import parse_overrides

@@ -14,8 +14,8 @@ import pytest
 from omnigraph.cli import main
 from omnigraph.runtime.checkpoint import Checkpoint, CheckpointError
 from omnigraph.runtime.checkpoint_check import check_checkpoint
-from omnigraph.runtime.tiny_checkpoints.configs import preset_config
-from omnigraph.runtime.tiny_checkpoints.header_only import entries, write_header_only
+from omnigraph.nodes.qwen3.checkpoint_configs import preset_config
+from omnigraph.nodes.qwen3.header_only import entries, write_header_only
 from omnigraph.runtime.validate import ALL_NODES, load_graph
 
 CONFIG = preset_config("tiny")

@@ -11,7 +11,7 @@ from test_audio_encoder import TOL, build_checkpoint, load_node, oracle
 
 from omnigraph.nodes.audio_encoder.model import audio_tokens
 from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import MelFeatures
+from omnigraph.nodes.common.media_payloads import MelFeatures
 
 FRAMES = [[950], [130, 40], [1234], [99, 100, 101], [800], [40]]  # clips per prompt, in mel frames
 
@@ -57,7 +57,7 @@ def test_concurrent_captioner_runs_with_audio_of_different_lengths_equal_each_ru
     from held_batch import HeldFirstBatch
 
     from omnigraph.runtime.checkpoint import Checkpoint
-    from omnigraph.runtime.checkpoint_writer import write_checkpoint
+    from omnigraph.nodes.qwen3.checkpoint_writer import write_checkpoint
     from omnigraph.runtime.executor_local import LocalExecutor
     from omnigraph.runtime.validate import load_graph
 

@@ -13,7 +13,7 @@ from omnigraph.nodes.audio_encoder.model import AudioEncoderArgs, audio_tokens
 from omnigraph.nodes.audio_encoder.node import AudioEncoderNode
 from omnigraph.runtime.checkpoint import Checkpoint, CheckpointError
 from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import AudioEmbeddings, MelFeatures
+from omnigraph.nodes.common.media_payloads import AudioEmbeddings, MelFeatures
 
 TOL = dict(atol=1e-5, rtol=1e-5)  # max abs diff seen: 1.8e-6 on outputs of size ~2-3
 SMALL_VOCAB = {"thinker_config.text_config": {"vocab_size": 512}}  # the audio tower does not need the real ids
@@ -175,7 +175,7 @@ def test_graph_mel_then_encoder(tiny_checkpoint):
     import soundfile
     from transformers import WhisperFeatureExtractor
 
-    from omnigraph.runtime.media_payloads import PromptTokens
+    from omnigraph.nodes.qwen.payloads import PromptTokens
     from omnigraph.runtime.payloads import Waveform
     from omnigraph.testing import graph_from_yaml, run_graph, run_node
 

@@ -15,7 +15,7 @@ from omnigraph.nodes.code2wav.stream_batch import Chunk, Stream, StreamBatcher
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.errors import UserError
 from omnigraph.runtime.executor_local import LocalExecutor
-from omnigraph.runtime.media_payloads import CodecFrame
+from omnigraph.nodes.qwen.payloads import CodecFrame
 from omnigraph.runtime.payloads import AudioChunk
 from omnigraph.testing import graph_from_yaml
 

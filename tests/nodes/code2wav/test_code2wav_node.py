@@ -9,7 +9,7 @@ import torch
 from c2w_oracle import build_code2wav
 from omnigraph.runtime.errors import NodeFailed, UserError
 from omnigraph.runtime.executor_local import LocalExecutor
-from omnigraph.runtime.media_payloads import CodecFrame
+from omnigraph.nodes.qwen.payloads import CodecFrame
 from omnigraph.runtime.payloads import AudioChunk
 from omnigraph.testing import graph_from_yaml, run_node
 

@@ -13,7 +13,7 @@ from omnigraph.nodes.code_predictor.weights import load_code_predictor
 from omnigraph.nodes.common.sampling import SamplingParams, make_generator
 from omnigraph.runtime.errors import NodeFailed, UserError
 from omnigraph.runtime.checkpoint import Checkpoint
-from omnigraph.runtime.media_payloads import FrameRequest
+from omnigraph.nodes.qwen.payloads import FrameRequest
 from omnigraph.testing import run_node
 
 CONFIGS = {

@@ -13,7 +13,8 @@ from omnigraph.nodes.mel_frontend.model import MelArgs, mel_filterbank, valid_fr
 from omnigraph.nodes.mel_frontend.node import MelFrontend
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import MelFeatures, PromptTokens
+from omnigraph.nodes.common.media_payloads import MelFeatures
+from omnigraph.nodes.qwen.payloads import PromptTokens
 from omnigraph.runtime.payloads import FilePath, Waveform
 from omnigraph.testing import run_node
 

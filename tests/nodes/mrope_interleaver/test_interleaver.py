@@ -9,7 +9,8 @@ from oracle import build_model, save_checkpoint
 from omnigraph.nodes.mrope_interleaver.node import MropeInterleaver
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import AudioEmbeddings, MediaItem, PromptTokens, VisionEmbeddings
+from omnigraph.nodes.common.media_payloads import AudioEmbeddings, MediaItem, VisionEmbeddings
+from omnigraph.nodes.qwen.payloads import PromptTokens
 from omnigraph.testing import run_node
 
 IM_START, IM_END, NL, USER, ASSISTANT = 151644, 151645, 198, 872, 77091
@@ -169,8 +170,8 @@ def test_expansion_positions_and_scatter_match_the_oracle(setup, name):
         assert all(torch.equal(a, b[rows]) for a, b in zip(out.deepstack, vision.deepstack, strict=True))
     else:
         assert out.visual_mask is None and out.deepstack == ()
-    assert out.extras["audio_tokens"] == [audio_tokens(f) for f in case.frames]
-    assert out.extras["video_grids"] == [v[1] for v in case.vision if v[0] == "video"]
+    assert out.layout.audio_tokens == tuple(audio_tokens(f) for f in case.frames)
+    assert out.layout.video_grids == tuple(tuple(v[1]) for v in case.vision if v[0] == "video")
 
 
 def test_media_list_may_be_omitted(setup):

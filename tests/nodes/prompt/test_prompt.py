@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from omnigraph.runtime.checkpoint_writer import write_checkpoint
+from omnigraph.nodes.qwen3.checkpoint_writer import write_checkpoint
 from omnigraph.runtime.errors import NodeFailed, UserError
-from omnigraph.runtime.media_payloads import Image, MediaItem, Video
+from omnigraph.nodes.common.media_payloads import Image, MediaItem, Video
 from omnigraph.runtime.payloads import Text, Waveform
 from omnigraph.testing import run_node
 
@@ -120,5 +120,5 @@ def test_bad_inputs(ckpt):
 
 
 def test_needs_a_checkpoint():
-    with pytest.raises(UserError, match="tokenizer files"):
+    with pytest.raises(UserError, match="needs a checkpoint: pass --checkpoint DIR"):
         run_node("prompt", {"text": Text("hi")})

@@ -12,10 +12,10 @@ from oracle25 import build_model, save_checkpoint
 from omnigraph.nodes.qwen2_5_interleaver.node import Qwen25Interleaver
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.errors import NodeFailed, UserError
-from omnigraph.runtime.media_payloads import AudioEmbeddings, Image, MediaItem, Video, VisionEmbeddings
+from omnigraph.nodes.common.media_payloads import AudioEmbeddings, Image, MediaItem, Video, VisionEmbeddings
 from omnigraph.runtime.payloads import Text, Waveform
-from omnigraph.runtime.tiny_checkpoints.tokenizer_files import vocab_and_merges
-from omnigraph.runtime.tokenizer import build_bpe
+from omnigraph.nodes.qwen.tokenizer_files import vocab_and_merges
+from omnigraph.nodes.qwen.tokenizer import build_bpe
 from omnigraph.testing import run_node
 
 IM_START, IM_END, NL, USER, ASSISTANT = 151644, 151645, 198, 872, 77091

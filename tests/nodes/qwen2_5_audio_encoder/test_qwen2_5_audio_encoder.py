@@ -14,7 +14,7 @@ from omnigraph.nodes.qwen2_5_audio_encoder.model import audio_tokens
 from omnigraph.nodes.qwen2_5_audio_encoder.node import Qwen25AudioEncoderNode
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import AudioEmbeddings, MelFeatures
+from omnigraph.nodes.common.media_payloads import AudioEmbeddings, MelFeatures
 
 TOL = dict(atol=1e-4, rtol=1e-4)  # the issue's bound; max abs diff seen 1.4e-6 (outputs of scale ~4)
 CONFIGS = {"base": {}, "variant": VARIANT}  # variant: d_model 48, 3 heads, 3 layers, n_window 50
@@ -157,7 +157,9 @@ def test_waveforms_through_mel_frontend_max_length_match_the_processor_path(enco
     WhisperFeatureExtractor as the Qwen2.5-Omni processor calls it -> get_audio_features."""
     from transformers import WhisperFeatureExtractor
 
-    from omnigraph.runtime.media_payloads import PromptTokens, Waveform
+    from omnigraph.nodes.qwen.payloads import PromptTokens
+
+    from omnigraph.runtime.payloads import Waveform
     from omnigraph.testing import run_node
 
     path, _, thinker = encoder

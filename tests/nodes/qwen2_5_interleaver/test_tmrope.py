@@ -9,7 +9,8 @@ from omnigraph.nodes.qwen2_5_interleaver.node import Qwen25Interleaver
 from omnigraph.nodes.qwen2_5.tmrope import TmropeIds, chunk_runs
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import AudioEmbeddings, MediaItem, PromptTokens, VisionEmbeddings
+from omnigraph.nodes.common.media_payloads import AudioEmbeddings, MediaItem, VisionEmbeddings
+from omnigraph.nodes.qwen.payloads import PromptTokens
 from omnigraph.testing import run_node
 
 IM_START, IM_END, NL, USER = 151644, 151645, 198, 872

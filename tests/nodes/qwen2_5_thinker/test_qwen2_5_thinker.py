@@ -24,7 +24,8 @@ from omnigraph.nodes.qwen2_5_thinker.weights import key_table, load_thinker
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.context import RunContext, enter_run
 from omnigraph.runtime.errors import CheckpointError, UserError
-from omnigraph.runtime.media_payloads import AudioEmbeddings, MediaItem, PromptTokens, VisionEmbeddings
+from omnigraph.nodes.common.media_payloads import AudioEmbeddings, MediaItem, VisionEmbeddings
+from omnigraph.nodes.qwen.payloads import PromptTokens
 from omnigraph.testing import run_node
 
 IM_START, IM_END, NL, USER, ASSISTANT = 151644, 151645, 198, 872, 77091

@@ -12,10 +12,11 @@ from held_batch import queued_together
 from oracle25 import VARIANT, build_model, save_checkpoint
 
 from omnigraph.nodes.qwen2_5_vision_encoder.node import VIDEO_MIN_PIXELS, Qwen25VisionEncoderNode
-from omnigraph.nodes.vision_encoder.preprocess import PreprocessArgs, preprocess_image, preprocess_video, smart_resize
+from omnigraph.nodes.common.vision_preprocess import PreprocessArgs, preprocess_image, preprocess_video, smart_resize
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import Image, MediaItem, PromptTokens, Video, VisionEmbeddings
+from omnigraph.nodes.common.media_payloads import Image, MediaItem, Video, VisionEmbeddings
+from omnigraph.nodes.qwen.payloads import PromptTokens
 
 TOL = dict(atol=1e-4, rtol=1e-4)  # the bound; max abs diff seen 3.8e-6 (outputs of scale ~3)
 CONFIGS = {"base": {}, "variant": VARIANT}  # variant: windows of 2x2 merge blocks, one full-attention block

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from omnigraph.runtime.checkpoint import Checkpoint
-from omnigraph.runtime.checkpoint_writer import default_checkpoint
-from omnigraph.runtime.media_payloads import TokenId
-from omnigraph.runtime.tokenizer import QwenTokenizer
+from omnigraph.nodes.qwen3.checkpoint_writer import default_checkpoint
+from omnigraph.nodes.common.token_payloads import TokenId
+from omnigraph.nodes.qwen.tokenizer import QwenTokenizer
 from omnigraph.testing import run_node
 
 

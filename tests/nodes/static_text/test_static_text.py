@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 
 from omnigraph.runtime.checkpoint import Checkpoint
-from omnigraph.runtime.checkpoint_writer import default_checkpoint
+from omnigraph.nodes.qwen3.checkpoint_writer import default_checkpoint
 from omnigraph.runtime.errors import NodeFailed, UserError
 from omnigraph.runtime.payloads import Text
-from omnigraph.runtime.tokenizer import QwenTokenizer
+from omnigraph.nodes.qwen.tokenizer import QwenTokenizer
 from omnigraph.testing import run_node
 
 

@@ -15,7 +15,8 @@ from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.context import current_run
 from omnigraph.runtime.errors import NodeFailed, RunCancelled
 from omnigraph.runtime.executor_local import LocalExecutor
-from omnigraph.runtime.media_payloads import PromptTokens, TokenId
+from omnigraph.nodes.common.token_payloads import TokenId
+from omnigraph.nodes.qwen.payloads import PromptTokens
 from omnigraph.testing import graph_from_yaml
 from test_talker_node import TTS  # the Talker <-> code predictor loop graph
 
@@ -151,7 +152,7 @@ def test_runs_join_and_leave_mid_batch_and_a_cancelled_or_failing_run_changes_no
 
 
 def test_concurrent_qwen3_omni_runs_equal_the_same_runs_one_by_one():
-    from omnigraph.runtime.checkpoint_writer import default_checkpoint
+    from omnigraph.nodes.qwen3.checkpoint_writer import default_checkpoint
     from omnigraph.runtime.validate import load_graph
 
     checkpoint = Checkpoint.open(default_checkpoint())

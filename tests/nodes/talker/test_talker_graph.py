@@ -14,7 +14,9 @@ from omnigraph.nodes.mrope_interleaver.node import MropeInterleaver
 from omnigraph.nodes.text_context.node import TextContext
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.media_payloads import AudioEmbeddings, MediaItem, PromptTokens, TokenId, TokenIds
+from omnigraph.nodes.common.media_payloads import AudioEmbeddings, MediaItem
+from omnigraph.nodes.common.token_payloads import TokenId, TokenIds
+from omnigraph.nodes.qwen.payloads import PromptTokens
 from omnigraph.runtime.node import Node, NodeConfig
 from omnigraph.runtime.ports import Input, Output
 from omnigraph.testing import graph_from_yaml, run_graph

@@ -4,9 +4,10 @@ import pytest
 import torch
 from talker_oracle import ASSISTANT, CHAT, IM_END, IM_START, NL, USER, WORDS, saved_omni
 
-from omnigraph.nodes.thinker.model import user_turn_mask
+from omnigraph.nodes.qwen3.talker_context import user_turn_mask
 from omnigraph.runtime.checkpoint import Checkpoint
-from omnigraph.runtime.media_payloads import PromptTokens, ThinkerPrompt, TokenId
+from omnigraph.nodes.common.token_payloads import TokenId
+from omnigraph.nodes.qwen.payloads import PromptTokens, ThinkerPrompt
 from omnigraph.testing import graph_from_yaml, run_graph, run_node
 
 TTS = """

@@ -7,10 +7,10 @@ from talker_oracle import oracle_codes, saved_omni
 from test_talker_graph import audio_case
 
 from omnigraph.nodes.common import kv_cache
-from omnigraph.nodes.common.mrope_positions import MediaTokenIds
 from omnigraph.nodes.mrope_interleaver.node import MropeInterleaver
-from omnigraph.nodes.mrope_interleaver.weights import load_embed_table
+from omnigraph.nodes.qwen3.thinker_embeddings import load_embed_table
 from omnigraph.nodes.talker.node import Talker
+from omnigraph.nodes.qwen.special_tokens import media_token_ids
 from omnigraph.nodes.talker.prompt import TalkerIds, TextEmbedder, talker_prompt
 from omnigraph.nodes.talker.weights import load_talker
 from omnigraph.runtime.checkpoint import Checkpoint
@@ -49,7 +49,7 @@ def test_prefill_and_step_logits_match_oracle(omni, monkeypatch):
     embed = TextEmbedder(ours, load_embed_table(ckpt))
     with torch.inference_mode():
         x, positions, delta = talker_prompt(ours, embed, ctx, ref_ids[0], 2302, ids,
-                                            MediaTokenIds.from_hf_config(ckpt.config["talker_config"]))
+                                            media_token_ids(ckpt.config["talker_config"]))
         P = x.shape[1]
         cache = ours.new_cache()
         slot = cache.add(P + 8)

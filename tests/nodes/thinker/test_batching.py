@@ -15,7 +15,7 @@ from omnigraph.nodes.thinker.node import Thinker
 from omnigraph.nodes.thinker.weights import load_thinker
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.context import RunContext, enter_run
-from omnigraph.runtime.media_payloads import ThinkerPrompt
+from omnigraph.nodes.qwen.payloads import ThinkerPrompt
 
 WAIT = 120  # seconds: the bound on waiting for a condition (never reached unless something hangs)
 GREEDY = SamplingParams(greedy=True)
@@ -200,7 +200,7 @@ def test_node_runs_share_one_batch_and_keep_their_outputs(ckpt, model):
 def test_concurrent_captioner_runs_equal_the_same_runs_one_by_one(tmp_path_factory):
     from pathlib import Path
 
-    from omnigraph.runtime.checkpoint_writer import write_checkpoint
+    from omnigraph.nodes.qwen3.checkpoint_writer import write_checkpoint
     from omnigraph.runtime.executor_local import LocalExecutor
     from omnigraph.runtime.validate import load_graph
 

@@ -9,7 +9,8 @@ from omnigraph.nodes.mrope_interleaver.node import MropeInterleaver
 from omnigraph.nodes.thinker.model import HiddenTrace, generate
 from omnigraph.nodes.thinker.weights import load_thinker
 from omnigraph.runtime.checkpoint import Checkpoint
-from omnigraph.runtime.media_payloads import AudioEmbeddings, MediaItem, PromptTokens, VisionEmbeddings
+from omnigraph.nodes.common.media_payloads import AudioEmbeddings, MediaItem, VisionEmbeddings
+from omnigraph.nodes.qwen.payloads import PromptTokens
 from omnigraph.testing import run_node
 
 IM_START, IM_END, NL = 151644, 151645, 198

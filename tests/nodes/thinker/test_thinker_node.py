@@ -11,7 +11,7 @@ from omnigraph.nodes.common.generation_settings import DEFAULT_SAMPLING
 from omnigraph.nodes.thinker.node import Thinker
 from omnigraph.nodes.thinker.weights import load_thinker
 from omnigraph.runtime.checkpoint import Checkpoint
-from omnigraph.runtime.media_payloads import ThinkerPrompt
+from omnigraph.nodes.qwen.payloads import ThinkerPrompt
 from omnigraph.testing import run_node
 
 STOP = 151645

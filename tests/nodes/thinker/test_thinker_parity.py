@@ -7,7 +7,7 @@ from thinker_oracle import CHAT, saved_oracle, with_width
 from omnigraph.nodes.thinker.model import HiddenTrace, ThinkerArgs
 from omnigraph.nodes.thinker.weights import load_thinker
 from omnigraph.runtime.checkpoint import Checkpoint, CheckpointError
-from omnigraph.runtime.media_payloads import PromptTokens
+from omnigraph.nodes.qwen.payloads import PromptTokens
 from omnigraph.testing import graph_from_yaml
 from omnigraph.runtime.executor_local import LocalExecutor
 

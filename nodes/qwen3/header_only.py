@@ -11,9 +11,9 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from .configs import generation_config, preprocessor_config
-from .keys import checkpoint_entries
-from .tokenizer_files import write_tokenizer_files
+from ..qwen.tokenizer_files import write_tokenizer_files
+from .checkpoint_configs import generation_config, preprocessor_config
+from .checkpoint_keys import checkpoint_entries
 
 ITEM_BYTES = {"F32": 4, "BF16": 2, "F16": 2, "I64": 8, "I32": 4}
 

@@ -6,8 +6,9 @@
 
 A folder holds config.json, generation_config.json, preprocessor_config.json, the tokenizer files (real Qwen
 vocabulary and special-token ids) and the weights of every stage: thinker (audio_tower, visual, model, lm_head),
-talker (with code_predictor) and code2wav. Each tensor is drawn from its own generator, seeded by (seed, key),
-so the same seed gives the same bytes and tensors do not depend on each other's order.
+talker (with code_predictor) and code2wav, as the stages' key tables list them (checkpoint_keys.py). Each
+tensor is drawn from its own generator, seeded by (seed, key), so the same seed gives the same bytes and tensors
+do not depend on each other's order.
 """
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .tiny_checkpoints.configs import (DEFAULT_DTYPE, PRESETS, generation_config, preprocessor_config,
-                                       preset_config)
-from .tiny_checkpoints.keys import checkpoint_entries
-from .tiny_checkpoints.tokenizer_files import write_tokenizer_files
+from ...runtime.cache import cache_root
+from ..qwen.tokenizer_files import write_tokenizer_files
+from .checkpoint_configs import DEFAULT_DTYPE, PRESETS, generation_config, preprocessor_config, preset_config
+from .checkpoint_keys import checkpoint_entries
 
 FORMAT_VERSION = 1  # bump when the written tensors or files change, so cached defaults are rebuilt
 SHARD_BYTES = {"tiny": None, "small": 160 * 2**20}  # None: a single model.safetensors
@@ -97,14 +98,6 @@ def _draw(key: str, shape: tuple[int, ...], init: tuple, seed: int):
 
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def cache_root() -> Path:
-    """Where built checkpoints are cached: $OMNIGRAPH_CACHE, else $XDG_CACHE_HOME/omnigraph or ~/.cache/omnigraph."""
-    if os.environ.get("OMNIGRAPH_CACHE"):
-        return Path(os.environ["OMNIGRAPH_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "omnigraph"
 
 
 def default_checkpoint(preset: str = "tiny", seed: int = 0) -> Path:

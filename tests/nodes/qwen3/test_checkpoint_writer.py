@@ -12,8 +12,8 @@ from safetensors import safe_open
 
 from omnigraph.cli import main
 from omnigraph.runtime.checkpoint import Checkpoint
-from omnigraph.runtime.checkpoint_writer import FORMAT_VERSION, default_checkpoint, write_checkpoint
-from omnigraph.runtime.tiny_checkpoints.keys import checkpoint_entries, expected_shapes
+from omnigraph.nodes.qwen3.checkpoint_writer import FORMAT_VERSION, default_checkpoint, write_checkpoint
+from omnigraph.nodes.qwen3.checkpoint_keys import checkpoint_entries, expected_shapes
 
 # Odd sizes: head_dim != hidden/heads, a dense thinker layer (decoder_sparse_step 2), a ResizeMLP width that
 # differs from every hidden size, 3 deepstack levels, 5 code groups.
@@ -188,3 +188,19 @@ def test_cli_make_checkpoint(tmp_path, capsys):
     assert main(["make-checkpoint", str(target)]) == 2  # not empty: refused
     assert "not an empty folder" in capsys.readouterr().err
     assert os.listdir(target)
+
+
+@pytest.mark.parametrize("preset, digest", [
+    ("tiny", "821ef702fce7f0a646b0c61782152898d28a4425716290d5eed071f5ca0b4a95"),
+    ("small", "3c4349c1604f9d36f3c3e39f6734d7387c74c86611822c893169e729f2341d54"),
+])
+def test_written_tensors_are_pinned_to_the_format_version(preset, digest):
+    """The stages' key tables give the writer every key, shape and init, in order (which also decides the
+    shards). A change to any of them changes the written bytes: bump FORMAT_VERSION and these digests together
+    (cached default checkpoints are then rebuilt)."""
+    from hashlib import sha256
+
+    from omnigraph.nodes.qwen3.checkpoint_configs import preset_config
+
+    entries = checkpoint_entries(preset_config(preset))
+    assert (FORMAT_VERSION, sha256(repr(entries).encode()).hexdigest()) == (1, digest)

@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from ..tokenizer import build_bpe, bytes_to_unicode
+from .tokenizer import build_bpe, bytes_to_unicode
 
 ENDOFTEXT, IM_START, IM_END = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
 

@@ -10,14 +10,17 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ..qwen.special_tokens import RELEASED
+
 PRESETS = ("tiny", "small")
 
-# Released special-token ids (reference section 4).
-TOKEN_IDS = dict(audio_token_id=151675, image_token_id=151655, video_token_id=151656,
-                 audio_start_token_id=151669, audio_end_token_id=151670,
-                 vision_start_token_id=151652, vision_end_token_id=151653)
-CODEC_IDS = dict(codec_pad_id=2148, codec_bos_id=2149, codec_eos_token_id=2150, codec_nothink_id=2155,
-                 codec_think_bos_id=2156, codec_think_eos_id=2157)
+# Released special-token ids (reference section 4), as nodes read them.
+MEDIA_IDS = ("audio_token_id", "image_token_id", "video_token_id", "audio_start_token_id", "audio_end_token_id",
+             "vision_start_token_id", "vision_end_token_id")
+CODEC_IDS = ("codec_pad_id", "codec_bos_id", "codec_eos_token_id", "codec_nothink_id", "codec_think_bos_id",
+             "codec_think_eos_id")
+CHAT_IDS = ("im_start_token_id", "im_end_token_id", "system_token_id", "user_token_id", "assistant_token_id",
+            "tts_pad_token_id", "tts_bos_token_id", "tts_eos_token_id")
 SPEAKERS = {"chelsie": 2301, "ethan": 2302, "aiden": 2303}
 
 _SIZES: dict[str, dict[str, dict[str, Any]]] = {
@@ -91,8 +94,10 @@ def preset_config(preset: str, dtype: str | None = None,
                        attention_bias=False, tie_word_embeddings=False, sliding_window=None,
                        **_rope(1e6, text_mrope))
     thinker_config = dict(model_type="qwen3_omni_moe_thinker", audio_config=audio_config,
-                          vision_config=vision_config, text_config=text_config, **TOKEN_IDS,
-                          position_id_per_seconds=13, seconds_per_chunk=2, user_token_id=872)
+                          vision_config=vision_config, text_config=text_config,
+                          **{k: RELEASED[k] for k in MEDIA_IDS},
+                          position_id_per_seconds=13, seconds_per_chunk=2,
+                          user_token_id=RELEASED["user_token_id"])
     talker_top = {k: talker.pop(k) for k in ("accept_hidden_layer", "num_code_groups")}
     talker_mrope = talker.pop("mrope_section")
     talker_text = dict(model_type="qwen3_omni_moe_talker_text", vocab_size=3072, **talker, norm_topk_prob=True,
@@ -104,9 +109,9 @@ def preset_config(preset: str, dtype: str | None = None,
                           max_position_embeddings=32768, **_rope(1e6))
     talker_config = dict(text_config=talker_text, code_predictor_config=code_predictor, num_code_groups=groups,
                          thinker_hidden_size=hidden, accept_hidden_layer=talker_top["accept_hidden_layer"],
-                         **CODEC_IDS, **{k: TOKEN_IDS[k] for k in ("audio_token_id", "image_token_id",
-                                                                   "video_token_id", "vision_start_token_id",
-                                                                   "audio_start_token_id")},
+                         **{k: RELEASED[k] for k in (*CODEC_IDS, "audio_token_id", "image_token_id",
+                                                     "video_token_id", "vision_start_token_id",
+                                                     "audio_start_token_id")},
                          position_id_per_seconds=13, spatial_merge_size=2, speaker_id=dict(SPEAKERS))
     code2wav_config = dict(codebook_size=2048, **s["code2wav"], sliding_window=72, num_quantizers=groups,
                            upsample_rates=[8, 5, 4, 3], upsampling_ratios=[2, 2], rms_norm_eps=1e-5,
@@ -114,9 +119,7 @@ def preset_config(preset: str, dtype: str | None = None,
                            attention_bias=False, **_rope(10000.0))
     config = dict(architectures=["Qwen3OmniMoeForConditionalGeneration"], model_type="qwen3_omni_moe",
                   thinker_config=thinker_config, talker_config=talker_config, code2wav_config=code2wav_config,
-                  enable_audio_output=True, im_start_token_id=151644, im_end_token_id=151645,
-                  system_token_id=8948, user_token_id=872, assistant_token_id=77091, tts_pad_token_id=151671,
-                  tts_bos_token_id=151672, tts_eos_token_id=151673,
+                  enable_audio_output=True, **{k: RELEASED[k] for k in CHAT_IDS},
                   torch_dtype=dtype or DEFAULT_DTYPE[preset], tie_word_embeddings=False)
     for path, values in (overrides or {}).items():
         target = config
