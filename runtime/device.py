@@ -61,9 +61,11 @@ def resolve_dtype(requested: str | None, device: str, checkpoint: Any = None) ->
 
 
 def checkpoint_dtype(config: dict[str, Any]) -> str | None:
-    """The dtype a Hugging Face config.json declares: top-level `torch_dtype`/`dtype`, else the Thinker's
-    (Qwen3-Omni's released config names it in `thinker_config`); None if it names none."""
-    for where, section in (("", config), ("thinker_config.", config.get("thinker_config"))):
+    """The dtype a Hugging Face config.json declares: top-level `torch_dtype`/`dtype`, else that of its first
+    sub-config (`*_config`, in file order) that names one (multi-model releases may name it only there);
+    None if it names none."""
+    subs = [(f"{name}.", section) for name, section in config.items() if name.endswith("_config")]
+    for where, section in [("", config), *subs]:
         if not isinstance(section, dict):
             continue
         for key in ("torch_dtype", "dtype"):

@@ -89,6 +89,8 @@ def test_cuda_without_a_gpu_says_torch_sees_none(no_gpu) -> None:
     ({"thinker_config": {"dtype": "bfloat16"}, "talker_config": {"dtype": "float32"}}, "bfloat16"),
     ({"torch_dtype": "float32", "thinker_config": {"torch_dtype": "bfloat16"}}, "float32"),  # top level first
     ({"thinker_config": {}}, None),
+    ({"text_config": {"dtype": "float16"}}, "float16"),  # any sub-config, not only a Thinker's
+    ({"vision_config": {}, "text_config": {"dtype": "bfloat16"}}, "bfloat16"),  # the first that names one
     ({}, None),
 ])
 def test_checkpoint_dtype_from_config_json_variants(config: dict, expected: str | None) -> None:
