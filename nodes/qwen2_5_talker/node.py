@@ -1,5 +1,4 @@
-"""qwen2_5_talker: the Thinker's prompt states and its reply states -> a stream of codec ids (one codebook, 50
-per second) for token2wav.
+"""qwen2_5_talker: Qwen2.5-Omni Thinker states -> a stream of codec ids (one codebook, 50/s) for token2wav.
 
 The prefill needs the prompt and the first reply state (reply_0, the state of the first generated token); then
 step s feeds the last codec id's embedding plus trailing[s - 1] (reply_s), waiting for the next ThinkerState

@@ -1,5 +1,6 @@
-"""token2wav: a stream of Qwen2.5-Omni codec ids -> 24 kHz audio chunks (DiT flow matching to a mel, then
-BigVGAN), plus the flat list of the ids it decoded.
+"""token2wav: Qwen2.5-Omni codec ids -> 24 kHz audio chunks (DiT flow matching to a mel, then BigVGAN).
+
+It also outputs the flat list of the ids it decoded.
 
 mode `whole` (the default) waits for the last id and solves the ODE over the whole utterance, as transformers
 does: with the same noise its waveform equals transformers'. mode `stream` emits audio block by block
