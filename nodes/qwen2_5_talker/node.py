@@ -99,18 +99,21 @@ class Qwen25Talker(Node):
         from ..common.sampling import SamplingParams, apply_repetition_penalty, make_generator, sample
         from ...runtime.context import current_run
 
-        from .prompt import prefill_inputs, step_position
+        from .prompt import check_prompt, check_state, prefill_inputs, step_position
 
         run, c, model, ids = current_run(), self.config, self._model, self._model.args.ids
         params = SamplingParams(greedy=c.greedy, temperature=c.temperature, top_k=c.top_k, top_p=c.top_p)
         generator = None if c.greedy else make_generator(run.node_seed(), self._device)
+        width = model.args.thinker_dim
+        check_prompt(talker_prompt, width)
         states = iter(states)
         first = next(states, None)
         if first is None:
             yield "codec_codes", CodecIds(())
             return
         with torch.inference_mode():
-            inputs, positions = prefill_inputs(model, talker_prompt, self._speaker_embed, first.state)
+            inputs, positions = prefill_inputs(model, talker_prompt, self._speaker_embed,
+                                               check_state(first, 0, width))
         P = inputs.shape[1]
         filler = torch.tensor([ids.codec_mask] * (P - 2) + [ids.codec_pad, ids.codec_bos], device=self._device)
         history = TokenHistory(self._device, filler[None])
@@ -135,7 +138,7 @@ class Qwen25Talker(Node):
                 if trailing is None:
                     trailing, ended = (self._text_eos if not ended else self._text_pad), True
                 else:
-                    trailing = trailing.state
+                    trailing = check_state(trailing, s, width)
                 with torch.inference_mode():
                     x = model.embed_tokens(code)[0] + trailing.to(self._device, model.embed_tokens.weight.dtype)
                 logits = self._server.step(slot, x, step_position(talker_prompt, s))

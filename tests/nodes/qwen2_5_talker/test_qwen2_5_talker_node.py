@@ -109,3 +109,14 @@ def test_unknown_speaker_and_probe(setup):
     probe = CheckpointProbe.open(ckpt.path)
     Qwen25Talker().check_checkpoint(probe)
     assert probe.problems == [] and "thinker.model.embed_tokens.weight" in probe.fitting
+
+
+def test_misshaped_inputs_are_user_errors(setup, node):
+    _, run = setup
+    p = run.prompt
+    bad_prompt = type(p)(p.states[:, :10], p.input_ids, p.positions, p.rope_delta)
+    with pytest.raises(UserError, match=r"talker_prompt.states has shape \[\d+, 10\]; this Talker takes \[P, 64\]"):
+        list(node.stream(bad_prompt, iter(run.states)))
+    bad_state = type(run.states[1])(run.states[1].token_id, run.states[1].state[:7])
+    with pytest.raises(UserError, match=r"states item 1 \(token \d+\) has a state of shape \[7\]"):
+        list(node.stream(p, iter([run.states[0], bad_state])))
