@@ -92,13 +92,14 @@ class Token2Wav(Node):
 
         seed = self.config.seed if self.config.seed is not None else current_run().node_seed()
         generator = torch.Generator("cpu").manual_seed(seed)
-        with torch.inference_mode():
-            if self.config.mode == "whole":
-                ids = [self._check(c, i) for i, c in enumerate(codes)]
-                if ids:
-                    yield "audio", AudioChunk(self._whole(ids, generator), SAMPLE_RATE, 0)
-            else:
-                ids = yield from self._stream(codes, generator)
+        if self.config.mode == "whole":
+            ids = [self._check(c, i) for i, c in enumerate(codes)]
+            if ids:
+                with torch.inference_mode():
+                    samples = self._whole(ids, generator)
+                yield "audio", AudioChunk(samples, SAMPLE_RATE, 0)
+        else:
+            ids = yield from self._stream(codes, generator)
         yield "codec_codes", CodecIds(tuple(ids))
 
     def _whole(self, ids: list[int], generator: Any) -> Any:

@@ -58,6 +58,7 @@ class MelBlocks:
     def frames(self) -> int:
         return self.repeats * len(self.codes)
 
+    @torch.inference_mode()
     def ready(self, ended: bool) -> list[torch.Tensor]:
         """Every block that can be decoded now (all that are left once `ended`) -> their mels [M, F]."""
         out = []
@@ -94,6 +95,7 @@ class WaveStream:
         self.offset = 0
         self.emitted = 0  # frames whose samples are out
 
+    @torch.inference_mode()
     def take(self, mel: torch.Tensor | None, ended: bool) -> torch.Tensor:
         """Add mel [M, F] (or None) -> the samples [S] now final (all the rest once `ended`)."""
         if mel is not None:
