@@ -28,7 +28,7 @@ def speak(ckpt, codes, config, seed=0):
 
 def test_stream_emits_block_by_block_close_to_whole(ckpt):
     codes = random_codes(T)[0]
-    chunks, ids = speak(ckpt, codes, {"mode": "stream", "seed": 4, "num_steps": 4})
+    chunks, ids = speak(ckpt, codes, {"mode": "stream", "seed": 4, "num_steps": 4, "chunk_blocks": 1})
     (whole,), _ = speak(ckpt, codes, {"mode": "whole", "seed": 4, "num_steps": 4})
     assert ids == tuple(codes.tolist()) and len(chunks) > 3 and [c.index for c in chunks] == list(range(len(chunks)))
     wav = torch.cat([c.samples for c in chunks])
@@ -36,6 +36,9 @@ def test_stream_emits_block_by_block_close_to_whole(ckpt):
     # the DiT sees a window per block: an approximation in general; on this random model the far blocks'
     # influence is below float noise
     torch.testing.assert_close(wav, whole.samples, atol=1e-4, rtol=0)
+    pairs, _ = speak(ckpt, codes, {"mode": "stream", "seed": 4, "num_steps": 4})  # 2 blocks per solve
+    assert len(pairs) < len(chunks)
+    torch.testing.assert_close(torch.cat([c.samples for c in pairs]), whole.samples, atol=1e-4, rtol=0)
 
 
 def test_vocoder_stream_is_exact(ckpt):
