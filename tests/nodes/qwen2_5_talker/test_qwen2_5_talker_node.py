@@ -120,3 +120,10 @@ def test_misshaped_inputs_are_user_errors(setup, node):
     bad_state = type(run.states[1])(run.states[1].token_id, run.states[1].state[:7])
     with pytest.raises(UserError, match=r"states item 1 \(token \d+\) has a state of shape \[7\]"):
         list(node.stream(p, iter([run.states[0], bad_state])))
+
+
+def test_bfloat16_runs(setup):
+    ckpt, run = setup
+    out = run_node("qwen2_5_talker", {"talker_prompt": run.prompt, "states": run.states},
+                   {"greedy": True, "dtype": "bfloat16", "max_new_tokens": 4}, checkpoint=ckpt)
+    assert 1 <= len(out["codec_codes"].ids) <= 4
