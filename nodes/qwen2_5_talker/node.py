@@ -118,7 +118,7 @@ class Qwen25Talker(Node):
         filler = torch.tensor([ids.codec_mask] * (P - 2) + [ids.codec_pad, ids.codec_bos], device=self._device)
         history = TokenHistory(self._device, filler[None])
         slot, logits = self._server.prefill(inputs, positions, P + c.max_new_tokens)
-        codes, ended = [], False
+        codes, feed = [], self._trailing(states, width)
         try:
             for s in range(1, c.max_new_tokens + 1):
                 with torch.inference_mode():
@@ -134,14 +134,20 @@ class Qwen25Talker(Node):
                 yield "codes", CodecId(code_id)
                 if s == c.max_new_tokens or run.cancelled.is_set():
                     break
-                trailing = None if ended else next(states, None)  # reply_s, or text_eos / text_pad once gone
-                if trailing is None:
-                    trailing, ended = (self._text_eos if not ended else self._text_pad), True
-                else:
-                    trailing = check_state(trailing, s, width)
                 with torch.inference_mode():
-                    x = model.embed_tokens(code)[0] + trailing.to(self._device, model.embed_tokens.weight.dtype)
+                    x = model.embed_tokens(code)[0] + next(feed).to(self._device, model.embed_tokens.weight.dtype)
                 logits = self._server.step(slot, x, step_position(talker_prompt, s))
         finally:
             self._server.release(slot)
         yield "codec_codes", CodecIds(tuple(codes))
+
+    def _trailing(self, states: Iterator[ThinkerState], width: int) -> Iterator[Any]:
+        """The text part of decode steps 1, 2, ...: reply_1, reply_2, ... as they arrive, then text_eos, then
+        text_pad forever."""
+        from .prompt import check_state
+
+        for j, state in enumerate(states, start=1):
+            yield check_state(state, j, width)
+        yield self._text_eos
+        while True:
+            yield self._text_pad
