@@ -68,7 +68,10 @@ class Qwen25Talker(Node):
         if checkpoint is None:
             raise UserError(f"node '{self.name}' (qwen2_5_talker) needs a checkpoint (pass --checkpoint DIR)")
         checkpoint.section("talker_config", NO_TALKER)
-        args = TalkerArgs.from_hf_config(checkpoint.config)
+        try:
+            args = TalkerArgs.from_hf_config(checkpoint.config)
+        except (TypeError, ValueError) as e:  # a missing field is already a located MissingConfigField
+            raise CheckpointError(f"{checkpoint.path / 'config.json'}: talker_config: {e}") from None
         check_budget(self.name, "max_new_tokens", self.config.max_new_tokens, args.text.max_positions,
                      "talker_config.max_position_embeddings")
         path = checkpoint.path / SPEAKER_FILE

@@ -127,3 +127,12 @@ def test_bfloat16_runs(setup):
     out = run_node("qwen2_5_talker", {"talker_prompt": run.prompt, "states": run.states},
                    {"greedy": True, "dtype": "bfloat16", "max_new_tokens": 4}, checkpoint=ckpt)
     assert 1 <= len(out["codec_codes"].ids) <= 4
+
+
+def test_talker_defaults_of_the_config():
+    from omnigraph.nodes.qwen2_5_talker.model import TalkerArgs
+
+    config = {"talker_config": {"vocab_size": 8448, "hidden_size": 32, "num_hidden_layers": 1, "head_dim": 128,
+                                "num_attention_heads": 2, "embedding_size": 64, "rope_parameters": {}}}
+    args = TalkerArgs.from_hf_config(config)
+    assert args.text.mrope_section == (16, 24, 24) and args.text.attention_bias and args.ids.codec_eos == 8294
