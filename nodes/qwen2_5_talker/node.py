@@ -4,7 +4,7 @@ The prefill needs the prompt and the first reply state (reply_0, the state of th
 step s feeds the last codec id's embedding plus trailing[s - 1] (reply_s), waiting for the next ThinkerState
 only when it has not arrived; once the states stream ends, text_eos and then text_pad forever (reference
 qwen2.5-omni.md section 6.2). Generation stops at a codec EOS (8292 or 8294, not emitted) or after
-max_new_tokens ids. A states stream with no item gives no codes.
+max_codes ids. A states stream with no item gives no codes.
 
 Concurrent runs share the loaded Talker's forward passes (server.py): their decode steps that wait together are
 one batch, each run sampling its own ids (its generator, repetition history), so its codes are those it gets
@@ -45,7 +45,7 @@ class Qwen25Talker(Node):
                                           "talker_config's codec pad and end ids (8292, 8294).")
         suppress_ids: list[int] | None = Field(None, description="Codec ids never generated; default talker_config's "
                                                "codec start id (8293).")
-        max_new_tokens: int = Field(4096, ge=1, le=1_000_000, description="Most ids to generate (an EOS counts).")
+        max_codes: int = Field(4096, ge=1, le=1_000_000, description="Most ids to generate (an EOS counts).")
         dtype: DTypeSetting = Field("auto", description="Weights and activations dtype (auto: the checkpoint's on "
                                                         "CUDA, float32 on CPU).")
         max_batch: int = Field(16, ge=1, le=4096, description="Most concurrent runs' decode steps computed "
@@ -69,14 +69,12 @@ class Qwen25Talker(Node):
         from .server import TalkerServer
         from .weights import embedding_rows, load_talker, thinker_embed_table
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (qwen2_5_talker) needs a checkpoint (pass --checkpoint DIR)")
         checkpoint.section("talker_config", NO_TALKER)
         try:
             args = TalkerArgs.from_hf_config(checkpoint.config)
         except (TypeError, ValueError) as e:  # a missing field is already a located MissingConfigField
             raise CheckpointError(f"{checkpoint.path / 'config.json'}: talker_config: {e}") from None
-        check_budget(self.name, "max_new_tokens", self.config.max_new_tokens, args.text.max_positions,
+        check_budget(self.name, "max_codes", self.config.max_codes, args.text.max_positions,
                      "talker_config.max_position_embeddings")
         path = checkpoint.path / SPEAKER_FILE
         speaker = pick_speaker(read_speakers(path), self.config.speaker, path)
@@ -129,10 +127,10 @@ class Qwen25Talker(Node):
         P = inputs.shape[1]
         filler = torch.tensor([ids.codec_mask] * (P - 2) + [ids.codec_pad, ids.codec_bos], device=self._device)
         history = TokenHistory(self._device, filler[None])
-        slot, logits = self._server.prefill(inputs, positions, P + c.max_new_tokens)
+        slot, logits = self._server.prefill(inputs, positions, P + c.max_codes)
         codes, feed = [], self._trailing(states, width)
         try:
-            for s in range(1, c.max_new_tokens + 1):
+            for s in range(1, c.max_codes + 1):
                 with torch.inference_mode():
                     logits = logits.masked_fill(self._suppress, float("-inf"))
                     if c.repetition_penalty != 1.0:
@@ -144,7 +142,7 @@ class Qwen25Talker(Node):
                     break
                 codes.append(code_id)
                 yield "codes", CodecId(code_id)
-                if s == c.max_new_tokens or run.cancelled.is_set():
+                if s == c.max_codes or run.cancelled.is_set():
                     break
                 with torch.inference_mode():
                     x = model.embed_tokens(code)[0] + next(feed).to(self._device, model.embed_tokens.weight.dtype)

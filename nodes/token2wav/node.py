@@ -63,8 +63,6 @@ class Token2Wav(Node):
         from .args import BigVGANArgs, DiTArgs
         from .weights import load_token2wav
 
-        if checkpoint is None:
-            raise UserError(f"node '{self.name}' (token2wav) needs a checkpoint (pass --checkpoint DIR)")
         checkpoint.section("token2wav_config", NO_TOKEN2WAV)
         try:
             args = DiTArgs.from_hf_config(checkpoint.config)

@@ -24,7 +24,7 @@ def setup(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def node(setup):
-    node = Qwen25Talker(Qwen25Talker.Config(greedy=True, max_new_tokens=8))
+    node = Qwen25Talker(Qwen25Talker.Config(greedy=True, max_codes=8))
     node.load("cpu", setup[0])
     return node
 
@@ -58,7 +58,7 @@ def test_no_states_no_codes(setup):
 def test_sampling_is_seeded_by_the_run(setup):
     ckpt, run = setup
     draw = lambda seed: run_node("qwen2_5_talker", {"talker_prompt": run.prompt, "states": run.states},  # noqa: E731
-                                 {"max_new_tokens": 10, "temperature": 1.5, "top_k": 0, "top_p": 1.0},
+                                 {"max_codes": 10, "temperature": 1.5, "top_k": 0, "top_p": 1.0},
                                  checkpoint=ckpt, seed=seed)["codec_codes"].ids
     assert draw(1) == draw(1) and draw(1) != draw(2)
 
@@ -125,7 +125,7 @@ def test_misshaped_inputs_are_user_errors(setup, node):
 def test_bfloat16_runs(setup):
     ckpt, run = setup
     out = run_node("qwen2_5_talker", {"talker_prompt": run.prompt, "states": run.states},
-                   {"greedy": True, "dtype": "bfloat16", "max_new_tokens": 4}, checkpoint=ckpt)
+                   {"greedy": True, "dtype": "bfloat16", "max_codes": 4}, checkpoint=ckpt)
     assert 1 <= len(out["codec_codes"].ids) <= 4
 
 
@@ -141,7 +141,7 @@ def test_talker_defaults_of_the_config():
 def test_eos_and_suppressed_ids_are_settings(setup):
     ckpt, run = setup
     speak = lambda config: run_node("qwen2_5_talker", {"talker_prompt": run.prompt, "states": run.states},  # noqa: E731
-                                    {"greedy": True, "max_new_tokens": 4, **config}, checkpoint=ckpt)["codec_codes"].ids
+                                    {"greedy": True, "max_codes": 4, **config}, checkpoint=ckpt)["codec_codes"].ids
     first = speak({})[0]
     assert speak({"eos_ids": [first]}) == ()
     assert speak({"suppress_ids": [first]})[0] != first

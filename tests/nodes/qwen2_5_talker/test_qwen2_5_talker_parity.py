@@ -46,7 +46,7 @@ def test_prefill_and_decode_logits_match_the_intended_path(oracle):
 def test_greedy_codes_equal_generate(oracle):
     _, ckpt, run, ids, _ = oracle
     out = run_node("qwen2_5_talker", {"talker_prompt": run.prompt, "states": run.states},
-                   {"greedy": True, "max_new_tokens": STEPS}, checkpoint=ckpt)
+                   {"greedy": True, "max_codes": STEPS}, checkpoint=ckpt)
     expected = codes_until_eos(ids)
     assert len(expected) >= 8  # past the Thinker states, into text_eos / text_pad
     assert out["codec_codes"].ids == tuple(expected)

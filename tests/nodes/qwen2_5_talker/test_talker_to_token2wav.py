@@ -8,7 +8,7 @@ from omnigraph.testing import graph_from_yaml, run_graph
 
 SPEECH = """
 nodes:
-  talker: {kind: qwen2_5_talker, config: {greedy: true, max_new_tokens: 20}}
+  talker: {kind: qwen2_5_talker, config: {greedy: true, max_codes: 20}}
   token2wav: {kind: token2wav, config: {seed: 7, num_steps: 4}}
 edges:
   - talker.codes -> token2wav.codes
