@@ -2,18 +2,21 @@
 scheduler thread, so a decode step reads the weights once for the whole batch.
 
 Sequences join and leave between decode steps. A newcomer's prompt is prefilled between decode steps of the
-others, `prefill_chunk` positions at a time, so a long prompt does not stall everyone. Each sequence keeps its
-own sampling parameters, generator, stop ids and budget; a finished, cancelled (`cancelled` set) or abandoned
-(its consumer stopped reading) sequence frees its cache slot at once. At most `max_batch` sequences hold a
-slot; later ones wait for one. The thread starts with the first request and ends when no work is left (the
-cache, sized by what was generated, goes with it). `close` (also run at interpreter exit) ends every sequence
-and waits for the thread, so no torch work is running while the interpreter finalizes (which aborts the process).
+others, `prefill_chunk` positions at a time, so a long prompt does not stall everyone. Newcomers that arrive
+together are prefilled in one step as long as their chunks fit in `prefill_chunk` positions (the first always
+runs), so their first tokens share one head and the decode batch fills at once, not one sequence per step.
+Each sequence keeps its own sampling parameters, generator, stop ids and budget; a finished, cancelled
+(`cancelled` set) or abandoned (its consumer stopped reading) sequence frees its cache slot at once. At most
+`max_batch` sequences hold a slot; later ones wait for one. The thread starts with the first request and ends
+when no work is left (the cache, sized by what was generated, goes with it). `close` (also run at interpreter
+exit) ends every sequence and waits for the thread, so no torch work is running while the interpreter
+finalizes (which aborts the process).
 
 The model is anything with `new_cache()`, `prefill(cache, rows, request, start, count) -> hidden [1, C]` (of
 the chunk's last position), `decode(cache, rows, tokens [B], requests) -> hidden [B, C]` and `head(hidden [N, C])
 -> logits [N, V]` (see thinker/batch_model.py). Each step runs one head for all its sequences: the decode batch's
-rows, then the sequence whose prompt was just prefilled (a wide vocabulary head costs about as much for a few
-rows as for one, so a newcomer's first token rides on the others' step). The engine does scheduling, sampling,
+rows, then the sequences whose prompts were just prefilled (a wide vocabulary head costs about as much for a few
+rows as for one, so newcomers' first tokens ride on the others' step). The engine does scheduling, sampling,
 delivery and cancellation. Tokens reach a run once per step, in one device-to-host transfer for the whole batch.
 """
 from __future__ import annotations
@@ -178,27 +181,34 @@ class BatchingEngine:
                     for r in decoding:
                         self._finish(cache, r, e)
                 decoding.clear()
-            if prefilling:
+            budget = self.prefill_chunk  # prompt positions this step prefills, over all its newcomers
+            while prefilling and (budget == self.prefill_chunk or self._next_chunk(prefilling[0]) <= budget):
                 r = prefilling[0]
+                budget -= self._next_chunk(r)
                 try:
                     last = self._prefill_chunk(cache, r)
                 except Exception as e:  # this sequence's input: the others go on
                     prefilling.popleft()
                     self._finish(cache, r, e)
-                    last = None
-                if last is not None:
-                    prefilling.popleft()
-                    rows.append(r)
-                    hidden.append(last)
+                    continue
+                if last is None:  # a long prompt: its next chunk waits for the next step
+                    break
+                prefilling.popleft()
+                rows.append(r)
+                hidden.append(last)
             if rows:
                 logits = self.model.head(torch.cat(hidden) if len(hidden) > 1 else hidden[0])
                 keep = self._deliver(cache, rows, *self._choose(logits, rows))
                 decoding += [r for r, k in zip(rows, keep) if k]
 
+    def _next_chunk(self, r: GenerationRequest) -> int:
+        """Positions of r's next prefill chunk (chunks start at multiples of `prefill_chunk`, as alone)."""
+        return min(self.prefill_chunk, r.prompt_len - r.prefilled)
+
     def _prefill_chunk(self, cache: KVCache, r: GenerationRequest) -> torch.Tensor | None:
         """Prefill the next chunk of r's prompt; -> the last position's hidden state [1, C] once the whole prompt
         is in."""
-        count = min(self.prefill_chunk, r.prompt_len - r.prefilled)
+        count = self._next_chunk(r)
         rows = cache.rows([r.slot], count)
         last = self.model.prefill(cache, rows, r, r.prefilled, count)
         r.prefilled += count

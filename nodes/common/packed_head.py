@@ -2,8 +2,11 @@
 
 MKL's float32 product of a few rows by a [C, V] matrix packs the matrix on every call; at 8 rows by the
 152064-token lm_head of the small checkpoint that step takes ~1.6x longer than oneDNN on a pre-packed copy
-(measured on one core). One row keeps `x @ weight` (a matrix-vector product that streams the weight once).
-Elsewhere (no oneDNN, not float32, not CPU) it is `x @ weight` too.
+(measured on one core). oneDNN's product of 2 or 3 rows costs about as much as two single-row products, while
+4 rows cost less than one (its kernels block rows by 4; measured on one core: 2 rows ~28 ms, the same 2 rows
+padded with zero rows to 4 ~18 ms), so fewer than `PAD_ROWS` rows are padded. One row keeps `x @ weight` (a
+matrix-vector product that streams the weight once). Elsewhere (no oneDNN, not float32, not CPU) it is
+`x @ weight` too. `pack` (at load) makes the packed copy, so the first batched step does not pay for it.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ _ops = getattr(torch.ops, "mkldnn", None)
 AVAILABLE = (torch.backends.mkldnn.is_available() and _ops is not None
              and hasattr(_ops, "_reorder_linear_weight") and hasattr(_ops, "_linear_pointwise"))
 PACK_ROWS = 16  # the batch size oneDNN packs the weight for (any row count works)
+PAD_ROWS = 4  # fewer rows than this (but more than one) are padded to it
 
 
 class PackedHead:
@@ -20,11 +24,23 @@ class PackedHead:
         self.weight = weight  # [C, V] (linear.py layout)
         self.packed: torch.Tensor | None = None
 
+    @property
+    def uses_onednn(self) -> bool:
+        w = self.weight
+        return AVAILABLE and w.device.type == "cpu" and w.dtype == torch.float32
+
+    def pack(self) -> None:
+        """Make the packed copy now (the first batched call does it otherwise)."""
+        if self.uses_onednn and self.packed is None:
+            self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight.t().contiguous(), PACK_ROWS)
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, C] -> [B, V]"""
-        w = self.weight
-        if x.shape[0] == 1 or not AVAILABLE or w.device.type != "cpu" or w.dtype != torch.float32:
-            return x @ w
-        if self.packed is None:
-            self.packed = torch.ops.mkldnn._reorder_linear_weight(w.t().contiguous(), PACK_ROWS)
-        return torch.ops.mkldnn._linear_pointwise(x.contiguous(), self.packed, None, "none", [None], "")
+        B = x.shape[0]
+        if B == 1 or not self.uses_onednn:
+            return x @ self.weight
+        self.pack()
+        if B < PAD_ROWS:
+            x = torch.cat([x, x.new_zeros(PAD_ROWS - B, x.shape[1])])
+        out = torch.ops.mkldnn._linear_pointwise(x.contiguous(), self.packed, None, "none", [None], "")
+        return out[:B] if B < PAD_ROWS else out

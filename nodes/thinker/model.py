@@ -41,7 +41,13 @@ class Thinker(Decoder):
         self.args = args
         self.embed_tokens = nn.Embedding(args.vocab_size, args.dim)
         self.lm_head = Linear(args.dim, args.vocab_size)
-        self._decode_head: PackedHead | None = None  # lm_head for decode batches (packed on first use)
+        self._decode_head: PackedHead | None = None  # lm_head for decode batches (packed by `prepare`)
+
+    def prepare(self) -> None:
+        """The decoder's derived tensors, and the lm_head packed for decode batches (packed_head.py)."""
+        super().prepare()
+        self._decode_head = PackedHead(self.lm_head.weight)
+        self._decode_head.pack()
 
     def head(self, x: torch.Tensor) -> torch.Tensor:
         """Final-normed hidden [..., C] -> logits [..., V]."""

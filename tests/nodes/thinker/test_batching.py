@@ -144,6 +144,22 @@ def test_batched_runs_equal_the_same_runs_alone_as_they_join_and_leave(model):
     assert any(0 < decoded < rows for decoded, rows in rec.heads)  # a newcomer's first token rode on a decode step
 
 
+def test_newcomers_arriving_together_are_prefilled_in_one_step(model):
+    make = mixed(model)
+    want_tokens, want_logits = alone(model, make)
+    rec = Recording(model, hold_at=1)
+    engine = BatchingEngine(rec, max_batch=8, prefill_chunk=128)
+    rs = make()
+    streams = [engine.submit(rs[0])]
+    assert rec.reached.wait(WAIT)  # the first is decoding; the others arrive together
+    streams += [engine.submit(r) for r in rs[1:]]
+    rec.release.set()
+    assert_same([list(s) for s in streams], [rec.logits[id(r)] for r in rs], want_tokens, want_logits)
+    # per step, prefilled rows: the first prompt's; the 300-position prompt's first and second 128-position chunks
+    # (each the whole budget); its last 44 positions with the other three prompts (44 + 20 + 5 + 14 <= 128)
+    assert [rows - decoded for decoded, rows in rec.heads[:5]] == [1, 0, 0, 0, 4]
+
+
 def test_max_batch_bounds_the_batch(model):
     make = mixed(model)
     want_tokens, want_logits = alone(model, make)
