@@ -19,8 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..common.rmsnorm import RMSNorm
-from ..common.rope import apply_rope, inv_freq, mrope_cos_sin, sectioned_axis_map
+from ..common.rope import apply_rope
 from ..common.segments import SegmentGroup, segment_attention, segment_groups
+from ..common.vision_blocks import PatchMerger, patch_coordinates, rotary_cos_sin
 
 ACTIVATIONS = {"silu": F.silu, "gelu": F.gelu, "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh")}
 NORM_EPS = 1e-6
@@ -91,17 +92,6 @@ class VisionArgs:
             raise ValueError("; ".join(problems))
 
 
-def patch_coordinates(grids: Sequence[tuple[int, int, int]], merge: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(row [N], col [N]) patch coordinates in packed merge-block order, (h/M, w/M, M, M) repeated over t."""
-    rows, cols = [], []
-    for t, h, w in grids:
-        r = torch.arange(h).view(h // merge, 1, merge, 1).expand(-1, w // merge, -1, merge)
-        c = torch.arange(w).view(1, w // merge, 1, merge).expand(h // merge, -1, merge, -1)
-        rows.append(r.reshape(-1).repeat(t))
-        cols.append(c.reshape(-1).repeat(t))
-    return torch.cat(rows), torch.cat(cols)
-
-
 def window_order(grids: Sequence[tuple[int, int, int]], merge: int, side: int) -> tuple[torch.Tensor, list[int]]:
     """Merge blocks reordered so each window is contiguous: frame by frame, windows in raster order, blocks in
     raster order inside a window. -> (packed merge-block index [K] in the new order, blocks per window)."""
@@ -117,14 +107,6 @@ def window_order(grids: Sequence[tuple[int, int, int]], merge: int, side: int) -
                     sizes.append(window.numel())
         offset += t * bh * bw
     return torch.cat(order), sizes
-
-
-def rotary_cos_sin(rows: torch.Tensor, cols: torch.Tensor, head_dim: int, theta: float
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """2D rotary cos, sin [N, Dh] float32: angles concat(row*f, col*f) with Dh/4 frequencies f, duplicated."""
-    freqs = inv_freq(head_dim // 2, theta)  # [Dh/4]
-    axes = sectioned_axis_map([freqs.shape[0], freqs.shape[0]])
-    return mrope_cos_sin(torch.stack([rows, cols]), freqs.repeat(2), axes)
 
 
 class Attention(nn.Module):
@@ -163,27 +145,13 @@ class Block(nn.Module):
         return x + self.down(self.act(self.gate(y)) * self.up(y))
 
 
-class Merger(nn.Module):
-    """U consecutive patches -> one token: RMSNorm per patch, Linear, exact GELU, Linear. [N, D] -> [K, Do]."""
-
-    def __init__(self, args: VisionArgs):
-        super().__init__()
-        self.merged_dim = args.merged_dim
-        self.norm = RMSNorm(args.hidden_size, NORM_EPS)
-        self.fc1 = nn.Linear(args.merged_dim, args.merged_dim)
-        self.fc2 = nn.Linear(args.merged_dim, args.out_hidden_size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(self.norm(x).view(-1, self.merged_dim))))
-
-
 class VisionEncoder(nn.Module):
     def __init__(self, args: VisionArgs):
         super().__init__()
         self.args = args
         self.patch_embed = nn.Linear(args.patch_dim, args.hidden_size, bias=False)  # = Conv3d, kernel = stride
         self.blocks = nn.ModuleList(Block(args) for _ in range(args.depth))
-        self.merger = Merger(args)
+        self.merger = PatchMerger(RMSNorm(args.hidden_size, NORM_EPS), args.merged_dim, args.out_hidden_size)
 
     def forward(self, pixels: torch.Tensor, grids: Sequence[tuple[int, int, int]]) -> torch.Tensor:
         """pixels [N, C*TP*P*P] in merge-block order, grids (t, h, w) per item -> merged [K, Do] in the same

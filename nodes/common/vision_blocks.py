@@ -1,0 +1,51 @@
+"""Pieces of the Qwen-VL vision towers: patch coordinates in merge-block order, their 2D rotary tables, and the
+M x M patch merger.
+
+Shapes: N patches (all items packed), D hidden size, Dh head dim, M spatial merge size, U = M^2 patches per
+merge block, K = N / U merged tokens, Do output size, (t, h, w) an item's patch grid.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .rope import inv_freq, mrope_cos_sin, sectioned_axis_map
+
+
+def patch_coordinates(grids: Sequence[tuple[int, int, int]], merge: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row [N], col [N]) patch coordinates in packed merge-block order, (h/M, w/M, M, M) repeated over t."""
+    rows, cols = [], []
+    for t, h, w in grids:
+        r = torch.arange(h).view(h // merge, 1, merge, 1).expand(-1, w // merge, -1, merge)
+        c = torch.arange(w).view(1, w // merge, 1, merge).expand(h // merge, -1, merge, -1)
+        rows.append(r.reshape(-1).repeat(t))
+        cols.append(c.reshape(-1).repeat(t))
+    return torch.cat(rows), torch.cat(cols)
+
+
+def rotary_cos_sin(rows: torch.Tensor, cols: torch.Tensor, head_dim: int, theta: float
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """2D rotary cos, sin [N, Dh] float32: angles concat(row*f, col*f) with Dh/4 frequencies f, duplicated;
+    the common multi-axis rope with rows and columns as two axes of Dh/4 frequencies each."""
+    freqs = inv_freq(head_dim // 2, theta)  # [Dh/4]
+    axes = sectioned_axis_map([freqs.shape[0], freqs.shape[0]])
+    return mrope_cos_sin(torch.stack([rows, cols]), freqs.repeat(2), axes)
+
+
+class PatchMerger(nn.Module):
+    """U consecutive patches -> one token: `norm` (per patch, or over the concatenation when `post_shuffle`),
+    Linear, exact GELU, Linear. [N, D] -> [K, Do]."""
+
+    def __init__(self, norm: nn.Module, merged_dim: int, out_dim: int, post_shuffle: bool = False):
+        super().__init__()
+        self.post_shuffle, self.merged_dim = post_shuffle, merged_dim
+        self.norm = norm
+        self.fc1 = nn.Linear(merged_dim, merged_dim)
+        self.fc2 = nn.Linear(merged_dim, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm(x.view(-1, self.merged_dim)) if self.post_shuffle else self.norm(x).view(-1, self.merged_dim)
+        return self.fc2(F.gelu(self.fc1(x)))
