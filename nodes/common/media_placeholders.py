@@ -1,12 +1,14 @@
 """What the Thinker-prompt interleavers share: a prompt's media placeholders matched to its media list, the
-encoder outputs checked against them, and the scatter of encoder rows into the token embeddings.
+encoder outputs checked against them, each placeholder expanded to its item's tokens, and the encoder rows
+scattered into the token embeddings.
 
-Shapes: S expanded tokens, C width, n rows of one item. `ids` is a family's token-id table with `audio`,
-`image` and `video` pad ids.
+Shapes: S0 prompt tokens, S expanded tokens, C width, n rows of one item. `ids` is a family's token-id table
+(audio, image, video pad ids, spatial_merge_size).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 
@@ -17,6 +19,76 @@ if TYPE_CHECKING:  # the prompt payload of the Qwen families; common/ needs only
     from ..qwen.payloads import PromptTokens
 
 KINDS = ("audio", "image", "video")
+# (prompt tokens, index of the video pad, grid, seconds per grid, audio tokens, ids) -> the pad's replacement
+AudioInVideoTokens = Callable[[list[int], int, tuple[int, int, int], float, int, Any], list[int]]
+
+
+@dataclass(frozen=True)
+class ExpandedPrompt:
+    """A prompt with every placeholder expanded and the encoder rows scattered into its embeddings."""
+
+    input_ids: torch.Tensor                        # [S] int64
+    embeds: torch.Tensor                           # [S, C]
+    visual_mask: torch.Tensor | None               # [S] bool, image and video tokens; None without vision
+    vision_rows: torch.Tensor | None               # rows of vision.embeddings in sequence order
+    audio_tokens: list[int]                        # per clip, prompt order
+    image_grids: list[tuple[int, int, int]]
+    video_grids: list[tuple[int, int, int]]
+    video_seconds_per_grid: list[float]
+    video_audio_in_video: list[bool]
+
+
+def expand_and_embed(prompt: PromptTokens, audio: AudioEmbeddings | None, vision: VisionEmbeddings | None,
+                     embed_table: torch.Tensor, ids: Any, pad_names: str,
+                     audio_in_video_tokens: AudioInVideoTokens) -> ExpandedPrompt:
+    """Audio pad -> n pads of its clip, image/video pad -> t*h*w/m^2 pads, a video with audio_in_video ->
+    `audio_in_video_tokens(...)` (the family's interleaving; its clip is the next one in the audio list); then
+    the tokens embedded with `embed_table` [V, C] and the encoder rows put in their places."""
+    tokens = prompt.ids.tolist()
+    where, media = placeholders(prompt, ids, pad_names)
+    audio_tokens = list(audio.tokens) if audio is not None else []
+    items = vision_items(vision, ids.spatial_merge_size)
+    check_counts(media, audio, audio_tokens, items)
+
+    pieces: list[list[int]] = []
+    prev, next_audio = 0, 0
+    vision_rows: list[torch.Tensor] = []  # row indices into vision.embeddings, in sequence order
+    image_grids, video_grids, video_spg, video_aiv = [], [], [], []
+    for at, item in zip(where, media):
+        pieces.append(tokens[prev:at])
+        prev = at + 1
+        if item.kind == "audio":
+            pieces.append([ids.audio] * audio_tokens[next_audio])
+            next_audio += 1
+            continue
+        offset, n, vi = vision_item(items, item)
+        vision_rows.append(torch.arange(offset, offset + n))
+        grid = tuple(vision.grids[vi])
+        if item.kind == "image":
+            image_grids.append(grid)
+            pieces.append([ids.image] * n)
+            continue
+        video_grids.append(grid)
+        video_spg.append(float(vision.seconds_per_grid[vi]))
+        video_aiv.append(item.audio_in_video)
+        if not item.audio_in_video:
+            pieces.append([ids.video] * n)
+            continue
+        pieces.append(audio_in_video_tokens(tokens, at, grid, video_spg[-1], audio_tokens[next_audio], ids))
+        next_audio += 1
+    pieces.append(tokens[prev:])
+    input_ids = torch.tensor([t for p in pieces for t in p], dtype=torch.long)
+
+    embeds = embed_table[input_ids.to(embed_table.device)]  # [S, C]
+    if audio is not None and audio.embeddings.shape[0]:
+        scatter(embeds, input_ids == ids.audio, audio.embeddings, "audio")
+    visual_mask = rows = None
+    if vision_rows:
+        rows = torch.cat(vision_rows).to(vision.embeddings.device)
+        visual_mask = (input_ids == ids.image) | (input_ids == ids.video)
+        scatter(embeds, visual_mask, vision.embeddings[rows], "vision")
+    return ExpandedPrompt(input_ids, embeds, visual_mask, rows, audio_tokens, image_grids, video_grids, video_spg,
+                          video_aiv)
 
 
 def placeholders(prompt: PromptTokens, ids: Any, pad_names: str) -> tuple[list[int], tuple[MediaItem, ...]]:
