@@ -1,5 +1,5 @@
-"""Pieces of the Qwen-VL vision towers: patch coordinates in merge-block order, their 2D rotary tables, and the
-M x M patch merger.
+"""Pieces of the Qwen-VL vision towers: patch coordinates in merge-block order, their 2D rotary tables and its
+float32 application, and the M x M patch merger.
 
 Shapes: N patches (all items packed), D hidden size, Dh head dim, M spatial merge size, U = M^2 patches per
 merge block, K = N / U merged tokens, Do output size, (t, h, w) an item's patch grid.
@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .rope import inv_freq, mrope_cos_sin, sectioned_axis_map
+from .rope import apply_rope, inv_freq, mrope_cos_sin, sectioned_axis_map
 
 
 def patch_coordinates(grids: Sequence[tuple[int, int, int]], merge: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,6 +33,11 @@ def rotary_cos_sin(rows: torch.Tensor, cols: torch.Tensor, head_dim: int, theta:
     freqs = inv_freq(head_dim // 2, theta)  # [Dh/4]
     axes = sectioned_axis_map([freqs.shape[0], freqs.shape[0]])
     return mrope_cos_sin(torch.stack([rows, cols]), freqs.repeat(2), axes)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate-half rotary (rope.apply_rope) in float32. x: [N, H, Dh]; cos/sin: [N, 1, Dh]."""
+    return apply_rope(x.float(), cos, sin).to(x.dtype)
 
 
 class PatchMerger(nn.Module):

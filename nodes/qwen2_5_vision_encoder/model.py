@@ -19,9 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..common.rmsnorm import RMSNorm
-from ..common.rope import apply_rope
 from ..common.segments import SegmentGroup, segment_attention, segment_groups
-from ..common.vision_blocks import PatchMerger, patch_coordinates, rotary_cos_sin
+from ..common.vision_blocks import PatchMerger, apply_rotary, patch_coordinates, rotary_cos_sin
 
 ACTIVATIONS = {"silu": F.silu, "gelu": F.gelu, "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh")}
 NORM_EPS = 1e-6
@@ -122,7 +121,7 @@ class Attention(nn.Module):
                 segs: Sequence[SegmentGroup]) -> torch.Tensor:
         n = x.shape[0]
         q, k, v = (p(x).view(n, self.num_heads, self.head_dim) for p in (self.q, self.k, self.v))  # [N, H, Dh]
-        q, k = (apply_rope(t.float(), cos, sin).to(t.dtype) for t in (q, k))
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         return self.proj(segment_attention(q, k, v, segs).reshape(n, -1))
 
 

@@ -15,9 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...runtime.errors import UserError
-from ..common.rope import apply_rope
 from ..common.segments import SegmentGroup, segment_attention, segment_groups
-from ..common.vision_blocks import PatchMerger, patch_coordinates, rotary_cos_sin
+from ..common.vision_blocks import PatchMerger, apply_rotary, patch_coordinates, rotary_cos_sin
 
 _ACTS = {"gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
          "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
@@ -107,11 +106,6 @@ def interpolate_positions(table: torch.Tensor, pos_r: torch.Tensor, pos_c: torch
     dr, dc = dr.to(table.dtype), dc.to(table.dtype)
     return ((1 - dr) * (1 - dc) * table[r0 * side + c0] + (1 - dr) * dc * table[r0 * side + c1]
             + dr * (1 - dc) * table[r1 * side + c0] + dr * dc * table[r1 * side + c1])
-
-
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate-half rotary (rope.apply_rope) in float32. x: [N, H, Dh]; cos/sin: [N, 1, Dh]."""
-    return apply_rope(x.float(), cos, sin).to(x.dtype)
 
 
 class Attention(nn.Module):
