@@ -1,4 +1,4 @@
-"""Pieces of the Qwen-VL vision towers: patch coordinates in merge-block order, their 2D rotary tables and its
+"""Pieces of the Qwen-VL vision towers: derived sizes, patch coordinates in merge-block order, their 2D rotary tables and its
 float32 application, and the M x M patch merger.
 
 Shapes: N patches (all items packed), D hidden size, Dh head dim, M spatial merge size, U = M^2 patches per
@@ -13,6 +13,36 @@ import torch.nn.functional as F
 from torch import nn
 
 from .rope import apply_rope, inv_freq, mrope_cos_sin, sectioned_axis_map
+
+
+class TowerSizes:
+    """Derived sizes of a vision tower's args dataclass (with hidden_size, num_heads, in_channels, patch_size,
+    temporal_patch_size and spatial_merge_size)."""
+
+    hidden_size: int
+    num_heads: int
+    in_channels: int
+    patch_size: int
+    temporal_patch_size: int
+    spatial_merge_size: int
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    @property
+    def patch_dim(self) -> int:
+        return self.in_channels * self.temporal_patch_size * self.patch_size ** 2
+
+    @property
+    def merged_dim(self) -> int:
+        return self.hidden_size * self.spatial_merge_size ** 2
+
+    def size_problems(self) -> list[str]:
+        """What makes the sizes unusable (the 2D rotary needs a head dim that is a multiple of 4)."""
+        if self.hidden_size % self.num_heads or self.head_dim % 4:
+            return [f"hidden_size {self.hidden_size} / num_heads {self.num_heads} must be a multiple of 4"]
+        return []
 
 
 def patch_coordinates(grids: Sequence[tuple[int, int, int]], merge: int) -> tuple[torch.Tensor, torch.Tensor]:

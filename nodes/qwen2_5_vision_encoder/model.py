@@ -20,14 +20,14 @@ from torch import nn
 
 from ..common.rmsnorm import RMSNorm
 from ..common.segments import SegmentGroup, segment_attention, segment_groups
-from ..common.vision_blocks import PatchMerger, apply_rotary, patch_coordinates, rotary_cos_sin
+from ..common.vision_blocks import PatchMerger, TowerSizes, apply_rotary, patch_coordinates, rotary_cos_sin
 
 ACTIVATIONS = {"silu": F.silu, "gelu": F.gelu, "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh")}
 NORM_EPS = 1e-6
 
 
 @dataclass(frozen=True)
-class VisionArgs:
+class VisionArgs(TowerSizes):
     # Defaults are the released 7B values (the config class's hidden_size default, 3584, is not).
     depth: int = 32
     hidden_size: int = 1280
@@ -60,26 +60,12 @@ class VisionArgs:
         return args
 
     @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
-
-    @property
-    def patch_dim(self) -> int:
-        return self.in_channels * self.temporal_patch_size * self.patch_size ** 2
-
-    @property
-    def merged_dim(self) -> int:
-        return self.hidden_size * self.spatial_merge_size ** 2
-
-    @property
     def window_blocks(self) -> int:
         """A window's side in merge blocks."""
         return self.window_size // self.spatial_merge_size // self.patch_size
 
     def check(self) -> None:
-        problems = []
-        if self.hidden_size % self.num_heads or self.head_dim % 4:
-            problems.append(f"hidden_size {self.hidden_size} / num_heads {self.num_heads} must be a multiple of 4")
+        problems = self.size_problems()
         if any(not 0 <= i < self.depth for i in self.fullatt_block_indexes):
             problems.append(f"fullatt_block_indexes {list(self.fullatt_block_indexes)} must be < depth {self.depth}")
         if self.window_blocks < 1:

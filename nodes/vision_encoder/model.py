@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ...runtime.errors import UserError
 from ..common.segments import SegmentGroup, segment_attention, segment_groups
-from ..common.vision_blocks import PatchMerger, apply_rotary, patch_coordinates, rotary_cos_sin
+from ..common.vision_blocks import PatchMerger, TowerSizes, apply_rotary, patch_coordinates, rotary_cos_sin
 
 _ACTS = {"gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
          "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
@@ -24,7 +24,7 @@ _ACTS = {"gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
 
 
 @dataclass(frozen=True)
-class VisionArgs:
+class VisionArgs(TowerSizes):
     depth: int = 27
     hidden_size: int = 1152
     num_heads: int = 16
@@ -57,25 +57,11 @@ class VisionArgs:
         return args
 
     @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
-
-    @property
-    def patch_dim(self) -> int:
-        return self.in_channels * self.temporal_patch_size * self.patch_size ** 2
-
-    @property
-    def merged_dim(self) -> int:
-        return self.hidden_size * self.spatial_merge_size ** 2
-
-    @property
     def grid_side(self) -> int:
         return math.isqrt(self.num_position_embeddings)
 
     def check(self) -> None:
-        problems = []
-        if self.hidden_size % self.num_heads or self.head_dim % 4:
-            problems.append(f"hidden_size {self.hidden_size} / num_heads {self.num_heads} must be a multiple of 4")
+        problems = self.size_problems()
         if self.grid_side ** 2 != self.num_position_embeddings:
             problems.append(f"num_position_embeddings {self.num_position_embeddings} is not a perfect square")
         if any(not 0 <= i < self.depth for i in self.deepstack_visual_indexes):
