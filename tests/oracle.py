@@ -5,11 +5,12 @@ Configs follow shared/reference/qwen3-omni.md section 12 (real special-token ids
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from config_overrides import with_overrides
 
 TOKENS = dict(audio_token_id=151675, image_token_id=151655, video_token_id=151656, audio_start_token_id=151669,
               audio_end_token_id=151670, vision_start_token_id=151652, vision_end_token_id=151653)
@@ -60,13 +61,7 @@ BASE: dict[str, Any] = {
 
 def config_dict(overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """BASE with `overrides` merged per sub-config, e.g. {"thinker_config.text_config": {"head_dim": 24}}."""
-    out = copy.deepcopy(BASE)
-    for path, values in (overrides or {}).items():
-        target = out
-        for part in path.split("."):
-            target = target[part]
-        target.update(values)
-    return out
+    return with_overrides(BASE, overrides)
 
 
 def build_model(overrides: dict[str, dict[str, Any]] | None = None, seed: int = 0):

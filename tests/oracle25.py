@@ -6,11 +6,12 @@ DiT/BigVGAN sizes, so parity is checked on two configurations, not one lucky one
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from config_overrides import with_overrides
 
 BASE: dict[str, Any] = {
     "thinker_config": dict(
@@ -74,13 +75,7 @@ SPEAKERS = {"Chelsie": 151870, "Ethan": 151871}
 
 def config_dict(overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """BASE with `overrides` merged per sub-config, e.g. {"talker_config": {"head_dim": 8}} (or VARIANT)."""
-    out = copy.deepcopy(BASE)
-    for path, values in (overrides or {}).items():
-        target = out
-        for part in path.split("."):
-            target = target[part]
-        target.update(values)
-    return out
+    return with_overrides(BASE, overrides)
 
 
 def build_model(overrides: dict[str, dict[str, Any]] | None = None, seed: int = 0):

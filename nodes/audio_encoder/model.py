@@ -11,7 +11,6 @@ T tokens per chunk, n tokens (packed), D model width, H heads, K head dim, O out
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from typing import Any, Sequence
 
@@ -19,7 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..common.audio_chunks import chunk_lengths
 from ..common.segments import SegmentGroup, segment_attention, segment_groups
+from ..common.sinusoids import sinusoids
 
 CPU_CONV_CHUNKS = 8  # chunks per conv call on CPU: 64 at once ran 2-4x slower per chunk (activations leave the cache)
 
@@ -74,22 +75,9 @@ def conv_out_len(n: int) -> int:
     return n
 
 
-def chunk_lengths(frames: int, chunk: int) -> list[int]:
-    """A clip's frames cut into chunks of `chunk` frames, the last one shorter."""
-    return [min(chunk, frames - start) for start in range(0, frames, chunk)]
-
-
 def audio_tokens(frames: int, n_window: int = 50) -> int:
     """Tokens the encoder makes from a clip of `frames` valid mel frames (13 per full 100-frame chunk)."""
     return sum(conv_out_len(c) for c in chunk_lengths(frames, 2 * n_window))
-
-
-def sinusoids(length: int, channels: int, max_timescale: float = 10000.0) -> torch.Tensor:
-    """[length, channels] table: sin of position * inv_freq in the first half, cos in the second."""
-    inc = math.log(max_timescale) / (channels // 2 - 1)
-    inv_freq = torch.exp(-inc * torch.arange(channels // 2, dtype=torch.float32))
-    angles = torch.arange(length, dtype=torch.float32)[:, None] * inv_freq[None, :]
-    return torch.cat([angles.sin(), angles.cos()], dim=1)
 
 
 class EncoderLayer(nn.Module):

@@ -12,7 +12,7 @@ rope_delta = max(position) + 1 - S; a decode step at cache length c uses c + rop
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
@@ -33,15 +33,40 @@ class MediaTokenIds:
     spatial_merge_size: int = 2
 
 
-def vision_positions(start: float, grid: Sequence[int], seconds_per_grid: float, ids: MediaTokenIds) -> torch.Tensor:
-    """[3, t*h*w/m^2] positions of one image/video starting at `start`."""
+def vision_positions(start: float, grid: Sequence[int], seconds_per_grid: float, ids: Any,
+                     truncate: bool = False) -> torch.Tensor:
+    """[3, t*h*w/m^2] positions of one image/video starting at `start`, float32; int64 with the frame times
+    truncated when `truncate` (Qwen2.5-Omni). `ids` gives position_id_per_seconds and spatial_merge_size."""
     t, h, w = (int(g) for g in grid)
     gh, gw = h // ids.spatial_merge_size, w // ids.spatial_merge_size
-    spg = torch.tensor(seconds_per_grid, dtype=torch.float32)
-    tt = (torch.arange(t) * spg * ids.position_id_per_seconds).view(t, 1, 1).expand(t, gh, gw)
-    hh = torch.arange(gh, dtype=torch.float32).view(1, gh, 1).expand(t, gh, gw)
-    ww = torch.arange(gw, dtype=torch.float32).view(1, 1, gw).expand(t, gh, gw)
+    dtype = torch.long if truncate else torch.float32
+    frame_t = torch.arange(t) * torch.tensor(seconds_per_grid, dtype=torch.float32) * ids.position_id_per_seconds
+    tt = frame_t.to(dtype).view(t, 1, 1).expand(t, gh, gw)
+    hh = torch.arange(gh, dtype=dtype).view(1, gh, 1).expand(t, gh, gw)
+    ww = torch.arange(gw, dtype=dtype).view(1, 1, gw).expand(t, gh, gw)
     return torch.stack([tt, hh, ww]).reshape(3, -1) + start
+
+
+class MediaCounter:
+    """The media lists of a prompt consumed in order while its pads are placed (rope_index)."""
+
+    def __init__(self, **available: Sequence):
+        self.available = available
+        self.used = dict.fromkeys(available, 0)
+
+    def take(self, kind: str, at: int) -> int:
+        """The index of the next `kind` item, for the placeholder at token `at`."""
+        n, have = self.used[kind], len(self.available[kind])
+        if n >= have:
+            raise ValueError(f"the prompt has more {kind} placeholders than {kind} items ({have}), "
+                             f"the first extra one at token {at}")
+        self.used[kind] += 1
+        return n
+
+    def check_all_taken(self) -> None:
+        for kind, given in self.available.items():
+            if self.used[kind] != len(given):
+                raise ValueError(f"{len(given)} {kind} item(s) given but the prompt has {self.used[kind]}")
 
 
 def audio_in_video_order(video_t: torch.Tensor, audio_t: torch.Tensor) -> torch.Tensor:
@@ -76,15 +101,7 @@ def rope_index(input_ids: torch.Tensor, ids: MediaTokenIds, *, audio_tokens: Seq
     pieces: list[torch.Tensor] = []
     st = 0.0
     i = text_start = 0
-    counters = {"audio": 0, "image": 0, "video": 0}
-
-    def take(kind: str, available: Sequence) -> int:
-        n = counters[kind]
-        if n >= len(available):
-            raise ValueError(f"the prompt has more {kind} placeholders than {kind} items ({len(available)}) "
-                             f"at token {i}")
-        counters[kind] += 1
-        return n
+    media = MediaCounter(audio=audio_tokens, image=image_grids, video=video_grids)
 
     def flush_text(end: int) -> None:
         nonlocal st
@@ -99,16 +116,16 @@ def rope_index(input_ids: torch.Tensor, ids: MediaTokenIds, *, audio_tokens: Seq
             continue
         flush_text(i)
         if tok == ids.audio:
-            n = audio_tokens[take("audio", audio_tokens)]
+            n = audio_tokens[media.take("audio", i)]
             pos, expect = (torch.arange(n, dtype=torch.float32) + st).expand(3, n), [ids.audio] * n
         elif tok == ids.image:
-            g = take("image", image_grids)
-            pos = vision_positions(st, image_grids[g], 1.0, ids)  # image frames: pos_per_second apart
+            grid = image_grids[media.take("image", i)]
+            pos = vision_positions(st, grid, 1.0, ids)  # image frames: pos_per_second apart
             expect = [ids.image] * pos.shape[1]
         else:
-            v = take("video", video_grids)
+            v = media.take("video", i)
             if aiv[v]:
-                n_audio = audio_tokens[take("audio", audio_tokens)]
+                n_audio = audio_tokens[media.take("audio", i)]
                 pos, is_video = audio_in_video_positions(st, video_grids[v], spg[v], n_audio, ids)
                 expect = [ids.video if x else ids.audio for x in is_video.tolist()]
             else:
@@ -122,9 +139,7 @@ def rope_index(input_ids: torch.Tensor, ids: MediaTokenIds, *, audio_tokens: Seq
         st = float(pos.max()) + 1
         i = text_start = i + len(expect)
     flush_text(S)
-    for kind, given in (("audio", audio_tokens), ("image", image_grids), ("video", video_grids)):
-        if counters[kind] != len(given):
-            raise ValueError(f"{len(given)} {kind} item(s) given but the prompt has {counters[kind]}")
+    media.check_all_taken()
     positions = torch.cat(pieces, dim=1) if pieces else torch.zeros(3, 0)
     delta = (float(positions.max()) + 1 - S) if S else 0.0
     return positions, (int(delta) if delta == int(delta) else delta)

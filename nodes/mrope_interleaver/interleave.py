@@ -8,135 +8,35 @@ audio pads merged by time + `<|audio_end|><|vision_end|>` (the clip is the next 
 """
 from __future__ import annotations
 
-from typing import Sequence
-
 import torch
 
 from ...runtime.errors import UserError
-from ..common.media_payloads import AudioEmbeddings, MediaItem, VisionEmbeddings
+from ..common.media_payloads import AudioEmbeddings, VisionEmbeddings
+from ..common.media_placeholders import expand_and_embed
 from ..common.mrope_positions import MediaTokenIds, audio_in_video_positions, rope_index
 from ..qwen.payloads import MediaLayout, PromptTokens, ThinkerPrompt
 
 
-def _media_of(prompt: PromptTokens, ids: MediaTokenIds) -> tuple[list[int], tuple[MediaItem, ...]]:
-    """Placeholder indices in prompt.ids and the media item of each (inferred from the ids if not given)."""
-    pad_kind = {ids.audio: "audio", ids.image: "image", ids.video: "video"}
-    tokens = prompt.ids.tolist()
-    where = [i for i, t in enumerate(tokens) if t in pad_kind]
-    kinds = [pad_kind[tokens[i]] for i in where]
-    media = prompt.media
-    if not media:  # no media list: one item per placeholder, in order
-        seen = {"audio": 0, "image": 0, "video": 0}
-        inferred = []
-        for k in kinds:
-            inferred.append(MediaItem(k, seen[k]))
-            seen[k] += 1
-        media = tuple(inferred)
-    if kinds != [m.kind for m in media]:
-        raise UserError(f"the prompt's placeholder tokens ({_tally(kinds)}) do not match its media list "
-                        f"({_tally([m.kind for m in media])}); a PromptTokens needs exactly one "
-                        f"<|audio_pad|>/<|image_pad|>/<|video_pad|> per media item, in order")
-    return where, media
-
-
-def _tally(kinds: Sequence[str]) -> str:
-    return ", ".join(f"{kinds.count(k)} {k}" for k in ("audio", "image", "video")) or "none"
-
-
-def _vision_items(vision: VisionEmbeddings | None, merge: int) -> dict[str, list[tuple[int, int, int]]]:
-    """Per kind, (row offset, rows, item index) of each vision item, in the order given."""
-    out: dict[str, list[tuple[int, int, int]]] = {"image": [], "video": []}
-    if vision is None:
-        return out
-    offset = 0
-    for i, (grid, kind) in enumerate(zip(vision.grids, vision.kinds)):
-        t, h, w = grid
-        n = t * h * w // (merge * merge)
-        if kind not in out:
-            raise UserError(f"vision item {i} has kind '{kind}'; expected 'image' or 'video'")
-        out[kind].append((offset, n, i))
-        offset += n
-    if offset != vision.embeddings.shape[0]:
-        raise UserError(f"the vision embeddings have {vision.embeddings.shape[0]} rows but their grids "
-                        f"{[list(g) for g in vision.grids]} add up to {offset} merged tokens")
-    return out
-
-
 def build_thinker_prompt(prompt: PromptTokens, audio: AudioEmbeddings | None, vision: VisionEmbeddings | None,
                          embed_table: torch.Tensor, ids: MediaTokenIds) -> ThinkerPrompt:
-    where, media = _media_of(prompt, ids)
-    tokens = prompt.ids.tolist()
-    audio_tokens = list(audio.tokens) if audio is not None else []
-    items = _vision_items(vision, ids.spatial_merge_size)
-    n_audio_needed = sum(m.kind == "audio" or m.audio_in_video for m in media)
-    need = {"audio": n_audio_needed, "image": sum(m.kind == "image" for m in media),
-            "video": sum(m.kind == "video" for m in media)}
-    have = {"audio": len(audio_tokens), "image": len(items["image"]), "video": len(items["video"])}
-    for kind in need:
-        if need[kind] != have[kind]:
-            raise UserError(f"the prompt has {need[kind]} {kind} item(s) (counting videos with audio_in_video "
-                            f"as audio too) but {have[kind]} {kind} embedding(s) were given")
-    if audio is not None and sum(audio_tokens) != audio.embeddings.shape[0]:
-        raise UserError(f"audio embeddings have {audio.embeddings.shape[0]} rows but tokens {audio_tokens} "
-                        f"add up to {sum(audio_tokens)}")
-
-    pieces: list[list[int]] = []
-    prev, next_audio = 0, 0
-    vision_rows: list[torch.Tensor] = []  # row indices into vision.embeddings, in sequence order
-    video_grids, video_spg, video_aiv, image_grids = [], [], [], []
-    for at, item in zip(where, media):
-        pad = tokens[at]
-        if item.kind == "audio":
-            pieces += [tokens[prev:at], [pad] * audio_tokens[next_audio]]
-            next_audio += 1
-        else:
-            offset, n, vi = items[item.kind][item.index] if item.index < len(items[item.kind]) else (0, 0, -1)
-            if vi < 0:
-                raise UserError(f"{item.kind} item {item.index} has no vision embeddings "
-                                f"({len(items[item.kind])} {item.kind}(s) given)")
-            vision_rows.append(torch.arange(offset, offset + n))
-            grid = tuple(vision.grids[vi])
-            if item.kind == "image":
-                image_grids.append(grid)
-                pieces += [tokens[prev:at], [pad] * n]
-            else:
-                video_grids.append(grid)
-                video_spg.append(float(vision.seconds_per_grid[vi]))
-                video_aiv.append(item.audio_in_video)
-                if not item.audio_in_video:
-                    pieces += [tokens[prev:at], [pad] * n]
-                else:
-                    pieces += [tokens[prev:at], _audio_in_video_tokens(
-                        tokens, at, grid, video_spg[-1], audio_tokens[next_audio], ids)]
-                    next_audio += 1
-        prev = at + 1
-    pieces.append(tokens[prev:])
-    input_ids = torch.tensor([t for p in pieces for t in p], dtype=torch.long)
-
-    embeds = embed_table[input_ids.to(embed_table.device)]  # [S, C]
-    if audio is not None and audio.embeddings.shape[0]:
-        _scatter(embeds, input_ids == ids.audio, audio.embeddings, "audio")
-    visual_mask, deepstack = None, ()
-    if vision_rows:
-        rows = torch.cat(vision_rows).to(vision.embeddings.device)
-        visual_mask = (input_ids == ids.image) | (input_ids == ids.video)
-        _scatter(embeds, visual_mask, vision.embeddings[rows], "vision")
-        deepstack = tuple(level[rows].to(embed_table.dtype) for level in vision.deepstack)
-
+    e = expand_and_embed(prompt, audio, vision, embed_table, ids, "<|audio_pad|>/<|image_pad|>/<|video_pad|>",
+                         _audio_in_video_tokens)
+    deepstack = () if e.vision_rows is None else tuple(level[e.vision_rows].to(embed_table.dtype)
+                                                       for level in vision.deepstack)
     try:
-        positions, delta = rope_index(input_ids, ids, audio_tokens=audio_tokens, image_grids=image_grids,
-                                      video_grids=video_grids, video_seconds_per_grid=video_spg,
-                                      video_audio_in_video=video_aiv)
+        positions, delta = rope_index(e.input_ids, ids, audio_tokens=e.audio_tokens, image_grids=e.image_grids,
+                                      video_grids=e.video_grids, video_seconds_per_grid=e.video_seconds_per_grid,
+                                      video_audio_in_video=e.video_audio_in_video)
     except ValueError as exc:
         raise UserError(f"TM-RoPE positions: {exc}") from None
-    layout = MediaLayout(audio_tokens=tuple(audio_tokens), image_grids=tuple(tuple(g) for g in image_grids),
-                         video_grids=tuple(tuple(g) for g in video_grids), video_seconds_per_grid=tuple(video_spg),
-                         video_audio_in_video=tuple(video_aiv))
-    return ThinkerPrompt(input_ids=input_ids, embeds=embeds, positions=positions, rope_delta=delta,
-                         visual_mask=visual_mask, deepstack=deepstack, layout=layout)
+    layout = MediaLayout(audio_tokens=tuple(e.audio_tokens), image_grids=tuple(e.image_grids),
+                         video_grids=tuple(e.video_grids), video_seconds_per_grid=tuple(e.video_seconds_per_grid),
+                         video_audio_in_video=tuple(e.video_audio_in_video))
+    return ThinkerPrompt(input_ids=e.input_ids, embeds=e.embeds, positions=positions, rope_delta=delta,
+                         visual_mask=e.visual_mask, deepstack=deepstack, layout=layout)
 
 
-def _audio_in_video_tokens(tokens: list[int], at: int, grid, spg: float, n_audio: int,
+def _audio_in_video_tokens(tokens: list[int], at: int, grid: tuple[int, int, int], spg: float, n_audio: int,
                            ids: MediaTokenIds) -> list[int]:
     """Replacement for the video pad at `at`: [audio_start] + merged pads + [audio_end] inside the vision
     wrappers (or only the merged pads if the prompt already wraps the pad in audio_start/audio_end)."""
@@ -152,14 +52,3 @@ def _audio_in_video_tokens(tokens: list[int], at: int, grid, spg: float, n_audio
     raise UserError(f"the video with audio_in_video at token {at} must be written "
                     f"<|vision_start|><|video_pad|><|vision_end|> (ids {ids.vision_start}, {ids.video}, "
                     f"{ids.vision_end}); found neighbours {before} and {after}")
-
-
-def _scatter(embeds: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, what: str) -> None:
-    """embeds[mask] = rows, in order (in place)."""
-    n = int(mask.sum())
-    if n != rows.shape[0]:
-        raise UserError(f"{what}: {rows.shape[0]} embedding rows for {n} placeholder positions")
-    if rows.shape[-1] != embeds.shape[-1]:
-        raise UserError(f"{what} embeddings have width {rows.shape[-1]} but the Thinker's is {embeds.shape[-1]} "
-                        f"(encoder and Thinker from different checkpoints?)")
-    embeds[mask.to(embeds.device)] = rows.to(embeds.device, embeds.dtype)

@@ -18,6 +18,8 @@ from typing import Any, Sequence
 
 import torch
 
+from ..common.mrope_positions import MediaCounter, vision_positions
+
 
 @dataclass(frozen=True)
 class TmropeIds:
@@ -58,18 +60,6 @@ class TmropeIds:
         return int(self.position_id_per_seconds * self.seconds_per_chunk)
 
 
-def vision_positions(start: int, grid: Sequence[int], seconds_per_grid: float, ids: TmropeIds) -> torch.Tensor:
-    """[3, t*h*w/m^2] int64 positions of one image or video starting at `start`."""
-    t, h, w = (int(g) for g in grid)
-    gh, gw = h // ids.spatial_merge_size, w // ids.spatial_merge_size
-    frame_t = (torch.arange(t) * torch.tensor(seconds_per_grid, dtype=torch.float32)
-               * ids.position_id_per_seconds).long()
-    tt = frame_t.view(t, 1, 1).expand(t, gh, gw)
-    hh = torch.arange(gh).view(1, gh, 1).expand(t, gh, gw)
-    ww = torch.arange(gw).view(1, 1, gw).expand(t, gh, gw)
-    return torch.stack([tt, hh, ww]).reshape(3, -1) + start
-
-
 def chunk_runs(t: Sequence[int], tokens_per_chunk: int, start: int) -> list[tuple[int, int]]:
     """Split t-sorted positions into runs [a, b): a new run begins at the first value at or past the next chunk
     boundary start + tokens_per_chunk * k (one boundary per value, so a jump over several chunks starts one run)."""
@@ -86,7 +76,7 @@ def audio_in_video(start: int, grid: Sequence[int], seconds_per_grid: float, n_a
                    ids: TmropeIds) -> tuple[torch.Tensor, torch.Tensor]:
     """Positions [3, nv + na] of a video's tokens and its audio's, interleaved chunk by chunk, and is_video
     [nv + na] bool in that order. Both streams start at `start` (the position after the shared bos)."""
-    video = vision_positions(start, grid, seconds_per_grid, ids)
+    video = vision_positions(start, grid, seconds_per_grid, ids, truncate=True)
     audio = (torch.arange(n_audio) + start).expand(3, n_audio)
     video_runs = chunk_runs(video[0].tolist(), ids.tokens_per_chunk, start)
     audio_runs = chunk_runs(audio[0].tolist(), ids.tokens_per_chunk, start)
@@ -115,19 +105,11 @@ def rope_index(input_ids: torch.Tensor, ids: TmropeIds, *, audio_tokens: Sequenc
     spg = list(video_seconds_per_grid) or [1.0] * len(video_grids)
     aiv = list(video_audio_in_video) or [False] * len(video_grids)
     pieces: list[torch.Tensor] = []
-    counters = {"audio": 0, "image": 0, "video": 0}
+    media = MediaCounter(audio=audio_tokens, image=image_grids, video=video_grids)
     i = text_start = 0
 
     def st() -> int:
         return int(pieces[-1].max()) + 1 if pieces else 0
-
-    def take(kind: str, available: Sequence) -> int:
-        n = counters[kind]
-        if n >= len(available):
-            raise ValueError(f"the prompt has more {kind} placeholders than {kind} items ({len(available)}), "
-                             f"the first extra one at token {i}")
-        counters[kind] += 1
-        return n
 
     def place_text(end: int) -> None:
         if end > text_start:
@@ -147,23 +129,24 @@ def rope_index(input_ids: torch.Tensor, ids: TmropeIds, *, audio_tokens: Sequenc
             continue
         if tok == ids.audio:
             place_text(i)
-            n = audio_tokens[take("audio", audio_tokens)]
+            n = audio_tokens[media.take("audio", i)]
             pos, expect = (torch.arange(n) + st()).expand(3, n), [ids.audio] * n
         elif tok == ids.image:
             place_text(i)
-            pos = vision_positions(st(), image_grids[take("image", image_grids)], 1.0, ids)  # frames 1 s apart
+            grid = image_grids[media.take("image", i)]
+            pos = vision_positions(st(), grid, 1.0, ids, truncate=True)  # frames 1 s apart
             expect = [ids.image] * pos.shape[1]
         else:
-            v = take("video", video_grids)
+            v = media.take("video", i)
             if aiv[v]:
                 place_text(i - 2)
                 place_shared((ids.vision_start, ids.audio_start), i - 2, "<|vision_bos|><|audio_bos|>")
-                n_audio = audio_tokens[take("audio", audio_tokens)]
+                n_audio = audio_tokens[media.take("audio", i)]
                 pos, is_video = audio_in_video(st(), video_grids[v], spg[v], n_audio, ids)
                 expect = [ids.video if x else ids.audio for x in is_video.tolist()]
             else:
                 place_text(i)
-                pos = vision_positions(st(), video_grids[v], spg[v], ids)
+                pos = vision_positions(st(), video_grids[v], spg[v], ids, truncate=True)
                 expect = [ids.video] * pos.shape[1]
         got = tokens[i:i + len(expect)]
         if got != expect:
@@ -176,9 +159,7 @@ def rope_index(input_ids: torch.Tensor, ids: TmropeIds, *, audio_tokens: Sequenc
             place_shared((ids.audio_end, ids.vision_end), i, "<|audio_eos|><|vision_eos|>")
             i = text_start = i + 2
     place_text(S)
-    for kind, given in (("audio", audio_tokens), ("image", image_grids), ("video", video_grids)):
-        if counters[kind] != len(given):
-            raise ValueError(f"{len(given)} {kind} item(s) given but the prompt has {counters[kind]}")
+    media.check_all_taken()
     positions = torch.cat(pieces, dim=1) if pieces else torch.zeros(3, 0, dtype=torch.long)
     delta = int(positions.max()) + 1 - S if S else 0
     return positions, delta

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..common.audio_chunks import chunk_lengths
 from ..common.segments import SegmentGroup, segment_attention, segment_groups
 from ..common.sinusoids import sinusoids
 
@@ -57,11 +58,6 @@ class AudioEncoderArgs:
 def conv_out_len(frames: int) -> int:
     """Tokens after conv2 (kernel 3, stride 2, padding 1) for a chunk or clip of `frames` frames."""
     return (frames - 1) // 2 + 1
-
-
-def chunk_lengths(frames: int, chunk: int) -> list[int]:
-    """A clip's frames cut into chunks of `chunk` frames, the last one shorter."""
-    return [min(chunk, frames - start) for start in range(0, frames, chunk)]
 
 
 def audio_tokens(frames: int) -> int:

@@ -19,15 +19,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..common.rmsnorm import RMSNorm
-from ..common.rope import apply_rope, inv_freq, mrope_cos_sin, sectioned_axis_map
 from ..common.segments import SegmentGroup, segment_attention, segment_groups
+from ..common.vision_blocks import PatchMerger, TowerSizes, apply_rotary, patch_coordinates, rotary_cos_sin
 
 ACTIVATIONS = {"silu": F.silu, "gelu": F.gelu, "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh")}
 NORM_EPS = 1e-6
 
 
 @dataclass(frozen=True)
-class VisionArgs:
+class VisionArgs(TowerSizes):
     # Defaults are the released 7B values (the config class's hidden_size default, 3584, is not).
     depth: int = 32
     hidden_size: int = 1280
@@ -60,26 +60,12 @@ class VisionArgs:
         return args
 
     @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
-
-    @property
-    def patch_dim(self) -> int:
-        return self.in_channels * self.temporal_patch_size * self.patch_size ** 2
-
-    @property
-    def merged_dim(self) -> int:
-        return self.hidden_size * self.spatial_merge_size ** 2
-
-    @property
     def window_blocks(self) -> int:
         """A window's side in merge blocks."""
         return self.window_size // self.spatial_merge_size // self.patch_size
 
     def check(self) -> None:
-        problems = []
-        if self.hidden_size % self.num_heads or self.head_dim % 4:
-            problems.append(f"hidden_size {self.hidden_size} / num_heads {self.num_heads} must be a multiple of 4")
+        problems = self.size_problems()
         if any(not 0 <= i < self.depth for i in self.fullatt_block_indexes):
             problems.append(f"fullatt_block_indexes {list(self.fullatt_block_indexes)} must be < depth {self.depth}")
         if self.window_blocks < 1:
@@ -89,17 +75,6 @@ class VisionArgs:
             problems.append(f"hidden_act '{self.hidden_act}' is not one of {sorted(ACTIVATIONS)}")
         if problems:
             raise ValueError("; ".join(problems))
-
-
-def patch_coordinates(grids: Sequence[tuple[int, int, int]], merge: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(row [N], col [N]) patch coordinates in packed merge-block order, (h/M, w/M, M, M) repeated over t."""
-    rows, cols = [], []
-    for t, h, w in grids:
-        r = torch.arange(h).view(h // merge, 1, merge, 1).expand(-1, w // merge, -1, merge)
-        c = torch.arange(w).view(1, w // merge, 1, merge).expand(h // merge, -1, merge, -1)
-        rows.append(r.reshape(-1).repeat(t))
-        cols.append(c.reshape(-1).repeat(t))
-    return torch.cat(rows), torch.cat(cols)
 
 
 def window_order(grids: Sequence[tuple[int, int, int]], merge: int, side: int) -> tuple[torch.Tensor, list[int]]:
@@ -119,14 +94,6 @@ def window_order(grids: Sequence[tuple[int, int, int]], merge: int, side: int) -
     return torch.cat(order), sizes
 
 
-def rotary_cos_sin(rows: torch.Tensor, cols: torch.Tensor, head_dim: int, theta: float
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """2D rotary cos, sin [N, Dh] float32: angles concat(row*f, col*f) with Dh/4 frequencies f, duplicated."""
-    freqs = inv_freq(head_dim // 2, theta)  # [Dh/4]
-    axes = sectioned_axis_map([freqs.shape[0], freqs.shape[0]])
-    return mrope_cos_sin(torch.stack([rows, cols]), freqs.repeat(2), axes)
-
-
 class Attention(nn.Module):
     """Separate q, k, v projections (with biases), rotary in float32, attention within segments."""
 
@@ -140,7 +107,7 @@ class Attention(nn.Module):
                 segs: Sequence[SegmentGroup]) -> torch.Tensor:
         n = x.shape[0]
         q, k, v = (p(x).view(n, self.num_heads, self.head_dim) for p in (self.q, self.k, self.v))  # [N, H, Dh]
-        q, k = (apply_rope(t.float(), cos, sin).to(t.dtype) for t in (q, k))
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         return self.proj(segment_attention(q, k, v, segs).reshape(n, -1))
 
 
@@ -163,27 +130,13 @@ class Block(nn.Module):
         return x + self.down(self.act(self.gate(y)) * self.up(y))
 
 
-class Merger(nn.Module):
-    """U consecutive patches -> one token: RMSNorm per patch, Linear, exact GELU, Linear. [N, D] -> [K, Do]."""
-
-    def __init__(self, args: VisionArgs):
-        super().__init__()
-        self.merged_dim = args.merged_dim
-        self.norm = RMSNorm(args.hidden_size, NORM_EPS)
-        self.fc1 = nn.Linear(args.merged_dim, args.merged_dim)
-        self.fc2 = nn.Linear(args.merged_dim, args.out_hidden_size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(self.norm(x).view(-1, self.merged_dim))))
-
-
 class VisionEncoder(nn.Module):
     def __init__(self, args: VisionArgs):
         super().__init__()
         self.args = args
         self.patch_embed = nn.Linear(args.patch_dim, args.hidden_size, bias=False)  # = Conv3d, kernel = stride
         self.blocks = nn.ModuleList(Block(args) for _ in range(args.depth))
-        self.merger = Merger(args)
+        self.merger = PatchMerger(RMSNorm(args.hidden_size, NORM_EPS), args.merged_dim, args.out_hidden_size)
 
     def forward(self, pixels: torch.Tensor, grids: Sequence[tuple[int, int, int]]) -> torch.Tensor:
         """pixels [N, C*TP*P*P] in merge-block order, grids (t, h, w) per item -> merged [K, Do] in the same

@@ -15,8 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...runtime.errors import UserError
-from ..common.rope import apply_rope, inv_freq, mrope_cos_sin, sectioned_axis_map
 from ..common.segments import SegmentGroup, segment_attention, segment_groups
+from ..common.vision_blocks import PatchMerger, TowerSizes, apply_rotary, patch_coordinates, rotary_cos_sin
 
 _ACTS = {"gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
          "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
@@ -24,7 +24,7 @@ _ACTS = {"gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
 
 
 @dataclass(frozen=True)
-class VisionArgs:
+class VisionArgs(TowerSizes):
     depth: int = 27
     hidden_size: int = 1152
     num_heads: int = 16
@@ -57,25 +57,11 @@ class VisionArgs:
         return args
 
     @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
-
-    @property
-    def patch_dim(self) -> int:
-        return self.in_channels * self.temporal_patch_size * self.patch_size ** 2
-
-    @property
-    def merged_dim(self) -> int:
-        return self.hidden_size * self.spatial_merge_size ** 2
-
-    @property
     def grid_side(self) -> int:
         return math.isqrt(self.num_position_embeddings)
 
     def check(self) -> None:
-        problems = []
-        if self.hidden_size % self.num_heads or self.head_dim % 4:
-            problems.append(f"hidden_size {self.hidden_size} / num_heads {self.num_heads} must be a multiple of 4")
+        problems = self.size_problems()
         if self.grid_side ** 2 != self.num_position_embeddings:
             problems.append(f"num_position_embeddings {self.num_position_embeddings} is not a perfect square")
         if any(not 0 <= i < self.depth for i in self.deepstack_visual_indexes):
@@ -90,17 +76,11 @@ class VisionArgs:
 def patch_positions(grids: Sequence[tuple[int, int, int]], merge: int, side: int) -> tuple[torch.Tensor, ...]:
     """Per patch, in packed merge-block order: (row [N], col [N]) integer patch coordinates and the
     (row, col) position [N] float32 on the side x side learned grid (linspace(0, side-1, h/w))."""
-    rows, cols, pos_r, pos_c = [], [], [], []
-    for t, h, w in grids:
-        r = torch.arange(h).view(h // merge, merge, 1, 1).expand(-1, -1, w // merge, merge)
-        c = torch.arange(w).view(1, 1, w // merge, merge).expand(h // merge, merge, -1, -1)
-        r = r.permute(0, 2, 1, 3).reshape(-1).repeat(t)  # (h/M, w/M, M, M) order, repeated over t
-        c = c.permute(0, 2, 1, 3).reshape(-1).repeat(t)
-        rows.append(r)
-        cols.append(c)
-        pos_r.append(torch.linspace(0, side - 1, h)[r])
-        pos_c.append(torch.linspace(0, side - 1, w)[c])
-    return torch.cat(rows), torch.cat(cols), torch.cat(pos_r), torch.cat(pos_c)
+    rows, cols = patch_coordinates(grids, merge)
+    sizes = [t * h * w for t, h, w in grids]
+    pos_r = [torch.linspace(0, side - 1, h)[r] for (_, h, _), r in zip(grids, rows.split(sizes))]
+    pos_c = [torch.linspace(0, side - 1, w)[c] for (_, _, w), c in zip(grids, cols.split(sizes))]
+    return rows, cols, torch.cat(pos_r), torch.cat(pos_c)
 
 
 def interpolate_positions(table: torch.Tensor, pos_r: torch.Tensor, pos_c: torch.Tensor) -> torch.Tensor:
@@ -112,20 +92,6 @@ def interpolate_positions(table: torch.Tensor, pos_r: torch.Tensor, pos_c: torch
     dr, dc = dr.to(table.dtype), dc.to(table.dtype)
     return ((1 - dr) * (1 - dc) * table[r0 * side + c0] + (1 - dr) * dc * table[r0 * side + c1]
             + dr * (1 - dc) * table[r1 * side + c0] + dr * dc * table[r1 * side + c1])
-
-
-def rotary_cos_sin(rows: torch.Tensor, cols: torch.Tensor, head_dim: int, theta: float
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """2D rotary cos, sin [N, Dh] float32: angles concat(row*f, col*f) with Dh/4 frequencies f, duplicated;
-    the common multi-axis rope with rows and columns as two axes of Dh/4 frequencies each."""
-    freqs = inv_freq(head_dim // 2, theta)  # [Dh/4]
-    axes = sectioned_axis_map([freqs.shape[0], freqs.shape[0]])
-    return mrope_cos_sin(torch.stack([rows, cols]), freqs.repeat(2), axes)
-
-
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate-half rotary (rope.apply_rope) in float32. x: [N, H, Dh]; cos/sin: [N, 1, Dh]."""
-    return apply_rope(x.float(), cos, sin).to(x.dtype)
 
 
 class Attention(nn.Module):
@@ -159,22 +125,6 @@ class Block(nn.Module):
         return x + self.fc2(self.act(self.fc1(self.norm2(x))))
 
 
-class Merger(nn.Module):
-    """M x M consecutive patches -> one token: LayerNorm (per patch, or over the concatenation when
-    `post_shuffle`), Linear, exact GELU, Linear. [N, D] -> [K, Do]."""
-
-    def __init__(self, args: VisionArgs, post_shuffle: bool):
-        super().__init__()
-        self.post_shuffle, self.merged_dim = post_shuffle, args.merged_dim
-        self.norm = nn.LayerNorm(args.merged_dim if post_shuffle else args.hidden_size, eps=args.norm_eps)
-        self.fc1 = nn.Linear(args.merged_dim, args.merged_dim)
-        self.fc2 = nn.Linear(args.merged_dim, args.out_hidden_size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm(x.view(-1, self.merged_dim)) if self.post_shuffle else self.norm(x).view(-1, self.merged_dim)
-        return self.fc2(F.gelu(self.fc1(x)))
-
-
 class VisionEncoder(nn.Module):
     def __init__(self, args: VisionArgs):
         super().__init__()
@@ -182,9 +132,11 @@ class VisionEncoder(nn.Module):
         self.patch_embed = nn.Linear(args.patch_dim, args.hidden_size)  # = Conv3d with kernel = stride
         self.pos_embed = nn.Parameter(torch.zeros(args.num_position_embeddings, args.hidden_size))
         self.blocks = nn.ModuleList(Block(args) for _ in range(args.depth))
-        self.merger = Merger(args, post_shuffle=False)
-        self.deepstack_mergers = nn.ModuleList(Merger(args, post_shuffle=True)
-                                               for _ in args.deepstack_visual_indexes)
+        self.merger = PatchMerger(nn.LayerNorm(args.hidden_size, eps=args.norm_eps), args.merged_dim,
+                                  args.out_hidden_size)
+        self.deepstack_mergers = nn.ModuleList(
+            PatchMerger(nn.LayerNorm(args.merged_dim, eps=args.norm_eps), args.merged_dim, args.out_hidden_size,
+                        post_shuffle=True) for _ in args.deepstack_visual_indexes)
 
     def forward(self, pixels: torch.Tensor, grids: Sequence[tuple[int, int, int]]
                 ) -> tuple[torch.Tensor, list[torch.Tensor]]:

@@ -1,13 +1,13 @@
 """audio_encoder (AuT) against transformers' audio tower, loaded from saved tiny checkpoints through our loader."""
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from checkpoint_edits import with_config_edit
 from oracle import build_model, save_checkpoint
+from random_weights import randomize_
 
 from omnigraph.nodes.audio_encoder.model import AudioEncoderArgs, audio_tokens
 from omnigraph.nodes.audio_encoder.node import AudioEncoderNode
@@ -24,21 +24,6 @@ CONFIGS = {
     "narrow": dict(downsample_hidden_size=8, d_model=40, encoder_attention_heads=2, encoder_ffn_dim=56,
                    output_dim=64, n_window_infer=300, num_mel_bins=80),
 }
-
-
-def randomize_(module: torch.nn.Module, seed: int) -> None:
-    """Give every parameter O(1)-scale random values: the default init leaves biases at 0 and norms at 1,
-    which would hide mix-ups of biases and norm weights."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            noise = torch.randn(p.shape, generator=g)
-            if "norm" in name or "ln_post" in name:
-                p.copy_((1.0 if name.endswith("weight") else 0.0) + 0.2 * noise)
-            elif p.ndim == 1:
-                p.copy_(0.2 * noise)
-            else:
-                p.copy_(noise / p[0].numel() ** 0.5)
 
 
 def build_checkpoint(path, audio_overrides: dict, seed: int = 0):
@@ -120,11 +105,8 @@ def test_bfloat16(tiny_checkpoint):
 
 def test_config_mismatch_names_key_and_shapes(tiny_checkpoint, tmp_path):
     path, _ = tiny_checkpoint
-    bad = tmp_path / "bad"
-    shutil.copytree(path, bad)
-    config = json.loads((bad / "config.json").read_text())
-    config["thinker_config"]["audio_config"]["encoder_ffn_dim"] = 72
-    (bad / "config.json").write_text(json.dumps(config))
+    bad = with_config_edit(path, tmp_path / "bad",
+                           lambda c: c["thinker_config"]["audio_config"].update(encoder_ffn_dim=72))
     with pytest.raises(CheckpointError) as info:
         load_node(bad)
     message = str(info.value)

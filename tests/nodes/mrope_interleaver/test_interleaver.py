@@ -189,7 +189,9 @@ def test_count_mismatches_are_clear_errors(setup):
     one_placeholder = PromptTokens(torch.tensor(case.ids[:case.ids.index(IMAGE) + 1] + [V_END]))
     with pytest.raises(UserError, match="1 image item.*2 image embedding"):
         node.process(prompt=one_placeholder, vision=vision)
-    with pytest.raises(UserError, match="do not match its media list"):
+    with pytest.raises(UserError, match=r"placeholder tokens \(2 image\) do not match its media list \(1 image\); "
+                                        r".*one <\|audio_pad\|>/<\|image_pad\|>/<\|video_pad\|> "
+                                        r"\(ids 151675/151655/151656\) per media item"):
         node.process(prompt=PromptTokens(torch.tensor(case.ids), (MediaItem("image", 0),)), vision=vision)
     case = cases()["audio"]
     audio, _, _ = encoder_outputs(case)

@@ -2,13 +2,12 @@
 (BASE and VARIANT of tests/oracle25.py) through our loader."""
 from __future__ import annotations
 
-import json
-import shutil
-
 import pytest
 import torch
+from checkpoint_edits import check_problems, with_config_edit
 from held_batch import queued_together
 from oracle25 import VARIANT, build_model, save_checkpoint
+from random_weights import randomize_
 
 from omnigraph.nodes.qwen2_5_audio_encoder.model import audio_tokens
 from omnigraph.nodes.qwen2_5_audio_encoder.node import Qwen25AudioEncoderNode
@@ -18,21 +17,6 @@ from omnigraph.nodes.common.media_payloads import AudioEmbeddings, MelFeatures
 
 TOL = dict(atol=1e-4, rtol=1e-4)  # the issue's bound; max abs diff seen 1.4e-6 (outputs of scale ~4)
 CONFIGS = {"base": {}, "variant": VARIANT}  # variant: d_model 48, 3 heads, 3 layers, n_window 50
-
-
-def randomize_(module: torch.nn.Module, seed: int) -> None:
-    """O(1)-scale random values everywhere: the default init leaves biases at 0 and norms at 1, which would
-    hide mix-ups of biases and norm weights."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            noise = torch.randn(p.shape, generator=g)
-            if "norm" in name or "ln_post" in name:
-                p.copy_((1.0 if name.endswith("weight") else 0.0) + 0.2 * noise)
-            elif p.ndim == 1:
-                p.copy_(0.2 * noise)
-            else:
-                p.copy_(noise / p[0].numel() ** 0.5)
 
 
 def load_node(path, **config) -> Qwen25AudioEncoderNode:
@@ -123,11 +107,8 @@ def test_bad_mel_input_names_the_clip_and_the_fix(encoder):
 
 def test_unsupported_config_names_config_json(encoder, tmp_path):
     path, _, _ = encoder
-    bad = tmp_path / "bad"
-    shutil.copytree(path, bad)
-    config = json.loads((bad / "config.json").read_text())
-    config["thinker_config"]["audio_config"]["encoder_attention_heads"] = 5
-    (bad / "config.json").write_text(json.dumps(config))
+    bad = with_config_edit(path, tmp_path / "bad",
+                           lambda c: c["thinker_config"]["audio_config"].update(encoder_attention_heads=5))
     with pytest.raises(UserError, match=r"config.json: thinker_config.audio_config: d_model \d+ must be even "
                                         r"and a multiple of encoder_attention_heads 5"):
         load_node(bad)
@@ -135,21 +116,14 @@ def test_unsupported_config_names_config_json(encoder, tmp_path):
 
 def test_checkpoint_check_uses_the_key_table_and_names_mis_shaped_tensors(encoder, tmp_path):
     from omnigraph.nodes.qwen2_5_audio_encoder.weights import key_table
-    from omnigraph.runtime.checkpoint_check import CheckpointProbe
-
     path, _, _ = encoder
-    probe = CheckpointProbe.open(path)
-    Qwen25AudioEncoderNode().check_checkpoint(probe)
-    assert probe.problems == [] and len(probe.fitting) == len(key_table(probe.config).keys)
-    bad = tmp_path / "bad"
-    shutil.copytree(path, bad)
-    config = json.loads((bad / "config.json").read_text())
-    config["thinker_config"]["audio_config"]["encoder_ffn_dim"] += 8
-    (bad / "config.json").write_text(json.dumps(config))
-    probe = CheckpointProbe.open(bad)
-    Qwen25AudioEncoderNode().check_checkpoint(probe)
+    config = Checkpoint.open(path).config
+    assert check_problems(Qwen25AudioEncoderNode(), path) == ([], len(key_table(config).keys))
+    bad = with_config_edit(path, tmp_path / "bad",
+                           lambda c: c["thinker_config"]["audio_config"].update(encoder_ffn_dim=72))
+    problems, _ = check_problems(Qwen25AudioEncoderNode(), bad)
     assert any("'thinker.audio_tower.layers.0.fc1.weight' in model.safetensors has shape" in p
-               for p in probe.problems), probe.problems
+               for p in problems), problems
 
 
 def test_waveforms_through_mel_frontend_max_length_match_the_processor_path(encoder):

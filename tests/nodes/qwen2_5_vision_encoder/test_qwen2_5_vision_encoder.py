@@ -3,13 +3,12 @@ loaded from saved checkpoints through our loader), its preprocessing against Qwe
 14, and prompts of concurrent runs encoded in one batched call, each equal to the prompt alone."""
 from __future__ import annotations
 
-import json
-import shutil
-
 import pytest
 import torch
+from checkpoint_edits import check_problems, with_config_edit, with_json_file
 from held_batch import queued_together
 from oracle25 import VARIANT, build_model, save_checkpoint
+from random_weights import randomize_
 
 from omnigraph.nodes.qwen2_5_vision_encoder.node import VIDEO_MIN_PIXELS, Qwen25VisionEncoderNode
 from omnigraph.nodes.common.vision_preprocess import PreprocessArgs, preprocess_image, preprocess_video, smart_resize
@@ -23,20 +22,6 @@ CONFIGS = {"base": {}, "variant": VARIANT}  # variant: windows of 2x2 merge bloc
 SMALL_VIDEOS = dict(video_min_pixels=28 * 28 * 4, video_max_pixels=28 * 28 * 24)  # the oracle stays fast
 
 
-def randomize_(module: torch.nn.Module, seed: int) -> None:
-    """O(1)-scale random values everywhere (the default init's zero biases and unit norms hide mix-ups)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            noise = torch.randn(p.shape, generator=g)
-            if "norm" in name or "ln_q" in name:
-                p.copy_(1.0 + 0.2 * noise)
-            elif p.ndim == 1:
-                p.copy_(0.2 * noise)
-            else:
-                p.copy_(noise / p[0].numel() ** 0.5)
-
-
 def load_node(path, **config) -> Qwen25VisionEncoderNode:
     node = Qwen25VisionEncoderNode(Qwen25VisionEncoderNode.Config(**config))
     node.load("cpu", Checkpoint.open(path))
@@ -47,7 +32,7 @@ def load_node(path, **config) -> Qwen25VisionEncoderNode:
 def encoder(request, tmp_path_factory):
     path = tmp_path_factory.mktemp(f"qwen25_vision_{request.param}")
     model = build_model(CONFIGS[request.param])
-    randomize_(model.thinker.model.visual, seed=4)
+    randomize_(model.thinker.model.visual, seed=4, norms=("norm", "ln_q"))
     save_checkpoint(model, path)
     return path, load_node(path, **SMALL_VIDEOS), model.thinker
 
@@ -174,11 +159,8 @@ def test_bad_prompts_name_the_item_and_the_fix(encoder):
 
 def test_unsupported_config_names_config_json(encoder, tmp_path):
     path, _, _ = encoder
-    bad = tmp_path / "bad"
-    shutil.copytree(path, bad)
-    config = json.loads((bad / "config.json").read_text())
-    config["thinker_config"]["vision_config"]["fullatt_block_indexes"] = [9]
-    (bad / "config.json").write_text(json.dumps(config))
+    bad = with_config_edit(path, tmp_path / "bad",
+                           lambda c: c["thinker_config"]["vision_config"].update(fullatt_block_indexes=[9]))
     with pytest.raises(UserError, match=r"config.json: thinker_config.vision_config: fullatt_block_indexes \[9\] "
                                         r"must be < depth \d"):
         load_node(bad)
@@ -186,21 +168,14 @@ def test_unsupported_config_names_config_json(encoder, tmp_path):
 
 def test_checkpoint_check_uses_the_key_table_and_names_mis_shaped_tensors(encoder, tmp_path):
     from omnigraph.nodes.qwen2_5_vision_encoder.weights import key_table
-    from omnigraph.runtime.checkpoint_check import CheckpointProbe
-
     path, _, _ = encoder
-    probe = CheckpointProbe.open(path)
-    Qwen25VisionEncoderNode().check_checkpoint(probe)
-    assert probe.problems == [] and len(probe.fitting) == len(key_table(probe.config).keys)
-    bad = tmp_path / "bad"
-    shutil.copytree(path, bad)
-    config = json.loads((bad / "config.json").read_text())
-    config["thinker_config"]["vision_config"]["intermediate_size"] += 8
-    (bad / "config.json").write_text(json.dumps(config))
-    probe = CheckpointProbe.open(bad)
-    Qwen25VisionEncoderNode().check_checkpoint(probe)
+    config = Checkpoint.open(path).config
+    assert check_problems(Qwen25VisionEncoderNode(), path) == ([], len(key_table(config).keys))
+    bad = with_config_edit(path, tmp_path / "bad",
+                           lambda c: c["thinker_config"]["vision_config"].update(intermediate_size=88))
+    problems, _ = check_problems(Qwen25VisionEncoderNode(), bad)
     assert any("'thinker.visual.blocks.0.mlp.gate_proj.weight' in model.safetensors has shape" in p
-               for p in probe.problems), probe.problems
+               for p in problems), problems
 
 
 def test_bfloat16_and_no_checkpoint(encoder):
@@ -218,13 +193,9 @@ def test_bfloat16_and_no_checkpoint(encoder):
 
 def test_preprocessor_config_and_node_config_set_the_resize(encoder, tmp_path):
     path, _, thinker = encoder
-    ckpt = tmp_path / "ckpt"
-    ckpt.mkdir()
-    for f in path.iterdir():
-        (ckpt / f.name).symlink_to(f)
-    (ckpt / "preprocessor_config.json").write_text(json.dumps(
-        {"min_pixels": 28 * 28 * 40, "max_pixels": 28 * 28 * 60, "image_mean": [0.5] * 3, "image_std": [0.5] * 3,
-         "patch_size": 14, "temporal_patch_size": 2, "merge_size": 2}))
+    ckpt = with_json_file(path, tmp_path / "ckpt", "preprocessor_config.json", {
+        "min_pixels": 28 * 28 * 40, "max_pixels": 28 * 28 * 60, "image_mean": [0.5] * 3, "image_std": [0.5] * 3,
+        "patch_size": 14, "temporal_patch_size": 2, "merge_size": 2})
     image = random_image(300, 200, seed=9)
     p = prompt([MediaItem("image", 0)], [Image(image)])
     out = load_node(ckpt).process(p)["vision"]

@@ -2,11 +2,10 @@
 prompts of concurrent runs encoded in one batched call, each prompt's embeddings those it gets alone."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
+from checkpoint_edits import with_json_file
 from held_batch import queued_together
 from oracle import build_model, save_checkpoint
 from test_vision_model import oracle_visual
@@ -74,13 +73,9 @@ def test_no_images_or_videos_leaves_the_output_absent(model_and_checkpoint):
 
 def test_preprocessor_config_and_node_config_set_the_resize(model_and_checkpoint, tmp_path):
     model, path = model_and_checkpoint
-    ckpt = tmp_path / "ckpt"
-    ckpt.mkdir()
-    for f in path.iterdir():
-        (ckpt / f.name).symlink_to(f)
-    (ckpt / "preprocessor_config.json").write_text(json.dumps(
-        {"min_pixels": 32 * 32 * 40, "max_pixels": 32 * 32 * 60, "image_mean": [0.5] * 3, "image_std": [0.5] * 3,
-         "patch_size": 16, "temporal_patch_size": 2, "merge_size": 2}))
+    ckpt = with_json_file(path, tmp_path / "ckpt", "preprocessor_config.json", {
+        "min_pixels": 32 * 32 * 40, "max_pixels": 32 * 32 * 60, "image_mean": [0.5] * 3, "image_std": [0.5] * 3,
+        "patch_size": 16, "temporal_patch_size": 2, "merge_size": 2})
     image = random_image(300, 200, seed=9)
     p = prompt([MediaItem("image", 0)], images=[Image(image)])
     out = run_node("vision_encoder", {"prompt": p}, checkpoint=ckpt)["vision"]
