@@ -116,15 +116,27 @@ class LogMel(torch.nn.Module):
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         return log_mel(wav, self.window, self.filters, self.args.hop)
 
-    def prompts(self, prompts: Sequence[Sequence[torch.Tensor]]) -> list[tuple[torch.Tensor, ...]]:
+    def prompts(self, prompts: Sequence[Sequence[torch.Tensor]],
+                max_length: bool = False) -> list[tuple[torch.Tensor, ...]]:
         """The clips [N_i] of several prompts -> per prompt, per clip, its valid features [M, T_i], each equal to
-        the prompt's features alone (one batch padded to the longest clip, as the processor pads it)."""
-        hop = self.args.hop
-        wav, own = prompt_rows(prompts, self.args.n_fft, hop, self.window.device)
+        the prompt's features alone (one batch padded to the longest clip, as the Qwen3-Omni processor pads it).
+
+        max_length: every clip as if zero-padded to max_samples, as the Qwen2.5-Omni processor pads it: ceil(L /
+        hop) frames each. Zeros past n_fft after the clip change none of them (frames of zeros sit at the floor
+        of 1e-10, under the max - 8 floor), so each clip is computed alone, padded that far."""
+        hop, n_fft = self.args.hop, self.args.n_fft
+        if max_length:
+            ends = [-(-int(c.shape[0]) // hop) * hop + n_fft for clips in prompts for c in clips]
+            clips = [c for clips in prompts for c in clips]
+            rows = [[torch.nn.functional.pad(c, (0, end - c.shape[0]))] for c, end in zip(clips, ends)]
+            wav, own = prompt_rows(rows, n_fft, hop, self.window.device)
+        else:
+            wav, own = prompt_rows(prompts, n_fft, hop, self.window.device)
         feats = log_mel(wav, self.window, self.filters, hop, own)  # [R, M, T]
         out, row = [], 0
         for clips in prompts:
-            frames = valid_frames([int(c.shape[0]) for c in clips], hop)
+            lengths = [int(c.shape[0]) for c in clips]
+            frames = [-(-n // hop) for n in lengths] if max_length else valid_frames(lengths, hop)
             out.append(tuple(feats[row + i, :, :n].clone() for i, n in enumerate(frames)))  # own storage per clip
             row += len(clips)
         return out

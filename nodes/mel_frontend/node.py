@@ -1,7 +1,8 @@
 """mel_frontend: the prompt's audio clips (16 kHz mono) as log-mel features, one batch per prompt."""
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -30,6 +31,10 @@ class MelFrontend(Node):
                                     "sampling_rate, else 300 s.")
         max_batch: int = Field(16, ge=1, le=4096, description="Most concurrent runs' prompts computed in one "
                                "batched call (more wait for the next call).")
+        padding: Literal["longest", "max_length"] = Field(
+            "longest", description="How the processor pads the clips of a prompt: 'longest' (Qwen3-Omni: to the "
+                                   "longest clip) or 'max_length' (Qwen2.5-Omni: each clip to n_samples, so every "
+                                   "clip gets ceil(samples / hop) frames).")
 
     inputs = (Input("prompt", PromptTokens, doc="A prompt; its `audios` hold the clips in prompt order."),)
     outputs = (Output("mel", MelFeatures, doc="features[i]: [n_mels, valid frames] per clip; absent when "
@@ -43,7 +48,8 @@ class MelFrontend(Node):
         self.args = MelArgs.from_hf_config(preprocessor)
         self.device = device
         self.logmel = LogMel(self.args).to(device)
-        self._batcher = StepBatcher(self.logmel.prompts, self.config.max_batch, f"{self.name}: mel batch")
+        run = partial(self.logmel.prompts, max_length=self.config.padding == "max_length")
+        self._batcher = StepBatcher(run, self.config.max_batch, f"{self.name}: mel batch")
 
     def process(self, prompt: PromptTokens) -> dict[str, Any]:
         clips = prompt.audios
@@ -68,7 +74,8 @@ class MelFrontend(Node):
                                 f"(or raise mel_frontend's max_seconds)")
         lengths = [int(clip.samples.shape[0]) for clip in clips]
         padded = max(lengths)
-        if padded <= args.n_fft // 2:  # the Hugging Face feature extractor fails here too (reflect padding)
+        # the Hugging Face feature extractor fails here too (reflect padding; max_length pads every clip far)
+        if padded <= args.n_fft // 2 and self.config.padding == "longest":
             need = args.n_fft // 2
             names = ", ".join(_clip_name(i, clips) for i in range(len(clips)))
             raise UserError(f"{names}: too short for the mel frontend: the longest clip has {padded} samples "
