@@ -14,7 +14,7 @@ state; `Key.ours` may repeat a prefix shared by the tensors a fusion combines.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Iterator
 
 if TYPE_CHECKING:
@@ -74,6 +74,12 @@ class KeyTable:
         """(full on-disk key, shape, init) of every tensor, for the tiny-checkpoint writer."""
         for k in self.keys:
             yield self.prefix + k.checkpoint, k.shape, k.init
+
+    def under(self, sub: str) -> KeyTable:
+        """The keys under `prefix + sub` as a table of their own (a model spanning several checkpoint folders,
+        e.g. `thinker.model.` and `thinker.lm_head.`, loads each part without reading its siblings)."""
+        return KeyTable(self.prefix + sub, [replace(k, checkpoint=k.checkpoint[len(sub):])
+                                            for k in self.keys if k.checkpoint.startswith(sub)])
 
     def load(self, checkpoint: Any, dtype: torch.dtype | None = None, device: str = "cpu") -> dict[str, Any]:
         """Our name -> tensor, every key checked against its shape (all problems reported at once)."""

@@ -13,35 +13,20 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from pydantic import Field
-
+from ..common.generation_settings import GenerationConfig
 from ...runtime.checkpoint_config import check_budget
-from ...runtime.device import DTypeSetting
 from ...runtime.errors import UserError
 from ...runtime.media_payloads import TalkerContext, ThinkerPrompt, TokenId, TokenIds
-from ...runtime.node import Node, NodeConfig
+from ...runtime.node import Node
 from ...runtime.ports import Input, Output
-
-DEFAULT_SAMPLING = {"temperature": 0.7, "top_k": 20, "top_p": 0.8, "repetition_penalty": 1.0}
 
 
 class Thinker(Node):
     kind = "thinker"
     needs_checkpoint = True
 
-    class Config(NodeConfig):
-        max_new_tokens: int = Field(256, ge=1, le=1_000_000,
-                                    description="Most tokens to generate (the stop token included).")
-        greedy: bool = Field(False, description="Pick the most likely token instead of sampling.")
-        temperature: float | None = Field(None, gt=0, description="Sampling temperature (unset: checkpoint or 0.7).")
-        top_k: int | None = Field(None, ge=0, le=1_000_000,
-                                  description="Keep the k most likely tokens; 0 = all (unset: 20).")
-        top_p: float | None = Field(None, gt=0, le=1, description="Nucleus probability mass (unset: 0.8).")
-        repetition_penalty: float | None = Field(None, gt=0, description="Penalty on seen tokens (unset: 1.0).")
-        dtype: DTypeSetting = Field("auto", description="Weights and activations dtype (auto: the checkpoint's on "
-                                                        "CUDA, float32 on CPU).")
-        max_batch: int = Field(16, ge=1, le=4096, description="Most concurrent runs decoded together (more wait "
-                               "for a free place in the batch).")
+    class Config(GenerationConfig):
+        pass
 
     inputs = (Input("thinker_prompt", ThinkerPrompt, doc="Prompt embeddings and TM-RoPE positions."),)
     outputs = (
@@ -52,6 +37,7 @@ class Thinker(Node):
 
     def setup(self, device: str, checkpoint: Any) -> None:
         from ..common.engine import BatchingEngine
+        from ..common.generation_settings import sampling_defaults, stop_ids
 
         from .batch_model import ThinkerBatchModel
         from .model import ThinkerArgs
@@ -65,10 +51,7 @@ class Thinker(Node):
         self._device = device
         self._model = load_thinker(checkpoint, self.weights or "thinker.", self.dtype, device)
         config = checkpoint.config
-        generation = checkpoint.json_file("generation_config.json") or {}
-        eos = generation.get("eos_token_id")
-        self._stop_ids = {int(config.get("im_end_token_id", 151645))} | set(
-            [] if eos is None else [eos] if isinstance(eos, int) else eos)
+        self._stop_ids = stop_ids(checkpoint, config.get("im_end_token_id", 151645))
         # hidden_states index the Talker reads (layer-k output); kept for the TalkerContext hook
         self._accept_hidden_layer = (config.get("talker_config") or {}).get("accept_hidden_layer")
         from ..common.mrope_positions import MediaTokenIds
@@ -77,16 +60,12 @@ class Thinker(Node):
         self._media_ids = (media.audio, media.image, media.video)
         self._turn_ids = (int(config.get("im_start_token_id", 151644)), int(config.get("user_token_id", 872)))
         self._engine = BatchingEngine(ThinkerBatchModel(self._model), self.config.max_batch)
-        self._sampling_defaults = {k: generation.get(k, v) if generation.get(k) is not None else v
-                                   for k, v in DEFAULT_SAMPLING.items()}
+        self._sampling_defaults = sampling_defaults(checkpoint)
 
     def sampling_params(self):
-        from ..common.sampling import SamplingParams
+        from ..common.generation_settings import sampling_params
 
-        c = self.config
-        values = {k: getattr(c, k) if getattr(c, k) is not None else self._sampling_defaults[k]
-                  for k in DEFAULT_SAMPLING}
-        return SamplingParams(greedy=c.greedy, **values)
+        return sampling_params(self.config, self._sampling_defaults)
 
     def stream(self, thinker_prompt: ThinkerPrompt) -> Iterator[tuple[str, Any]]:
         from ..common.engine import GenerationRequest

@@ -7,7 +7,8 @@ import torch
 from thinker_oracle import CHAT, saved_oracle, with_width
 
 from omnigraph.nodes.thinker.model import generate
-from omnigraph.nodes.thinker.node import DEFAULT_SAMPLING, Thinker
+from omnigraph.nodes.common.generation_settings import DEFAULT_SAMPLING
+from omnigraph.nodes.thinker.node import Thinker
 from omnigraph.nodes.thinker.weights import load_thinker
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.media_payloads import ThinkerPrompt
