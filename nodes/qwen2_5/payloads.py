@@ -4,11 +4,13 @@ The Talker reads thinker-space states: for the prompt, the final-normed last hid
 embedding (the embedding zeroed at audio/image/video pads); for each generated token g_j, the hidden state and
 embedding of the step that fed g_j back (so the state of g_j arrives with the next token, and the last token's
 state never exists).
+
+CodecId / CodecIds: what the Talker hands token2wav (one codebook).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ...runtime.payloads import Payload
 
@@ -42,3 +44,27 @@ class ThinkerState(Payload):
 
     def to_json(self) -> Any:
         return self.token_id
+
+
+@dataclass(frozen=True)
+class CodecId(Payload):
+    """One Qwen2.5-Omni codec id (a single codebook, 50 per second), an item of the Talker's stream."""
+
+    id: int
+
+    def to_json(self) -> Any:
+        return self.id
+
+    @classmethod
+    def join(cls, items: Sequence[CodecId]) -> CodecIds:
+        return CodecIds(tuple(item.id for item in items))
+
+
+@dataclass(frozen=True)
+class CodecIds(Payload):
+    """A whole utterance of codec ids, the codec EOS excluded."""
+
+    ids: tuple[int, ...]
+
+    def to_json(self) -> Any:
+        return list(self.ids)

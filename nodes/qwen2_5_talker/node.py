@@ -1,0 +1,145 @@
+"""qwen2_5_talker: the Thinker's prompt states and its reply states -> a stream of codec ids (one codebook, 50
+per second) for token2wav.
+
+The prefill needs the prompt and the first reply state (reply_0, the state of the first generated token); then
+step s feeds the last codec id's embedding plus trailing[s - 1] (reply_s), waiting for the next ThinkerState
+only when it has not arrived; once the states stream ends, text_eos and then text_pad forever (reference
+qwen2.5-omni.md section 6.2). Generation stops at a codec EOS (8292 or 8294, not emitted) or after
+max_new_tokens ids. A states stream with no item gives no codes.
+
+Concurrent runs share the loaded Talker's forward passes (server.py): their decode steps that wait together are
+one batch, each run sampling its own ids (its generator, repetition history), so its codes are those it gets
+alone.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from pydantic import Field
+
+from ...runtime.checkpoint_config import check_budget
+from ...runtime.device import DTypeSetting
+from ...runtime.errors import CheckpointError, UserError
+from ...runtime.node import Node, NodeConfig
+from ...runtime.ports import Input, Output
+
+from ..qwen2_5.payloads import CodecId, CodecIds, TalkerPrompt, ThinkerState
+
+NO_TALKER = "this checkpoint has no Talker (no speech output): use a Qwen2.5-Omni checkpoint with speech output"
+
+
+class Qwen25Talker(Node):
+    kind = "qwen2_5_talker"
+    needs_checkpoint = True
+
+    class Config(NodeConfig):
+        speaker: str | None = Field(None, description="Voice: a name in spk_dict.pt (case-sensitive); default "
+                                    "Chelsie if present, else the file's first.")
+        greedy: bool = Field(False, description="Pick the most likely id instead of sampling (the repetition "
+                             "penalty still applies, as in transformers).")
+        temperature: float = Field(0.9, gt=0, description="Sampling temperature.")
+        top_k: int = Field(40, ge=0, le=1_000_000, description="Keep the k most likely ids; 0 = all.")
+        top_p: float = Field(0.8, gt=0, le=1, description="Nucleus probability mass.")
+        repetition_penalty: float = Field(1.05, gt=0, description="Penalty on the prompt's filler ids and the ids "
+                                          "generated so far.")
+        max_new_tokens: int = Field(4096, ge=1, le=1_000_000, description="Most ids to generate (an EOS counts).")
+        dtype: DTypeSetting = Field("auto", description="Weights and activations dtype (auto: the checkpoint's on "
+                                                        "CUDA, float32 on CPU).")
+        max_batch: int = Field(16, ge=1, le=4096, description="Most concurrent runs' decode steps computed "
+                               "together (more wait for the next step).")
+
+    inputs = (
+        Input("talker_prompt", TalkerPrompt, doc="The prompt's thinker-space states and TMRoPE positions."),
+        Input("states", ThinkerState, stream=True, doc="Per generated thinker token, its thinker-space state."),
+    )
+    outputs = (
+        Output("codes", CodecId, stream=True, doc="Codec ids as they are generated (EOS excluded)."),
+        Output("codec_codes", CodecIds, doc="All codec ids, at the end (EOS excluded)."),
+    )
+
+    def setup(self, device: str, checkpoint: Any) -> None:
+        import torch
+
+        from ..qwen2_5.speakers import SPEAKER_FILE, pick_speaker, read_speakers
+
+        from .model import TalkerArgs
+        from .server import TalkerServer
+        from .weights import embedding_rows, load_talker, thinker_embed_table
+
+        if checkpoint is None:
+            raise UserError(f"node '{self.name}' (qwen2_5_talker) needs a checkpoint (pass --checkpoint DIR)")
+        checkpoint.section("talker_config", NO_TALKER)
+        args = TalkerArgs.from_hf_config(checkpoint.config)
+        check_budget(self.name, "max_new_tokens", self.config.max_new_tokens, args.text.max_positions,
+                     "talker_config.max_position_embeddings")
+        path = checkpoint.path / SPEAKER_FILE
+        speaker = pick_speaker(read_speakers(path), self.config.speaker, path)
+        table = thinker_embed_table(checkpoint.config)
+        vocab = table.keys[0].shape[0]
+        for what, token in (("bos_token of speaker '" + speaker.name + "'", speaker.bos_token),
+                            ("talker_config.tts_text_end_token_id", args.ids.text_eos),
+                            ("talker_config.tts_text_pad_token_id", args.ids.text_pad)):
+            if not 0 <= token < vocab:
+                raise CheckpointError(f"{checkpoint.path}: {what} = {token} is outside the Thinker vocabulary "
+                                      f"({vocab} ids)")
+        rows = embedding_rows(checkpoint, table, [speaker.bos_token, args.ids.text_eos, args.ids.text_pad],
+                              self.dtype, device)
+        self._speaker_embed, self._text_eos, self._text_pad = rows.unbind(0)
+        self._model = load_talker(checkpoint, self.weights or "talker.", self.dtype, device)
+        self._device = device
+        ids = args.ids
+        suppress = torch.zeros(args.text.vocab_size, dtype=torch.bool, device=device)
+        suppress[ids.codec_bos] = True
+        self._suppress, self._eos = suppress, {ids.codec_pad, ids.codec_eos}
+        self._server = TalkerServer(self._model, self.config.max_batch, f"{self.name}-steps")
+
+    def stream(self, talker_prompt: TalkerPrompt, states: Iterator[ThinkerState]) -> Iterator[tuple[str, Any]]:
+        import torch
+
+        from ..common.decode_buffers import TokenHistory
+        from ..common.sampling import SamplingParams, apply_repetition_penalty, make_generator, sample
+        from ...runtime.context import current_run
+
+        from .prompt import prefill_inputs, step_position
+
+        run, c, model, ids = current_run(), self.config, self._model, self._model.args.ids
+        params = SamplingParams(greedy=c.greedy, temperature=c.temperature, top_k=c.top_k, top_p=c.top_p)
+        generator = None if c.greedy else make_generator(run.node_seed(), self._device)
+        states = iter(states)
+        first = next(states, None)
+        if first is None:
+            yield "codec_codes", CodecIds(())
+            return
+        with torch.inference_mode():
+            inputs, positions = prefill_inputs(model, talker_prompt, self._speaker_embed, first.state)
+        P = inputs.shape[1]
+        filler = torch.tensor([ids.codec_mask] * (P - 2) + [ids.codec_pad, ids.codec_bos], device=self._device)
+        history = TokenHistory(self._device, filler[None])
+        slot, logits = self._server.prefill(inputs, positions, P + c.max_new_tokens)
+        codes, ended = [], False
+        try:
+            for s in range(1, c.max_new_tokens + 1):
+                with torch.inference_mode():
+                    logits = logits.masked_fill(self._suppress, float("-inf"))
+                    if c.repetition_penalty != 1.0:
+                        logits = apply_repetition_penalty(logits, history.view(), c.repetition_penalty)
+                    code = sample(logits, params, generator)  # [1]
+                    history.append(code)
+                code_id = int(code[0])
+                if code_id in self._eos:
+                    break
+                codes.append(code_id)
+                yield "codes", CodecId(code_id)
+                if s == c.max_new_tokens or run.cancelled.is_set():
+                    break
+                trailing = None if ended else next(states, None)  # reply_s, or text_eos / text_pad once gone
+                if trailing is None:
+                    trailing, ended = (self._text_eos if not ended else self._text_pad), True
+                else:
+                    trailing = trailing.state
+                with torch.inference_mode():
+                    x = model.embed_tokens(code)[0] + trailing.to(self._device, model.embed_tokens.weight.dtype)
+                logits = self._server.step(slot, x, step_position(talker_prompt, s))
+        finally:
+            self._server.release(slot)
+        yield "codec_codes", CodecIds(tuple(codes))

@@ -1,0 +1,175 @@
+"""The DiT of token2wav (reference qwen2.5-omni.md sections 7.2-7.3): predicts the flow velocity of a noisy mel
+given the codec ids, the speaker's `cond` vector and the ECAPA encoding of its reference mel.
+
+Blocks are AdaLN-Zero transformer layers (modulation from the time embedding, chunk order shift, scale, gate for
+attention then MLP; the final norm's order is scale, shift). Attention is non-causal over blocks of
+`block_size` mel frames: a query of block i sees keys of blocks i - back .. i + ahead (per layer). RoPE turns
+head 0 only, on interleaved pairs (x_2i, x_2i+1), at positions arange(N) of the call.
+
+Shapes: B batch, N mel frames, C width, H heads, D head_dim, M mel bins.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..common.rope import apply_rope, inv_freq, rope_cos_sin
+
+from .args import DiTArgs
+from .ecapa import ECAPA
+
+TIME_FREQS = 256  # width of the sinusoidal time features
+
+
+def block_mask(n: int, block: int, back: int, ahead: int, device: torch.device) -> torch.Tensor:
+    """[N, N] bool: query i sees key j iff -back <= j//block - i//block <= ahead."""
+    b = torch.arange(n, device=device) // block
+    diff = b[None, :] - b[:, None]
+    return (diff >= -back) & (diff <= ahead)
+
+
+def time_features(t: torch.Tensor) -> torch.Tensor:
+    """t [B] in [0, 1] -> [B, 256]: sin then cos of 1000 t * 10000^(-i/127)."""
+    half = TIME_FREQS // 2
+    freqs = torch.exp(torch.arange(half, device=t.device).float() * -(math.log(10000) / (half - 1)))
+    angles = 1000 * t[:, None] * freqs[None]
+    return torch.cat([angles.sin(), angles.cos()], dim=-1).to(t.dtype)
+
+
+class TimeEmbedding(nn.Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.time_mlp = nn.ModuleList([nn.Linear(TIME_FREQS, dim), nn.SiLU(), nn.Linear(dim, dim)])
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        x = time_features(t)
+        for layer in self.time_mlp:
+            x = layer(x)
+        return x
+
+
+class CodecEmbedding(nn.Module):
+    def __init__(self, a: DiTArgs):
+        super().__init__()
+        self.repeats = a.repeats
+        self.codec_embed = nn.Embedding(a.num_embeds + 1, a.emb_dim)
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes [B, T] -> [B, repeats * T, emb_dim], each code's row repeated for its mel frames."""
+        return self.codec_embed(codes).repeat_interleave(self.repeats, dim=1)
+
+
+class InputEmbedding(nn.Module):
+    def __init__(self, a: DiTArgs):
+        super().__init__()
+        self.proj = nn.Linear(a.mel_dim + a.enc_dim + a.emb_dim + a.enc_emb_dim, a.dim)
+        self.spk_encoder = ECAPA(a)
+
+
+class AdaNorm(nn.Module):
+    """Non-affine LayerNorm whose `n` modulations come from SiLU(temb) (order as split by the caller)."""
+
+    def __init__(self, dim: int, n: int):
+        super().__init__()
+        self.linear = nn.Linear(dim, n * dim)
+        self.n = n
+
+    def modulations(self, temb: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(m[:, None] for m in self.linear(F.silu(temb)).chunk(self.n, dim=-1))
+
+
+def layer_norm(x: torch.Tensor) -> torch.Tensor:
+    return F.layer_norm(x, x.shape[-1:], eps=1e-6)
+
+
+class Attention(nn.Module):
+    def __init__(self, a: DiTArgs):
+        super().__init__()
+        inner = a.n_heads * a.head_dim
+        self.n_heads, self.head_dim = a.n_heads, a.head_dim
+        self.to_q, self.to_k, self.to_v = nn.Linear(a.dim, inner), nn.Linear(a.dim, inner), nn.Linear(a.dim, inner)
+        self.to_out = nn.ModuleList([nn.Linear(inner, a.dim)])
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        B, N, _ = x.shape
+        q, k, v = (p(x).view(B, N, self.n_heads, self.head_dim).transpose(1, 2)
+                   for p in (self.to_q, self.to_k, self.to_v))
+        q, k = rope_head_0(q, cos, sin), rope_head_0(k, cos, sin)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.to_out[0](out.transpose(1, 2).reshape(B, N, -1))
+
+
+def rope_head_0(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x [B, H, N, D]: head 0 rotated on its interleaved pairs. Written as rotate-half on the de-interleaved
+    head (x_0, x_2, ..., x_1, x_3, ...): the same dot products, since q and k share the reordering."""
+    head = torch.cat([x[:, :1, :, 0::2], x[:, :1, :, 1::2]], dim=-1)
+    return torch.cat([apply_rope(head, cos, sin), x[:, 1:]], dim=1)
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, mult: int):
+        super().__init__()
+        self.ff = nn.ModuleDict({"0": nn.Linear(dim, dim * mult), "3": nn.Linear(dim * mult, dim)})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ff["3"](F.gelu(self.ff["0"](x), approximate="tanh"))
+
+
+class DiTBlock(nn.Module):
+    def __init__(self, a: DiTArgs):
+        super().__init__()
+        self.attn_norm = AdaNorm(a.dim, 6)
+        self.attn = Attention(a)
+        self.ff = FeedForward(a.dim, a.ff_mult)
+
+    def forward(self, x, temb, cos, sin, mask):
+        shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = self.attn_norm.modulations(temb)
+        x = x + gate_a * self.attn(layer_norm(x) * (1 + scale_a) + shift_a, cos, sin, mask)
+        return x + gate_m * self.ff(layer_norm(x) * (1 + scale_m) + shift_m)
+
+
+class DiT(nn.Module):
+    def __init__(self, a: DiTArgs):
+        super().__init__()
+        self.args = a
+        self.time_embed = TimeEmbedding(a.dim)
+        self.text_embed = CodecEmbedding(a)
+        self.input_embed = InputEmbedding(a)
+        self.transformer_blocks = nn.ModuleList(DiTBlock(a) for _ in range(a.n_layers))
+        self.norm_out = AdaNorm(a.dim, 2)
+        self.proj_out = nn.Linear(a.dim, a.mel_dim)
+        self.register_buffer("freqs", inv_freq(a.head_dim, a.rope_theta), persistent=False)
+
+    def init_buffers(self, device: str) -> None:
+        self.freqs = inv_freq(self.args.head_dim, self.args.rope_theta).to(device)
+
+    def conditioning(self, codes: torch.Tensor, cond: torch.Tensor, ref_mel: torch.Tensor,
+                     guided: bool = True) -> torch.Tensor:
+        """What the input projection reads besides the noisy mel, fixed over the ODE: [ECAPA(ref_mel) | code
+        embedding | cond] per frame, [B, N, enc_dim + emb_dim + enc_emb_dim]. `guided`: the unconditional rows
+        (cond and ref_mel zero, codes 0) follow, [2B, ...]. codes [B, T], cond [B, enc_emb_dim], ref_mel
+        [B, T_ref, M]."""
+        if guided:
+            codes = torch.cat([codes, torch.zeros_like(codes)])
+            cond, ref_mel = torch.cat([cond, torch.zeros_like(cond)]), torch.cat([ref_mel, torch.zeros_like(ref_mel)])
+        code = self.text_embed(codes)
+        N = code.shape[1]
+        speaker = self.input_embed.spk_encoder(ref_mel)[:, None].expand(-1, N, -1)
+        return torch.cat([speaker, code, cond[:, None].expand(-1, N, -1)], dim=-1)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, conditioning: torch.Tensor) -> torch.Tensor:
+        """x [B, N, M] noisy mel, t [B] times, conditioning [B, N, ...] (`conditioning`) -> velocity [B, N, M]."""
+        a, N = self.args, x.shape[1]
+        temb = self.time_embed(t)
+        h = self.input_embed.proj(torch.cat([x, conditioning], dim=-1))
+        cos, sin = rope_cos_sin(torch.arange(N, device=x.device), self.freqs, x.dtype)
+        masks = {}
+        for block, back, ahead in zip(self.transformer_blocks, a.look_back, a.look_ahead):
+            if (back, ahead) not in masks:
+                masks[back, ahead] = block_mask(N, a.block_size, back, ahead, x.device)
+            h = block(h, temb, cos, sin, masks[back, ahead])
+        scale, shift = self.norm_out.modulations(temb)
+        return self.proj_out(layer_norm(h) * (1 + scale) + shift)

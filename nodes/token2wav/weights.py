@@ -1,0 +1,54 @@
+"""Checkpoint keys of token2wav: the DiT under `code2wav_dit_model.`, BigVGAN under `code2wav_bigvgan_model.`
+(below the node's prefix, default `token2wav.`). Our modules keep the checkpoint's names, so each table lists
+the parameters of the model built on the meta device, with their on-disk shapes (a ConvTranspose weight is
+[in, out, k]) and a random init for the tiny-checkpoint writer.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..common.key_table import EMBED, SMALL, KeyTable, build_on_meta, fan_in_init
+
+from .args import BigVGANArgs, DiTArgs
+from .bigvgan import BigVGAN
+from .dit import DiT
+
+DIT = "code2wav_dit_model."
+BIGVGAN = "code2wav_bigvgan_model."
+
+
+def table_of(model_cls: type[nn.Module], args: Any, prefix: str) -> KeyTable:
+    with torch.device("meta"):
+        model = model_cls(args)
+    table = KeyTable(prefix)
+    modules = dict(model.named_modules())
+    for name, p in model.named_parameters():
+        owner, leaf = modules[name.rpartition(".")[0]], name.rpartition(".")[2]
+        if isinstance(owner, nn.Embedding):
+            init = EMBED
+        elif leaf == "weight" and p.dim() > 1:
+            fan_in = p.shape[0] * p.shape[2] if isinstance(owner, nn.ConvTranspose1d) else p[0].numel()
+            init = fan_in_init(fan_in)
+        else:
+            init = SMALL  # biases, SnakeBeta's log alpha and beta
+        table.add(name, tuple(p.shape), init)
+    return table
+
+
+def dit_table(args: DiTArgs, root: str = "token2wav.") -> KeyTable:
+    return table_of(DiT, args, root + DIT)
+
+
+def bigvgan_table(args: BigVGANArgs, root: str = "token2wav.") -> KeyTable:
+    return table_of(BigVGAN, args, root + BIGVGAN)
+
+
+def load_token2wav(checkpoint: Any, root: str = "token2wav.", device: str = "cpu") -> tuple[DiT, BigVGAN]:
+    """The DiT and BigVGAN in eval mode, float32 (as the reference always runs token2wav)."""
+    dit_args, vocoder_args = DiTArgs.from_hf_config(checkpoint.config), BigVGANArgs.from_hf_config(checkpoint.config)
+    dit_state = dit_table(dit_args, root).load(checkpoint, dtype=torch.float32, device=device)
+    vocoder_state = bigvgan_table(vocoder_args, root).load(checkpoint, dtype=torch.float32, device=device)
+    return build_on_meta(DiT, dit_args, dit_state, device), build_on_meta(BigVGAN, vocoder_args, vocoder_state, device)
