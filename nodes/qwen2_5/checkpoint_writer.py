@@ -53,12 +53,16 @@ def write_checkpoint(folder: str | Path, preset: str = "tiny25", seed: int = 0, 
 def key_tables(config: dict[str, Any]) -> list[KeyTable]:
     """The key table of every stage."""
     from ..qwen2_5_audio_encoder.weights import key_table as audio_encoder
-    from ..qwen2_5_talker.weights import key_table as talker
+    from ..qwen2_5_talker.model import TalkerArgs
+    from ..qwen2_5_talker.weights import talker_table
     from ..qwen2_5_thinker.weights import key_table as thinker
     from ..qwen2_5_vision_encoder.weights import key_table as vision_encoder
-    from ..token2wav.weights import key_table as token2wav
+    from ..token2wav.args import BigVGANArgs, DiTArgs
+    from ..token2wav.weights import bigvgan_table, dit_table
 
-    return [stage(config) for stage in (audio_encoder, vision_encoder, thinker, talker, token2wav)]
+    return [audio_encoder(config), vision_encoder(config), thinker(config),
+            talker_table(TalkerArgs.from_hf_config(config)), dit_table(DiTArgs.from_hf_config(config)),
+            bigvgan_table(BigVGANArgs.from_hf_config(config))]
 
 
 def checkpoint_entries(config: dict[str, Any]) -> list[Entry]:
