@@ -15,7 +15,7 @@ from pydantic import Field
 
 from ...runtime.errors import UserError
 from ...runtime.node import Node, NodeConfig
-from ...runtime.optional_extra import import_extra, package_file
+from ..common.extras import import_extra, package_file
 from ...runtime.payloads import Text, Waveform
 from ...runtime.ports import Input, Output
 from ..common.speech_payloads import SpeechClip, SpeechSegment

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from ...runtime.errors import UserError
 from ...runtime.node import Node, NodeConfig
-from ...runtime.optional_extra import import_extra, package_file
+from ..common.extras import import_extra, package_file
 from ...runtime.payloads import AudioChunk, Text
 from ...runtime.ports import Input, Output
 

