@@ -6,9 +6,12 @@ The checkpoint's chat template renders
     <|im_start|>user\\n{audio}{image}{video}{text}<|im_end|>\\n
     <|im_start|>assistant\\n                                       (add_generation_prompt)
 
-with one placeholder per media item, in the order audio, image, video, text (the layout the Qwen3-Omni
-template gives for that content list): `<|audio_start|><|audio_pad|><|audio_end|>`,
-`<|vision_start|><|image_pad|><|vision_end|>`, `<|vision_start|><|video_pad|><|vision_end|>`.
+with one placeholder per media item, in the order audio, image, video, text (the layout the Qwen3-Omni and
+Qwen2.5-Omni templates give for that content list), e.g. Qwen3-Omni's `<|audio_start|><|audio_pad|><|audio_end|>`,
+`<|vision_start|><|image_pad|><|vision_end|>`, `<|vision_start|><|video_pad|><|vision_end|>` or Qwen2.5-Omni's
+`<|audio_bos|><|AUDIO|><|audio_eos|>`, `<|vision_bos|><|IMAGE|><|vision_eos|>`, `<|vision_bos|><|VIDEO|><|vision_eos|>`.
+The placeholder ids come from config.json (thinker_config `audio_token_id` or `audio_token_index`, likewise
+image and video), their strings from the tokenizer.
 A video whose audio track is used (`use_audio_in_video`) keeps the plain video placeholder; its track goes into
 `audios` at the video's place, and the mrope_interleaver expands it into the interleaved audio/video form.
 """
@@ -27,8 +30,7 @@ from ...runtime.ports import Input, Output
 # The system prompt Qwen's docs give for spoken replies (the Talker was trained with it).
 QWEN_SYSTEM_PROMPT = ("You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of "
                       "perceiving auditory and visual inputs, as well as generating text and speech.")
-PLACEHOLDERS = {"audio": ("audio_token_id", "<|audio_pad|>"), "image": ("image_token_id", "<|image_pad|>"),
-                "video": ("video_token_id", "<|video_pad|>")}
+PLACEHOLDER_KINDS = ("audio", "image", "video")
 
 
 class Prompt(Node):
@@ -61,11 +63,12 @@ class Prompt(Node):
         self._tokenizer = QwenTokenizer.from_dir(checkpoint.path)
         thinker = checkpoint.config.get("thinker_config") or {}
         self._pad_ids: dict[str, int] = {}
-        for kind, (field, token) in PLACEHOLDERS.items():
-            token_id = thinker.get(field, self._tokenizer.special_tokens.get(token))
-            if token_id is None:
-                raise UserError(f"checkpoint '{checkpoint.path}' defines no {kind} placeholder "
-                                f"(thinker_config.{field} or the token {token})")
+        for kind in PLACEHOLDER_KINDS:  # Qwen3-Omni names the field `*_token_id`, Qwen2.5-Omni `*_token_index`
+            token_id = next((thinker[f] for f in (f"{kind}_token_id", f"{kind}_token_index") if f in thinker), None)
+            if token_id is None or self._tokenizer.id_to_token(int(token_id)) is None:
+                raise UserError(f"{checkpoint.path / 'config.json'}: no {kind} placeholder the tokenizer knows "
+                                f"(thinker_config.{kind}_token_id or {kind}_token_index is "
+                                f"{'missing' if token_id is None else token_id})")
             self._pad_ids[kind] = int(token_id)
 
     def process(self, text: Text | None = None, system: Text | None = None, audio: Waveform | None = None,
@@ -97,9 +100,10 @@ class Prompt(Node):
         found = [kind_of[i] for i in ids if i in kind_of]
         expected = [kind for kind in ("audio", "image", "video") if given[kind] is not None]
         if sorted(found) != sorted(expected):
+            tokens = ", ".join(repr(self._tokenizer.id_to_token(i)) for i in self._pad_ids.values())
             raise UserError(f"the prompt has media placeholders {found or 'none'} but the inputs are "
-                            f"{expected or 'text only'}: the text may contain placeholder tokens such as "
-                            "'<|audio_pad|>', or the checkpoint's chat template drops media items")
+                            f"{expected or 'text only'}: the text may contain placeholder tokens ({tokens}), "
+                            "or the checkpoint's chat template drops media items")
         media, audios, counts = [], [], {"audio": 0, "image": 0, "video": 0}
         for kind in found:
             aiv = kind == "video" and audio_in_video
