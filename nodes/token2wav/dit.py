@@ -146,19 +146,24 @@ class DiT(nn.Module):
     def init_buffers(self, device: str) -> None:
         self.freqs = inv_freq(self.args.head_dim, self.args.rope_theta).to(device)
 
-    def conditioning(self, codes: torch.Tensor, cond: torch.Tensor, ref_mel: torch.Tensor,
-                     guided: bool = True) -> torch.Tensor:
-        """What the input projection reads besides the noisy mel, fixed over the ODE: [ECAPA(ref_mel) | code
-        embedding | cond] per frame, [B, N, enc_dim + emb_dim + enc_emb_dim]. `guided`: the unconditional rows
-        (cond and ref_mel zero, codes 0) follow, [2B, ...]. codes [B, T], cond [B, enc_emb_dim], ref_mel
-        [B, T_ref, M]."""
+    def voice(self, cond: torch.Tensor, ref_mel: torch.Tensor, guided: bool = True) -> tuple[torch.Tensor, ...]:
+        """The speaker's part of the conditioning, fixed for an utterance: (ECAPA(ref_mel) [B, enc_dim], cond
+        [B, enc_emb_dim]); `guided`: the unconditional rows (cond and ref_mel zero) follow, [2B, ...].
+        cond [B, enc_emb_dim], ref_mel [B, T_ref, M]."""
         if guided:
-            codes = torch.cat([codes, torch.zeros_like(codes)])
             cond, ref_mel = torch.cat([cond, torch.zeros_like(cond)]), torch.cat([ref_mel, torch.zeros_like(ref_mel)])
+        return self.input_embed.spk_encoder(ref_mel), cond
+
+    def conditioning(self, codes: torch.Tensor, voice: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """What the input projection reads besides the noisy mel, fixed over the ODE: [ECAPA(ref_mel) | code
+        embedding | cond] per frame, [2B (guided; else B), N, enc_dim + emb_dim + enc_emb_dim]. The unconditional
+        rows embed code 0. codes [B, T], voice from `voice`."""
+        speaker, cond = voice
+        if speaker.shape[0] == 2 * codes.shape[0]:
+            codes = torch.cat([codes, torch.zeros_like(codes)])
         code = self.text_embed(codes)
         N = code.shape[1]
-        speaker = self.input_embed.spk_encoder(ref_mel)[:, None].expand(-1, N, -1)
-        return torch.cat([speaker, code, cond[:, None].expand(-1, N, -1)], dim=-1)
+        return torch.cat([speaker[:, None].expand(-1, N, -1), code, cond[:, None].expand(-1, N, -1)], dim=-1)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, conditioning: torch.Tensor) -> torch.Tensor:
         """x [B, N, M] noisy mel, t [B] times, conditioning [B, N, ...] (`conditioning`) -> velocity [B, N, M]."""

@@ -1,0 +1,132 @@
+"""token2wav: a stream of Qwen2.5-Omni codec ids -> 24 kHz audio chunks (DiT flow matching to a mel, then
+BigVGAN), plus the flat list of the ids it decoded.
+
+mode `whole` (the default) waits for the last id and solves the ODE over the whole utterance, as transformers
+does: with the same noise its waveform equals transformers'. mode `stream` emits audio block by block
+(streaming.py): each mel block once the codes of its look-ahead block are in, its samples once BigVGAN's
+context frames are; the DiT sees only a window around each block, so the audio differs from `whole`.
+
+Noise: the ODE's initial state is torch.randn((1, repeats * T, mel_dim), generator=torch.Generator("cpu")
+.manual_seed(seed)) (drawn on the CPU whatever the device; in stream mode block by block from the same
+generator, which draws the same numbers when block_size * mel_dim is a multiple of 16); seed: the config's,
+else derived from the run's seed.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Literal
+
+from pydantic import Field
+
+from ...runtime.errors import UserError
+from ...runtime.node import Node, NodeConfig
+from ...runtime.payloads import AudioChunk
+from ...runtime.ports import Input, Output
+
+from ..qwen2_5.payloads import CodecId, CodecIds
+
+SAMPLE_RATE = 24000
+NO_TOKEN2WAV = "this checkpoint has no token2wav (no speech output): use a Qwen2.5-Omni checkpoint with speech output"
+
+
+class Token2Wav(Node):
+    kind = "token2wav"
+    needs_checkpoint = True
+
+    class Config(NodeConfig):
+        mode: Literal["whole", "stream"] = Field(
+            "whole", description="whole: one ODE over the utterance after its last id (equals transformers); "
+                                 "stream: audio block by block as ids arrive (an approximation of whole).")
+        speaker: str | None = Field(None, description="Voice: a name in spk_dict.pt (case-sensitive); default "
+                                    "Chelsie if present, else the file's first.")
+        seed: int | None = Field(None, ge=0, le=2 ** 63 - 1, description="Seed of the ODE's initial noise "
+                                 "(default: derived from the run's seed).")
+        num_steps: int = Field(10, ge=2, le=1000, description="ODE grid points (num_steps - 1 RK4 steps of 4 DiT "
+                               "calls each), as transformers' token2wav_num_steps.")
+
+    inputs = (Input("codes", CodecId, stream=True, doc="Codec ids in order (from the Talker, EOS excluded)."),)
+    outputs = (
+        Output("audio", AudioChunk, stream=True, doc="24 kHz float32 mono samples in [-1, 1], 480 per id."),
+        Output("codec_codes", CodecIds, doc="The ids decoded, at the end."),
+    )
+
+    def setup(self, device: str, checkpoint: Any) -> None:
+        import torch
+
+        from ..qwen2_5.speakers import SPEAKER_FILE, pick_speaker, read_speakers
+
+        from .args import DiTArgs
+        from .weights import load_token2wav
+
+        if checkpoint is None:
+            raise UserError(f"node '{self.name}' (token2wav) needs a checkpoint (pass --checkpoint DIR)")
+        checkpoint.section("token2wav_config", NO_TOKEN2WAV)
+        try:
+            args = DiTArgs.from_hf_config(checkpoint.config)
+        except (KeyError, TypeError, ValueError) as e:
+            raise UserError(f"{checkpoint.path / 'config.json'}: token2wav_config.dit_config: {e}") from None
+        path = checkpoint.path / SPEAKER_FILE
+        speaker = pick_speaker(read_speakers(path, args.enc_emb_dim, args.mel_dim), self.config.speaker, path)
+        self._dit, self._vocoder = load_token2wav(checkpoint, self.weights or "token2wav.", device)
+        self._device = device
+        if device != "meta":
+            with torch.inference_mode():
+                self._voice = self._dit.voice(speaker.cond.to(device), speaker.ref_mel.to(device))
+
+    def _check(self, code: CodecId, position: int) -> int:
+        a = self._dit.args
+        if not 0 <= code.id <= a.num_embeds:
+            raise UserError(f"codec id {code.id} (item {position} of the codes stream) is outside [0, "
+                            f"{a.num_embeds}] (token2wav_config.dit_config.num_embeds); codec control ids such as "
+                            f"EOS must not reach token2wav")
+        if a.repeats * (position + 1) > a.max_positions:
+            raise UserError(f"{position + 1} codec ids make a mel of {a.repeats * (position + 1)} frames, more than "
+                            f"token2wav's {a.max_positions} (dit_config.max_position_embeddings); split the "
+                            f"utterance")
+        return code.id
+
+    def stream(self, codes: Iterator[CodecId]) -> Iterator[tuple[str, Any]]:
+        import torch
+
+        from ...runtime.context import current_run
+
+        seed = self.config.seed if self.config.seed is not None else current_run().node_seed()
+        generator = torch.Generator("cpu").manual_seed(seed)
+        with torch.inference_mode():
+            if self.config.mode == "whole":
+                ids = [self._check(c, i) for i, c in enumerate(codes)]
+                if ids:
+                    yield "audio", AudioChunk(self._whole(ids, generator), SAMPLE_RATE, 0)
+            else:
+                ids = yield from self._stream(codes, generator)
+        yield "codec_codes", CodecIds(tuple(ids))
+
+    def _whole(self, ids: list[int], generator: Any) -> Any:
+        import torch
+
+        from .sampler import solve
+
+        a = self._dit.args
+        noise = torch.randn((1, a.repeats * len(ids), a.mel_dim), dtype=torch.float32, generator=generator)
+        conditioning = self._dit.conditioning(torch.tensor([ids], device=self._device), self._voice)
+        mel = solve(self._dit, noise.to(self._device), conditioning, self.config.num_steps)
+        return self._vocoder(mel)[0].cpu()
+
+    def _stream(self, codes: Iterator[CodecId], generator: Any) -> Iterator[tuple[str, Any]]:
+        """Mel blocks as their look-ahead codes arrive, samples as they are final; -> the ids."""
+        from .streaming import MelBlocks, WaveStream
+
+        mel, wave = MelBlocks(self._dit, self._voice, generator, self.config.num_steps), WaveStream(self._vocoder)
+        chunks = 0
+
+        def pieces(blocks: list, ended: bool) -> Iterator[tuple[str, Any]]:
+            nonlocal chunks
+            for samples in [wave.take(b, False) for b in blocks] + ([wave.take(None, True)] if ended else []):
+                if samples.numel():
+                    yield "audio", AudioChunk(samples.cpu(), SAMPLE_RATE, chunks)
+                    chunks += 1
+
+        for position, code in enumerate(codes):
+            mel.codes.append(self._check(code, position))
+            yield from pieces(mel.ready(False), False)
+        yield from pieces(mel.ready(True), True)
+        return mel.codes
