@@ -49,8 +49,13 @@ def tiny(tmp_path_factory):
     return write_checkpoint(tmp_path_factory.mktemp("tiny25"), "tiny25", seed=0)
 
 
-def test_tiny25_loads_in_transformers_with_every_key_and_speaker(tiny):
-    model, info = load_hf(tiny)
+@pytest.fixture(scope="module")
+def tiny_hf(tiny):
+    return load_hf(tiny)
+
+
+def test_tiny25_loads_in_transformers_with_every_key_and_speaker(tiny, tiny_hf):
+    model, info = tiny_hf
     assert_clean(info)
     text = model.config.thinker_config.text_config
     assert (text.hidden_size, text.num_key_value_heads, text.vocab_size) == (64, 2, 152064)
@@ -71,6 +76,28 @@ def test_tiny25_loads_in_transformers_with_every_key_and_speaker(tiny):
         assert len(list(f.keys())) == len(checkpoint_entries(json.loads((tiny / "config.json").read_text())))
         torch.testing.assert_close(model.thinker.model.language_model.embed_tokens.weight,
                                    f.get_tensor("thinker.model.embed_tokens.weight"), rtol=0, atol=0)
+
+
+def test_outputs_are_lively(tiny_hf):
+    """Random weights at scales that give varied greedy tokens, spread logits and an audible, barely clipped
+    waveform (not a constant at the clamp)."""
+    model, _ = tiny_hf
+    ids = torch.tensor([[151644, 872, 198, 9707, 11, 1246, 525, 498, 30, 151645, 198, 151644, 77091, 198]])
+    with torch.no_grad():
+        logits = model.thinker(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, -1]
+        assert 0.5 < logits.std().item() < 5.0
+        out = model.thinker.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=20,
+                                     do_sample=False)
+        assert len(set(out[0, ids.shape[1]:].tolist())) >= 15
+        codes = torch.randint(0, 8192, (1, 40), generator=torch.Generator().manual_seed(0))
+        speaker = model.speaker_map["Chelsie"]
+        torch.manual_seed(0)
+        wav = model.token2wav(codes, speaker["cond"], speaker["ref_mel"], num_steps=4).reshape(-1)
+    rms = wav.pow(2).mean().sqrt().item()
+    assert wav.shape[0] == 480 * 40 and 0.03 < rms < 0.7, rms
+    assert (wav.abs() > 0.999).float().mean().item() < 0.01  # barely clipped
+    spectrum = torch.fft.rfft(wav - wav.mean()).abs()
+    assert spectrum[50:].sum() > 0.5 * spectrum.sum()  # not just a slow drift: energy above ~60 Hz
 
 
 def test_variant_loads_with_every_key(tmp_path):
