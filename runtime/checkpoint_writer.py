@@ -12,12 +12,10 @@ so the same seed gives the same bytes and tensors do not depend on each other's 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..nodes.common.checkpoint_files import write_json, write_weights
+from ..nodes.common.checkpoint_files import cached_checkpoint, write_json, write_weights
 from .tiny_checkpoints.configs import (DEFAULT_DTYPE, PRESETS, generation_config, preprocessor_config,
                                        preset_config)
 from .tiny_checkpoints.keys import checkpoint_entries
@@ -65,25 +63,6 @@ def cache_root() -> Path:
 
 
 def default_checkpoint(preset: str = "tiny", seed: int = 0) -> Path:
-    """The path of a cached checkpoint (by default the tiny, seed 0 one), written on first use.
-
-    The folder is built under a temporary name next to its final place and renamed into place, so a reader
-    never sees a half-written checkpoint and concurrent first uses are safe (one rename wins).
-    """
-    root = cache_root()
-    final = root / f"{preset}-v{FORMAT_VERSION}-seed{seed}"
-    if (final / "config.json").is_file():
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=root))
-    try:
-        write_checkpoint(tmp, preset, seed)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / "config.json").is_file():  # lost the race to a complete copy: use it; else fail
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    """The path of a cached checkpoint (by default the tiny, seed 0 one), written on first use."""
+    return cached_checkpoint(cache_root() / f"{preset}-v{FORMAT_VERSION}-seed{seed}",
+                             lambda folder: write_checkpoint(folder, preset, seed))

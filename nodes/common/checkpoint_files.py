@@ -5,15 +5,18 @@
 `entries` are (on-disk key, shape, init) triples, as `KeyTable.entries()` gives them. Each tensor is drawn
 from its own generator, seeded by (seed, key), so the same seed gives the same bytes and tensors do not depend
 on each other's order. Up to `shard_bytes` per shard (None: one model.safetensors), with
-model.safetensors.index.json when there are several.
+model.safetensors.index.json when there are several. `cached_checkpoint` builds a folder once, safely.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import math
+import os
+import shutil
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .key_table import Init
 
@@ -73,3 +76,26 @@ def write_weights(folder: Path, entries: Iterable[Entry], seed: int, dtype: torc
 
 def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def cached_checkpoint(final: Path, write: Callable[[Path], Any]) -> Path:
+    """`final`, written by `write(folder)` on first use (a folder with a config.json counts as built).
+
+    The folder is built under a temporary name next to its final place and renamed into place, so a reader
+    never sees a half-written checkpoint and concurrent first uses are safe (one rename wins).
+    """
+    if (final / "config.json").is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+    try:
+        write(tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / "config.json").is_file():  # lost the race to a complete copy: use it; else fail
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final

@@ -2,6 +2,7 @@
 
     write_checkpoint("ckpt/tiny25", "tiny25", seed=0)   # ~87 MB float32, one model.safetensors
     write_checkpoint("ckpt/small25", "small25")         # ~0.4 GB bfloat16 (token2wav float32), sharded + index
+    default_checkpoint("small25")                       # built once into the user cache
 
 A folder holds config.json, generation_config.json, preprocessor_config.json, the tokenizer files (real Qwen
 vocabulary, Qwen2.5-Omni special tokens and chat template), spk_dict.pt (the speakers) and the weights of
@@ -14,12 +15,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ...runtime.checkpoint_writer import cache_root
 from ...runtime.tiny_checkpoints.tokenizer_files import write_tokenizer_files
-from ..common.checkpoint_files import Entry, draw, write_json, write_weights
+from ..common.checkpoint_files import Entry, cached_checkpoint, draw, write_json, write_weights
 from ..common.key_table import EMBED, KeyTable
 from .presets import (DEFAULT_DTYPE, FLOAT32_PREFIXES, PRESETS, SHARD_BYTES, SPEAKERS, generation_config,
                       preprocessor_config, preset_config, speaker_shapes)
 from .special_tokens import CHAT_TEMPLATE, SPECIAL_TOKENS
+
+FORMAT_VERSION = 1  # bump when the written tensors or files change, so cached checkpoints are rebuilt
 
 
 def write_checkpoint(folder: str | Path, preset: str = "tiny25", seed: int = 0, *, dtype: str | None = None,
@@ -48,6 +52,12 @@ def write_checkpoint(folder: str | Path, preset: str = "tiny25", seed: int = 0, 
     write_json(folder / "preprocessor_config.json", preprocessor_config())
     write_tokenizer_files(folder, SPECIAL_TOKENS, CHAT_TEMPLATE)
     return folder
+
+
+def default_checkpoint(preset: str = "tiny25", seed: int = 0) -> Path:
+    """The path of a cached checkpoint of `preset`, written on first use into omnigraph's cache folder."""
+    return cached_checkpoint(cache_root() / f"{preset}-v{FORMAT_VERSION}-seed{seed}",
+                             lambda folder: write_checkpoint(folder, preset, seed))
 
 
 def key_tables(config: dict[str, Any]) -> list[KeyTable]:

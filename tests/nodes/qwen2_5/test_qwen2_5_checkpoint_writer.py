@@ -13,7 +13,8 @@ from safetensors import safe_open
 from oracle25 import VARIANT
 
 from omnigraph.cli import main
-from omnigraph.nodes.qwen2_5.checkpoint_writer import checkpoint_entries, write_checkpoint
+from omnigraph.nodes.qwen2_5.checkpoint_writer import (FORMAT_VERSION, checkpoint_entries, default_checkpoint,
+                                                       write_checkpoint)
 from omnigraph.nodes.qwen2_5.special_tokens import SPECIAL_TOKENS
 
 
@@ -170,3 +171,12 @@ def test_cli_make_checkpoint_tiny25(tmp_path, capsys):
     assert "wrote tiny25 checkpoint" in capsys.readouterr().out
     config = json.loads((target / "config.json").read_text())
     assert config["model_type"] == "qwen2_5_omni" and (target / "spk_dict.pt").is_file()
+
+
+def test_default_checkpoint_is_built_once_beside_qwen3s(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMNIGRAPH_CACHE", str(tmp_path / "cache"))
+    path = default_checkpoint()
+    assert path == tmp_path / "cache" / f"tiny25-v{FORMAT_VERSION}-seed0" and (path / "spk_dict.pt").is_file()
+    stamp = (path / "model.safetensors").stat().st_mtime_ns
+    assert default_checkpoint() == path and (path / "model.safetensors").stat().st_mtime_ns == stamp
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [path.name]  # no temporary folder left
