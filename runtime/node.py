@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 from pydantic import BaseModel, ConfigDict
 
@@ -36,8 +36,13 @@ class Node:
     inputs: ClassVar[tuple[Port, ...]] = ()
     outputs: ClassVar[tuple[Port, ...]] = ()
     needs_checkpoint: ClassVar[bool] = False  # True for nodes that load weights or tokenizer files
+    # builds (once, cached) the checkpoint a run uses when none is given: its family's random one
+    default_checkpoint: ClassVar[Callable[[], Any] | None] = None
     device: str | None = None  # where `load` put the node: cpu or cuda
     dtype: Any = None  # the torch dtype `load` resolved from the config's `dtype` field (None without one)
+
+    # config.json `model_type`s the kind reads (empty: any); a checkpoint of another family is refused, located
+    model_types: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: NodeConfig | None = None, *, name: str | None = None,
                  weights: str | None = None):

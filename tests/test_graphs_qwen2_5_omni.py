@@ -179,3 +179,26 @@ def test_local_executor_matches_transformers_generate(case) -> None:
     assert list(result.outputs["codec_codes"].ids) == codes
     audio = torch.cat([chunk.samples for chunk in result.outputs["audio"]])
     torch.testing.assert_close(audio, wav, atol=1e-4, rtol=1e-4)
+
+
+def test_a_checkpoint_of_another_family_is_a_located_user_error(tmp_path, capsys) -> None:
+    from omnigraph.runtime.checkpoint_writer import write_checkpoint as write_qwen3_checkpoint
+
+    qwen3 = write_qwen3_checkpoint(tmp_path / "qwen3", "tiny", seed=0)
+    code = main(["run", "qwen2_5_omni", "--checkpoint", str(qwen3), "--input", "text=Hi", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert f"{qwen3 / 'config.json'}: model_type is 'qwen3_omni_moe', and kind 'qwen2_5_thinker' reads" in err
+    assert "node 'prompt'" not in err  # the tokenizer-only kind reads either family
+
+
+def test_the_family_kinds_default_to_the_tiny25_checkpoint(tmp_path, monkeypatch) -> None:
+    from omnigraph.nodes.qwen2_5.family import tiny_random_checkpoint
+    from omnigraph.runtime.validate import load_graph
+
+    graph = load_graph("qwen2_5_omni")
+    builders = {node.cls.default_checkpoint for node in graph.nodes.values() if node.cls.needs_checkpoint} - {None}
+    assert builders == {tiny_random_checkpoint}
+    monkeypatch.setenv("OMNIGRAPH_CACHE", str(tmp_path))
+    config = json.loads((tiny_random_checkpoint() / "config.json").read_text())
+    assert config["model_type"] == "qwen2_5_omni" and config["thinker_config"]["text_config"]["hidden_size"] == 64

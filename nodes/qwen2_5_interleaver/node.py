@@ -16,11 +16,14 @@ from ...runtime.errors import UserError
 from ...runtime.media_payloads import AudioEmbeddings, PromptTokens, ThinkerPrompt, TokenIds, VisionEmbeddings
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
+from ..qwen2_5.family import MODEL_TYPES, tiny_random_checkpoint
 
 
 class Qwen25Interleaver(Node):
     kind = "qwen2_5_interleaver"
     needs_checkpoint = True
+    model_types = MODEL_TYPES
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(NodeConfig):
         dtype: DTypeSetting = Field("auto", description="dtype of the prompt embeddings (auto: the checkpoint's on "

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ..common.generation_settings import GenerationConfig
+from ..qwen2_5.family import MODEL_TYPES, tiny_random_checkpoint
 from ..qwen2_5.payloads import TalkerPrompt, ThinkerState
 from ...runtime.checkpoint_config import check_budget
 from ...runtime.errors import UserError
@@ -24,6 +25,8 @@ from ...runtime.ports import Input, Output
 class Qwen25Thinker(Node):
     kind = "qwen2_5_thinker"
     needs_checkpoint = True
+    model_types = MODEL_TYPES
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(GenerationConfig):
         pass

@@ -10,6 +10,7 @@ from ...runtime.errors import UserError
 from ...runtime.media_payloads import PromptTokens, VisionEmbeddings
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
+from ..qwen2_5.family import MODEL_TYPES, tiny_random_checkpoint
 
 Triple = Optional[tuple[StrictFloat, StrictFloat, StrictFloat]]  # written as a YAML list
 Pixels = Optional[Annotated[int, Field(ge=1, le=1 << 28)]]
@@ -24,6 +25,8 @@ class Qwen25VisionEncoderNode(Node):
 
     kind = "qwen2_5_vision_encoder"
     needs_checkpoint = True
+    model_types = MODEL_TYPES
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(NodeConfig):
         dtype: DTypeSetting = Field("auto", description="Weights and activations dtype (auto: the checkpoint's on "
