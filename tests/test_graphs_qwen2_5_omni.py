@@ -181,6 +181,22 @@ def test_local_executor_matches_transformers_generate(case) -> None:
     torch.testing.assert_close(audio, wav, atol=1e-4, rtol=1e-4)
 
 
+
+def test_captioner_matches_transformers_thinker_generate(case, tmp_path) -> None:
+    checkpoint, model = case
+    assert main(["run", "qwen2_5_omni_captioner", "--checkpoint", str(checkpoint), "--input", f"audio={SPEECH}",
+                 "--greedy", "--max-new-tokens", str(THINKER_TOKENS), "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "result.json").read_text())
+    prompt, features = result["prompt_token_ids"], media_inputs(checkpoint)
+    n_audio = audio_tokens(int(features["feature_attention_mask"].sum()))
+    assert prompt.count(AUDIO) == n_audio and prompt[-3:] == [IM_START, ASSISTANT, NL]
+    with torch.no_grad():
+        generated = model.thinker.generate(
+            input_ids=torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+            input_features=features["input_features"], feature_attention_mask=features["feature_attention_mask"],
+            do_sample=False, max_new_tokens=THINKER_TOKENS)
+    assert result["thinker_token_ids"] == generated[0, len(prompt):].tolist()
+
 def test_a_checkpoint_of_another_family_is_a_located_user_error(tmp_path, capsys) -> None:
     from omnigraph.runtime.checkpoint_writer import write_checkpoint as write_qwen3_checkpoint
 
