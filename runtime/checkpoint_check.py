@@ -58,17 +58,13 @@ def check_checkpoint(graph: Graph, path: str | Path) -> CheckpointReport:
             continue
         checked.append(name)
         probe.problems = []
-        family = _other_family(node.cls, probe)
-        if family:
-            probe.problems.append(family)
-        else:
-            try:
-                node.build().check_checkpoint(probe)
-            except UserError as exc:
-                probe.problems.append(str(exc))
-            except (TypeError, ValueError, AttributeError) as exc:  # a config.json value of the wrong type or size
-                probe.problems.append(f"{probe.path / 'config.json'} has values this node cannot use: "
-                                      f"{type(exc).__name__}: {exc}")
+        try:
+            node.build().check_checkpoint(probe)
+        except UserError as exc:
+            probe.problems.append(str(exc))
+        except (TypeError, ValueError, AttributeError) as exc:  # a config.json value of the wrong type or size
+            probe.problems.append(f"{probe.path / 'config.json'} has values this node cannot use: "
+                                  f"{type(exc).__name__}: {exc}")
         if probe.problems:
             failures.append(f"node '{name}' ({node.kind}):\n    " + "\n    ".join(
                 _without_subject(p, name).replace("\n", "\n    ") for p in probe.problems))
@@ -76,15 +72,6 @@ def check_checkpoint(graph: Graph, path: str | Path) -> CheckpointReport:
         raise CheckpointError(f"checkpoint '{probe.path}' does not fit graph '{graph.name}' ({graph.file}):\n  "
                               + "\n  ".join(failures))
     return CheckpointReport(probe.path, tuple(checked), len(probe.fitting))
-
-
-def _other_family(cls: type, probe: CheckpointProbe) -> str | None:
-    """Why a kind that reads only some model families cannot read this checkpoint (None when it can)."""
-    model_type = probe.config.get("model_type")
-    if not cls.model_types or model_type is None or model_type in cls.model_types:
-        return None
-    return (f"{probe.path / 'config.json'}: model_type is '{model_type}', and kind '{cls.kind}' reads "
-            f"{' or '.join(repr(t) for t in cls.model_types)} checkpoints: pass --checkpoint DIR of that family")
 
 
 def _without_subject(message: str, node: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any, Callable, ClassVar, Iterator
 from pydantic import BaseModel, ConfigDict
 
 from .device import resolve_dtype
+from .errors import CheckpointError
 from .ports import Port
 
 
@@ -70,7 +71,13 @@ class Node:
         self._setup_on("meta", checkpoint)
 
     def _setup_on(self, device: str, checkpoint: Any) -> None:
-        """`setup`, with `device` and `dtype` set for it."""
+        """`setup`, with `device` and `dtype` set for it, on a checkpoint of a family the kind reads."""
+        model_type = checkpoint.config.get("model_type") if checkpoint is not None else None
+        if self.model_types and model_type is not None and model_type not in self.model_types:
+            raise CheckpointError(
+                f"node '{self.name}' ({self.kind}): {checkpoint.path / 'config.json'}: model_type is '{model_type}', "
+                f"and kind '{self.kind}' reads {' or '.join(repr(t) for t in self.model_types)} checkpoints: pass "
+                "--checkpoint DIR of that family")
         self.device = device
         self.dtype = resolve_dtype(getattr(self.config, "dtype", None), device, checkpoint)
         self.setup(device, checkpoint)

@@ -21,10 +21,11 @@ def build_thinker_prompt(prompt: PromptTokens, audio: AudioEmbeddings | None, vi
     tokens = prompt.ids.tolist()
     pad_kind = {ids.audio: "audio", ids.image: "image", ids.video: "video"}
     where = [i for i, t in enumerate(tokens) if t in pad_kind]
-    media = prompt.media or _inferred_media([pad_kind[tokens[i]] for i in where])
-    if [pad_kind[tokens[i]] for i in where] != [m.kind for m in media]:
-        raise UserError(f"the prompt's placeholder tokens ({_tally([pad_kind[tokens[i]] for i in where])}) do not "
-                        f"match its media list ({_tally([m.kind for m in media])}); a PromptTokens needs exactly "
+    found = [pad_kind[tokens[i]] for i in where]
+    media = prompt.media or _inferred_media(found)
+    if found != [m.kind for m in media]:
+        raise UserError(f"the prompt's placeholder tokens ({_tally(found)}) do not match its media list "
+                        f"({_tally([m.kind for m in media])}); a PromptTokens needs exactly "
                         f"one <|AUDIO|>/<|IMAGE|>/<|VIDEO|> (ids {ids.audio}/{ids.image}/{ids.video}) per media "
                         f"item, in order")
     audio_tokens = list(audio.tokens) if audio is not None else []
@@ -42,6 +43,9 @@ def build_thinker_prompt(prompt: PromptTokens, audio: AudioEmbeddings | None, vi
             pieces.append([ids.audio] * audio_tokens[next_audio])
             next_audio += 1
             continue
+        if item.index >= len(vision_items[item.kind]):
+            raise UserError(f"{item.kind} item {item.index} has no vision embeddings "
+                            f"({len(vision_items[item.kind])} {item.kind}(s) given)")
         offset, n, vi = vision_items[item.kind][item.index]
         vision_rows.append(torch.arange(offset, offset + n))
         grid = tuple(vision.grids[vi])
@@ -75,10 +79,7 @@ def build_thinker_prompt(prompt: PromptTokens, audio: AudioEmbeddings | None, vi
                                       video_audio_in_video=video_aiv)
     except ValueError as exc:
         raise UserError(f"TMRoPE positions: {exc}") from None
-    extras = {"audio_tokens": audio_tokens, "image_grids": image_grids, "video_grids": video_grids,
-              "video_seconds_per_grid": video_spg, "video_audio_in_video": video_aiv,
-              "position_id_per_seconds": ids.position_id_per_seconds}
-    return ThinkerPrompt(input_ids=input_ids, embeds=embeds, positions=positions, rope_delta=delta, extras=extras)
+    return ThinkerPrompt(input_ids=input_ids, embeds=embeds, positions=positions, rope_delta=delta)
 
 
 def _inferred_media(kinds: list[str]) -> tuple[MediaItem, ...]:
@@ -92,7 +93,7 @@ def _inferred_media(kinds: list[str]) -> tuple[MediaItem, ...]:
 
 
 def _tally(kinds: list[str]) -> str:
-    return ", ".join(f"{kinds.count(k)} {k}" for k in ("audio", "image", "video")) or "none"
+    return ", ".join(f"{kinds.count(k)} {k}" for k in ("audio", "image", "video") if k in kinds) or "none"
 
 
 def _vision_items(vision: VisionEmbeddings | None, merge: int) -> dict[str, list[tuple[int, int, int]]]:
@@ -114,7 +115,8 @@ def _vision_items(vision: VisionEmbeddings | None, merge: int) -> dict[str, list
     return out
 
 
-def _check_counts(media, audio, audio_tokens, vision_items) -> None:
+def _check_counts(media: tuple[MediaItem, ...], audio: AudioEmbeddings | None, audio_tokens: list[int],
+                  vision_items: dict[str, list[tuple[int, int, int]]]) -> None:
     need = {"audio": sum(m.kind == "audio" or m.audio_in_video for m in media),
             "image": sum(m.kind == "image" for m in media), "video": sum(m.kind == "video" for m in media)}
     have = {"audio": len(audio_tokens), "image": len(vision_items["image"]), "video": len(vision_items["video"])}

@@ -24,7 +24,8 @@ from ..common.rope import inv_freq, sectioned_axis_map
 def thinker_args(config: dict[str, Any]) -> DecoderArgs:
     """From the FULL config.json dict (or its thinker_config): every layer dense, q/k/v with bias."""
     thinker = config.get("thinker_config", config)
-    args = replace(DecoderArgs.from_hf_config(thinker), attention_bias=True)
+    base = DecoderArgs.from_hf_config(thinker)
+    args = replace(base, attention_bias=True, sparse=(False,) * base.n_layers)
     if sum(args.mrope_section) != args.head_dim // 2:
         raise ValueError(f"thinker_config.text_config.rope_parameters.mrope_section {list(args.mrope_section)} "
                          f"must sum to head_dim/2 = {args.head_dim // 2}")

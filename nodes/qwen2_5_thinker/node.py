@@ -1,5 +1,6 @@
-"""qwen2_5_thinker: the Qwen2.5-Omni ThinkerPrompt -> generated token ids, streamed as they are produced, and the
-thinker-space states its Talker reads (nodes/qwen2_5/payloads.py).
+"""qwen2_5_thinker: Qwen2.5-Omni ThinkerPrompt -> generated token ids (streamed) and the states its Talker reads.
+
+Token ids come one by one as they are produced; the Talker's thinker-space states are nodes/qwen2_5/payloads.py's.
 
 Decoding as the Qwen3-Omni thinker node (nodes/common/generation_settings.py): greedy, or sampled with the run's
 per-node seed, unset settings from generation_config.json, else Qwen's defaults; served by the batching engine
@@ -10,7 +11,7 @@ token g_j as soon as the step that fed g_j back has run (with token g_{j+1}); th
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..common.generation_settings import GenerationConfig
 from ..qwen2_5.family import MODEL_TYPES, tiny_random_checkpoint
@@ -20,6 +21,9 @@ from ...runtime.errors import UserError
 from ...runtime.media_payloads import ThinkerPrompt, TokenId, TokenIds
 from ...runtime.node import Node
 from ...runtime.ports import Input, Output
+
+if TYPE_CHECKING:
+    from .batch_model import Qwen25Inputs
 
 
 class Qwen25Thinker(Node):
@@ -107,7 +111,7 @@ class Qwen25Thinker(Node):
                 break
         yield "token_ids", TokenIds(tuple(generated))
 
-    def _talker_prompt(self, p: ThinkerPrompt, inputs) -> TalkerPrompt:
+    def _talker_prompt(self, p: ThinkerPrompt, inputs: Qwen25Inputs) -> TalkerPrompt:
         """H_0 + E_0, E_0 zeroed at the audio/image/video pads: [P, C]."""
         import torch
 

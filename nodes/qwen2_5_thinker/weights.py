@@ -1,7 +1,8 @@
 """Checkpoint keys of the Qwen2.5-Omni Thinker text model (under `thinker.model.` and `thinker.lm_head.`) -> ours.
 
 Every matrix is stored [in, out] (nodes/common/linear.py). Fusions at load: q/k/v projections (and their biases)
--> attn.wqkv, gate/up -> mlp.w_gate_up. A thinker_config with `tie_word_embeddings` has no lm_head of its own.
+-> attn.wqkv, gate/up -> mlp.w_gate_up. With thinker_config `tie_word_embeddings` the head is embed_tokens (an
+lm_head tensor may be there too, and is ignored, as transformers ties over it).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import torch
 
 from ..common.attention import fuse_qkv
-from ..common.key_table import EMBED, KeyTable, build_on_meta
+from ..common.key_table import EMBED, KeyTable, build_on_meta, fan_in_init
 from ..common.linear import to_in_out
 from ..common.moe import fuse_gate_up
 
@@ -39,8 +40,7 @@ def key_table(config: dict[str, Any], prefix: str = "thinker.") -> KeyTable:
         table.linear(p + "mlp.up_proj", a.dense_hidden, C, ours=o + "mlp.up")
         table.linear(p + "mlp.down_proj", C, a.dense_hidden, ours=o + "mlp.w_down")
     table.norm("model.norm", C, ours="norm")
-    if not tied(config):
-        table.linear("lm_head", a.vocab_size, C, ours="lm_head")
+    table.add("lm_head.weight", (a.vocab_size, C), fan_in_init(C), "lm_head.weight", optional=tied(config))
     return table
 
 
@@ -53,8 +53,9 @@ def load_thinker(checkpoint: Any, prefix: str = "thinker.", dtype: torch.dtype |
     t = {}
     for part in ("model.", "lm_head."):
         t |= table.under(part).load(checkpoint, dtype=dtype, device=device)
+    head = t["embed_tokens.weight"] if tied(checkpoint.config) else t["lm_head.weight"]
     state = {"embed_tokens.weight": t["embed_tokens.weight"], "norm.weight": t["norm.weight"],
-             "lm_head.weight": to_in_out(t["lm_head.weight"] if "lm_head.weight" in t else t["embed_tokens.weight"])}
+             "lm_head.weight": to_in_out(head)}
     for i in range(args.n_layers):
         o = f"layers.{i}."
         a = o + "attn."

@@ -141,6 +141,16 @@ def test_mismatched_media_is_a_user_error(bad, message):
         built(prompt_of("audio"), **bad)
 
 
+def test_a_media_list_that_disagrees_with_the_placeholders_is_a_user_error():
+    image = dict(grids=((1, 4, 4),), kinds=("image",))
+    wrong_kind = PromptTokens(prompt_of("image").ids, (MediaItem("audio", 0),))
+    with pytest.raises(UserError, match=r"placeholder tokens \(1 image\) do not match its media list \(1 audio\)"):
+        built(wrong_kind, **image)
+    wrong_index = PromptTokens(prompt_of("image").ids, (MediaItem("image", 3),))
+    with pytest.raises(UserError, match="image item 3 has no vision embeddings"):
+        built(wrong_index, **image)
+
+
 def test_audio_in_video_without_its_wrappers_is_a_user_error():
     prompt = PromptTokens(ids=torch.tensor([100, VIDEO, 101]), media=(MediaItem("video", 0, audio_in_video=True),))
     with pytest.raises(UserError, match="must be written <\\|vision_bos\\|><\\|VIDEO\\|><\\|vision_eos\\|>"):

@@ -6,6 +6,7 @@ Media enter through the oracle's own encoders (audio, image, video) and our inte
 real TMRoPE positions: an audio clip and an image, two images, and a 3 s video with its 3 s of audio.
 """
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -16,11 +17,13 @@ from omnigraph.nodes.common.engine import BatchingEngine, GenerationRequest
 from omnigraph.nodes.common.sampling import SamplingParams
 from omnigraph.nodes.qwen2_5.tmrope import TmropeIds
 from omnigraph.nodes.qwen2_5_interleaver.expand import build_thinker_prompt
+from omnigraph.nodes.qwen2_5_interleaver.node import Qwen25Interleaver
 from omnigraph.nodes.qwen2_5_thinker.batch_model import Qwen25BatchModel, Qwen25Inputs
 from omnigraph.nodes.qwen2_5_thinker.node import Qwen25Thinker
 from omnigraph.nodes.qwen2_5_thinker.weights import key_table, load_thinker
 from omnigraph.runtime.checkpoint import Checkpoint
-from omnigraph.runtime.errors import CheckpointError
+from omnigraph.runtime.context import RunContext, enter_run
+from omnigraph.runtime.errors import CheckpointError, UserError
 from omnigraph.runtime.media_payloads import AudioEmbeddings, MediaItem, PromptTokens, VisionEmbeddings
 from omnigraph.testing import run_node
 
@@ -34,7 +37,7 @@ WAIT = 120  # seconds: the bound on waiting for a condition (never reached unles
 
 @dataclass
 class Media:
-    """One prompt's media: the oracle's encoder inputs and, encoded by the oracle, our payloads."""
+    """The media of one user turn, in prompt order (random encoder inputs of these sizes are made per test)."""
 
     items: tuple[str, ...] = ()  # "audio", "image", "video+audio"
     frames: tuple[int, ...] = ()  # mel frames per audio clip (a video's track included, in prompt order)
@@ -212,6 +215,31 @@ def test_batched_runs_equal_runs_alone(pair):
         torch.testing.assert_close(s, s_alone, rtol=0, atol=1e-5)
 
 
+def node_run(node: Qwen25Thinker, prompt, seed: int) -> dict:
+    enter_run(RunContext(run_id=f"run{seed}", node=node.name, seed=seed))
+    out: dict = {}
+    for port, item in node.stream(prompt):
+        out.setdefault(port, []).append(item)
+    return out
+
+
+def test_concurrent_sampled_node_runs_keep_their_outputs(pair):
+    """Each run its own seed: tokens, Talker prompt and states as alone, whether or not the runs batched."""
+    oracle, ckpt, _ = pair
+    node = Qwen25Thinker(Qwen25Thinker.Config(max_new_tokens=8, temperature=1.5, top_k=0, top_p=1.0))
+    node.load("cpu", ckpt)
+    prompts = [oracle_inputs(oracle, PROMPTS[name])[0] for name in ("audio_image", "text", "two_images")]
+    want = [node_run(node, p, seed) for seed, p in enumerate(prompts)]
+    with ThreadPoolExecutor(len(prompts)) as pool:
+        got = list(pool.map(lambda a: node_run(node, *a), [(p, seed) for seed, p in enumerate(prompts)]))
+    for g, w in zip(got, want):
+        assert g["token_ids"] == w["token_ids"] and g["tokens"] == w["tokens"]
+        torch.testing.assert_close(g["talker_prompt"][0].states, w["talker_prompt"][0].states, rtol=0, atol=1e-5)
+        assert [s.token_id for s in g["states"]] == [s.token_id for s in w["states"]]
+        for a, b in zip(g["states"], w["states"]):
+            torch.testing.assert_close(a.state, b.state, rtol=0, atol=1e-5)
+
+
 def test_key_table_lists_the_released_names(pair):
     oracle, ckpt, _ = pair
     entries = {key: shape for key, shape, _ in key_table(ckpt.config).entries()}
@@ -227,3 +255,22 @@ def test_a_mis_shaped_tensor_names_the_key(pair, tmp_path):
                         lambda c: c["thinker_config"]["text_config"].update(intermediate_size=136))
     with pytest.raises(CheckpointError, match=r"thinker\.model\.layers\.0\.mlp\.gate_proj\.weight"):
         load_thinker(wider)
+
+
+def test_a_tied_thinker_reads_its_head_from_the_embeddings(tmp_path):
+    """Only the thinker-level tie_word_embeddings ties the head (reference section 5.1)."""
+    oracle = build_model({"thinker_config": dict(tie_word_embeddings=True)})
+    ckpt = Checkpoint.open(save_checkpoint(oracle, tmp_path / "tied"))
+    ours = load_thinker(ckpt)
+    prompt, kwargs = oracle_inputs(oracle, PROMPTS["text"])
+    with torch.no_grad():
+        logits = ours.head(ours.hidden(prompt.embeds[None], prompt.positions[:, None]))
+        torch.testing.assert_close(logits, oracle.thinker(**kwargs).logits, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("node_cls", [Qwen25Thinker, Qwen25Interleaver])
+def test_a_checkpoint_of_another_family_is_a_user_error(pair, tmp_path, node_cls):
+    _, ckpt, _ = pair
+    other = with_config(ckpt, tmp_path / "qwen3", lambda c: c.update(model_type="qwen3_omni_moe"))
+    with pytest.raises(UserError, match="model_type is 'qwen3_omni_moe', and kind '.*' reads 'qwen2_5_omni' checkp"):
+        node_cls().check_checkpoint(other)
