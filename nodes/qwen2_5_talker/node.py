@@ -1,5 +1,4 @@
-"""qwen2_5_talker: the Thinker's prompt states and its reply states -> a stream of codec ids (one codebook, 50
-per second) for token2wav.
+"""qwen2_5_talker: Qwen2.5-Omni Thinker states -> a stream of codec ids (one codebook, 50/s) for token2wav.
 
 The prefill needs the prompt and the first reply state (reply_0, the state of the first generated token); then
 step s feeds the last codec id's embedding plus trailing[s - 1] (reply_s), waiting for the next ThinkerState
@@ -103,23 +102,26 @@ class Qwen25Talker(Node):
         from ..common.sampling import SamplingParams, apply_repetition_penalty, make_generator, sample
         from ...runtime.context import current_run
 
-        from .prompt import prefill_inputs, step_position
+        from .prompt import check_prompt, check_state, prefill_inputs, step_position
 
         run, c, model, ids = current_run(), self.config, self._model, self._model.args.ids
         params = SamplingParams(greedy=c.greedy, temperature=c.temperature, top_k=c.top_k, top_p=c.top_p)
         generator = None if c.greedy else make_generator(run.node_seed(), self._device)
+        width = model.args.thinker_dim
+        check_prompt(talker_prompt, width)
         states = iter(states)
         first = next(states, None)
         if first is None:
             yield "codec_codes", CodecIds(())
             return
         with torch.inference_mode():
-            inputs, positions = prefill_inputs(model, talker_prompt, self._speaker_embed, first.state)
+            inputs, positions = prefill_inputs(model, talker_prompt, self._speaker_embed,
+                                               check_state(first, 0, width))
         P = inputs.shape[1]
         filler = torch.tensor([ids.codec_mask] * (P - 2) + [ids.codec_pad, ids.codec_bos], device=self._device)
         history = TokenHistory(self._device, filler[None])
         slot, logits = self._server.prefill(inputs, positions, P + c.max_new_tokens)
-        codes, ended = [], False
+        codes, feed = [], self._trailing(states, width)
         try:
             for s in range(1, c.max_new_tokens + 1):
                 with torch.inference_mode():
@@ -135,14 +137,20 @@ class Qwen25Talker(Node):
                 yield "codes", CodecId(code_id)
                 if s == c.max_new_tokens or run.cancelled.is_set():
                     break
-                trailing = None if ended else next(states, None)  # reply_s, or text_eos / text_pad once gone
-                if trailing is None:
-                    trailing, ended = (self._text_eos if not ended else self._text_pad), True
-                else:
-                    trailing = trailing.state
                 with torch.inference_mode():
-                    x = model.embed_tokens(code)[0] + trailing.to(self._device, model.embed_tokens.weight.dtype)
+                    x = model.embed_tokens(code)[0] + next(feed).to(self._device, model.embed_tokens.weight.dtype)
                 logits = self._server.step(slot, x, step_position(talker_prompt, s))
         finally:
             self._server.release(slot)
         yield "codec_codes", CodecIds(tuple(codes))
+
+    def _trailing(self, states: Iterator[ThinkerState], width: int) -> Iterator[Any]:
+        """The text part of decode steps 1, 2, ...: reply_1, reply_2, ... as they arrive, then text_eos, then
+        text_pad forever."""
+        from .prompt import check_state
+
+        for j, state in enumerate(states, start=1):
+            yield check_state(state, j, width)
+        yield self._text_eos
+        while True:
+            yield self._text_pad

@@ -8,9 +8,31 @@ from __future__ import annotations
 
 import torch
 
-from ..qwen2_5.payloads import TalkerPrompt
+from ...runtime.errors import UserError
+
+from ..qwen2_5.payloads import TalkerPrompt, ThinkerState
 
 from .model import Talker
+
+
+def check_prompt(prompt: TalkerPrompt, width: int) -> None:
+    """A TalkerPrompt this Talker can read (`width`: talker_config.embedding_size), else a UserError saying
+    which field is off."""
+    P = prompt.states.shape[0] if prompt.states.dim() == 2 else -1
+    if P < 1 or prompt.states.shape[1] != width:
+        raise UserError(f"talker_prompt.states has shape {list(prompt.states.shape)}; this Talker takes [P, {width}] "
+                        f"(talker_config.embedding_size, the Thinker's width), P >= 1")
+    if tuple(prompt.positions.shape) != (3, P) or tuple(prompt.input_ids.shape) != (P,):
+        raise UserError(f"talker_prompt: positions {list(prompt.positions.shape)} and input_ids "
+                        f"{list(prompt.input_ids.shape)} must be [3, {P}] and [{P}] (one per prompt state)")
+
+
+def check_state(state: ThinkerState, index: int, width: int) -> torch.Tensor:
+    """state's tensor [E], or a UserError naming the item."""
+    if tuple(state.state.shape) != (width,):
+        raise UserError(f"states item {index} (token {state.token_id}) has a state of shape {list(state.state.shape)}; "
+                        f"this Talker takes [{width}] (talker_config.embedding_size)")
+    return state.state
 
 
 def prefill_inputs(model: Talker, prompt: TalkerPrompt, speaker: torch.Tensor,

@@ -7,6 +7,7 @@ Shapes: B batch, C channels, L samples at the current rate.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -19,8 +20,10 @@ FILTER_TAPS = 12
 MIN_DB = -115.0
 
 
+@functools.cache
 def kaiser_sinc(cutoff: float = 0.25, half_width: float = 0.3, taps: int = FILTER_TAPS) -> torch.Tensor:
-    """[taps] float32: a Kaiser-windowed sinc low-pass (even length, taps at half-integer times), sum 1."""
+    """[taps] float32 on the CPU (whatever the default device): a Kaiser-windowed sinc low-pass (even length,
+    taps at half-integer times), sum 1. One tensor, shared by every activation (never written)."""
     half = taps // 2
     attenuation = 2.285 * (half - 1) * math.pi * 4 * half_width + 7.95
     if attenuation > 50:
@@ -29,8 +32,8 @@ def kaiser_sinc(cutoff: float = 0.25, half_width: float = 0.3, taps: int = FILTE
         beta = 0.5842 * (attenuation - 21) ** 0.4 + 0.07886 * (attenuation - 21)
     else:
         beta = 0.0
-    window = torch.kaiser_window(taps, periodic=False, beta=beta, dtype=torch.float32)
-    times = torch.arange(-half, half) + 0.5
+    window = torch.kaiser_window(taps, periodic=False, beta=beta, dtype=torch.float32, device="cpu")
+    times = torch.arange(-half, half, device="cpu") + 0.5
     taps_ = 2 * cutoff * window * torch.sinc(2 * cutoff * times)
     return taps_ / taps_.sum()
 

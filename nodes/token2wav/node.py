@@ -1,10 +1,12 @@
-"""token2wav: a stream of Qwen2.5-Omni codec ids -> 24 kHz audio chunks (DiT flow matching to a mel, then
-BigVGAN), plus the flat list of the ids it decoded.
+"""token2wav: Qwen2.5-Omni codec ids -> 24 kHz audio chunks (DiT flow matching to a mel, then BigVGAN).
+
+It also outputs the flat list of the ids it decoded.
 
 mode `whole` (the default) waits for the last id and solves the ODE over the whole utterance, as transformers
-does: with the same noise its waveform equals transformers'. mode `stream` emits audio block by block
-(streaming.py): each mel block once the codes of its look-ahead block are in, its samples once BigVGAN's
-context frames are; the DiT sees only a window around each block, so the audio differs from `whole`.
+does: with the same noise its waveform equals transformers'. mode `stream` emits audio as codes arrive
+(streaming.py): `chunk_blocks` mel blocks once the codes of their look-ahead block are in, their samples once
+BigVGAN's context frames are; the DiT sees only a window around each chunk, so the audio is an approximation of
+`whole`.
 
 Noise: the ODE's initial state is torch.randn((1, repeats * T, mel_dim), generator=torch.Generator("cpu")
 .manual_seed(seed)) (drawn on the CPU whatever the device; in stream mode block by block from the same
@@ -43,6 +45,10 @@ class Token2Wav(Node):
                                     "Chelsie if present, else the file's first.")
         seed: int | None = Field(None, ge=0, le=2 ** 63 - 1, description="Seed of the ODE's initial noise "
                                  "(default: derived from the run's seed).")
+        chunk_blocks: int = Field(2, ge=1, le=1000, description="Stream mode: mel blocks (24 frames = 12 ids "
+                                  "each in the released model) decoded per ODE solve. More cost less per block "
+                                  "(each solve re-solves its window's context blocks) and wait longer; 2 is the "
+                                  "least with which the first solve gives audio (BigVGAN's 43-frame context).")
         num_steps: int = Field(10, ge=2, le=1000, description="ODE grid points (num_steps - 1 RK4 steps of 4 DiT "
                                "calls each), as transformers' token2wav_num_steps.")
 
@@ -94,13 +100,14 @@ class Token2Wav(Node):
 
         seed = self.config.seed if self.config.seed is not None else current_run().node_seed()
         generator = torch.Generator("cpu").manual_seed(seed)
-        with torch.inference_mode():
-            if self.config.mode == "whole":
-                ids = [self._check(c, i) for i, c in enumerate(codes)]
-                if ids:
-                    yield "audio", AudioChunk(self._whole(ids, generator), SAMPLE_RATE, 0)
-            else:
-                ids = yield from self._stream(codes, generator)
+        if self.config.mode == "whole":
+            ids = [self._check(c, i) for i, c in enumerate(codes)]
+            if ids:
+                with torch.inference_mode():
+                    samples = self._whole(ids, generator)
+                yield "audio", AudioChunk(samples, SAMPLE_RATE, 0)
+        else:
+            ids = yield from self._stream(codes, generator)
         yield "codec_codes", CodecIds(tuple(ids))
 
     def _whole(self, ids: list[int], generator: Any) -> Any:
@@ -118,7 +125,8 @@ class Token2Wav(Node):
         """Mel blocks as their look-ahead codes arrive, samples as they are final; -> the ids."""
         from .streaming import MelBlocks, WaveStream
 
-        mel, wave = MelBlocks(self._dit, self._voice, generator, self.config.num_steps), WaveStream(self._vocoder)
+        mel = MelBlocks(self._dit, self._voice, generator, self.config.num_steps, self.config.chunk_blocks)
+        wave = WaveStream(self._vocoder)
         chunks = 0
 
         def pieces(blocks: list, ended: bool) -> Iterator[tuple[str, Any]]:

@@ -3,11 +3,14 @@ frame whose vocoder context is in.
 
 The DiT attends within blocks of `block_size` mel frames, and a few layers reach one block back or ahead, so
 one DiT call computes block b from blocks b - back .. b + ahead (`reach`: the sums over layers). `MelBlocks`
-decodes block b once the codes of block b + ahead have arrived, running the whole ODE on that window (with the
-window's slice of the utterance's noise) and keeping block b. The ODE of the whole utterance couples every
-block through its 36 calls, so this is an approximation of `mode: whole` (which equals transformers), not equal
-to it. `WaveStream` vocodes exactly: BigVGAN is convolutional, so a frame's samples depend on `context` frames
-each side only; each call reads the held frames plus that context and keeps the samples that are final.
+decodes `chunk` blocks b .. b + chunk - 1 once the codes of block b + chunk - 1 + ahead have arrived, running
+the whole ODE on the window from block b - back to that one (with the window's slice of the utterance's noise)
+and keeping the chunk's blocks. A larger chunk costs less per block (each window re-solves its context blocks)
+and waits longer for its first audio; the windows depend on the chunk size only, never on when codes arrive.
+The ODE of the whole utterance couples every block through its 36 calls, so this is an approximation of
+`mode: whole` (which equals transformers), not equal to it. `WaveStream` vocodes exactly: BigVGAN is
+convolutional, so a frame's samples depend on `context` frames each side only; each call reads the held
+frames plus that context and keeps the samples that are final.
 
 Shapes: M mel bins, F mel frames, S samples.
 """
@@ -45,8 +48,9 @@ def vocoder_context(a: BigVGANArgs) -> int:
 class MelBlocks:
     """One utterance's mel, block by block."""
 
-    def __init__(self, dit: DiT, voice: tuple[torch.Tensor, ...], generator: torch.Generator, num_steps: int):
-        self.dit, self.voice, self.generator, self.num_steps = dit, voice, generator, num_steps
+    def __init__(self, dit: DiT, voice: tuple[torch.Tensor, ...], generator: torch.Generator, num_steps: int,
+                 chunk: int = 1):
+        self.dit, self.voice, self.generator, self.num_steps, self.chunk = dit, voice, generator, num_steps, chunk
         a = dit.args
         self.block, self.repeats, self.mel_dim = a.block_size, a.repeats, a.mel_dim
         self.back, self.ahead = reach(a)
@@ -58,25 +62,27 @@ class MelBlocks:
     def frames(self) -> int:
         return self.repeats * len(self.codes)
 
+    @torch.inference_mode()
     def ready(self, ended: bool) -> list[torch.Tensor]:
-        """Every block that can be decoded now (all that are left once `ended`) -> their mels [M, F]."""
+        """Every chunk that can be decoded now (all that are left once `ended`) -> their mels [M, F]."""
         out = []
         total = math.ceil(self.frames / self.block)
-        while self.done < total and (ended or (self.done + self.ahead + 1) * self.block <= self.frames):
-            out.append(self._decode(self.done))
-            self.done += 1
+        while self.done < total and (ended or (self.done + self.chunk + self.ahead) * self.block <= self.frames):
+            out.append(self._decode(self.done, min(self.done + self.chunk, total)))
+            self.done = min(self.done + self.chunk, total)
         return out
 
-    def _decode(self, b: int) -> torch.Tensor:
+    def _decode(self, b: int, end: int) -> torch.Tensor:
+        """The mel of blocks b .. end - 1 [M, F]."""
         bs, rep = self.block, self.repeats
-        first, last = max(0, b - self.back), b + self.ahead  # the window's blocks
+        first, last = max(0, b - self.back), end - 1 + self.ahead  # the window's blocks
         f0, f1 = first * bs, min((last + 1) * bs, self.frames)
         c0 = f0 // rep
         device = self.voice[0].device
         codes = torch.tensor([self.codes[c0:math.ceil(f1 / rep)]], device=device)
         conditioning = self.dit.conditioning(codes, self.voice)[:, f0 - c0 * rep:f1 - c0 * rep]
         mel = solve(self.dit, self._noise(f0, f1).to(device), conditioning, self.num_steps)[0]  # [M, f1 - f0]
-        return mel[:, b * bs - f0:min((b + 1) * bs, self.frames) - f0]
+        return mel[:, b * bs - f0:min(end * bs, self.frames) - f0]
 
     def _noise(self, f0: int, f1: int) -> torch.Tensor:
         while len(self.noise) * self.block < f1:
@@ -94,6 +100,7 @@ class WaveStream:
         self.offset = 0
         self.emitted = 0  # frames whose samples are out
 
+    @torch.inference_mode()
     def take(self, mel: torch.Tensor | None, ended: bool) -> torch.Tensor:
         """Add mel [M, F] (or None) -> the samples [S] now final (all the rest once `ended`)."""
         if mel is not None:
