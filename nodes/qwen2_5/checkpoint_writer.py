@@ -7,7 +7,7 @@
 A folder holds config.json, generation_config.json, preprocessor_config.json, the tokenizer files (real Qwen
 vocabulary, Qwen2.5-Omni special tokens and chat template), spk_dict.pt (the speakers) and the weights of
 every stage: thinker (audio_tower, visual, model, lm_head), talker and token2wav (DiT and BigVGAN). The keys
-and shapes come from the stages' own key tables (each stage's `weights.key_table(config)`), so what is written
+and shapes come from the stages' own key tables (each stage's weights.py), so what is written
 is what the nodes read; tensors are drawn per key as nodes/common/checkpoint_files.py does.
 """
 from __future__ import annotations
