@@ -103,15 +103,17 @@ class StageWorker:
         try:
             self.load()
             values = {name: _resolve_input(value) for name, value in inputs.items()}
-            with self._cond:
-                if run_id not in self._cancelled:
-                    entry = StageRun(self, values, seed, run_id, started_at, peers, stage_of)
+            if not self._is_cancelled(run_id):  # built unlocked: concurrent runs start in parallel
+                entry = StageRun(self, values, seed, run_id, started_at, peers, stage_of)
         except BaseException as exc:  # raised to the driver, which names this stage
             entry = exc
         with self._cond:
             if entry is not None:
                 self._runs[run_id] = entry
+            cancelled = run_id in self._cancelled
             self._cond.notify_all()
+        if cancelled and isinstance(entry, StageRun):  # `cancel` came while the part was being built
+            entry.cancel()
         try:
             if isinstance(entry, BaseException):
                 raise entry
@@ -162,6 +164,10 @@ class StageWorker:
             self._cond.notify_all()
         if isinstance(run, StageRun):
             run.cancel()
+
+    def _is_cancelled(self, run_id: str) -> bool:
+        with self._cond:
+            return run_id in self._cancelled
 
     def _wait_run(self, run_id: str) -> StageRun | None:
         """The run once `run_part` registered it; None if it was cancelled or ended first. Re-raises a failed

@@ -207,4 +207,28 @@ class Seeded(Node):
         return {"seed": Number(current_run().node_seed() % 1000)}
 
 
-ALL = [Count, Scale, HeldScale, Sum, Zip, Add, Either, Ask, Fail, Endless, Misbehave, Seeded]
+class Rendezvous(Node):
+    """Sums its stream once `max_batch` runs are inside this loaded node at the same time (a barrier, bounded by
+    `wait` seconds): a run fails unless that many concurrent runs reach this one instance together."""
+
+    kind = "t_rendezvous"
+
+    class Config(NodeConfig):
+        max_batch: int = 2
+        wait: float = 60.0
+
+    inputs = (Input("items", Number, stream=True),)
+    outputs = (Output("total", Number),)
+
+    def __init__(self, config: Config | None = None, **kwargs: Any):
+        super().__init__(config, **kwargs)
+        self.barrier = threading.Barrier(self.config.max_batch, timeout=self.config.wait)
+
+    def process(self, items: Iterator[Number]) -> dict[str, Any]:
+        values = iter(items)
+        first = next(values)
+        self.barrier.wait()
+        return {"total": Number(first.value + sum(item.value for item in values))}
+
+
+ALL = [Count, Scale, HeldScale, Sum, Zip, Add, Either, Ask, Fail, Endless, Misbehave, Seeded, Rendezvous]

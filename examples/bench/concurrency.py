@@ -19,6 +19,7 @@ import threading
 import time
 import wave
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -98,9 +99,10 @@ def main() -> None:
     report(executor, inputs, args.n, f"captioner, small checkpoint, {args.device}, 1 core, max_new_tokens {args.tokens}")
 
 
-def report(executor, inputs: dict, ns: list[int], title: str, repeats: int = 1, cpu: bool = True) -> None:
-    """Warm up, time requests alone, then print per N the concurrent vs sequential figures (`cpu`: also the ratio
-    per CPU second of this process, meaningful when the work runs in it)."""
+def report(executor, inputs: dict, ns: list[int], title: str, repeats: int = 1,
+           cpu_clock: Callable[[], float] = time.process_time) -> None:
+    """Warm up, time requests alone, then print per N the concurrent vs sequential figures, and their ratio per
+    CPU second of `cpu_clock` (this process's by default; pass one that counts every process doing the work)."""
     sequential(executor, inputs, [0])  # warm-up
     _, alone = sequential(executor, inputs, [0, 1, 2])
     first_alone = statistics.median(f for f, _ in alone)
@@ -108,18 +110,18 @@ def report(executor, inputs: dict, ns: list[int], title: str, repeats: int = 1, 
     for n in ns:
         for _ in range(repeats):
             seeds = list(range(100, 100 + n))
-            c0 = time.process_time()
+            c0 = cpu_clock()
             seq_wall, seq = sequential(executor, inputs, seeds)
-            c1 = time.process_time()
+            c1 = cpu_clock()
             con_wall, con = concurrent(executor, inputs, seeds)
-            cpu_ratio = (sum(t for _, t in con) / (time.process_time() - c1)) / (sum(t for _, t in seq) / (c1 - c0))
+            cpu_ratio = (sum(t for _, t in con) / (cpu_clock() - c1)) / (sum(t for _, t in seq) / (c1 - c0))
             seq_rate, con_rate = sum(t for _, t in seq) / seq_wall, sum(t for _, t in con) / con_wall
             firsts = sorted(f for f, _ in con)
             p95 = firsts[min(len(firsts) - 1, int(round(0.95 * (len(firsts) - 1))))]
             print(f"  N={n:2d}: concurrent {con_rate:7.1f} tok/s, sequential {seq_rate:7.1f} tok/s, "
                   f"ratio {con_rate / seq_rate:5.2f}x | first text median "
                   f"{statistics.median(firsts) / first_alone:5.2f}x, p95 {p95 / first_alone:5.2f}x of alone"
-                  + (f" | per CPU second {cpu_ratio:5.2f}x" if cpu else ""))
+                  f" | per CPU second {cpu_ratio:5.2f}x")
 
 if __name__ == "__main__":
     main()

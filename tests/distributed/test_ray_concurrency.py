@@ -1,9 +1,14 @@
 """Concurrent streaming runs on one set of actors give what the same runs give one after another."""
 from __future__ import annotations
 
+import textwrap
 import threading
 
 import torch
+from toy_nodes import ALL, Number
+
+from omnigraph.runtime.executor_ray import RayExecutor
+from omnigraph.testing import graph_from_yaml
 
 PROMPTS = [f"Tell me about number {i}." for i in range(8)]
 
@@ -56,3 +61,24 @@ def test_concurrent_runs_spread_over_replicas(omni_ray) -> None:
     for run in runs:
         speech_actors.add(run.result().stats.nodes["talker"].actor)
     assert len(speech_actors) == 2  # least-loaded choice uses both speech replicas
+
+
+MEETING = textwrap.dedent("""
+    inputs: {n: {to: [src.n], default: 3}}
+    nodes:
+      src: {kind: t_count, placement: {group: a}}
+      meet: {kind: t_rendezvous, config: {max_batch: 4}, placement: {group: b}}
+    edges: [src.items -> meet.items]
+    outputs: {total: meet.total}
+    """)
+
+
+def test_max_batch_concurrent_runs_are_inside_one_replica_together(ray_session) -> None:
+    """A replica admits `max_batch` runs and serves them at once in one process: each run passes the node's
+    barrier only when all four are inside the same loaded node (a serialised replica fails them)."""
+    with RayExecutor(graph_from_yaml(MEETING, extra_kinds=ALL)) as executor:
+        assert executor.runs_per_replica == {"a": 16, "b": 4}
+        runs = [executor.start({"n": Number(n)}) for n in (2, 3, 4, 5)]
+        results = [run.result(timeout=120) for run in runs]
+    assert [r.outputs["total"] for r in results] == [Number(n * (n - 1) // 2) for n in (2, 3, 4, 5)]
+    assert len({r.stats.nodes["meet"].actor for r in results}) == 1
