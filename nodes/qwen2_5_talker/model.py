@@ -20,6 +20,9 @@ from ..common.linear import Linear
 from ..common.rope import inv_freq, sectioned_axis_map
 
 
+DEFAULT_MROPE_SECTION = (16, 24, 24)
+
+
 @dataclass(frozen=True)
 class TalkerIds:
     """Control ids of talker_config (section 6.1): codec ids of the Talker, text ids of the Thinker vocabulary."""
@@ -48,7 +51,10 @@ class TalkerArgs:
     def from_hf_config(cls, config: dict[str, Any]) -> TalkerArgs:
         """From config.json (full, or its talker_config)."""
         t = config.get("talker_config", config)
+        rope = {**(t.get("rope_scaling") or {}), **(t.get("rope_parameters") or {})}
         text = replace(DecoderArgs.from_hf_config(t), attention_bias=True)
+        if "mrope_section" not in rope:  # Qwen2.5-Omni's default, not the decoder's (Qwen3-Omni's)
+            text = replace(text, mrope_section=DEFAULT_MROPE_SECTION)
         return cls(text=text, thinker_dim=t["embedding_size"], ids=TalkerIds.from_hf_config(t))
 
 

@@ -44,6 +44,10 @@ class Qwen25Talker(Node):
         top_p: float = Field(0.8, gt=0, le=1, description="Nucleus probability mass.")
         repetition_penalty: float = Field(1.05, gt=0, description="Penalty on the prompt's filler ids and the ids "
                                           "generated so far.")
+        eos_ids: list[int] | None = Field(None, description="Codec ids that end generation (not emitted); default "
+                                          "talker_config's codec pad and end ids (8292, 8294).")
+        suppress_ids: list[int] | None = Field(None, description="Codec ids never generated; default talker_config's "
+                                               "codec start id (8293).")
         max_new_tokens: int = Field(4096, ge=1, le=1_000_000, description="Most ids to generate (an EOS counts).")
         dtype: DTypeSetting = Field("auto", description="Weights and activations dtype (auto: the checkpoint's on "
                                                         "CUDA, float32 on CPU).")
@@ -71,7 +75,10 @@ class Qwen25Talker(Node):
         if checkpoint is None:
             raise UserError(f"node '{self.name}' (qwen2_5_talker) needs a checkpoint (pass --checkpoint DIR)")
         checkpoint.section("talker_config", NO_TALKER)
-        args = TalkerArgs.from_hf_config(checkpoint.config)
+        try:
+            args = TalkerArgs.from_hf_config(checkpoint.config)
+        except (TypeError, ValueError) as e:  # a missing field is already a located MissingConfigField
+            raise CheckpointError(f"{checkpoint.path / 'config.json'}: talker_config: {e}") from None
         check_budget(self.name, "max_new_tokens", self.config.max_new_tokens, args.text.max_positions,
                      "talker_config.max_position_embeddings")
         path = checkpoint.path / SPEAKER_FILE
@@ -89,10 +96,15 @@ class Qwen25Talker(Node):
         self._speaker_embed, self._text_eos, self._text_pad = rows.unbind(0)
         self._model = load_talker(checkpoint, self.weights or "talker.", self.dtype, device)
         self._device = device
-        ids = args.ids
-        suppress = torch.zeros(args.text.vocab_size, dtype=torch.bool, device=device)
-        suppress[ids.codec_bos] = True
-        self._suppress, self._eos = suppress, {ids.codec_pad, ids.codec_eos}
+        ids, c, V = args.ids, self.config, args.text.vocab_size
+        eos = c.eos_ids if c.eos_ids is not None else [ids.codec_pad, ids.codec_eos]
+        banned = c.suppress_ids if c.suppress_ids is not None else [ids.codec_bos]
+        for field, values in (("eos_ids", eos), ("suppress_ids", banned)):
+            if any(not 0 <= v < V for v in values):
+                raise UserError(f"node '{self.name}' (qwen2_5_talker): {field} {values} must be codec ids in [0, {V})")
+        suppress = torch.zeros(V, dtype=torch.bool, device=device)
+        suppress[banned] = True
+        self._suppress, self._eos = suppress, set(eos)
         self._server = TalkerServer(self._model, self.config.max_batch, f"{self.name}-steps")
 
     def stream(self, talker_prompt: TalkerPrompt, states: Iterator[ThinkerState]) -> Iterator[tuple[str, Any]]:

@@ -3,7 +3,8 @@ given the codec ids, the speaker's `cond` vector and the ECAPA encoding of its r
 
 Blocks are AdaLN-Zero transformer layers (modulation from the time embedding, chunk order shift, scale, gate for
 attention then MLP; the final norm's order is scale, shift). Attention is non-causal over blocks of
-`block_size` mel frames: a query of block i sees keys of blocks i - back .. i + ahead (per layer). RoPE turns
+`block_size` mel frames: a query of block i sees keys of blocks i - back .. i + ahead (per layer); long
+utterances are computed block by block (`block_attention`), in linear time and memory. RoPE turns
 head 0 only, on interleaved pairs (x_2i, x_2i+1), at positions arange(N) of the call.
 
 Shapes: B batch, N mel frames, C width, H heads, D head_dim, M mel bins.
@@ -29,6 +30,29 @@ def block_mask(n: int, block: int, back: int, ahead: int, device: torch.device) 
     b = torch.arange(n, device=device) // block
     diff = b[None, :] - b[:, None]
     return (diff >= -back) & (diff <= ahead)
+
+
+def block_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block: int, back: int,
+                    ahead: int) -> torch.Tensor:
+    """q, k, v [B, H, N, D] -> [B, H, N, D]: a query of block i (frames i*block ..) attends to the keys of blocks
+    i - back .. i + ahead only. Past a few windows' worth of blocks, each block attends to its window of keys
+    alone, so the cost grows as N, not N^2 (the same softmax as the full block mask; measured on one core at 2000
+    frames, 16 heads: 6x faster); below, one masked SDPA is faster."""
+    B, H, N, D = q.shape
+    n, W = -(-N // block), back + ahead + 1  # blocks, blocks per window
+    if n <= 4 * W:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=block_mask(N, block, back, ahead, q.device))
+    q, k, v = (F.pad(t, (0, 0, 0, n * block - N)).view(B, H, n, block, D) for t in (q, k, v))
+
+    def windows(t: torch.Tensor) -> torch.Tensor:  # [B, H, n, block, D] -> [B, H, n, W * block, D]
+        t = F.pad(t, (0, 0, 0, 0, back, ahead))
+        return torch.cat([t[:, :, o:o + n] for o in range(W)], dim=3)
+
+    first = torch.arange(n, device=q.device)[:, None] - back + torch.arange(W, device=q.device)  # [n, W]
+    frames = (first[..., None] * block + torch.arange(block, device=q.device)).view(n, 1, W * block)
+    scores = (q @ windows(k).transpose(-1, -2)) * D ** -0.5  # [B, H, n, block, W * block]
+    scores = scores.masked_fill((frames < 0) | (frames >= N), float("-inf"))
+    return (scores.softmax(-1) @ windows(v)).view(B, H, n * block, D)[:, :, :N]
 
 
 def time_features(t: torch.Tensor) -> torch.Tensor:
@@ -93,12 +117,13 @@ class Attention(nn.Module):
         self.to_q, self.to_k, self.to_v = nn.Linear(a.dim, inner), nn.Linear(a.dim, inner), nn.Linear(a.dim, inner)
         self.to_out = nn.ModuleList([nn.Linear(inner, a.dim)])
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, block: int, back: int,
+                ahead: int) -> torch.Tensor:
         B, N, _ = x.shape
         q, k, v = (p(x).view(B, N, self.n_heads, self.head_dim).transpose(1, 2)
                    for p in (self.to_q, self.to_k, self.to_v))
         q, k = rope_head_0(q, cos, sin), rope_head_0(k, cos, sin)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = block_attention(q, k, v, block, back, ahead)
         return self.to_out[0](out.transpose(1, 2).reshape(B, N, -1))
 
 
@@ -119,15 +144,17 @@ class FeedForward(nn.Module):
 
 
 class DiTBlock(nn.Module):
-    def __init__(self, a: DiTArgs):
+    def __init__(self, a: DiTArgs, back: int, ahead: int):
         super().__init__()
+        self.block, self.back, self.ahead = a.block_size, back, ahead
         self.attn_norm = AdaNorm(a.dim, 6)
         self.attn = Attention(a)
         self.ff = FeedForward(a.dim, a.ff_mult)
 
-    def forward(self, x, temb, cos, sin, mask):
+    def forward(self, x, temb, cos, sin):
         shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = self.attn_norm.modulations(temb)
-        x = x + gate_a * self.attn(layer_norm(x) * (1 + scale_a) + shift_a, cos, sin, mask)
+        x = x + gate_a * self.attn(layer_norm(x) * (1 + scale_a) + shift_a, cos, sin, self.block, self.back,
+                                   self.ahead)
         return x + gate_m * self.ff(layer_norm(x) * (1 + scale_m) + shift_m)
 
 
@@ -138,7 +165,8 @@ class DiT(nn.Module):
         self.time_embed = TimeEmbedding(a.dim)
         self.text_embed = CodecEmbedding(a)
         self.input_embed = InputEmbedding(a)
-        self.transformer_blocks = nn.ModuleList(DiTBlock(a) for _ in range(a.n_layers))
+        self.transformer_blocks = nn.ModuleList(DiTBlock(a, back, ahead) for back, ahead in zip(a.look_back,
+                                                                                               a.look_ahead))
         self.norm_out = AdaNorm(a.dim, 2)
         self.proj_out = nn.Linear(a.dim, a.mel_dim)
         self.register_buffer("freqs", inv_freq(a.head_dim, a.rope_theta), persistent=False)
@@ -167,14 +195,10 @@ class DiT(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, conditioning: torch.Tensor) -> torch.Tensor:
         """x [B, N, M] noisy mel, t [B] times, conditioning [B, N, ...] (`conditioning`) -> velocity [B, N, M]."""
-        a, N = self.args, x.shape[1]
         temb = self.time_embed(t)
         h = self.input_embed.proj(torch.cat([x, conditioning], dim=-1))
-        cos, sin = rope_cos_sin(torch.arange(N, device=x.device), self.freqs, x.dtype)
-        masks = {}
-        for block, back, ahead in zip(self.transformer_blocks, a.look_back, a.look_ahead):
-            if (back, ahead) not in masks:
-                masks[back, ahead] = block_mask(N, a.block_size, back, ahead, x.device)
-            h = block(h, temb, cos, sin, masks[back, ahead])
+        cos, sin = rope_cos_sin(torch.arange(x.shape[1], device=x.device), self.freqs, x.dtype)
+        for block in self.transformer_blocks:
+            h = block(h, temb, cos, sin)
         scale, shift = self.norm_out.modulations(temb)
         return self.proj_out(layer_norm(h) * (1 + scale) + shift)

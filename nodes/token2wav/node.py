@@ -19,7 +19,7 @@ from typing import Any, Iterator, Literal
 
 from pydantic import Field
 
-from ...runtime.errors import UserError
+from ...runtime.errors import CheckpointError, UserError
 from ...runtime.node import Node, NodeConfig
 from ...runtime.payloads import AudioChunk
 from ...runtime.ports import Input, Output
@@ -63,7 +63,7 @@ class Token2Wav(Node):
 
         from ..qwen2_5.speakers import SPEAKER_FILE, pick_speaker, read_speakers
 
-        from .args import DiTArgs
+        from .args import BigVGANArgs, DiTArgs
         from .weights import load_token2wav
 
         if checkpoint is None:
@@ -71,8 +71,9 @@ class Token2Wav(Node):
         checkpoint.section("token2wav_config", NO_TOKEN2WAV)
         try:
             args = DiTArgs.from_hf_config(checkpoint.config)
-        except (KeyError, TypeError, ValueError) as e:
-            raise UserError(f"{checkpoint.path / 'config.json'}: token2wav_config.dit_config: {e}") from None
+            BigVGANArgs.from_hf_config(checkpoint.config)
+        except (TypeError, ValueError) as e:  # a missing field is already a located MissingConfigField
+            raise CheckpointError(f"{checkpoint.path / 'config.json'}: token2wav_config: {e}") from None
         path = checkpoint.path / SPEAKER_FILE
         speaker = pick_speaker(read_speakers(path, args.enc_emb_dim, args.mel_dim), self.config.speaker, path)
         self._dit, self._vocoder = load_token2wav(checkpoint, self.weights or "token2wav.", device)

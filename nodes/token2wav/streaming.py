@@ -81,14 +81,15 @@ class MelBlocks:
         device = self.voice[0].device
         codes = torch.tensor([self.codes[c0:math.ceil(f1 / rep)]], device=device)
         conditioning = self.dit.conditioning(codes, self.voice)[:, f0 - c0 * rep:f1 - c0 * rep]
-        mel = solve(self.dit, self._noise(f0, f1).to(device), conditioning, self.num_steps)[0]  # [M, f1 - f0]
+        mel = solve(self.dit, self._noise(first, f1).to(device), conditioning, self.num_steps)[0]  # [M, f1 - f0]
         return mel[:, b * bs - f0:min(end * bs, self.frames) - f0]
 
-    def _noise(self, f0: int, f1: int) -> torch.Tensor:
+    def _noise(self, first: int, f1: int) -> torch.Tensor:
+        """The noise of frames first * block .. f1 [1, F, M]."""
         while len(self.noise) * self.block < f1:
             self.noise.append(torch.randn((1, self.block, self.mel_dim), dtype=torch.float32,
                                           generator=self.generator))
-        return torch.cat(self.noise, dim=1)[:, f0:f1]
+        return torch.cat(self.noise[first:-(-f1 // self.block)], dim=1)[:, :f1 - first * self.block]
 
 
 class WaveStream:

@@ -127,3 +127,23 @@ def test_bfloat16_runs(setup):
     out = run_node("qwen2_5_talker", {"talker_prompt": run.prompt, "states": run.states},
                    {"greedy": True, "dtype": "bfloat16", "max_new_tokens": 4}, checkpoint=ckpt)
     assert 1 <= len(out["codec_codes"].ids) <= 4
+
+
+def test_talker_defaults_of_the_config():
+    from omnigraph.nodes.qwen2_5_talker.model import TalkerArgs
+
+    config = {"talker_config": {"vocab_size": 8448, "hidden_size": 32, "num_hidden_layers": 1, "head_dim": 128,
+                                "num_attention_heads": 2, "embedding_size": 64, "rope_parameters": {}}}
+    args = TalkerArgs.from_hf_config(config)
+    assert args.text.mrope_section == (16, 24, 24) and args.text.attention_bias and args.ids.codec_eos == 8294
+
+
+def test_eos_and_suppressed_ids_are_settings(setup):
+    ckpt, run = setup
+    speak = lambda config: run_node("qwen2_5_talker", {"talker_prompt": run.prompt, "states": run.states},  # noqa: E731
+                                    {"greedy": True, "max_new_tokens": 4, **config}, checkpoint=ckpt)["codec_codes"].ids
+    first = speak({})[0]
+    assert speak({"eos_ids": [first]}) == ()
+    assert speak({"suppress_ids": [first]})[0] != first
+    with pytest.raises(UserError, match=r"eos_ids \[9000\] must be codec ids in \[0, 8448\)"):
+        Qwen25Talker(Qwen25Talker.Config(eos_ids=[9000])).load("cpu", ckpt)

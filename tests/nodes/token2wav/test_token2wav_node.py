@@ -86,3 +86,21 @@ def test_checkpoint_probe(ckpt):
     probe = CheckpointProbe.open(ckpt.path)
     Token2Wav().check_checkpoint(probe)
     assert probe.problems == [] and any("code2wav_bigvgan_model.conv_post" in k for k in probe.fitting)
+
+
+def test_bad_config_is_located(ckpt, tmp_path):
+    import json
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(ckpt.path, bad)
+    config = json.loads((bad / "config.json").read_text())
+    config["token2wav_config"]["bigvgan_config"]["upsample_initial_channel"] = 32
+    del config["token2wav_config"]["dit_config"]["block_size"]
+    (bad / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UserError, match=r"config.json: required field 'token2wav_config.dit_config.block_size'"):
+        Token2Wav().load("cpu", Checkpoint.open(bad))
+    config["token2wav_config"]["dit_config"]["block_size"] = 24
+    (bad / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UserError, match=r"config.json: token2wav_config: upsample_initial_channel 32 is below 2\^6"):
+        Token2Wav().load("cpu", Checkpoint.open(bad))

@@ -23,9 +23,10 @@ def oracle(request, tmp_path_factory):
     return model, ckpt, load_token2wav(ckpt), model.speaker_map["Chelsie"]
 
 
-def test_dit_forward(oracle):
+@pytest.mark.parametrize("codes_count", [T, 130], ids=["masked", "blockwise"])  # 130: past 4 windows of blocks
+def test_dit_forward(oracle, codes_count):
     model, _, (dit, _), spk = oracle
-    codes, N = random_codes(T), 2 * T
+    codes, N = random_codes(codes_count), 2 * codes_count
     x, t = torch.randn(1, N, 80, generator=torch.Generator().manual_seed(2)), torch.tensor([0.37])
     with torch.no_grad():
         expected = model.token2wav.code2wav_dit_model(
