@@ -14,7 +14,7 @@ early on either side).
 Qwen2.5-Omni (`small25` checkpoint, a 64-token reply, at most --codes codec ids of 20 ms): the same, for
 token2wav in `whole` mode (the default: one ODE over the utterance, equal to transformers, so the first packet
 waits for the last code) and `stream` mode (block by block), and token2wav's real-time factor (seconds of
-compute per second of audio) next to transformers' token2wav on the same run's codes.
+compute per second of audio) next to transformers' token2wav in its own generate (its Talker samples its own codes).
 """
 from __future__ import annotations
 
