@@ -35,7 +35,7 @@ class ThinkerGate:
     second token of its first request) waits until that request's run is cancelled (`victim` is set while it
     waits, `victim_seed` names the run): it leaves mid-stream while every other run is still in the engine."""
 
-    def __init__(self, thinker, runs: int, *, hold_victim: bool):
+    def __init__(self, thinker, runs: int, *, hold_victim: bool = False):
         engine = thinker._engine
         self.engine, self.runs, self.hold_victim = engine, runs, hold_victim
         self.submitted: dict[int, object] = {}  # id(request) -> run seed

@@ -86,9 +86,9 @@ def loaded(graph, checkpoint) -> LocalExecutor:
 
 
 def outcome(result) -> dict:
-    """What must not change with batching: the Thinker's tokens, the codec codes and the waveform."""
+    """What must not change with batching: the prompt, the Thinker's tokens, the codec codes and the waveform."""
     out = result.outputs
-    got = {"tokens": list(out["thinker_token_ids"].ids)}
+    got = {"prompt": list(out["prompt_token_ids"].ids), "tokens": list(out["thinker_token_ids"].ids)}
     if "codec_codes" in out:
         got["codes"] = [list(frame) for frame in out["codec_codes"].frames]
         got["wave"] = torch.cat([chunk.samples for chunk in out["audio"]])
@@ -97,7 +97,7 @@ def outcome(result) -> dict:
 
 def assert_same(got: dict, want: dict, what: str) -> None:
     assert got.keys() == want.keys(), what
-    assert got["tokens"] == want["tokens"], what
+    assert got["prompt"] == want["prompt"] and got["tokens"] == want["tokens"], what
     if "codes" in want:
         assert got["codes"] == want["codes"], what
         torch.testing.assert_close(got["wave"], want["wave"], atol=1e-5, rtol=0, msg=what)
@@ -128,7 +128,8 @@ def omni_requests(media) -> list[tuple[dict, int]]:
             ({"image": media["picture"], "text": "What is this?"}, 4),
             ({"video": media["clip.mp4"], "text": "What happens?"}, 5),
             ({"audio": media["cut.wav"]}, 6),
-            ({"image": media["picture"], "audio": media["cut.wav"], "text": "Describe both."}, 7)]
+            ({"image": media["picture"], "audio": media["cut.wav"], "text": "Describe both."}, 7),
+            ({"text": " ".join(["Tell me every colour you know"] * 45)}, 8)]  # over 256 tokens: chunked prefill
 
 
 def caption_requests(media) -> list[tuple[dict, int]]:
@@ -146,6 +147,7 @@ def omni(checkpoint, media):
     want = alone(executor, omni_requests(media))
     assert all(len(w["codes"]) == 4 for w in want)  # no Talker stopped early: every run speaks through the mix
     assert len({tuple(w["tokens"]) for w in want}) == len(want)
+    assert len(want[-1]["prompt"]) > 256  # prefilled in chunks
     yield executor, want
     executor.shutdown()
 
@@ -157,77 +159,102 @@ def captioner(checkpoint, media):
     executor.shutdown()
 
 
-def test_concurrent_mixes_equal_each_run_alone(checkpoint, media, omni, captioner):
-    """Three executors at once: sampled qwen3_omni requests of every modality with bad ones and a cancel among
-    them; sampled captions (other temperature, top-k and budget); greedy spoken replies with other Talker
-    settings, one prompt with two images. Each has more runs than max_batch."""
-    (ex, want), (cap, want_captions) = omni, captioner
-    spoken = loaded(graph_from_yaml(PROMPTED, overrides=SPOKEN), checkpoint)
-    image = run_node("media_decode", {"path": FilePath(str(PICTURE))}, {"expect": "image"})["image"]
-    spoken_requests = [({"chat": two_image_prompt(checkpoint, "Compare the two.")}, 7),
-                       ({"chat": two_image_prompt(checkpoint, "Which one is flipped, and why?")}, 8),
-                       ({"chat": chat(checkpoint, text="Say hello.")}, 9),
-                       ({"chat": chat(checkpoint, image=image, text="And this one?")}, 10)]
-    want_spoken = alone(spoken, spoken_requests)
-
-    requests = omni_requests(media)
-    victim = ({"text": "Count to ten, slowly."}, 10)
-    queued = 1 + MAX_BATCH  # a held batch of one, then a full batch behind it
-    gates = {name: ThinkerGate(executor.nodes["thinker"], runs, hold_victim=name == "omni")
-             for name, executor, runs in [("omni", ex, len(requests) + 1), ("captions", cap, 4), ("spoken", spoken, 4)]}
-    sizes = {"mel": hold_first_batch(ex.nodes["mel"]._batcher, queued),  # the click fails before it
-             "audio": hold_first_batch(ex.nodes["audio_encoder"]._batcher, queued),
-             "vision": hold_first_batch(ex.nodes["vision_encoder"]._batcher, queued),
-             "spoken vision": hold_first_batch(spoken.nodes["vision_encoder"]._batcher, queued),
-             "captions mel": hold_first_batch(cap.nodes["mel"]._batcher, queued),
-             "code2wav": hold_first_batch(ex.nodes["code2wav"].streams.batcher, queued)}
+def gate_batched_stages(executor) -> dict[str, list[int]]:
+    """Every batching node's first batch waits for a full batch queued behind it (each such stage must see at
+    least 1 + MAX_BATCH items in the mix); -> each node's batch sizes."""
     from omnigraph.nodes.code_predictor.server import FrameItem
     from omnigraph.nodes.talker.server import Step
 
-    sizes["talker"] = hold_first_batch(ex.nodes["talker"]._server._batcher, queued, Step)
-    sizes["predictor"] = hold_first_batch(ex.nodes["code_predictor"]._server._batcher, queued, FrameItem)
+    queued, nodes, sizes = 1 + MAX_BATCH, executor.nodes, {}
+    for name in ("mel", "audio_encoder", "vision_encoder"):
+        if name in nodes:
+            sizes[name] = hold_first_batch(nodes[name]._batcher, queued)
+    if "talker" in nodes:
+        sizes["talker"] = hold_first_batch(nodes["talker"]._server._batcher, queued, Step)
+        sizes["code_predictor"] = hold_first_batch(nodes["code_predictor"]._server._batcher, queued, FrameItem)
+        sizes["code2wav"] = hold_first_batch(nodes["code2wav"].streams.batcher, queued)
+    return sizes
+
+
+def spoken_requests(checkpoint) -> list[tuple[dict, int]]:
+    image = run_node("media_decode", {"path": FilePath(str(PICTURE))}, {"expect": "image"})["image"]
+    return [({"chat": two_image_prompt(checkpoint, "Compare the two.")}, 7),
+            ({"chat": two_image_prompt(checkpoint, "Which one is flipped, and why?")}, 8),
+            ({"chat": chat(checkpoint, text="Say hello.")}, 9),
+            ({"chat": chat(checkpoint, image=image, text="And this one?")}, 10)]
+
+
+def assert_all_same(runs, want: list[dict], what: str) -> None:
+    for i, (run, w) in enumerate(zip(runs, want, strict=True)):
+        assert_same(outcome(run.result(WAIT)), w, f"{what} run {i}")
+
+
+def test_concurrent_mixes_equal_each_run_alone(checkpoint, media, omni, captioner):
+    """Three executors at once, each with more runs than max_batch: sampled qwen3_omni requests of every
+    modality, with a missing file, a corrupt image, a too-short clip and a run cancelled in the Thinker among
+    them; sampled captions (another temperature, top-k and budget) with a corrupt file; greedy spoken replies
+    with other Talker settings, prompts with two images, and a run cancelled after its first audio chunk.
+    Then the same survivors once more, started together with no gate (the scheduling as it comes)."""
+    (ex, want), (cap, want_captions) = omni, captioner
+    spoken = loaded(graph_from_yaml(PROMPTED, overrides=SPOKEN), checkpoint)
+    requests, captions, speech = omni_requests(media), caption_requests(media), spoken_requests(checkpoint)
+    want_spoken = alone(spoken, speech)
+    gates = {"omni": ThinkerGate(ex.nodes["thinker"], len(requests) + 1, hold_victim=True),
+             "captions": ThinkerGate(cap.nodes["thinker"], len(captions)),
+             "spoken": ThinkerGate(spoken.nodes["thinker"], len(speech) + 1)}
+    sizes = {f"{name} {node}": batches for name, executor in [("omni", ex), ("captions", cap), ("spoken", spoken)]
+             for node, batches in gate_batched_stages(executor).items()}
 
     runs = [ex.start(inputs, seed=seed) for inputs, seed in requests[:3]]
     corrupt = ex.start({"image": media["corrupt.png"], "text": "What is this?"}, seed=11)
     with pytest.raises(UserError, match="missing.wav' does not exist"):
         ex.start({"audio": media["missing"]})
     click = ex.start({"audio": media["click.wav"]}, seed=12)
-    runs += [ex.start(inputs, seed=seed) for inputs, seed in requests[3:]] + [ex.start(victim[0], seed=victim[1])]
-    captions = [cap.start(inputs, seed=seed) for inputs, seed in caption_requests(media)[:2]]
+    runs += [ex.start(inputs, seed=seed) for inputs, seed in requests[3:]]
+    runs.append(ex.start({"text": "Count to ten, slowly."}, seed=20))
+    caption_runs = [cap.start(inputs, seed=seed) for inputs, seed in captions[:2]]
     bad_caption = cap.start({"audio": media["corrupt.wav"]}, seed=13)
-    captions += [cap.start(inputs, seed=seed) for inputs, seed in caption_requests(media)[2:]]
-    spoken_runs = [spoken.start(inputs, seed=seed) for inputs, seed in spoken_requests]
+    caption_runs += [cap.start(inputs, seed=seed) for inputs, seed in captions[2:]]
+    spoken_runs = [spoken.start(inputs, seed=seed) for inputs, seed in speech[:2]]
+    hushed = spoken.start({"chat": chat(checkpoint, text="Tell me a long story.")}, seed=21)
+    spoken_runs += [spoken.start(inputs, seed=seed) for inputs, seed in speech[2:]]
 
-    assert gates["omni"].victim.wait(WAIT)  # a run is mid-stream in the Thinker, all the others still in it
-    by_seed = {seed: run for run, (_, seed) in zip(runs, [*requests, victim])}
+    assert gates["omni"].victim.wait(WAIT)  # one run is mid-stream in the Thinker, every other still in it
+    by_seed = {seed: run for run, seed in zip(runs, [*(seed for _, seed in requests), 20], strict=True)}
     cancelled = by_seed.pop(gates["omni"].victim_seed)
     cancelled.cancel()
-    with pytest.raises(RunCancelled):
-        cancelled.result(WAIT)
-
+    assert next(event for event in hushed.events() if event.name == "audio")
+    hushed.cancel()  # after its first audio chunk: its Talker, code predictor and Code2Wav slots are left mid-reply
+    for run in (cancelled, hushed):
+        with pytest.raises(RunCancelled):
+            run.result(WAIT)
     with pytest.raises(NodeFailed, match="corrupt or truncated PNG") as failed:
         corrupt.result(WAIT)
     assert failed.value.node == "decode_image"
     with pytest.raises(NodeFailed, match="too short for the mel frontend") as failed:
         click.result(WAIT)
     assert failed.value.node == "mel" and "click.wav" in str(failed.value)
-    with pytest.raises(NodeFailed) as failed:
+    with pytest.raises(NodeFailed, match="corrupt.wav") as failed:
         bad_caption.result(WAIT)
-    assert failed.value.node == "decode" and "corrupt.wav" in str(failed.value)
+    assert failed.value.node == "decode"
 
-    expected = dict(zip([seed for _, seed in requests], want))
+    expected = {seed: w for (_, seed), w in zip(requests, want)}
     for seed, run in by_seed.items():
         if seed in expected:
             assert_same(outcome(run.result(WAIT)), expected[seed], f"qwen3_omni run of seed {seed}")
-    for run, w, (inputs, seed) in zip(captions, want_captions, caption_requests(media)):
-        assert_same(outcome(run.result(WAIT)), w, f"caption of {inputs} (seed {seed})")
-    for run, w, (_, seed) in zip(spoken_runs, want_spoken, spoken_requests):
-        assert_same(outcome(run.result(WAIT)), w, f"spoken run of seed {seed}")
-
-    for gate in gates.values():  # every run waited together, and max_batch decided who joined when
-        assert gate.engine.peak_batch == MAX_BATCH
+    assert_all_same(caption_runs, want_captions, "captioner")
+    assert_all_same(spoken_runs, want_spoken, "spoken")
+    for name, gate in gates.items():  # every run was waiting together, and max_batch decided who joined when
+        assert gate.engine.peak_batch == MAX_BATCH, name
+    assert {name for name, batches in sizes.items() if not batches} == {"spoken mel", "spoken audio_encoder"}
     for name, batches in sizes.items():
-        assert max(batches) == MAX_BATCH, (name, batches)
+        assert not batches or max(batches) == MAX_BATCH, (name, batches)
+
+    again = [(ex.start(i, seed=s) for i, s in requests), (cap.start(i, seed=s) for i, s in captions),
+             (spoken.start(i, seed=s) for i, s in speech)]
+    again = [list(started) for started in again]  # all started before any is read
+    for runs, w, what in zip(again, [want, want_captions, want_spoken], ["omni", "captioner", "spoken"]):
+        assert_all_same(runs, w, f"ungated {what}")
     spoken.shutdown()
 
 
@@ -246,13 +273,14 @@ def test_parallel_omnigraph_runs_equal_the_same_runs_in_process(checkpoint, medi
     processes = {name: subprocess.Popen([sys.executable, "-m", "omnigraph", "run", *args, *common,
                                          "--out", str(tmp_path / name)], stderr=subprocess.PIPE, text=True)
                  for name, args in commands.items()}
-    for name, process in processes.items():
+    for process in processes.values():
         _, err = process.communicate(timeout=WAIT)
         assert process.returncode == 0, err
     result = json.loads((tmp_path / "omni" / "result.json").read_text())
-    wave, rate = sf.read(tmp_path / "omni" / "audio.wav", dtype="float32")
-    got = {"tokens": result["thinker_token_ids"], "codes": result["codec_codes"],
-           "wave": torch.from_numpy(wave)}
+    wave, _ = sf.read(tmp_path / "omni" / "audio.wav", dtype="float32")
+    got = {"prompt": result["prompt_token_ids"], "tokens": result["thinker_token_ids"],
+           "codes": result["codec_codes"], "wave": torch.from_numpy(wave)}
     assert_same(got, want, "omnigraph run qwen3_omni")
     caption = json.loads((tmp_path / "caption" / "result.json").read_text())
+    assert caption["prompt_token_ids"] == want_caption["prompt"]
     assert caption["thinker_token_ids"] == want_caption["tokens"]
