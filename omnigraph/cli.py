@@ -139,10 +139,11 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_caption)
 
     p = sub.add_parser("make-checkpoint", parents=[common],
-                       help="write a seeded random Qwen3-Omni checkpoint in the released format")
+                       help="write a seeded random Qwen3-Omni or Qwen2.5-Omni checkpoint in the released format")
     p.add_argument("dir", type=Path, metavar="DIR", help="folder to create (must be new or empty)")
-    p.add_argument("--preset", choices=("tiny", "small"), default="tiny",
-                   help="tiny: ~80 MB float32; small: ~0.44 GB bfloat16, sharded (default: tiny)")
+    p.add_argument("--preset", choices=("tiny", "small", "tiny25", "small25"), default="tiny",
+                   help="Qwen3-Omni tiny: ~80 MB float32; small: ~0.44 GB bfloat16, sharded; Qwen2.5-Omni "
+                        "tiny25: ~90 MB float32; small25: ~0.44 GB bfloat16, sharded (default: tiny)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     p.set_defaults(func=_make_checkpoint)
     return parser
@@ -395,8 +396,12 @@ def _checkpoint_for(graph: Any, given: Path | None) -> Any:
 
 
 def _make_checkpoint(args: argparse.Namespace) -> int:
-    from .nodes.qwen3.checkpoint_writer import write_checkpoint
+    from .nodes.qwen2_5.presets import PRESETS as QWEN2_5_PRESETS
 
+    if args.preset in QWEN2_5_PRESETS:
+        from .nodes.qwen2_5.checkpoint_writer import write_checkpoint
+    else:
+        from .nodes.qwen3.checkpoint_writer import write_checkpoint
     if args.dir.exists() and (not args.dir.is_dir() or any(args.dir.iterdir())):
         raise UserError(f"'{args.dir}' already exists and is not an empty folder; choose a new folder")
     with _writing(args.dir):

@@ -7,7 +7,7 @@ from typing import Any, Callable, ClassVar, Iterator
 from pydantic import BaseModel, ConfigDict
 
 from .device import resolve_dtype
-from .errors import MissingCheckpoint
+from .errors import CheckpointError, MissingCheckpoint
 from .ports import Port
 
 
@@ -42,6 +42,9 @@ class Node:
     device: str | None = None  # where `load` put the node: cpu or cuda
     dtype: Any = None  # the torch dtype `load` resolved from the config's `dtype` field (None without one)
 
+    # config.json `model_type`s the kind reads (empty: any); a checkpoint of another family is refused, located
+    model_types: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, config: NodeConfig | None = None, *, name: str | None = None,
                  weights: str | None = None):
         self.config = config if config is not None else self.Config()
@@ -68,9 +71,16 @@ class Node:
         self._setup_on("meta", checkpoint)
 
     def _setup_on(self, device: str, checkpoint: Any) -> None:
-        """`setup`, with `device` and `dtype` set for it (a node that needs a checkpoint gets one)."""
+        """`setup`, with `device` and `dtype` set for it (a node that needs a checkpoint gets one, of a family the
+        kind reads)."""
         if checkpoint is None and self.needs_checkpoint:
             raise MissingCheckpoint(self.name, self.kind)
+        model_type = checkpoint.config.get("model_type") if checkpoint is not None else None
+        if self.model_types and model_type is not None and model_type not in self.model_types:
+            raise CheckpointError(
+                f"node '{self.name}' ({self.kind}): {checkpoint.path / 'config.json'}: model_type is '{model_type}', "
+                f"and kind '{self.kind}' reads {' or '.join(repr(t) for t in self.model_types)} checkpoints: pass "
+                "--checkpoint DIR of that family")
         self.device = device
         self.dtype = resolve_dtype(getattr(self.config, "dtype", None), device, checkpoint)
         self.setup(device, checkpoint)

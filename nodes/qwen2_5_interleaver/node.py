@@ -10,18 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from ..qwen.prompt_interleaver import PromptInterleaver
+from ..qwen2_5.family import MODEL_TYPES, tiny_random_checkpoint
 
 
 class Qwen25Interleaver(PromptInterleaver):
     kind = "qwen2_5_interleaver"
+    model_types = MODEL_TYPES
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     def setup(self, device: str, checkpoint: Any) -> None:
-        from ..qwen2_5.family import require_qwen2_5
         from ..qwen2_5.tmrope import TmropeIds
         from .expand import build_thinker_prompt
         from .weights import load_embed_table
 
-        require_qwen2_5(checkpoint, self.name, self.kind)
         self._ids = TmropeIds.from_hf_config(checkpoint.config)
         self._embed = load_embed_table(checkpoint, (self.weights or "thinker.") + "model.embed_tokens.",
                                        self.dtype, device)

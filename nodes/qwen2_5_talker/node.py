@@ -22,6 +22,7 @@ from ...runtime.errors import CheckpointError, UserError
 from ...runtime.node import Node, NodeConfig
 from ...runtime.ports import Input, Output
 
+from ..qwen2_5.family import MODEL_TYPES, tiny_random_checkpoint
 from ..qwen2_5.payloads import CodecId, CodecIds, TalkerPrompt, ThinkerState
 
 NO_TALKER = "this checkpoint has no Talker (no speech output): use a Qwen2.5-Omni checkpoint with speech output"
@@ -30,6 +31,8 @@ NO_TALKER = "this checkpoint has no Talker (no speech output): use a Qwen2.5-Omn
 class Qwen25Talker(Node):
     kind = "qwen2_5_talker"
     needs_checkpoint = True
+    model_types = MODEL_TYPES
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(NodeConfig):
         speaker: str | None = Field(None, description="Voice: a name in spk_dict.pt (case-sensitive); default "

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..common.generation_settings import GenerationConfig
+from ..qwen2_5.family import MODEL_TYPES, tiny_random_checkpoint
 from ..qwen2_5.payloads import TalkerPrompt, ThinkerState
 from ...runtime.checkpoint_config import check_budget
 from ...runtime.errors import UserError
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 class Qwen25Thinker(Node):
     kind = "qwen2_5_thinker"
     needs_checkpoint = True
+    model_types = MODEL_TYPES
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(GenerationConfig):
         pass
@@ -44,7 +47,6 @@ class Qwen25Thinker(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         from ..common.engine import BatchingEngine
         from ..common.generation_settings import sampling_defaults, stop_ids
-        from ..qwen2_5.family import require_qwen2_5
         from ..qwen2_5.tmrope import TmropeIds
 
         from .batch_model import Qwen25BatchModel
@@ -52,7 +54,6 @@ class Qwen25Thinker(Node):
         from .weights import load_thinker
 
         thinker = checkpoint.section("thinker_config", "this node reads a Qwen2.5-Omni checkpoint")
-        require_qwen2_5(checkpoint, self.name, self.kind)
         try:
             args = thinker_args(checkpoint.config)
         except ValueError as exc:

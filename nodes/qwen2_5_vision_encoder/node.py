@@ -11,6 +11,7 @@ from ..common.media_payloads import VisionEmbeddings
 from ..common.vision_prompts import Pixels, VisionConfig
 from ...runtime.node import Node
 from ...runtime.ports import Input, Output
+from ..qwen2_5.family import MODEL_TYPES, tiny_random_checkpoint
 
 VIDEO_MIN_PIXELS = 128 * 28 * 28  # the Qwen2.5-Omni processor's per-frame video limits
 VIDEO_MAX_PIXELS = 768 * 28 * 28
@@ -23,6 +24,8 @@ class Qwen25VisionEncoderNode(Node):
 
     kind = "qwen2_5_vision_encoder"
     needs_checkpoint = True
+    model_types = MODEL_TYPES
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(VisionConfig):
         video_min_pixels: Pixels = Field(

@@ -24,6 +24,7 @@ from ...runtime.node import Node, NodeConfig
 from ...runtime.payloads import AudioChunk
 from ...runtime.ports import Input, Output
 
+from ..qwen2_5.family import MODEL_TYPES, tiny_random_checkpoint
 from ..qwen2_5.payloads import CodecId, CodecIds
 
 SAMPLE_RATE = 24000
@@ -33,6 +34,8 @@ NO_TOKEN2WAV = "this checkpoint has no token2wav (no speech output): use a Qwen2
 class Token2Wav(Node):
     kind = "token2wav"
     needs_checkpoint = True
+    model_types = MODEL_TYPES
+    default_checkpoint = staticmethod(tiny_random_checkpoint)
 
     class Config(NodeConfig):
         mode: Literal["whole", "stream"] = Field(

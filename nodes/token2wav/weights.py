@@ -16,6 +16,11 @@ from .args import BigVGANArgs, DiTArgs
 from .bigvgan import BigVGAN
 from .dit import DiT
 
+# Random vocoders that sound like something: SnakeBeta's sin² term (always >= 0) scaled by e^-2 (its log magnitude
+# 2), so random layers do not pile it up into an offset, and BigVGAN's last conv at 0.3 of the usual scale (with
+# 0 and 1, the tiny25 waveform sat at the -1 clamp throughout; now an RMS near 0.25, unclipped).
+LOG_SNAKE_BETA = ("normal", 2.0, 0.02)
+VOCODER_OUT_GAIN = 0.3
 DIT = "code2wav_dit_model."
 BIGVGAN = "code2wav_bigvgan_model."
 
@@ -31,9 +36,11 @@ def table_of(model_cls: type[nn.Module], args: Any, prefix: str) -> KeyTable:
             init = EMBED
         elif leaf == "weight" and p.dim() > 1:
             fan_in = p.shape[0] * p.shape[2] if isinstance(owner, nn.ConvTranspose1d) else p[0].numel()
-            init = fan_in_init(fan_in)
+            init = fan_in_init(fan_in, VOCODER_OUT_GAIN if name == "conv_post.weight" else 1.0)
+        elif leaf == "beta":
+            init = LOG_SNAKE_BETA
         else:
-            init = SMALL  # biases, SnakeBeta's log alpha and beta
+            init = SMALL  # biases, SnakeBeta's log alpha
         table.add(name, tuple(p.shape), init)
     return table
 

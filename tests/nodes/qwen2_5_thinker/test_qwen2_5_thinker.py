@@ -272,7 +272,6 @@ def test_a_tied_thinker_reads_its_head_from_the_embeddings(tmp_path):
 @pytest.mark.parametrize("node_cls", [Qwen25Thinker, Qwen25Interleaver])
 def test_a_checkpoint_of_another_family_is_a_user_error(pair, tmp_path, node_cls):
     _, ckpt, _ = pair
-    other = with_config(ckpt, tmp_path / "qwen3",
-                        lambda c: c["thinker_config"].update(model_type="qwen3_omni_moe_thinker"))
-    with pytest.raises(UserError, match="is a 'qwen3_omni_moe_thinker' checkpoint, but .* reads Qwen2.5-Omni ones"):
+    other = with_config(ckpt, tmp_path / "qwen3", lambda c: c.update(model_type="qwen3_omni_moe"))
+    with pytest.raises(UserError, match="model_type is 'qwen3_omni_moe', and kind '.*' reads 'qwen2_5_omni' checkp"):
         node_cls().check_checkpoint(other)
