@@ -112,7 +112,7 @@ def test_batched_frames_equal_frames_alone(setup, monkeypatch):
         for batch in batches:
             items = [Keyed(reqs[i].hidden, reqs[i].code0, CHOOSERS[i % len(CHOOSERS)],
                            None if CHOOSERS[i % len(CHOOSERS)].greedy else generators[i], key=i) for i in batch]
-            for i, codes in zip(batch, server._run_batch(items)):
+            for i, codes in zip(batch, server.compute(items)):
                 out.setdefault(i, []).append(codes)
         return out
 

@@ -16,6 +16,7 @@ from omnigraph.runtime.context import current_run
 from omnigraph.runtime.errors import NodeFailed, RunCancelled
 from omnigraph.runtime.executor_local import LocalExecutor
 from omnigraph.runtime.media_payloads import PromptTokens, TokenId
+from omnigraph.nodes.talker.node import Talker
 from omnigraph.testing import graph_from_yaml
 from test_talker_node import TTS  # the Talker <-> code predictor loop graph
 
@@ -48,18 +49,35 @@ def inputs(words: int, reply: int) -> dict:
     return {"prompt": PromptTokens(torch.tensor(chat)), "tokens": [TokenId(t) for t in (WORDS * 2)[:reply]]}
 
 
+pytestmark = pytest.mark.usefixtures("mode")
+
+
+@pytest.fixture(params=["fused", "unfused"])
+def mode(request, monkeypatch):
+    """fused: the Talker's server computes the code predictor's frames (both loaded here); unfused: the two
+    batch apart, as when they are placed in different processes."""
+    if request.param == "unfused":
+        monkeypatch.setattr(Talker, "fuse_loop", lambda self, partner: None)
+    return request.param
+
+
 def executor(ckpt, setting: str, **extra) -> tuple[LocalExecutor, dict]:
-    """A loaded TTS graph whose Talker records each run's logits (by run seed)."""
+    """A loaded TTS graph whose Talker records each run's code-0 logits (by run seed)."""
     talker, predictor = SETTINGS[setting]
     ex = LocalExecutor(graph_from_yaml(TTS % (talker | extra, predictor | extra)), device="cpu", checkpoint=ckpt)
     ex.load()
-    server, logits = ex.nodes["talker"]._server, {}
-    for name, pick in (("prefill", 1), ("step", 0)):
-        def recorded(*args, inner=getattr(server, name), pick=pick):
-            out = inner(*args)
-            logits.setdefault(current_run().seed, []).append(out[pick][0].clone())
-            return out
-        setattr(server, name, recorded)
+    server, logits, seeds = ex.nodes["talker"]._server, {}, {}
+
+    def prefill(voice, *args, inner=server.prefill):
+        seeds[id(voice.choice)] = current_run().seed  # in the run's thread
+        return inner(voice, *args)
+
+    def frames(items, rows, results, inner=server._frames):
+        for i, row_logits, _ in rows:
+            logits.setdefault(seeds[id(items[i].voice.choice)], []).append(row_logits[0].clone())
+        return inner(items, rows, results)
+
+    server.prefill, server._frames = prefill, frames
     return ex, logits
 
 
