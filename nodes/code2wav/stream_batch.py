@@ -5,7 +5,8 @@ call of B rows, and a newcomer's first chunk or a last partial chunk is a call o
 
 Lockstep (StepBatcher): a stream that got its samples reads its next frames at once, so the next batch waits
 for it, unless it waits for frames not yet produced or for its consumer (`frames` and `away` mark it away
-meanwhile): streams whose frames are there stay one batch, and none waits behind a stream that waits.
+meanwhile): streams whose frames are there stay one batch, and none waits behind a stream that waits. A
+stream's first chunk is urgent: it is decoded before the others' next chunks, not behind them.
 
 A run's slot is taken with its first chunk and given back by `release` (at the end of its stream, on an error
 or a cancel), at once; when no stream is left the state goes too. All calls of a batch run before any of them
@@ -61,7 +62,7 @@ class StreamBatcher:
 
     def decode(self, stream: Stream, frames: list[list[int]]) -> torch.Tensor:
         """The stream's next samples [N] float32 on the CPU, decoded with the other runs' waiting chunks."""
-        return self.batcher.call(Chunk(stream, frames), stream)
+        return self.batcher.call(Chunk(stream, frames), stream, urgent=stream.slot < 0)  # a first chunk goes first
 
     def release(self, stream: Stream) -> None:
         self.batcher.leave(stream)  # this run calls no more: the next batch need not wait for it

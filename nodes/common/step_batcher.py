@@ -7,8 +7,8 @@ their own. Once a key's item is computed, the key is "out": its run is busy with
 soon, so the next batch waits until no key is out (or `max_batch` items wait). No time window: a run that is
 about to wait for anything other than this batcher (its input stream) says `away(key)` first and `back(key)`
 once it has its input, and `leave(key)` when it makes no more calls; so the batcher never waits for a caller
-that will not call, whatever the thread scheduling. An `urgent` item (a newcomer's prefill, a release) does not
-wait: while the batch is incomplete, the urgent items waiting are computed on their own, between batches.
+that will not call, whatever the thread scheduling. `urgent` items (a newcomer's prefill or first chunk, a
+release) go first: those waiting are computed on their own before the next batch, without waiting for it.
 
 If a batch raises, its items are recomputed one by one, so only the item that fails gets the error and the
 others their results. A `run_batch` whose items change state (a KV cache), so that recomputing them is wrong,
@@ -114,14 +114,14 @@ class StepBatcher(Generic[Item, Result]):
         return not self._out or len(self._waiting) >= self.max_batch or self._closed
 
     def _next_batch(self) -> list[Waiting] | None:
-        """Wait for the next batch: every item waiting once complete, else the urgent ones; None when no item
+        """Wait for the next batch: the urgent items waiting, else every item once complete; None when no item
         waits (lock held)."""
         self._changed.wait_for(lambda: self._complete() or any(w.urgent for w in self._waiting))
         if not self._waiting:
             return None
-        if self._complete():
-            return [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
         batch = [w for w in self._waiting if w.urgent][:self.max_batch]
+        if not batch:
+            return [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
         taken = set(map(id, batch))
         self._waiting = deque(w for w in self._waiting if id(w) not in taken)
         return batch

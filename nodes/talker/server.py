@@ -12,8 +12,8 @@ hold every active run; a run's thread then only hands its frame on, reads its ne
 Unfused (the code predictor in another process), a step carries the codes that came back through the loop.
 
 Lockstep: a run that got its frame calls again at once, so a batch waits for every such run unless it said it
-is `away` (waiting for text, which may take long). A newcomer's prefill (and its first frame) and a release are
-urgent: computed between the others' frames, without waiting for their batch.
+is `away` (waiting for text, which may take long). A newcomer's prefill (with its first frame) and a release
+are urgent: computed between the others' frames, before their next batch.
 
 Shapes: B rows, P prompt positions, C width, V codec vocabulary, G code groups.
 """
