@@ -53,6 +53,10 @@ class CodePredictor(Node):
         self._server = CodePredictorServer(self._model, self.config.max_batch, f"{self.name}-frames")
         self.handoff = None  # set by a fused Talker: the frames it computed, by run
 
+    def accepts(self, width: int, groups: int) -> bool:
+        """Whether a Talker of this hidden width and number of code groups fits this code predictor."""
+        return self._model.args.text.dim == width and self._model.args.n_groups == groups
+
     def fused_frames(self, items: list) -> list[list[int]]:
         """A fused Talker's frames (FrameItems of one of its batches), at most max_batch rows per call."""
         step = self.config.max_batch

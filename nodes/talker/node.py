@@ -123,9 +123,9 @@ class Talker(Node):
         from ..code_predictor.handoff import Handoff
         from ..code_predictor.node import CodePredictor
 
+        args = self._model.args
         if (self._handoff is not None or not isinstance(partner, CodePredictor) or partner.device != self.device
-                or partner.dtype != self.dtype or partner._model.args.text.dim != self._model.args.text.dim
-                or partner._model.args.n_groups != self._model.args.n_groups):
+                or partner.dtype != self.dtype or not partner.accepts(args.text.dim, args.n_groups)):
             return
         self._partner, self._handoff = partner, Handoff()
         partner.handoff = self._handoff
