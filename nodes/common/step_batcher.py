@@ -4,10 +4,10 @@ weights are read once for all of them. While one batch computes, the next gather
 
 Lockstep (`lockstep=True`): runs that step together (a Talker frame, a Code2Wav chunk) call with a `key` of
 their own. Once a key's item is computed, the key is "out": its run is busy with the result and calls again
-soon, so the next batch waits until no key is out (or `max_batch` items wait). No time window: a run that is
-about to wait for anything other than this batcher (its input stream) says `away(key)` first and `back(key)`
-once it has its input, and `leave(key)` when it makes no more calls; so the batcher never waits for a caller
-that will not call, whatever the thread scheduling. `urgent` items (a newcomer's prefill or first chunk, a
+soon, so the next batch waits until no key is out (or `max_batch` items wait); a key whose item failed is not
+out. No time window: a run about to wait for anything other than this batcher (its input, its consumer) says
+`away(key)` first and `back(key)` once it has its input, and `leave(key)` when it makes no more calls; so the
+batcher never waits for a caller that will not call, whatever the thread scheduling. `urgent` items (a newcomer's prefill or first chunk, a
 release) go first: those waiting are computed on their own before the next batch, without waiting for it.
 
 If a batch raises, its items are recomputed one by one, so only the item that fails gets the error and the
@@ -151,10 +151,12 @@ class StepBatcher(Generic[Item, Result]):
         self._hand_over(list(zip(batch, results, strict=True)))
 
     def _hand_over(self, outcomes: list[tuple[Waiting, object]]) -> None:
-        """Mark the keys out (before their callers can call again), then resolve each future."""
+        """Mark the keys that got a result out (before their callers can call again; a caller that got an error
+        is not waited for), then resolve each future."""
         if self.lockstep:
             with self._lock:
-                self._out.update(w.key for w, _ in outcomes if w.key is not None)
+                self._out.update(w.key for w, outcome in outcomes
+                                 if w.key is not None and not isinstance(outcome, BaseException))
         for w, outcome in outcomes:
             if isinstance(outcome, BaseException):
                 w.future.set_exception(outcome)

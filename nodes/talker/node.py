@@ -157,8 +157,9 @@ class Talker(Node):
         handoff = self._handoff
         voice = Voice(Code0Choice(params, generator, c.repetition_penalty, self._device),
                       None if handoff is None else self._partner.sampling(run))
-        out, pending = self._server.prefill(voice, prompt, positions, P + N), None
+        pending = None
         try:
+            out = self._server.prefill(voice, prompt, positions, P + N)
             for s in range(N):  # frame s (after frame N-1 the reference's last code is not needed)
                 if out.code0 == ids.codec_eos:
                     break

@@ -144,3 +144,11 @@ def test_submit_to_a_closed_batcher_gives_a_failed_future() -> None:
     batcher.close()
     with pytest.raises(RuntimeError, match="closed"):
         batcher.submit(1).result(60)
+
+
+def test_lockstep_does_not_wait_for_a_caller_whose_item_failed() -> None:
+    batcher = StepBatcher(lambda items: [ValueError("bad") if i < 0 else i for i in items], max_batch=8,
+                          name="test", lockstep=True)
+    with pytest.raises(ValueError):
+        batcher.call(-1, key="a")  # "a" got an error: it may never call again
+    assert batcher.call(2, key="b") == 2
