@@ -21,7 +21,8 @@ class Code2WavNode(Node):
     node's `weights` prefix (default 'code2wav.'). In stream mode every frame costs the same and its samples
     leave as soon as they are final; the concatenated chunks equal the whole-utterance decode. Concurrent runs'
     streams are decoded together (up to max_batch chunks per call, stream_batch.py), each with its own causal
-    state, and so are their whole decodes (whole_batch.py); a run's samples are the same alone or batched."""
+    state, and so are their whole decodes on CUDA (whole_batch.py); a run's samples are the same alone or
+    batched."""
 
     kind = "code2wav"
     needs_checkpoint = True

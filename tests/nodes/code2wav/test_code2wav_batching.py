@@ -138,15 +138,20 @@ def test_concurrent_runs_form_batches_and_keep_their_audio(ckpt, chunk_frames):
     assert node.streams._state is None  # every run finished: no state is left
 
 
-def test_concurrent_whole_decodes_of_different_lengths_are_one_batch_and_keep_their_audio(ckpt):
+def test_concurrent_whole_decodes_of_different_lengths_batched_keep_their_audio(ckpt):
     node = loaded(ckpt, mode="whole")
     inputs = [frames(n, seed) for seed, n in enumerate([8, 5, 10, 7])]
     with torch.inference_mode():
         alone = [node.model(torch.tensor([f.codes for f in items]).T[None])[0] for items in inputs]
     gate = Gate(node, node.wholes.batcher)
     got = concurrently(node, inputs, gate)
-    assert gate.sizes == [1, 3]  # the three queued behind the first: one padded call
+    assert gate.sizes == [1, 3]  # the three queued behind the first: one batch (one call per utterance on CPU)
     for g, a in zip(got, alone):
+        assert g.shape == a.shape
+        torch.testing.assert_close(g, a, atol=1e-5, rtol=0)
+    with torch.inference_mode():  # one padded call, as on CUDA
+        padded = node.wholes.decode_padded([[list(f.codes) for f in items] for items in inputs])
+    for g, a in zip(padded, alone):
         assert g.shape == a.shape
         torch.testing.assert_close(g, a, atol=1e-5, rtol=0)
 
