@@ -12,6 +12,7 @@ from .errors import RunCancelled
 from .executor import cancel_runs
 from .graph import Graph
 from .inputs import prepare_inputs
+from .loops import fuse_loops
 from .node import Node
 from .run_outputs import RunOutputs
 from .run_part import RunPart
@@ -48,6 +49,7 @@ class LocalExecutor:
             if stop is not None and stop.is_set():
                 raise RunCancelled("loading was cancelled")
             self.nodes[name].load(self.devices[name], self.checkpoint)
+        fuse_loops(self.graph, self.nodes, self.nodes)
 
     def start(self, inputs: dict[str, Any] | None = None, *, seed: int = 0) -> Run:
         """Begin a run; iterate `Run.events()` for outputs as they come, or call `Run.result()`.

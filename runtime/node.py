@@ -85,6 +85,10 @@ class Node:
         self.dtype = resolve_dtype(getattr(self.config, "dtype", None), device, checkpoint)
         self.setup(device, checkpoint)
 
+    def fuse_loop(self, partner: Node) -> None:
+        """`partner`, loaded in this process, feeds this node's loop input and is fed directly by it
+        (runtime/loops.py): a node may then compute the loop for both. The default keeps them apart."""
+
     def process(self, **inputs: Any) -> dict[str, Any]:
         """Whole values in, whole values out (by output port name). Absent optional inputs are None."""
         raise NotImplementedError(f"node kind '{self.kind}' implements neither process() nor stream()")

@@ -21,6 +21,7 @@ import ray
 from .channels import Absent, Cancelled, Channel
 from .device import choose_device
 from .graph import Graph, GraphEdge
+from .loops import fuse_loops
 from .run_part import RunPart
 from .spec import Endpoint
 from .stats import RunStats
@@ -82,6 +83,7 @@ class StageWorker:
             for name in self.graph.topological_order():
                 if name in self.here:
                     self.nodes[name].load(self.device, self.checkpoint)
+            fuse_loops(self.graph, self.nodes, self.here)
             self._loaded = True
         return self.where()
 

@@ -162,7 +162,7 @@ def captioner(checkpoint, media):
 def gate_batched_stages(executor) -> dict[str, list[int]]:
     """Every batching node's first batch waits for a full batch queued behind it (each such stage must see at
     least 1 + MAX_BATCH items in the mix); -> each node's batch sizes."""
-    from omnigraph.nodes.code_predictor.server import FrameItem
+    from omnigraph.nodes.qwen3.loop_handoff import FrameItem
     from omnigraph.nodes.talker.server import Step
 
     queued, nodes, sizes = 1 + MAX_BATCH, executor.nodes, {}

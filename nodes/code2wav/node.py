@@ -22,7 +22,8 @@ class Code2WavNode(Node):
     node's `weights` prefix (default 'code2wav.'). In stream mode every frame costs the same and its samples
     leave as soon as they are final; the concatenated chunks equal the whole-utterance decode. Concurrent runs'
     streams are decoded together (up to max_batch chunks per call, stream_batch.py), each with its own causal
-    state; a run's samples are the same alone or batched."""
+    state, and so are their whole decodes on CUDA (whole_batch.py); a run's samples are the same alone or
+    batched."""
 
     kind = "code2wav"
     needs_checkpoint = True
@@ -41,7 +42,7 @@ class Code2WavNode(Node):
         dtype: DTypeSetting = Field("auto", description="Weights and compute dtype (auto: the checkpoint's on "
                                                         "CUDA, float32 on CPU).")
         max_batch: int = Field(16, ge=1, le=4096, description="Most concurrent runs' chunks decoded in one batch "
-                               "(stream mode; more wait for the next one).")
+                               "(more wait for the next one).")
 
     inputs = (Input("frames", CodecFrame, stream=True, doc="Codec frames in order, G codes each (codebook 0 "
                                                           "first)."),)
@@ -55,6 +56,7 @@ class Code2WavNode(Node):
         from .model import Code2WavArgs
         from .stream_batch import StreamBatcher
         from .weights import load_code2wav
+        from .whole_batch import WholeBatcher
 
         checkpoint.section("code2wav_config", NO_TALKER)
         try:
@@ -63,6 +65,7 @@ class Code2WavNode(Node):
             raise UserError(f"{checkpoint.path}/config.json: code2wav_config: {exc}") from None
         self.args, self.model = args, load_code2wav(checkpoint, self.weights or DEFAULT_PREFIX, self.dtype, device)
         self.streams = StreamBatcher(self.model, self.config.max_batch, f"{self.name} (code2wav)")
+        self.wholes = WholeBatcher(self.model, self.config.max_batch, f"{self.name} (code2wav, whole)")
 
     def _codes(self, frame: CodecFrame, position: int) -> list[int]:
         G, V = self.args.num_quantizers, self.args.codebook_size
@@ -77,13 +80,6 @@ class Code2WavNode(Node):
                             f"reach code2wav")
         return codes
 
-    def _whole(self, frames: list[list[int]]) -> Any:
-        import torch
-
-        codes = torch.tensor(frames, dtype=torch.long, device=self.device).T[None]  # [1, G, T]
-        with torch.inference_mode():
-            return self.model(codes)[0].float().cpu()  # [N]
-
     def stream(self, frames: Iterator[CodecFrame]) -> Iterator[tuple[str, AudioChunk]]:
         from .stream_batch import Stream
 
@@ -93,15 +89,16 @@ class Code2WavNode(Node):
         pending: list[list[int]] = []
         index = 0
         try:
-            for position, frame in enumerate(frames):
+            for position, frame in enumerate(self.streams.frames(stream, frames)):
                 pending.append(self._codes(frame, position))
                 if not whole and len(pending) == size:
                     samples, pending = self.streams.decode(stream, pending), []
                     if samples.numel():
+                        self.streams.away(stream)  # until its next frames: handing the chunk on may wait
                         yield "audio", AudioChunk(samples, SAMPLE_RATE, index)
                         index += 1
             if pending:  # the last partial chunk, or every frame in whole mode; nothing else is held back
-                samples = self._whole(pending) if whole else self.streams.decode(stream, pending)
+                samples = self.wholes.decode(pending) if whole else self.streams.decode(stream, pending)
                 if samples.numel():
                     yield "audio", AudioChunk(samples, SAMPLE_RATE, index)
         finally:  # finished, failed or cancelled: the slot is free for the next run at once

@@ -3,6 +3,11 @@
 the shapes allow: one call per (chunk length, phase), so runs in steady state with equal chunk_frames are one
 call of B rows, and a newcomer's first chunk or a last partial chunk is a call of its own kind.
 
+Lockstep (StepBatcher): a stream that got its samples reads its next frames at once, so the next batch waits
+for it, unless it waits for frames not yet produced or for its consumer (`frames` and `away` mark it away
+meanwhile): streams whose frames are there stay one batch, and none waits behind a stream that waits. A
+stream's first chunk is urgent: it is decoded before the others' next chunks, not behind them.
+
 A run's slot is taken with its first chunk and given back by `release` (at the end of its stream, on an error
 or a cancel), at once; when no stream is left the state goes too. All calls of a batch run before any of them
 commits, so a batch that fails changes no stream, and StepBatcher's one-by-one retry stays exact.
@@ -11,15 +16,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Iterable, Iterator
 
 import torch
 
 from ..common.step_batcher import StepBatcher
 from .model import Code2Wav
 from .stream_state import StreamState
-
-REGROUP = 0.5  # after a batch, wait up to half its compute time for its runs' next chunks (see StepBatcher)
-
 
 @dataclass(eq=False)
 class Stream:
@@ -39,14 +42,30 @@ class StreamBatcher:
         self.model = model
         self._lock = threading.Lock()  # the state: taken by a batch and by `release`
         self._state: StreamState | None = None
-        self.batcher = StepBatcher(self.decode_batch, max_batch, name, regroup=REGROUP)
+        self.batcher = StepBatcher(self.decode_batch, max_batch, name, lockstep=True)
+
+    def frames(self, stream: Stream, frames: Iterable) -> Iterator:
+        """`frames`, the stream away from the batcher while it waits for each."""
+        items = iter(frames)
+        while True:
+            self.away(stream)
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+            self.batcher.back(stream)
+            yield item
+
+    def away(self, stream: Stream) -> None:
+        """The stream waits for something else than this batcher (its frames, its consumer)."""
+        self.batcher.away(stream)
 
     def decode(self, stream: Stream, frames: list[list[int]]) -> torch.Tensor:
         """The stream's next samples [N] float32 on the CPU, decoded with the other runs' waiting chunks."""
-        return self.batcher.call(Chunk(stream, frames))
+        return self.batcher.call(Chunk(stream, frames), stream, urgent=stream.slot < 0)  # a first chunk goes first
 
     def release(self, stream: Stream) -> None:
-        self.batcher.leave()  # this run calls no more: the next batch need not wait for it
+        self.batcher.leave(stream)  # this run calls no more: the next batch need not wait for it
         with self._lock:
             if stream.slot >= 0 and self._state is not None:
                 self._state.free(stream.slot)

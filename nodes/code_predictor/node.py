@@ -2,7 +2,8 @@
 
 Each frame is G one-token steps over a frame cache that every frame rewrites. Concurrent runs' frame requests
 are computed together as one batched frame (server.py), each run with its own generator; a run's codes are
-those it gets alone.
+those it gets alone. When the Talker feeding it is loaded in the same process, the Talker's server computes
+each frame with its own batch (`Talker.fuse_loop`) and this node hands the frames on (nodes/qwen3/loop_handoff.py).
 Greedy, or sampled with top_k 50, top_p 0.8 and `temperature` (transformers v5 samples the code predictor
 exactly when the talker samples: the graph sets `greedy` on both).
 """
@@ -50,16 +51,46 @@ class CodePredictor(Node):
         self._model = load_code_predictor(checkpoint, self.weights or "talker.code_predictor.", "talker.",
                                           self.dtype, device)
         self._server = CodePredictorServer(self._model, self.config.max_batch, f"{self.name}-frames")
+        self.handoff = None  # set by a fused Talker: the frames it computed, by run
+
+    def accepts(self, width: int, groups: int) -> bool:
+        """Whether a Talker of this hidden width and number of code groups fits this code predictor."""
+        return self._model.args.text.dim == width and self._model.args.n_groups == groups
+
+    def fused_frames(self, items: list) -> list[list[int]]:
+        """A fused Talker's frames (FrameItems of one of its batches), at most max_batch rows per call."""
+        step = self.config.max_batch
+        return [codes for i in range(0, len(items), step) for codes in self._server.compute(items[i:i + step])]
+
+    def sampling(self, run: Any) -> tuple[Any, Any]:
+        """This node's (SamplingParams, generator) for `run` (a RunContext of any node of the run)."""
+        from dataclasses import replace
+
+        from ..common.sampling import SamplingParams, make_generator
+
+        c = self.config
+        params = SamplingParams(greedy=c.greedy, temperature=c.temperature, top_k=c.top_k, top_p=c.top_p)
+        return params, None if c.greedy else make_generator(replace(run, node=self.name).node_seed(), self._device)
 
     def stream(self, requests: Iterator[FrameRequest]) -> Iterator[tuple[str, CodecFrame]]:
-        from ..common.sampling import SamplingParams, make_generator
         from ...runtime.context import current_run
 
-        from .server import FrameItem
+        run = current_run()
+        if self.handoff is not None:
+            try:
+                for r in requests:
+                    yield "frames", CodecFrame(r.index, self.handoff.take(run.run_id, r.index))
+            finally:
+                if run.cancelled.is_set():
+                    self.handoff.drop(run.run_id)
+            return
+        yield from self._frames(requests, run)
 
-        c, model = self.config, self._model
-        params = SamplingParams(greedy=c.greedy, temperature=c.temperature, top_k=c.top_k, top_p=c.top_p)
-        generator = None if c.greedy else make_generator(current_run().node_seed(), self._device)
+    def _frames(self, requests: Iterator[FrameRequest], run: Any) -> Iterator[tuple[str, CodecFrame]]:
+        from ..qwen3.loop_handoff import FrameItem
+
+        model = self._model
+        params, generator = self.sampling(run)
         dtype, C, V = model.heads.dtype, model.args.text.dim, model.args.talker_vocab
         for r in requests:
             if r.hidden.shape[-1] != C:

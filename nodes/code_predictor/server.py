@@ -2,29 +2,21 @@
 requests waiting together are one batched frame, B rows through the G steps over one frame cache, each row
 choosing its codes with its own run's settings and generator (all greedy: one argmax for the batch; sampled with
 the same settings: one filter for the batch, then each row's draw from its own generator). Codes reach the host
-once per batched frame.
+once per batched frame. Fused with the Talker (nodes/talker/server.py), the Talker's server thread calls `compute`
+itself with every row of its batch, and this node's own batcher is not used.
 
 Shapes: B rows, C width, Vc codebook size, G code groups.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from ..common.kv_cache import KVCache
-from ..common.sampling import SamplingParams, sample_among_top_k
+from ..common.sampling import sample_among_top_k
 from ..common.step_batcher import StepBatcher
+from ..qwen3.loop_handoff import FrameItem
 
 from .model import CodePredictor
-
-
-@dataclass(frozen=True)
-class FrameItem:
-    hidden: torch.Tensor  # [C] on the model's device and dtype
-    code0: int
-    params: SamplingParams
-    generator: torch.Generator | None  # the run's own (None when greedy)
 
 
 class CodePredictorServer:
@@ -34,13 +26,14 @@ class CodePredictorServer:
         self._rot = model.rope_matrices()
         self._cache: KVCache | None = None
         self._rows = 0
-        self._batcher = StepBatcher(self._run_batch, max_batch, name)
+        self._batcher = StepBatcher(self.compute, max_batch, name)
 
     def frame(self, item: FrameItem) -> list[int]:
         """The G codes of `item`'s frame, computed with the frames other runs ask for now."""
         return self._batcher.call(item)
 
-    def _run_batch(self, items: list[FrameItem]) -> list[list[int]]:
+    def compute(self, items: list[FrameItem]) -> list[list[int]]:
+        """One batched frame: each item's G codes (call from one thread at a time)."""
         B = len(items)
         if B > self._rows:
             self._cache, self._rows = self.model.frame_cache(B), B

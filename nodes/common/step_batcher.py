@@ -1,32 +1,32 @@
 """Batched calls from concurrent runs: each run calls `call(item)` from its own thread and blocks; one server
 thread takes every item waiting (at most `max_batch`) and computes them with one `run_batch(items)` call, so the
-weights are read once for all of them. Runs that step in lockstep (a Talker frame, a code predictor frame, an
-encoder prompt) fall into the same batch with no waiting window: while one batch computes, the next gathers.
+weights are read once for all of them. While one batch computes, the next gathers.
 
-Runs stepping in lockstep can still settle into alternating half batches (those served call again while the
-others compute, and the others are taken at once); with `regroup` r > 0, the server first waits for the last
-batch's callers to call again (or to `leave`: no more calls for now), at most r times as long as that batch took.
+Lockstep (`lockstep=True`): runs that step together (a Talker frame, a Code2Wav chunk) call with a `key` of
+their own. Once a key's item is computed, the key is "out": its run is busy with the result and calls again
+soon, so the next batch waits until no key is out (or `max_batch` items wait); a key whose item failed is not
+out. No time window: a run about to wait for anything other than this batcher (its input, its consumer) says
+`away(key)` first and `back(key)` once it has its input, and `leave(key)` when it makes no more calls; so the
+batcher never waits for a caller that will not call, whatever the thread scheduling. `urgent` items (a newcomer's prefill or first chunk, a
+release) go first: those waiting are computed on their own before the next batch, without waiting for it.
 
 If a batch raises, its items are recomputed one by one, so only the item that fails gets the error and the
 others their results. A `run_batch` whose items change state (a KV cache), so that recomputing them is wrong,
 instead returns an exception as a failing item's result: that caller gets it raised, the others their results.
 
-`ready(waiting items)`, when given, holds the next batch until it says the batch is complete (a server that
-knows which callers are about to call again waits for them, so lockstep runs stay in one batch whatever the
-thread scheduling); it must never wait for a caller that will not call. `submit` queues an item without waiting
-for its result. The thread starts with the first call and ends when no item is waiting. `close` (also run at
-interpreter exit) refuses new items and waits for the thread, so no torch work runs while the interpreter
-finalizes.
+`submit` queues an item without waiting for its result. The thread starts with the first call and ends when no
+item is waiting. `close` (also run at interpreter exit) refuses new items and waits for the thread, so no torch
+work runs while the interpreter finalizes.
 """
 from __future__ import annotations
 
 import atexit
 import threading
-import time
 import weakref
 from collections import deque
 from concurrent.futures import Future
-from typing import Callable, Generic, Sequence, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, Hashable, Sequence, TypeVar
 
 import torch
 
@@ -37,50 +37,69 @@ Result = TypeVar("Result")
 CLOSE_WAIT = 10.0  # seconds `close` waits for the server thread to end its batch
 
 
+@dataclass(eq=False)
+class Waiting:
+    item: Any
+    future: Future
+    key: Hashable | None  # the caller, with lockstep
+    urgent: bool
+
+
 class StepBatcher(Generic[Item, Result]):
     def __init__(self, run_batch: Callable[[list[Item]], Sequence[Result]], max_batch: int, name: str,
-                 regroup: float = 0.0, ready: Callable[[list[Item]], bool] | None = None):
+                 lockstep: bool = False):
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1 (got {max_batch})")
-        self.run_batch, self.max_batch, self.name = run_batch, max_batch, name
-        self.regroup, self.ready = regroup, ready
+        self.run_batch, self.max_batch, self.name, self.lockstep = run_batch, max_batch, name, lockstep
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)  # an item came, a caller left, or the batcher closed
-        self._expected: set[int] = set()  # threads of the last batch not called again yet (with regroup)
-        self._waiting: deque[tuple[Item, Future, int]] = deque()
+        self._changed = threading.Condition(self._lock)  # an item came, a key came back or left, or closed
+        self._out: set[Hashable] = set()  # keys whose result was handed over and that have not called again
+        self._waiting: deque[Waiting] = deque()
         self._thread: threading.Thread | None = None
         self._closed = False
         self.peak_batch = 0  # the largest batch computed (for tests and benchmarks)
         atexit.register(_close_at_exit, weakref.ref(self))
 
-    def call(self, item: Item) -> Result:
+    def call(self, item: Item, key: Hashable | None = None, urgent: bool = False) -> Result:
         """`item`'s result, computed in a batch with the items other threads are waiting on."""
-        return self.submit(item).result()
+        return self.submit(item, key, urgent).result()
 
-    def submit(self, item: Item) -> Future:
-        """Queue `item`; -> the future of its result."""
+    def submit(self, item: Item, key: Hashable | None = None, urgent: bool = False) -> Future:
+        """Queue `item` (of the caller `key`, with lockstep); -> the future of its result."""
         future: Future = Future()
         with self._lock:
             if self._closed:
                 future.set_exception(RuntimeError(f"{self.name}: closed (the process is exiting)"))
                 return future
-            self._waiting.append((item, future, threading.get_ident()))
-            self._back(threading.get_ident())
+            self._waiting.append(Waiting(item, future, key, urgent))
+            self._out.discard(key)
             self._changed.notify_all()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
                 self._thread.start()
         return future
 
-    def leave(self) -> None:
-        """The calling thread makes no more calls for now: the server need not wait for it (see `regroup`)."""
-        with self._lock:
-            self._back(threading.get_ident())
+    def away(self, key: Hashable) -> None:
+        """`key`'s run waits for its input: batches do not wait for it until it is `back` or calls."""
+        self._set_out(key, False)
 
-    def _back(self, thread: int) -> None:
-        self._expected.discard(thread)
-        if not self._expected:
-            self._changed.notify_all()
+    def back(self, key: Hashable) -> None:
+        """`key`'s run has its input: its call comes next, and the next batch waits for it."""
+        self._set_out(key, True)
+
+    def leave(self, key: Hashable) -> None:
+        """`key`'s run makes no more calls."""
+        self._set_out(key, False)
+
+    def _set_out(self, key: Hashable, out: bool) -> None:
+        if not self.lockstep:
+            return
+        with self._lock:
+            if out:
+                self._out.add(key)
+            else:
+                self._out.discard(key)
+                self._changed.notify_all()
 
     def close(self, timeout: float = CLOSE_WAIT) -> None:
         with self._lock:
@@ -90,46 +109,59 @@ class StepBatcher(Generic[Item, Result]):
         if thread is not None:
             thread.join(timeout)
 
+    def _complete(self) -> bool:
+        """Whether the waiting items make the next batch (lock held)."""
+        return not self._out or len(self._waiting) >= self.max_batch or self._closed
+
+    def _next_batch(self) -> list[Waiting] | None:
+        """Wait for the next batch: the urgent items waiting, else every item once complete; None when no item
+        waits (lock held)."""
+        self._changed.wait_for(lambda: self._complete() or any(w.urgent for w in self._waiting))
+        if not self._waiting:
+            return None
+        batch = [w for w in self._waiting if w.urgent][:self.max_batch]
+        if not batch:
+            return [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
+        taken = set(map(id, batch))
+        self._waiting = deque(w for w in self._waiting if id(w) not in taken)
+        return batch
+
     def _serve(self) -> None:
         adopt_thread_count()
-        took = 0.0  # seconds the last batch computed
         with torch.inference_mode():
             while True:
                 with self._lock:
-                    if self._expected:
-                        self._changed.wait_for(lambda: not self._expected or len(self._waiting) >= self.max_batch,
-                                               self.regroup * took)
-                        self._expected.clear()
-                    while self._waiting and not self._closed and self.ready is not None and not self.ready(
-                            [item for item, _, _ in self._waiting]):
-                        self._changed.wait()
-                    if not self._waiting:
+                    batch = self._next_batch()
+                    if batch is None:
                         self._thread = None
                         return
-                    batch = [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
-                    if self.regroup:
-                        self._expected = {thread for _, _, thread in batch}
                 self.peak_batch = max(self.peak_batch, len(batch))
-                start = time.perf_counter()
                 self._compute(batch)
-                took = time.perf_counter() - start
 
-    def _compute(self, batch: list[tuple[Item, Future, int]]) -> None:
+    def _compute(self, batch: list[Waiting]) -> None:
         try:
-            results = self.run_batch([item for item, _, _ in batch])
+            results = self.run_batch([w.item for w in batch])
         except BaseException as error:  # noqa: BLE001 - each caller gets its own item's outcome
             if len(batch) == 1 or not isinstance(error, Exception):
-                for _, future, _ in batch:
-                    future.set_exception(error)
+                self._hand_over([(w, error) for w in batch])
                 return
             for one in batch:
                 self._compute([one])
             return
-        for (_, future, _), result in zip(batch, results, strict=True):
-            if isinstance(result, BaseException):
-                future.set_exception(result)
+        self._hand_over(list(zip(batch, results, strict=True)))
+
+    def _hand_over(self, outcomes: list[tuple[Waiting, object]]) -> None:
+        """Mark the keys that got a result out (before their callers can call again; a caller that got an error
+        is not waited for), then resolve each future."""
+        if self.lockstep:
+            with self._lock:
+                self._out.update(w.key for w, outcome in outcomes
+                                 if w.key is not None and not isinstance(outcome, BaseException))
+        for w, outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                w.future.set_exception(outcome)
             else:
-                future.set_result(result)
+                w.future.set_result(outcome)
 
 
 def _close_at_exit(batcher: weakref.ref[StepBatcher]) -> None:

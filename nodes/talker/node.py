@@ -9,9 +9,10 @@ per frame, then tts_eos, then tts_pad; it waits when text comes slower than fram
 tokens gives no frames.
 
 Concurrent runs share the loaded Talker's forward passes (server.py): one KV cache with a slot per run, the
-decode steps of the runs in step computed as one batch; each run samples its own code 0 (its suppress mask,
-repetition penalty history, generator), so a run's codes are those it gets alone. A run tells the server when
-it waits for text, so a slow text stream never holds the others.
+decode steps of the runs in step computed as one batch; each run's code 0 is chosen with its own settings,
+repetition history and generator, so a run's codes are those it gets alone. With the code predictor loaded in
+the same process (`fuse_loop`), the same batches compute its frames too, and the code predictor hands each on.
+A run tells the server when it waits for text, so a slow text stream never holds the others.
 """
 from __future__ import annotations
 
@@ -110,18 +111,33 @@ class Talker(Node):
         suppress = torch.zeros(V, dtype=torch.bool, device=device)
         suppress[V - 1024:] = True
         suppress[self._ids.codec_eos] = False
-        self._suppress = suppress
-        self._server = TalkerServer(self._model, self._table, self.config.max_batch, f"{self.name}-steps")
+        self._server = TalkerServer(self._model, self._table, suppress, self._ids.codec_eos, self.config.max_batch,
+                                    f"{self.name}-steps")
+        self._partner = self._handoff = None  # set by fuse_loop
+
+    def fuse_loop(self, partner: Node) -> None:
+        """Compute the loop's code predictor frames in this node's batches, when `partner` (the code predictor
+        feeding `frames`, loaded in this process) fits: same device, dtype and width."""
+        from ..qwen3.loop_handoff import FusablePredictor, Handoff
+
+        args = self._model.args
+        if (self._handoff is not None or not isinstance(partner, FusablePredictor) or partner.device != self.device
+                or partner.dtype != self.dtype or not partner.accepts(args.text.dim, args.n_groups)):
+            return
+        self._partner, self._handoff = partner, Handoff()
+        partner.handoff = self._handoff
+        self._server.predictor = partner.fused_frames
 
     def stream(self, context: TalkerContext, tokens: Iterator[TokenId],
                frames: Iterator[CodecFrame]) -> Iterator[tuple[str, Any]]:
         import torch
 
-        from ..common.decode_buffers import TokenHistory
-        from ..common.sampling import SamplingParams, apply_repetition_penalty, make_generator, sample
+        from ..common.sampling import SamplingParams, make_generator
         from ...runtime.context import current_run
 
-        from .prompt import TextEmbedder, check_text_ids, talker_prompt
+        from .code0 import Code0Choice
+        from .prompt import TextEmbedder, talker_prompt
+        from .server import Voice
 
         run, c, model, ids = current_run(), self.config, self._model, self._ids
         params = SamplingParams(greedy=c.greedy, temperature=c.temperature, top_k=c.top_k, top_p=c.top_p)
@@ -135,39 +151,59 @@ class Talker(Node):
             prompt, positions, delta = talker_prompt(model, embed, context, text.ids[0], self._speaker, ids,
                                                      self._media)
         P, N = prompt.shape[1], c.max_frames
-        G, Vc = model.args.n_groups, model.args.codebook_size
-        slot, logits, hidden = self._server.prefill(prompt, positions, P + N)
+        handoff = self._handoff
+        voice = Voice(Code0Choice(params, generator, c.repetition_penalty, self._device),
+                      None if handoff is None else self._partner.sampling(run))
+        pending = None
         try:
-            history = TokenHistory(self._device)
-            for s in range(N):  # choose code 0 of frame s (after frame N-1 the reference's last code is not needed)
-                with torch.inference_mode():
-                    logits = logits.float().masked_fill(self._suppress, float("-inf"))
-                    if c.repetition_penalty != 1.0 and s:
-                        logits = apply_repetition_penalty(logits, history.view(), c.repetition_penalty)
-                    code0 = sample(logits, params, generator)  # [1]
-                    history.append(code0)
-                code = int(code0[0])
-                if code == ids.codec_eos:
+            out = self._server.prefill(voice, prompt, positions, P + N)
+            for s in range(N):  # frame s (after frame N-1 the reference's last code is not needed)
+                if out.code0 == ids.codec_eos:
                     break
-                yield "requests", FrameRequest(s, hidden[0].clone(), code)
-                if s + 1 < N and not text.known(s + 1):  # read the next step's text while the frame computes
-                    self._server.away(slot)  # the text may take long: batches do not wait for this run
-                    text.status(s + 1)
-                    self._server.back(slot)
+                if handoff is not None:
+                    handoff.put(run.run_id, s, out.codes)
+                self._server.away(voice)  # handing the request on may wait for the code predictor's thread
+                yield "requests", FrameRequest(s, out.hidden[0].clone(), out.code0)
+                self._server.back(voice)
+                more = s + 1 < N and not run.cancelled.is_set()
+                trailing = self._trailing(text, s + 1, voice) if more else None  # read while the frame computes
+                if more and handoff is not None:  # fused: the frame is known, the next step goes in at once
+                    pending = self._server.step(voice, trailing, P + s + delta)
                 frame = next(frames, None)
-                if (frame is None or frame.index != s or len(frame.codes) != G or frame.codes[0] != code
-                        or not all(0 <= x < Vc for x in frame.codes[1:])):
-                    raise RuntimeError(f"talker expected frame {s} with code 0 = {code} and {G - 1} more codes "
-                                       f"below {Vc} back from the code predictor, got "
-                                       f"{frame if frame is None else (frame.index, frame.codes)}")
+                self._check_frame(frame, s, out)
                 done.append(tuple(frame.codes))
-                if s + 1 == N or run.cancelled.is_set():
+                if not more or run.cancelled.is_set():
                     break
-                status = text.status(s + 1)  # trailing text of step s + 1: token s + 1, then tts_eos, then tts_pad
-                trailing = text.ids[s + 1] if status == "use" else ids.tts_eos if status == "last" else ids.tts_pad
-                check_text_ids([trailing], self._table.shape[0])
-                # the decode step after frame s sits at position P + s + delta; batched with other runs' steps
-                logits, hidden = self._server.step(slot, frame.codes, trailing, P + s + delta)
+                if pending is None:  # the decode step after frame s sits at position P + s + delta
+                    pending = self._server.step(voice, trailing, P + s + delta, tuple(frame.codes))
+                out, pending = pending.result(), None
         finally:
-            self._server.release(slot)
+            if pending is not None:  # a step queued before the run stopped: it ends before the slot goes
+                pending.exception()
+            self._server.release(voice)
+            if handoff is not None and run.cancelled.is_set():
+                handoff.drop(run.run_id)
         yield "codes", CodecCodes(tuple(done))
+
+    def _trailing(self, text: _Lookahead, k: int, voice: Any) -> int:
+        """The trailing text id of step k: token k, then tts_eos, then tts_pad (a run waiting for its text is
+        away: batches do not wait for it)."""
+        from .prompt import check_text_ids
+
+        if not text.known(k):
+            self._server.away(voice)
+            text.status(k)
+            self._server.back(voice)
+        status, ids = text.status(k), self._ids
+        trailing = text.ids[k] if status == "use" else ids.tts_eos if status == "last" else ids.tts_pad
+        check_text_ids([trailing], self._table.shape[0])
+        return trailing
+
+    def _check_frame(self, frame: CodecFrame | None, s: int, out: Any) -> None:
+        G, Vc = self._model.args.n_groups, self._model.args.codebook_size
+        if (frame is None or frame.index != s or len(frame.codes) != G or frame.codes[0] != out.code0
+                or not all(0 <= x < Vc for x in frame.codes[1:])
+                or (out.codes is not None and tuple(frame.codes) != out.codes)):
+            raise RuntimeError(f"talker expected frame {s} with code 0 = {out.code0} and {G - 1} more codes "
+                               f"below {Vc} back from the code predictor, got "
+                               f"{frame if frame is None else (frame.index, frame.codes)}")

@@ -1,31 +1,59 @@
-"""The forward passes of one loaded Talker for every concurrent run (nodes/common/step_batcher.py). One server
-thread owns a KVCache of many slots: a run takes a slot with its prefill (`prefill`), steps once per frame
-(`step`: the steps waiting together are one decode over their rows, ragged lengths masked) and gives the slot
-back (`release`). Only the server thread touches the cache (growth reallocates it); once no slot is live the
-cache is dropped, so memory follows the live runs. Sampling stays with each run (node.py).
+"""The forward passes of one loaded Talker for every concurrent run (nodes/common/step_batcher.py, lockstep).
+One server thread owns a KVCache of many slots: a run takes a slot with its prefill (`prefill`), steps once per
+frame (`step`: the steps waiting together are one decode over their rows, ragged lengths masked) and gives the
+slot back (`release`). Only the server thread touches the cache (growth reallocates it); once no slot is live
+the cache is dropped, so memory follows the live runs. Code 0 is chosen here too, each row with its run's own
+settings and generator (code0.py).
 
-Lockstep without a time window: a run that got its outputs is "out" (sampling, then its code predictor frame)
-and comes back with its next step, so a batch waits until every out run has its step in, unless the run said
-it is `away` (waiting for text, which may take long) and not yet `back`. Prefills and releases go at once.
+Fused with a code predictor loaded in the same process (`predictor`, set by Talker.fuse_loop), the server is
+the one scheduler of the Talker <-> code predictor loop: each batch is the Talker decode of every run in step
+(and any newcomer's prefill) followed by one batched code predictor frame of the same rows, so both batches
+hold every active run; a run's thread then only hands its frame on, reads its next text token and calls again.
+Unfused (the code predictor in another process), a step carries the codes that came back through the loop.
+
+Lockstep: a run that got its frame calls again at once, so a batch waits for every such run unless it said it
+is `away` (waiting for text, which may take long). A newcomer's prefill (with its first frame) and a release
+are urgent: computed between the others' frames, before their next batch.
 
 Shapes: B rows, P prompt positions, C width, V codec vocabulary, G code groups.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
 from ..common.kv_cache import KVCache
 from ..common.step_batcher import StepBatcher
 
+from .code0 import Code0Choice, choose_code0
 from .model import Talker
 
-Outputs = tuple[torch.Tensor, torch.Tensor]  # logits [1, V], last normed hidden [1, C]
+Predictor = Callable[[list], list[list[int]]]  # FrameItems of one batch -> each row's G codes
+
+
+@dataclass(eq=False)
+class Voice:
+    """One run's place in the server (also its lockstep key); `slot` and `codes` belong to the server thread."""
+
+    choice: Code0Choice
+    sampling: tuple | None = None  # fused: the code predictor's (SamplingParams, generator) for this run
+    slot: int = -1
+    codes: tuple[int, ...] | None = None  # the run's last frame, when the server computed it
+
+
+@dataclass(frozen=True)
+class Frame:
+    code0: int
+    hidden: torch.Tensor  # [1, C] the last normed hidden state
+    codes: tuple[int, ...] | None  # fused: the frame's G codes (None when code 0 ends the reply)
 
 
 @dataclass(frozen=True)
 class Prefill:
+    voice: Voice
     embeds: torch.Tensor  # [1, P, C]
     positions: torch.Tensor  # [3, 1, P]
     budget: int  # the most positions the run's slot holds: P + its frame budget
@@ -33,105 +61,104 @@ class Prefill:
 
 @dataclass(frozen=True)
 class Step:
-    slot: int
-    codes: tuple[int, ...]  # the last frame's G codes
+    voice: Voice
     text_id: int  # the trailing text token of this step (Thinker vocabulary)
     position: float  # its rope position: P + frame index + rope delta
+    codes: tuple[int, ...] | None  # the last frame's G codes (None: the one the server computed)
 
 
 @dataclass(frozen=True)
 class Release:
-    slot: int
+    voice: Voice
 
 
-@dataclass(frozen=True)
-class Away:
-    slot: int  # its run waits for text: batches do not wait for its step
-
-
-@dataclass(frozen=True)
-class Back:
-    slot: int  # its run has its text: its step comes next
-
-
+@dataclass
 class TalkerServer:
-    def __init__(self, model: Talker, table: torch.Tensor, max_batch: int, name: str):
-        self.model, self.table = model, table  # table: the Thinker's embed_tokens [Vt, Ct]
-        self.peak_batch = 0  # the most decode steps computed together (for tests and benchmarks)
-        self._cache: KVCache | None = None
-        self._out: set[int] = set()  # slots whose run got its outputs and has not called again (server thread)
-        self._batcher = StepBatcher(self._run_batch, max_batch, name, ready=self._ready)
+    model: Talker
+    table: torch.Tensor  # the Thinker's embed_tokens [Vt, Ct]
+    suppress: torch.Tensor  # [V] True for codes never chosen (control ids but EOS)
+    eos: int
+    max_batch: int
+    name: str
+    predictor: Predictor | None = None  # fused: one code predictor frame for the batch's rows
+    peak_batch: int = 0  # the most decode steps computed together (for tests and benchmarks)
+    _cache: KVCache | None = field(default=None, init=False)
+    _batcher: StepBatcher = field(init=False)
 
-    def prefill(self, embeds: torch.Tensor, positions: torch.Tensor, budget: int) -> tuple[int, torch.Tensor,
-                                                                                             torch.Tensor]:
-        """A slot of `budget` positions holding the prompt -> (slot, logits [1, V], hidden [1, C])."""
-        return self._batcher.call(Prefill(embeds, positions, budget))
+    def __post_init__(self):
+        self._batcher = StepBatcher(self._run_batch, self.max_batch, self.name, lockstep=True)
 
-    def step(self, slot: int, codes: tuple[int, ...], text_id: int, position: float) -> Outputs:
-        """One decode step of the slot's run, computed with the steps other runs ask for now."""
-        return self._batcher.call(Step(slot, codes, text_id, position))
+    def prefill(self, voice: Voice, embeds: torch.Tensor, positions: torch.Tensor, budget: int) -> Frame:
+        """A slot of `budget` positions holding the prompt -> the first frame (its code 0, and fused its codes)."""
+        return self._batcher.call(Prefill(voice, embeds, positions, budget), voice, urgent=True)
 
-    def release(self, slot: int) -> None:
-        self._batcher.call(Release(slot))
+    def step(self, voice: Voice, text_id: int, position: float, codes: tuple[int, ...] | None = None) -> Future:
+        """Queue the run's next decode step (computed with the steps other runs ask for now); -> its Frame."""
+        return self._batcher.submit(Step(voice, text_id, position, codes), voice)
 
-    def away(self, slot: int) -> None:
-        self._batcher.submit(Away(slot))
+    def release(self, voice: Voice) -> None:
+        self._batcher.leave(voice)
+        self._batcher.call(Release(voice), urgent=True)
 
-    def back(self, slot: int) -> None:
-        self._batcher.submit(Back(slot))
+    def away(self, voice: Voice) -> None:
+        self._batcher.away(voice)
+
+    def back(self, voice: Voice) -> None:
+        self._batcher.back(voice)
 
     @property
     def live_slots(self) -> int:
         return 0 if self._cache is None else sum(b > 0 for b in self._cache.budgets)
 
-    def _ready(self, waiting: list) -> bool:
-        """Whether the waiting items make a complete batch (see the module docstring)."""
-        if any(isinstance(i, (Prefill, Release)) for i in waiting):
-            return True
-        if sum(isinstance(i, Step) for i in waiting) >= self._batcher.max_batch:
-            return True
-        out = set(self._out)
-        for item in waiting:
-            if isinstance(item, (Step, Away)):
-                out.discard(item.slot)
-            elif isinstance(item, Back):
-                out.add(item.slot)
-        return not out
-
     def _run_batch(self, items: list) -> list:
-        """Releases and away/back first (freed slots serve this batch's prefills), then one decode of every
-        step, then each prefill; a failing item gets its exception as its result (recomputing items would
-        advance the cache)."""
+        """Releases first (freed slots serve this batch's prefills), then one decode of every step, each
+        prefill, code 0 for every row, and (fused) one code predictor frame for the rows that go on. A failing
+        item gets its exception as its result (recomputing items would advance the cache)."""
         results: list = [None] * len(items)
         for item in items:
-            if isinstance(item, Release):
-                self._cache.free(item.slot)
-            if isinstance(item, (Release, Away, Step)):
-                self._out.discard(item.slot)
-            elif isinstance(item, Back):
-                self._out.add(item.slot)
+            if isinstance(item, Release) and item.voice.slot >= 0:
+                self._cache.free(item.voice.slot)
+                item.voice.slot = -1
+        rows: list[tuple[int, torch.Tensor, torch.Tensor]] = []  # (item index, logits [1, V], hidden [1, C])
         steps = [i for i, item in enumerate(items) if isinstance(item, Step)]
         if steps:
             try:
-                outputs = self._decode([items[i] for i in steps])
+                rows += [(i, *out) for i, out in zip(steps, self._decode([items[i] for i in steps]))]
             except Exception as error:  # noqa: BLE001 - handed to each caller
-                outputs = [error] * len(steps)
-            for i, out in zip(steps, outputs):
-                results[i] = out
-                if not isinstance(out, Exception):
-                    self._out.add(items[i].slot)
+                for i in steps:
+                    results[i] = error
         for i, item in enumerate(items):
             if isinstance(item, Prefill):
                 try:
-                    results[i] = self._prefill(item)
-                    self._out.add(results[i][0])
+                    rows.append((i, *self._prefill(item)))
                 except Exception as error:  # noqa: BLE001 - this run's input: the others go on
+                    results[i] = error
+        if rows:
+            try:
+                self._frames(items, rows, results)
+            except Exception as error:  # noqa: BLE001 - handed to each caller of these rows
+                for i, _, _ in rows:
                     results[i] = error
         if self.live_slots == 0:
             self._cache = None
         return results
 
-    def _prefill(self, p: Prefill) -> tuple[int, torch.Tensor, torch.Tensor]:
+    def _frames(self, items: list, rows: list[tuple[int, torch.Tensor, torch.Tensor]], results: list) -> None:
+        """Code 0 of every row, then (fused) the frame of every row that does not end its reply."""
+        from ..qwen3.loop_handoff import FrameItem
+
+        voices = [items[i].voice for i, _, _ in rows]
+        code0 = choose_code0(torch.cat([logits for _, logits, _ in rows]), [v.choice for v in voices], self.suppress)
+        going = [r for r, code in enumerate(code0) if code != self.eos and self.predictor is not None]
+        codes: dict[int, tuple[int, ...]] = {}
+        if going:
+            frames = self.predictor([FrameItem(rows[r][2][0], code0[r], *voices[r].sampling) for r in going])
+            codes = {r: tuple(frame) for r, frame in zip(going, frames)}
+        for r, (i, _, hidden) in enumerate(rows):
+            voices[r].codes = codes.get(r)
+            results[i] = Frame(code0[r], hidden, voices[r].codes)
+
+    def _prefill(self, p: Prefill) -> tuple[torch.Tensor, torch.Tensor]:
         if self._cache is None:
             self._cache = self.model.new_cache()  # grows as runs and frames come (kv_cache.py)
         slot, P = self._cache.add(p.budget), p.embeds.shape[1]
@@ -140,21 +167,23 @@ class TalkerServer:
         except BaseException:
             self._cache.free(slot)
             raise
-        return slot, logits, hidden
+        p.voice.slot = slot
+        return logits, hidden
 
-    def _decode(self, steps: list[Step]) -> list[Outputs]:
-        """The steps' rows in slot order (consecutive slots read the cache as a view) -> each step's outputs."""
-        order = sorted(range(len(steps)), key=lambda i: steps[i].slot)
+    def _decode(self, steps: list[Step]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The steps' rows in slot order (consecutive slots read the cache as a view) -> each step's
+        (logits [1, V], hidden [1, C])."""
+        order = sorted(range(len(steps)), key=lambda i: steps[i].voice.slot)
         rows = [steps[i] for i in order]
         self.peak_batch = max(self.peak_batch, len(rows))
         model, device = self.model, self.table.device
-        codes = torch.tensor([s.codes for s in rows], device=device)  # [B, G]
+        codes = torch.tensor([s.voice.codes if s.codes is None else s.codes for s in rows], device=device)  # [B, G]
         text = model.text_projection(self.table[torch.tensor([s.text_id for s in rows], device=device)])  # [B, C]
         positions = torch.tensor([s.position for s in rows], dtype=torch.float32, device=device)  # [B]
         cache = self._cache
         logits, hidden = model.decode_step(model.frame_embedding(codes) + text, positions, cache,
-                                           cache.rows([s.slot for s in rows], 1))
-        outputs: list[Outputs] = [None] * len(steps)  # type: ignore[list-item]
+                                           cache.rows([s.voice.slot for s in rows], 1))
+        outputs: list = [None] * len(steps)
         for b, i in enumerate(order):
             outputs[i] = (logits[b:b + 1], hidden[b:b + 1])
         return outputs

@@ -85,8 +85,9 @@ def test_streams_at_different_points_batched_equal_each_alone(ckpt):
 class Gate:
     """Holds the batcher's first batch until `release`, so the other runs' calls queue behind it."""
 
-    def __init__(self, node: Code2WavNode):
-        self.batcher, self.run_batch = node.streams.batcher, node.streams.batcher.run_batch
+    def __init__(self, node: Code2WavNode, batcher=None):
+        self.batcher = batcher or node.streams.batcher
+        self.run_batch = self.batcher.run_batch
         self.sizes: list[int] = []
         self.started, self.release = threading.Event(), threading.Event()
         self.batcher.run_batch = self
@@ -135,6 +136,24 @@ def test_concurrent_runs_form_batches_and_keep_their_audio(ckpt, chunk_frames):
     for g, a in zip(got, alone):
         torch.testing.assert_close(g, a, atol=1e-5, rtol=0)
     assert node.streams._state is None  # every run finished: no state is left
+
+
+def test_concurrent_whole_decodes_of_different_lengths_batched_keep_their_audio(ckpt):
+    node = loaded(ckpt, mode="whole")
+    inputs = [frames(n, seed) for seed, n in enumerate([8, 5, 10, 7])]
+    with torch.inference_mode():
+        alone = [node.model(torch.tensor([f.codes for f in items]).T[None])[0] for items in inputs]
+    gate = Gate(node, node.wholes.batcher)
+    got = concurrently(node, inputs, gate)
+    assert gate.sizes == [1, 3]  # the three queued behind the first: one batch (one call per utterance on CPU)
+    for g, a in zip(got, alone):
+        assert g.shape == a.shape
+        torch.testing.assert_close(g, a, atol=1e-5, rtol=0)
+    with torch.inference_mode():  # one padded call, as on CUDA
+        padded = node.wholes.decode_padded([[list(f.codes) for f in items] for items in inputs])
+    for g, a in zip(padded, alone):
+        assert g.shape == a.shape
+        torch.testing.assert_close(g, a, atol=1e-5, rtol=0)
 
 
 def test_max_batch_bounds_every_batch(ckpt):

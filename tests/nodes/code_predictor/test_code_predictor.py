@@ -8,7 +8,8 @@ from oracle import build_model, save_checkpoint
 from dataclasses import dataclass
 
 from omnigraph.nodes.code_predictor import server as server_module
-from omnigraph.nodes.code_predictor.server import CodePredictorServer, FrameItem, choose
+from omnigraph.nodes.code_predictor.server import CodePredictorServer, choose
+from omnigraph.nodes.qwen3.loop_handoff import FrameItem
 from omnigraph.nodes.code_predictor.weights import load_code_predictor
 from omnigraph.nodes.common.sampling import SamplingParams, make_generator
 from omnigraph.runtime.errors import NodeFailed, UserError
@@ -112,7 +113,7 @@ def test_batched_frames_equal_frames_alone(setup, monkeypatch):
         for batch in batches:
             items = [Keyed(reqs[i].hidden, reqs[i].code0, CHOOSERS[i % len(CHOOSERS)],
                            None if CHOOSERS[i % len(CHOOSERS)].greedy else generators[i], key=i) for i in batch]
-            for i, codes in zip(batch, server._run_batch(items)):
+            for i, codes in zip(batch, server.compute(items)):
                 out.setdefault(i, []).append(codes)
         return out
 

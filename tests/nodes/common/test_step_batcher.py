@@ -78,16 +78,15 @@ def test_closed_batcher_refuses_calls() -> None:
         batcher.call(1)
 
 
-def test_regroup_waits_for_the_last_batch_callers_so_lockstep_runs_stay_one_batch() -> None:
-    """Without regroup, runs served while others wait settle into alternating batches; with it (bound here
-    far longer than the test), every batch after the first waits for the callers it served, not for one that
-    left."""
+def test_lockstep_callers_stay_one_batch_and_a_leaving_one_is_not_waited_for() -> None:
+    """Callers served while others wait would settle into alternating batches; with lockstep every batch after
+    the first waits for the callers it served, until they leave."""
     gate = Gate()
-    batcher = StepBatcher(gate, max_batch=8, name="test", regroup=1e9)
+    batcher = StepBatcher(gate, max_batch=8, name="test", lockstep=True)
 
     def run(first: int) -> list[int]:
-        results = [batcher.call(first + i) for i in range(4)]
-        batcher.leave()  # no more calls from this thread
+        results = [batcher.call(first + i, key=first) for i in range(4)]
+        batcher.leave(first)  # no more calls from this caller
         return results
 
     with ThreadPoolExecutor(3) as pool:
@@ -102,6 +101,26 @@ def test_regroup_waits_for_the_last_batch_callers_so_lockstep_runs_stay_one_batc
         outcomes = [f.result(60) for f in (a, *rest)]
     assert outcomes == [[10 * (first + i) for i in range(4)] for first in (100, 200, 300)]
     assert [len(b) for b in gate.batches] == [1, 3, 3, 3, 2]
+
+
+def test_lockstep_waits_for_a_served_caller_unless_it_is_away_and_urgent_items_go_between() -> None:
+    batches = []
+    batcher = StepBatcher(lambda items: batches.append(sorted(items)) or items, max_batch=8, name="test",
+                          lockstep=True)
+    assert batcher.call(1, key="a") == 1  # "a" is out: the next batch waits for it
+    held = batcher.submit(2, key="b")
+    assert batcher.call(3, key="c", urgent=True) == 3  # a newcomer goes between, alone
+    batcher.leave("c")
+    assert not held.done()
+    batcher.away("a")  # "a" waits for its input: no batch waits for it
+    assert held.result(60) == 2
+    batcher.back("a")  # "a" has its input again: its call comes next
+    later = batcher.submit(4, key="b")
+    assert not later.done()
+    assert batcher.call(5, key="a") == 5 and later.result(60) == 4
+    assert batches == [[1], [3], [2], [4, 5]]
+
+
 class ReportingGate(Gate):
     """A gate whose run_batch reports a negative item's failure as its result instead of raising."""
 
@@ -120,18 +139,16 @@ def test_an_exception_result_is_raised_in_its_caller_only_and_nothing_is_recompu
     assert sorted(i for b in gate.batches for i in b) == [-3, 1, 2, 4]  # every item computed once
 
 
-def test_ready_holds_the_batch_until_it_is_complete() -> None:
-    batches = []
-    batcher = StepBatcher(lambda items: batches.append(sorted(items)) or items, max_batch=8, name="test",
-                          ready=lambda waiting: len(waiting) >= 3)
-    futures = [batcher.submit(i) for i in (3, 1)]
-    assert not any(f.done() for f in futures)  # held: nothing is computed before the third item
-    assert batcher.call(2) == 2 and [f.result(60) for f in futures] == [3, 1]
-    assert batches == [[1, 2, 3]]
-
-
 def test_submit_to_a_closed_batcher_gives_a_failed_future() -> None:
     batcher = StepBatcher(lambda items: items, max_batch=2, name="test")
     batcher.close()
     with pytest.raises(RuntimeError, match="closed"):
         batcher.submit(1).result(60)
+
+
+def test_lockstep_does_not_wait_for_a_caller_whose_item_failed() -> None:
+    batcher = StepBatcher(lambda items: [ValueError("bad") if i < 0 else i for i in items], max_batch=8,
+                          name="test", lockstep=True)
+    with pytest.raises(ValueError):
+        batcher.call(-1, key="a")  # "a" got an error: it may never call again
+    assert batcher.call(2, key="b") == 2

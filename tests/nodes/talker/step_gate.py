@@ -24,18 +24,19 @@ class HoldFirstBatch:
         if not self.held.is_set() and self.count(items):
             self.held.set()
             deadline = time.monotonic() + WAIT
-            while self.count(items) + self.count(i for i, *_ in list(self.batcher._waiting)) < self.total:
+            while self.count(items) + self.count(w.item for w in list(self.batcher._waiting)) < self.total:
                 assert time.monotonic() < deadline, f"{self.total} {self.kind.__name__} items did not queue"
                 threading.Event().wait(0.001)
         return self.inner(items)
 
 
 def hold_first_batches(talker, code_predictor, runs: int) -> HoldFirstBatch:
-    """The first frames of `runs` runs are computed in at most two code predictor batches, then their first steps
-    in at most two Talker batches (the code predictor's gate makes sure every run was prefilled before the
-    Talker's gate waits); -> the Talker's gate."""
-    from omnigraph.nodes.code_predictor.server import FrameItem
-    from omnigraph.nodes.talker.server import Step
+    """The first batch of the Talker's server waits until `runs` prefills are queued, so the runs join in at
+    most two batches and then step together (lockstep); unfused, the code predictor's first batch also waits
+    for `runs` frames. -> the Talker's gate."""
+    from omnigraph.nodes.qwen3.loop_handoff import FrameItem
+    from omnigraph.nodes.talker.server import Prefill
 
-    HoldFirstBatch(code_predictor._server._batcher, FrameItem, runs)
-    return HoldFirstBatch(talker._server._batcher, Step, runs)
+    if code_predictor.handoff is None:
+        HoldFirstBatch(code_predictor._server._batcher, FrameItem, runs)
+    return HoldFirstBatch(talker._server._batcher, Prefill, runs)

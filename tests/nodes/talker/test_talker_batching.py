@@ -4,13 +4,17 @@ prompts and replies of different lengths, runs joining and leaving mid-batch, a 
 max_batch; through LocalExecutor on a TTS graph and on the qwen3_omni graph."""
 import math
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
-from step_gate import WAIT, hold_first_batches
+from step_gate import WAIT, HoldFirstBatch, hold_first_batches
 from oracle import build_model, save_checkpoint
 from talker_oracle import ASSISTANT, IM_END, IM_START, NL, SYSTEM, USER, WORDS, overrides
 
+from omnigraph.nodes.common.sampling import SamplingParams, make_generator
+from omnigraph.nodes.talker.node import Talker
+from omnigraph.nodes.talker.server import Prefill
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.context import current_run
 from omnigraph.runtime.errors import NodeFailed, RunCancelled
@@ -49,18 +53,32 @@ def inputs(words: int, reply: int) -> dict:
     return {"prompt": PromptTokens(torch.tensor(chat)), "tokens": [TokenId(t) for t in (WORDS * 2)[:reply]]}
 
 
+@pytest.fixture(params=["fused", "unfused"])
+def mode(request, monkeypatch):
+    """fused: the Talker's server computes the code predictor's frames (both loaded here); unfused: the two
+    batch apart, as when they are placed in different processes."""
+    if request.param == "unfused":
+        monkeypatch.setattr(Talker, "fuse_loop", lambda self, partner: None)
+    return request.param
+
+
 def executor(ckpt, setting: str, **extra) -> tuple[LocalExecutor, dict]:
-    """A loaded TTS graph whose Talker records each run's logits (by run seed)."""
+    """A loaded TTS graph whose Talker records each run's code-0 logits (by run seed)."""
     talker, predictor = SETTINGS[setting]
     ex = LocalExecutor(graph_from_yaml(TTS % (talker | extra, predictor | extra)), device="cpu", checkpoint=ckpt)
     ex.load()
-    server, logits = ex.nodes["talker"]._server, {}
-    for name, pick in (("prefill", 1), ("step", 0)):
-        def recorded(*args, inner=getattr(server, name), pick=pick):
-            out = inner(*args)
-            logits.setdefault(current_run().seed, []).append(out[pick][0].clone())
-            return out
-        setattr(server, name, recorded)
+    server, logits, seeds = ex.nodes["talker"]._server, {}, {}
+
+    def prefill(voice, *args, inner=server.prefill):
+        seeds[id(voice.choice)] = current_run().seed  # in the run's thread
+        return inner(voice, *args)
+
+    def frames(items, rows, results, inner=server._frames):
+        for i, row_logits, _ in rows:
+            logits.setdefault(seeds[id(items[i].voice.choice)], []).append(row_logits[0].clone())
+        return inner(items, rows, results)
+
+    server.prefill, server._frames = prefill, frames
     return ex, logits
 
 
@@ -85,6 +103,7 @@ def servers_idle(ex) -> bool:
     return ex.nodes["talker"]._server.live_slots == 0
 
 
+@pytest.mark.usefixtures("mode")
 @pytest.mark.parametrize("setting", list(SETTINGS))
 def test_concurrent_runs_equal_the_same_runs_alone(ckpt, setting):
     want, want_logits = alone(ckpt, setting)
@@ -99,6 +118,7 @@ def test_concurrent_runs_equal_the_same_runs_alone(ckpt, setting):
     assert servers_idle(ex)
 
 
+@pytest.mark.usefixtures("mode")
 def test_max_batch_bounds_both_batches(ckpt):
     want, _ = alone(ckpt, "sampled")
     ex, _ = executor(ckpt, "sampled", max_batch=2)
@@ -126,6 +146,7 @@ def pause_before_step(server, seed: int, count: int) -> threading.Event:
     return paused
 
 
+@pytest.mark.usefixtures("mode")
 def test_runs_join_and_leave_mid_batch_and_a_cancelled_or_failing_run_changes_no_other(ckpt):
     want, want_logits = alone(ckpt, "greedy")
     ex, logits = executor(ckpt, "greedy")
@@ -151,6 +172,7 @@ def test_runs_join_and_leave_mid_batch_and_a_cancelled_or_failing_run_changes_no
     assert servers_idle(ex)
 
 
+@pytest.mark.usefixtures("mode")
 def test_concurrent_qwen3_omni_runs_equal_the_same_runs_one_by_one():
     from omnigraph.nodes.qwen3.checkpoint_writer import default_checkpoint
     from omnigraph.runtime.validate import load_graph
@@ -170,6 +192,7 @@ def test_concurrent_qwen3_omni_runs_equal_the_same_runs_one_by_one():
     assert servers_idle(ex)
 
 
+@pytest.mark.usefixtures("mode")
 def test_a_run_waiting_for_text_does_not_hold_the_others(ckpt):
     """The slow run waits for its 4th token after its first step; the other run ends meanwhile (were batches
     waiting for the slow run's step, it could not)."""
@@ -187,3 +210,61 @@ def test_a_run_waiting_for_text_does_not_hold_the_others(ckpt):
     assert codes(fast) == want_fast
     release.set()
     assert codes(slow) == want_slow
+
+
+# (prompt positions, frame budget, talker settings, code predictor settings, seed): one scheduler, runs of their own
+VOICES = [(7, 9, SamplingParams(greedy=True), SamplingParams(greedy=True), 1),
+          (12, 4, SamplingParams(temperature=1.3, top_k=40), SamplingParams(temperature=1.2, top_k=30), 2),
+          (5, 12, SamplingParams(temperature=0.8, top_p=0.9), SamplingParams(greedy=True), 3),
+          (9, 6, SamplingParams(greedy=True), SamplingParams(temperature=1.0, top_k=20, top_p=0.8), 4),
+          (6, 10, SamplingParams(temperature=1.0), SamplingParams(temperature=0.7), 5)]
+
+
+def speak_on(server, talker, prompt: int, budget: int, params, cp_params, seed: int, steps=None) -> list:
+    """One run driven on the fused server directly: its frames' codes (a run of its own settings, budget and
+    seeds); `steps`, when given, is set once the run has asked for its first step."""
+    from omnigraph.nodes.talker.code0 import Code0Choice
+    from omnigraph.nodes.talker.server import Voice
+
+    g = torch.Generator().manual_seed(seed)
+    C, Vt = talker._model.args.text.dim, talker._table.shape[0]
+    embeds = torch.randn(1, prompt, C, generator=g)
+    positions = torch.arange(prompt, dtype=torch.float32).expand(3, 1, prompt).contiguous()
+    text = torch.randint(0, Vt, (budget,), generator=g).tolist()
+    voice = Voice(Code0Choice(params, None if params.greedy else make_generator(seed), 1.1),
+                  (cp_params, None if cp_params.greedy else make_generator(seed + 100)))
+    frames, out = [], server.prefill(voice, embeds, positions, prompt + budget)
+    try:
+        for s in range(budget):
+            if out.code0 == server.eos:
+                break
+            frames.append(out.codes)
+            if s + 1 == budget:
+                break
+            pending = server.step(voice, text[s], prompt + s)
+            if steps is not None:
+                steps.set()
+            out = pending.result(WAIT)
+    finally:
+        server.release(voice)
+    return frames
+
+
+def test_one_scheduler_serves_runs_of_different_budgets_and_settings_as_each_alone(ckpt):
+    """Runs joining (two after the others stepped), leaving at their own budgets, each with its own settings:
+    both the Talker decode and the code predictor frame of every batch hold every run in step."""
+    ex, _ = executor(ckpt, "greedy")
+    talker, server = ex.nodes["talker"], ex.nodes["talker"]._server
+    assert server.predictor is not None  # loaded in one process: fused
+    want = [speak_on(server, talker, *v) for v in VOICES]
+    assert len({len(w) for w in want}) > 2 and all(all(len(f) == 4 for f in w) for w in want)
+    hold = HoldFirstBatch(server._batcher, Prefill, 3)
+    with ThreadPoolExecutor(len(VOICES)) as pool:
+        stepping = [threading.Event() for _ in VOICES[:3]]
+        first = [pool.submit(speak_on, server, talker, *v, steps=e) for v, e in zip(VOICES[:3], stepping)]
+        assert hold.held.wait(WAIT) and all(e.wait(WAIT) for e in stepping)
+        later = [pool.submit(speak_on, server, talker, *v) for v in VOICES[3:]]  # join mid-batch
+        got = [f.result(WAIT) for f in first + later]
+    assert got == want
+    assert server.peak_batch >= 3 and ex.nodes["code_predictor"]._server.peak_batch >= 3
+    assert servers_idle(ex)

@@ -72,5 +72,5 @@ def test_config_errors_are_clear(omni):
     node = Talker(Talker.Config(speaker="AIDEN"))
     node.load("cpu", ckpt)
     assert node._speaker == 2303
-    suppressed = node._suppress.nonzero()[:, 0].tolist()
+    suppressed = node._server.suppress.nonzero()[:, 0].tolist()
     assert suppressed == [i for i in range(2048, 3072) if i != 2150]
