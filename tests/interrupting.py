@@ -8,22 +8,25 @@ from pathlib import Path
 
 
 def interrupt_at(command: list[str], out: Path, delay: float, cwd: Path, env: dict | None = None) -> tuple:
-    """Start `command --out out`, send SIGINT after `delay` s unless it ended; its exit code, stderr, result."""
+    """Start `command --out out`, send SIGINT after `delay` s unless it ended; its exit code, stderr, result and
+    whether the signal was sent (the process was still running then)."""
     process = subprocess.Popen([*command, "--out", str(out)], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
+    signalled = False
     try:
         process.wait(timeout=delay)
     except subprocess.TimeoutExpired:
         process.send_signal(signal.SIGINT)
+        signalled = True
     _, err = process.communicate(timeout=180)
     result = out / "result.json"
-    return process.returncode, err, json.loads(result.read_text()) if result.exists() else None
+    return process.returncode, err, json.loads(result.read_text()) if result.exists() else None, signalled
 
 
 def assert_interrupted_or_finished(outcomes: list[tuple], delays: list[float]) -> int:
     """Every run exited 130 cleanly or finished whole; returns how many were interrupted."""
     interrupted = 0
-    for (code, err, result), delay in zip(outcomes, delays):
+    for (code, err, result, _), delay in zip(outcomes, delays):
         where = f"SIGINT after {delay:.2f} s: exit {code}\n{err[-2000:]}"
         assert "Traceback" not in err and "terminate called" not in err, where
         if code == 130:
