@@ -20,6 +20,7 @@ import torch
 
 from omnigraph.cli import main
 from omnigraph.nodes.qwen2_5.checkpoint_writer import write_checkpoint
+from omnigraph.runtime.errors import NodeFailed, UserError
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
 SPEECH, PICTURE = MEDIA / "speech.wav", MEDIA / "picture.png"
@@ -115,12 +116,13 @@ def oracle_patches(model, noise_seed: int, captured: dict):
         del talker.prepare_inputs_for_generation, talker.generate, dit.sample
 
 
-def reference(model, checkpoint: Path, prompt: list[int]) -> tuple[list[int], list[int], torch.Tensor]:
+def reference(model, checkpoint: Path, prompt: list[int],
+              speaker: str = "Chelsie") -> tuple[list[int], list[int], torch.Tensor]:
     """transformers' greedy generate -> (thinker ids, codec ids until the first EOS, waveform [N])."""
     ids = torch.tensor([prompt])
     captured: dict = {}
     with oracle_patches(model, NOISE_SEED, captured), torch.no_grad():
-        sequences, wav = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), speaker="Chelsie",
+        sequences, wav = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), speaker=speaker,
                                         thinker_do_sample=False, talker_do_sample=False,
                                         thinker_max_new_tokens=THINKER_TOKENS, talker_max_new_tokens=TALKER_TOKENS,
                                         **media_inputs(checkpoint))
@@ -170,11 +172,15 @@ def test_local_executor_matches_transformers_generate(case) -> None:
                  ("thinker", "max_new_tokens"): THINKER_TOKENS, ("talker", "max_codes"): TALKER_TOKENS,
                  ("token2wav", "seed"): NOISE_SEED}
     graph = load_graph("qwen2_5_omni", overrides=overrides)
+    request = {"text": "What do you hear and see?", "audio": str(SPEECH), "image": str(PICTURE), "speaker": "Ethan"}
     with LocalExecutor(graph, checkpoint=Checkpoint.open(checkpoint)) as executor:
-        result = executor.run({"text": "What do you hear and see?", "audio": str(SPEECH), "image": str(PICTURE)})
+        result = executor.run(request)  # this run's voice, not the default one
+        with pytest.raises(NodeFailed, match=r"unknown speaker 'ethan'.*case-sensitive.*Ethan") as failed:
+            executor.run({**request, "speaker": "ethan"})
+    assert isinstance(failed.value.error, UserError)
     prompt = list(result.outputs["prompt_token_ids"].ids)
     check_prompt(prompt, checkpoint)
-    tokens, codes, wav = reference(model, checkpoint, prompt)
+    tokens, codes, wav = reference(model, checkpoint, prompt, speaker="Ethan")
     assert list(result.outputs["thinker_token_ids"].ids) == tokens
     assert list(result.outputs["codec_codes"].ids) == codes
     audio = torch.cat([chunk.samples for chunk in result.outputs["audio"]])

@@ -20,6 +20,7 @@ from ...runtime.checkpoint_config import check_budget
 from ...runtime.device import DTypeSetting
 from ...runtime.errors import CheckpointError, UserError
 from ...runtime.node import Node, NodeConfig
+from ...runtime.payloads import Text
 from ...runtime.ports import Input, Output
 
 from ..qwen2_5.family import MODEL_TYPES, tiny_random_checkpoint
@@ -57,6 +58,8 @@ class Qwen25Talker(Node):
     inputs = (
         Input("talker_prompt", TalkerPrompt, doc="The prompt's thinker-space states and TMRoPE positions."),
         Input("states", ThinkerState, stream=True, doc="Per generated thinker token, its thinker-space state."),
+        Input("speaker", Text, required=False, doc="This run's voice: a name in spk_dict.pt (default: config "
+                                                   "`speaker`)."),
     )
     outputs = (
         Output("codes", CodecId, stream=True, doc="Codec ids as they are generated (EOS excluded)."),
@@ -80,18 +83,22 @@ class Qwen25Talker(Node):
         check_budget(self.name, "max_codes", self.config.max_codes, args.text.max_positions,
                      "talker_config.max_position_embeddings")
         path = checkpoint.path / SPEAKER_FILE
-        speaker = pick_speaker(read_speakers(path), self.config.speaker, path)
+        speakers = read_speakers(path)
+        self._speakers_file, self._speakers = path, speakers
+        self._default_speaker = pick_speaker(speakers, self.config.speaker, path).name
         table = thinker_embed_table(checkpoint.config)
         vocab = table.keys[0].shape[0]
-        for what, token in (("bos_token of speaker '" + speaker.name + "'", speaker.bos_token),
-                            ("talker_config.tts_text_end_token_id", args.ids.text_eos),
-                            ("talker_config.tts_text_pad_token_id", args.ids.text_pad)):
+        for what, token in ([(f"bos_token of speaker '{name}'", sp.bos_token) for name, sp in speakers.items()]
+                            + [("talker_config.tts_text_end_token_id", args.ids.text_eos),
+                               ("talker_config.tts_text_pad_token_id", args.ids.text_pad)]):
             if not 0 <= token < vocab:
                 raise CheckpointError(f"{checkpoint.path}: {what} = {token} is outside the Thinker vocabulary "
                                       f"({vocab} ids)")
-        rows = embedding_rows(checkpoint, table, [speaker.bos_token, args.ids.text_eos, args.ids.text_pad],
-                              self.dtype, device)
-        self._speaker_embed, self._text_eos, self._text_pad = rows.unbind(0)
+        # the Thinker embedding of every voice's bos token (the only way a voice reaches the Talker), text eos, pad
+        rows = embedding_rows(checkpoint, table, [sp.bos_token for sp in speakers.values()]
+                              + [args.ids.text_eos, args.ids.text_pad], self.dtype, device)
+        self._speaker_embeds = dict(zip(speakers, rows[:-2].unbind(0)))
+        self._text_eos, self._text_pad = rows[-2], rows[-1]
         self._model = load_talker(checkpoint, self.weights or "talker.", self.dtype, device)
         self._device = device
         ids, c, V = args.ids, self.config, args.text.vocab_size
@@ -105,7 +112,15 @@ class Qwen25Talker(Node):
         self._suppress, self._eos = suppress, set(eos)
         self._server = TalkerServer(self._model, self.config.max_batch, f"{self.name}-steps")
 
-    def stream(self, talker_prompt: TalkerPrompt, states: Iterator[ThinkerState]) -> Iterator[tuple[str, Any]]:
+    def _speaker_embed(self, speaker: Text | None) -> Any:
+        """The Thinker embedding of this run's voice's bos token: [D]."""
+        from ..qwen2_5.speakers import pick_speaker
+
+        name = self._default_speaker if speaker is None else speaker.text.strip()
+        return self._speaker_embeds[pick_speaker(self._speakers, name, self._speakers_file).name]
+
+    def stream(self, talker_prompt: TalkerPrompt, states: Iterator[ThinkerState],
+               speaker: Text | None = None) -> Iterator[tuple[str, Any]]:
         import torch
 
         from ..common.decode_buffers import TokenHistory
@@ -125,7 +140,7 @@ class Qwen25Talker(Node):
             yield "codec_codes", CodecIds(())
             return
         with torch.inference_mode():
-            inputs, positions = prefill_inputs(model, talker_prompt, self._speaker_embed,
+            inputs, positions = prefill_inputs(model, talker_prompt, self._speaker_embed(speaker),
                                                check_state(first, 0, width))
         P = inputs.shape[1]
         filler = torch.tensor([ids.codec_mask] * (P - 2) + [ids.codec_pad, ids.codec_bos], device=self._device)

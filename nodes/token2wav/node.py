@@ -21,7 +21,7 @@ from pydantic import Field
 
 from ...runtime.errors import CheckpointError, UserError
 from ...runtime.node import Node, NodeConfig
-from ...runtime.payloads import AudioChunk
+from ...runtime.payloads import AudioChunk, Text
 from ...runtime.ports import Input, Output
 
 from ..qwen2_5.family import MODEL_TYPES, tiny_random_checkpoint
@@ -52,7 +52,11 @@ class Token2Wav(Node):
         num_steps: int = Field(10, ge=2, le=1000, description="ODE grid points (num_steps - 1 RK4 steps of 4 DiT "
                                "calls each), as transformers' token2wav_num_steps.")
 
-    inputs = (Input("codes", CodecId, stream=True, doc="Codec ids in order (from the Talker, EOS excluded)."),)
+    inputs = (
+        Input("codes", CodecId, stream=True, doc="Codec ids in order (from the Talker, EOS excluded)."),
+        Input("speaker", Text, required=False, doc="This run's voice: a name in spk_dict.pt (default: config "
+                                                   "`speaker`)."),
+    )
     outputs = (
         Output("audio", AudioChunk, stream=True, doc="24 kHz float32 mono samples in [-1, 1], 480 per id."),
         Output("codec_codes", CodecIds, doc="The ids decoded, at the end."),
@@ -73,12 +77,15 @@ class Token2Wav(Node):
         except (TypeError, ValueError) as e:  # a missing field is already a located MissingConfigField
             raise CheckpointError(f"{checkpoint.path / 'config.json'}: token2wav_config: {e}") from None
         path = checkpoint.path / SPEAKER_FILE
-        speaker = pick_speaker(read_speakers(path, args.enc_emb_dim, args.mel_dim), self.config.speaker, path)
+        speakers = read_speakers(path, args.enc_emb_dim, args.mel_dim)
+        self._speakers_file, self._speakers = path, speakers
+        self._default_speaker = pick_speaker(speakers, self.config.speaker, path).name
         self._dit, self._vocoder = load_token2wav(checkpoint, self.weights or "token2wav.", device)
         self._device = device
-        if device != "meta":
+        if device != "meta":  # every voice's conditioning once (the speaker encoder on its reference mel)
             with torch.inference_mode():
-                self._voice = self._dit.voice(speaker.cond.to(device), speaker.ref_mel.to(device))
+                self._voices = {name: self._dit.voice(sp.cond.to(device), sp.ref_mel.to(device))
+                                for name, sp in speakers.items()}
 
     def _check(self, code: CodecId, position: int) -> int:
         a = self._dit.args
@@ -92,10 +99,14 @@ class Token2Wav(Node):
                             f"utterance")
         return code.id
 
-    def stream(self, codes: Iterator[CodecId]) -> Iterator[tuple[str, Any]]:
+    def stream(self, codes: Iterator[CodecId], speaker: Text | None = None) -> Iterator[tuple[str, Any]]:
         import torch
 
+        from ..qwen2_5.speakers import pick_speaker
         from ...runtime.context import current_run
+
+        name = self._default_speaker if speaker is None else speaker.text.strip()
+        voice = self._voices[pick_speaker(self._speakers, name, self._speakers_file).name]
 
         seed = self.config.seed if self.config.seed is not None else current_run().node_seed()
         generator = torch.Generator("cpu").manual_seed(seed)
@@ -103,28 +114,28 @@ class Token2Wav(Node):
             ids = [self._check(c, i) for i, c in enumerate(codes)]
             if ids:
                 with torch.inference_mode():
-                    samples = self._whole(ids, generator)
+                    samples = self._whole(ids, generator, voice)
                 yield "audio", AudioChunk(samples, SAMPLE_RATE, 0)
         else:
-            ids = yield from self._stream(codes, generator)
+            ids = yield from self._stream(codes, generator, voice)
         yield "codec_codes", CodecIds(tuple(ids))
 
-    def _whole(self, ids: list[int], generator: Any) -> Any:
+    def _whole(self, ids: list[int], generator: Any, voice: Any) -> Any:
         import torch
 
         from .sampler import solve
 
         a = self._dit.args
         noise = torch.randn((1, a.repeats * len(ids), a.mel_dim), dtype=torch.float32, generator=generator)
-        conditioning = self._dit.conditioning(torch.tensor([ids], device=self._device), self._voice)
+        conditioning = self._dit.conditioning(torch.tensor([ids], device=self._device), voice)
         mel = solve(self._dit, noise.to(self._device), conditioning, self.config.num_steps)
         return self._vocoder(mel)[0].cpu()
 
-    def _stream(self, codes: Iterator[CodecId], generator: Any) -> Iterator[tuple[str, Any]]:
+    def _stream(self, codes: Iterator[CodecId], generator: Any, voice: Any) -> Iterator[tuple[str, Any]]:
         """Mel blocks as their look-ahead codes arrive, samples as they are final; -> the ids."""
         from .streaming import MelBlocks, WaveStream
 
-        mel = MelBlocks(self._dit, self._voice, generator, self.config.num_steps, self.config.chunk_blocks)
+        mel = MelBlocks(self._dit, voice, generator, self.config.num_steps, self.config.chunk_blocks)
         wave = WaveStream(self._vocoder)
         chunks = 0
 

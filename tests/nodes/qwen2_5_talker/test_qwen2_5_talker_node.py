@@ -73,7 +73,7 @@ def test_batched_steps_equal_steps_alone(setup, node):
         p = run.prompt
         prompts.append(type(p)(p.states[cut:], p.input_ids[cut:], p.positions[:, cut:] - cut, p.rope_delta))
     with torch.inference_mode():
-        items = [Prefill(*prefill_inputs(model, p, node._speaker_embed, run.states[0].state), 64) for p in prompts]
+        items = [Prefill(*prefill_inputs(model, p, node._speaker_embed(None), run.states[0].state), 64) for p in prompts]
         slots = [server._run_batch([item])[0][0] for item in items]
         x = [model.embed_tokens.weight[100 + i] + run.states[1].state for i in range(3)]
         steps = [Step(slot, x[i], 20 + i) for i, slot in enumerate(slots)]
