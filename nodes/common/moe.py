@@ -1,6 +1,6 @@
 """SwiGLU MLP and a top-k routed mixture of experts (optionally with a sigmoid-gated shared expert).
 
-Shapes: N tokens, C model width, E experts, k experts per token, I expert width. Weights are stored [in, out]
+Shapes: N tokens, C model width, E experts, k experts per token, I expert width. Weights have shape [in, out]
 (see linear.py) and expert weights stacked: w_gate_up [E, C, 2I] (gate columns then up columns), w_down [E, I, C].
 
 Routing: softmax(router(x)) in float32, top-k, renormalised to sum 1 when `norm_topk_prob`, cast to x's dtype.
@@ -81,11 +81,6 @@ class MoE(nn.Module):
             out = out + torch.sigmoid(self.shared_gate(flat)) * self.shared(flat)
         return out.view_as(x)
 
-    def _expert(self, x: torch.Tensor, e: int) -> torch.Tensor:
-        """Expert e on x [n, C] -> [n, C]."""
-        gate, up = (x @ self.w_gate_up[e]).chunk(2, dim=-1)
-        return (F.silu(gate) * up) @ self.w_down[e]
-
     def _grouped(self, x: torch.Tensor, weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
         """(token, expert) pairs sorted by expert: per expert, one gate/up and one down product over its contiguous
         slice, written in place; the activation and routing scale run once over all pairs."""
@@ -107,9 +102,16 @@ class MoE(nn.Module):
         return torch.zeros_like(x).index_add_(0, tokens, ys)
 
     def _one_token_views(self, x, weights, experts):
-        """x [1, C]: run its k experts only, on views of the stacked weights (no copy)."""
-        ys = [self._expert(x, e) for e in experts[0].tolist()]  # k x [1, C]
-        return weights @ torch.cat(ys)
+        """x [1, C]: run its k experts only, on views of the stacked weights (no copy), in few tensor ops (this
+        runs once per layer and token): the k gate/up rows, one activation over them, then the routing-weighted
+        sum of the down products accumulated in place."""
+        ids, scale = experts[0].tolist(), weights[0].tolist()
+        gate, up = torch.cat([x @ self.w_gate_up[e] for e in ids]).chunk(2, dim=-1)  # [k, I] each
+        h = F.silu(gate) * up
+        out = torch.mm(h[:1], self.w_down[ids[0]]).mul_(scale[0])
+        for j in range(1, len(ids)):
+            out.addmm_(h[j:j + 1], self.w_down[ids[j]], alpha=scale[j])
+        return out
 
     def _gathered(self, x, weights, experts):
         """x [N, C] (few tokens): gather each token's k experts' weights and run them as one batched product
