@@ -2,7 +2,7 @@
 
 Shapes: B batch, T new tokens, L cached + new tokens, C model width, H query heads, K key/value heads,
 D head_dim. q/k/v projections are fused into one matrix `wqkv` [C, (H + 2K) * D] at load time (weights are
-stored [in, out], see linear.py).
+shaped [in, out], see linear.py for their memory layout).
 """
 from __future__ import annotations
 

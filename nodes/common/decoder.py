@@ -18,6 +18,7 @@ from torch import nn
 from .attention import Attention, decode_attention
 from .decoder_args import DecoderArgs
 from .kv_cache import KVCache, Rows
+from .linear import for_device
 from .moe import MoE, SwiGLU
 from .rmsnorm import RMSNorm
 from .rope import apply_rope, inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
@@ -123,17 +124,21 @@ class Decoder(nn.Module):
         self.prepare()
 
     def prepare(self) -> None:
-        """Derived tensors of `decode`, once the weights are loaded: per layer wqkv with the attention norm
-        folded in, the q and k norm weights stacked [H + K, D], and (dense layers) w_gate_up with the MLP norm
-        folded in; an identity matrix for `rotations`."""
+        """Once the weights are loaded: every layer matrix in its device's layout (linear.py `for_device`), and
+        the derived tensors of `decode`: per layer wqkv with the attention norm folded in, the q and k norm
+        weights stacked [H + K, D], and (dense layers) w_gate_up with the MLP norm folded in; an identity matrix
+        for `rotations`."""
         a, w = self.decoder_args, self.norm.weight
         fused = []
         for layer in self.layers:
+            for param in layer.parameters():
+                param.data = for_device(param.data)
             attn, dense = layer.attn, isinstance(layer.mlp, SwiGLU)
             w_qk = None if attn.q_norm is None else torch.cat([attn.q_norm.weight.expand(a.n_heads, -1),
                                                                attn.k_norm.weight.expand(a.n_kv_heads, -1)])
-            fused.append((fold(layer.attn_norm.weight, attn.wqkv.weight), attn.wqkv.bias, w_qk, attn.wo.weight,
-                          fold(layer.mlp_norm.weight, layer.mlp.w_gate_up.weight) if dense else None,
+            fused.append((for_device(fold(layer.attn_norm.weight, attn.wqkv.weight)), attn.wqkv.bias, w_qk,
+                          attn.wo.weight,
+                          for_device(fold(layer.mlp_norm.weight, layer.mlp.w_gate_up.weight)) if dense else None,
                           layer.mlp.w_down.weight if dense else None))
         self._fused = fused, torch.eye(a.head_dim, dtype=w.dtype, device=w.device)
 

@@ -3,7 +3,8 @@
 Keys are added to a model's KeyTable under `key` (e.g. "model.layers.3.") with our pre-fusion names under
 `ours` (e.g. "layers.3."): the checkpoint's names below the layer. `fuse_layer` then builds our layer: q/k/v
 -> attn.wqkv; per-expert gate/up/down -> mlp.w_gate_up [E, C, 2I] and mlp.w_down [E, I, C]; dense gate/up ->
-mlp.w_gate_up; a shared expert -> mlp.shared (gate/up fused) and mlp.shared_gate. Matrices are stored [in, out].
+mlp.w_gate_up; a shared expert -> mlp.shared (gate/up fused) and mlp.shared_gate. Matrices have shape [in, out]
+(their memory layout: linear.py).
 """
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """SwiGLU MLP and a top-k routed mixture of experts (optionally with a sigmoid-gated shared expert).
 
-Shapes: N tokens, C model width, E experts, k experts per token, I expert width. Weights are stored [in, out]
+Shapes: N tokens, C model width, E experts, k experts per token, I expert width. Weights have shape [in, out]
 (see linear.py) and expert weights stacked: w_gate_up [E, C, 2I] (gate columns then up columns), w_down [E, I, C].
 
-Routing: softmax(router(x)) in float32, top-k, renormalised to sum 1 when `norm_topk_prob`, cast to x's dtype.
+Routing: softmax(router(x)) in float32, top-k, renormalised to sum 1 when `norm_topk_prob` (computed as the softmax
+of the top-k logits: the same), cast to x's dtype.
 Many tokens: (token, expert) pairs are sorted by expert and each expert runs its two products over its
 contiguous slice (on CPU, or for many tokens elsewhere); on CPU this reads each used expert's weights once, as
 fast as one product over all of them (measured at 2 to 16 tokens, the small checkpoint's 16 experts). One token on CPU: only its k experts run, on views of the stacked
@@ -57,13 +58,15 @@ class MoE(nn.Module):
         self.w_down = nn.Parameter(torch.empty(n_experts, hidden, dim))
         self.shared = SwiGLU(dim, shared_hidden) if shared_hidden else None
         self.shared_gate = Linear(dim, 1) if shared_hidden else None
+        self._views = None  # (weight storages, per-expert views): see _expert_views
 
     def route(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [N, C] -> weights [N, k] (x's dtype), expert ids [N, k]."""
-        probs = torch.softmax(self.router(x).float(), dim=-1)
-        weights, experts = probs.topk(self.top_k, dim=-1)
-        if self.norm_topk_prob:
-            weights = weights / weights.sum(dim=-1, keepdim=True)
+        logits = self.router(x).float()
+        if self.norm_topk_prob:  # the top k of the softmax, renormalised: the softmax of the top k logits
+            top, experts = logits.topk(self.top_k, dim=-1)
+            return top.softmax(-1).to(x.dtype), experts
+        weights, experts = logits.softmax(-1).topk(self.top_k, dim=-1)
         return weights.to(x.dtype), experts
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -80,11 +83,6 @@ class MoE(nn.Module):
         if self.shared is not None:
             out = out + torch.sigmoid(self.shared_gate(flat)) * self.shared(flat)
         return out.view_as(x)
-
-    def _expert(self, x: torch.Tensor, e: int) -> torch.Tensor:
-        """Expert e on x [n, C] -> [n, C]."""
-        gate, up = (x @ self.w_gate_up[e]).chunk(2, dim=-1)
-        return (F.silu(gate) * up) @ self.w_down[e]
 
     def _grouped(self, x: torch.Tensor, weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
         """(token, expert) pairs sorted by expert: per expert, one gate/up and one down product over its contiguous
@@ -107,9 +105,25 @@ class MoE(nn.Module):
         return torch.zeros_like(x).index_add_(0, tokens, ys)
 
     def _one_token_views(self, x, weights, experts):
-        """x [1, C]: run its k experts only, on views of the stacked weights (no copy)."""
-        ys = [self._expert(x, e) for e in experts[0].tolist()]  # k x [1, C]
-        return weights @ torch.cat(ys)
+        """x [1, C]: run its k experts only, on views of the stacked weights (no copy), in few tensor ops (this
+        runs once per layer and token): the k gate/up rows, one activation over them, then the routing-weighted
+        sum of the down products accumulated in place."""
+        views = self._expert_views()
+        ids, scale = experts[0].tolist(), weights[0].tolist()
+        gate, up = torch.cat([x @ views[e][0] for e in ids]).chunk(2, dim=-1)  # [k, I] each
+        h = (F.silu(gate) * up).split(1)  # k x [1, I]
+        out = torch.mm(h[0], views[ids[0]][1]).mul_(scale[0])
+        for j in range(1, len(ids)):
+            out.addmm_(h[j], views[ids[j]][1], alpha=scale[j])
+        return out
+
+    def _expert_views(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per expert, views of its (gate/up [C, 2I], down [I, C]) weights, made once per weight storage (a decode
+        step then indexes a list, not a tensor)."""
+        key = (self.w_gate_up.data_ptr(), self.w_down.data_ptr())
+        if self._views is None or self._views[0] != key:
+            self._views = key, list(zip(self.w_gate_up.detach().unbind(0), self.w_down.detach().unbind(0)))
+        return self._views[1]
 
     def _gathered(self, x, weights, experts):
         """x [N, C] (few tokens): gather each token's k experts' weights and run them as one batched product
