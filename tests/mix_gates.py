@@ -21,7 +21,7 @@ def hold_first_batch(batcher, total: int, kind: type = object) -> list[int]:
         sizes.append(len(items))
         if not held.is_set() and count(items):
             held.set()
-            wait_until(lambda: count(items) + count(i for i, *_ in list(batcher._waiting)) >= total,
+            wait_until(lambda: count(items) + count(w.item for w in list(batcher._waiting)) >= total,
                        f"{total} {kind.__name__} items queued in {batcher.name}")
         return inner(items)
 

@@ -4,7 +4,9 @@ processes) on a held-out-like checkpoint of odd sizes. Every surviving run's Thi
 waveform equal the same run alone (tokens and codes identical, waveform within 1e-5); a missing file, a corrupt
 file, a clip too short for the mel batch and a run cancelled mid-stream get their own errors while the others are
 in flight; `max_batch` (2, with more runs than that) bounds every stage's batches and the runs beyond it join
-later. Overlap is made certain by gates (tests/mix_gates.py), never by timing."""
+later. Overlap is made certain by gates (tests/mix_gates.py), never by timing. Sampling settings and budgets are
+node config, one per loaded graph (the public API has no per-run settings), so they differ between the three
+executors whose runs are in flight together; within one executor runs differ by input and seed."""
 from __future__ import annotations
 
 import json
@@ -16,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from held_batch import WAIT
+from held_batch import WAIT, wait_until
 from mix_gates import ThinkerGate, hold_first_batch
 from test_graphs_qwen3_omni import write_video_with_speech
 
@@ -72,10 +74,13 @@ def media(tmp_path_factory) -> dict[str, str]:
     wave, rate = sf.read(SPEECH, dtype="float32")
     sf.write(folder / "cut.wav", wave[: int(1.1 * rate)], rate)
     sf.write(folder / "click.wav", np.zeros(10, np.float32), 16000)  # 10 samples: too short for a mel frame
+    short = wave[: int(0.54 * 44100)]  # stereo at 44.1 kHz; 54 mel frames: less than one audio encoder chunk
+    sf.write(folder / "short.wav", np.stack([short, short[::-1]], axis=1), 44100)
     (folder / "corrupt.wav").write_bytes(b"not audio at all")
     (folder / "corrupt.png").write_bytes(PICTURE.read_bytes()[:200])
     write_video_with_speech(folder / "clip.mp4", seconds=1.0, fps=4)
-    files = {name: str(folder / name) for name in ("cut.wav", "click.wav", "corrupt.wav", "corrupt.png", "clip.mp4")}
+    files = {name: str(folder / name) for name in ("cut.wav", "short.wav", "click.wav", "corrupt.wav", "corrupt.png",
+                                                   "clip.mp4")}
     return files | {"speech": str(SPEECH), "picture": str(PICTURE), "missing": str(folder / "missing.wav")}
 
 
@@ -129,12 +134,13 @@ def omni_requests(media) -> list[tuple[dict, int]]:
             ({"video": media["clip.mp4"], "text": "What happens?"}, 5),
             ({"audio": media["cut.wav"]}, 6),
             ({"image": media["picture"], "audio": media["cut.wav"], "text": "Describe both."}, 7),
-            ({"text": " ".join(["Tell me every colour you know"] * 45)}, 8)]  # over 256 tokens: chunked prefill
+            ({"audio": media["short.wav"], "text": "And this?"}, 8),
+            ({"text": " ".join(["Tell me every colour you know"] * 45)}, 9)]  # over 256 tokens: chunked prefill
 
 
 def caption_requests(media) -> list[tuple[dict, int]]:
     return [({"audio": media["speech"]}, 1), ({"audio": media["cut.wav"]}, 2), ({"audio": media["clip.mp4"]}, 3),
-            ({"audio": media["speech"], "text": "Describe the voice."}, 4)]
+            ({"audio": media["speech"], "text": "Describe the voice."}, 4), ({"audio": media["short.wav"]}, 5)]
 
 
 def alone(executor, requests) -> list[dict]:
@@ -161,18 +167,16 @@ def captioner(checkpoint, media):
 
 def gate_batched_stages(executor) -> dict[str, list[int]]:
     """Every batching node's first batch waits for a full batch queued behind it (each such stage must see at
-    least 1 + MAX_BATCH items in the mix); -> each node's batch sizes."""
-    from omnigraph.nodes.qwen3.loop_handoff import FrameItem
-    from omnigraph.nodes.talker.server import Step
-
+    least 2 + MAX_BATCH runs in the mix); -> each node's batch sizes."""
     queued, nodes, sizes = 1 + MAX_BATCH, executor.nodes, {}
     for name in ("mel", "audio_encoder", "vision_encoder"):
         if name in nodes:
             sizes[name] = hold_first_batch(nodes[name]._batcher, queued)
     if "talker" in nodes:
-        sizes["talker"] = hold_first_batch(nodes["talker"]._server._batcher, queued, Step)
-        sizes["code_predictor"] = hold_first_batch(nodes["code_predictor"]._server._batcher, queued, FrameItem)
-        sizes["code2wav"] = hold_first_batch(nodes["code2wav"].streams.batcher, queued)
+        # The Talker computes the code predictor's frames in its own batches (the fused loop), so its gate covers
+        # both; Code2Wav's first chunks are urgent and go alone by design, and its lockstep keeps the streams
+        # together afterwards (tests/nodes/code2wav covers that batching).
+        sizes["talker"] = hold_first_batch(nodes["talker"]._server._batcher, queued)  # prefills and steps
     return sizes
 
 
@@ -246,6 +250,9 @@ def test_concurrent_mixes_equal_each_run_alone(checkpoint, media, omni, captione
     assert_all_same(spoken_runs, want_spoken, "spoken")
     for name, gate in gates.items():  # every run was waiting together, and max_batch decided who joined when
         assert gate.engine.peak_batch == MAX_BATCH, name
+    for executor in (ex, spoken):  # the cancelled runs' Talker and Code2Wav slots were freed with the others'
+        wait_until(lambda: executor.nodes["talker"]._server.live_slots == 0, "the Talker's slots are free")
+        wait_until(lambda: executor.nodes["code2wav"].streams._state is None, "the Code2Wav streams are free")
     assert {name for name, batches in sizes.items() if not batches} == {"spoken mel", "spoken audio_encoder"}
     for name, batches in sizes.items():
         assert not batches or max(batches) == MAX_BATCH, (name, batches)
