@@ -11,6 +11,7 @@ T tokens per chunk, n tokens (packed), D model width, H heads, K head dim, O out
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, fields
 from typing import Any, Sequence
@@ -140,8 +141,14 @@ class AudioEncoder(nn.Module):
         N, ch, Q, T = x.shape
         return self.conv_out(x.permute(0, 3, 1, 2).reshape(N, T, ch * Q))
 
-    def forward(self, features: list[torch.Tensor]) -> tuple[torch.Tensor, list[int]]:
-        """Valid frames per clip ([M, L_i] each) -> ([sum of tokens, O] packed in clip order, tokens per clip)."""
+    def forward(self, features: list[torch.Tensor],
+                prompts: Sequence[int] | None = None) -> tuple[torch.Tensor, list[int]]:
+        """Valid frames per clip ([M, L_i] each) -> ([sum of tokens, O] packed in clip order, tokens per clip).
+
+        `prompts`: clips per prompt, in order (default: all one prompt). A prompt's chunks are padded to its
+        longest chunk, as when it is encoded alone: the padding reaches the last tokens of a shorter chunk
+        through the convs' biases, so a prompt shorter than one chunk must not be padded to another's width.
+        """
         args = self.args
         C = 2 * args.n_window
         dtype, device = self.proj2.weight.dtype, self.proj2.weight.device
@@ -151,23 +158,36 @@ class AudioEncoder(nn.Module):
         clip_tokens = [sum(conv_out_len(c) for c in clip) for clip in per_clip]
         if not chunk_lens:
             return torch.zeros(0, args.output_dim, dtype=dtype, device=device), clip_tokens
+        clip_widths = []  # each clip's padded chunk width: its prompt's longest chunk
+        for end, count in zip(itertools.accumulate(prompts or [len(features)]), prompts or [len(features)]):
+            clips = per_clip[end - count:end]
+            clip_widths += [max((c for clip in clips for c in clip), default=0)] * count
 
-        # 1-3. Chunks padded to the longest chunk -> conv stack -> per-chunk positions.
+        # 1-4. Chunks padded to their prompt's width -> conv stack (by width) -> per-chunk positions -> each
+        # chunk's real tokens, packed [sum tokens, D] in clip order.
         frames = torch.cat([f.to(device, dtype) for f in features], dim=1).T                # [sum L, M]
-        chunks = nn.utils.rnn.pad_sequence(frames.split(chunk_lens), batch_first=True)      # [N, C, M]
-        chunks = chunks.transpose(1, 2)[:, None]                                            # [N, 1, M, C]
+        pieces = frames.split(chunk_lens)
+        widths = [w for clip, w in zip(per_clip, clip_widths) for _ in clip]                 # per chunk
         part = args.conv_chunksize if device.type == "cuda" else min(args.conv_chunksize, CPU_CONV_CHUNKS)
-        x = torch.cat([self.downsample(p) for p in chunks.split(part)])                      # [N, T, D]
-        T = x.shape[1]
-        x = x + self.positions[:T].to(dtype)
+        kept: list[torch.Tensor | None] = [None] * len(pieces)
+        for width in set(widths):
+            at = [i for i, w in enumerate(widths) if w == width]
+            chunks = nn.utils.rnn.pad_sequence([pieces[i] for i in at], batch_first=True)   # [N, width, M]
+            chunks = chunks.transpose(1, 2)[:, None]                                        # [N, 1, M, width]
+            x = torch.cat([self.downsample(p) for p in chunks.split(part)])                  # [N, T, D]
+            T = x.shape[1]
+            x = x + self.positions[:T].to(dtype)
+            n_tok = [chunk_tokens[i] for i in at]
+            valid = x[torch.arange(T, device=device) < torch.tensor(n_tok, device=device)[:, None]]
+            for i, tokens in zip(at, valid.split(n_tok)):
+                kept[i] = tokens
+        x = torch.cat(kept)
 
-        # 4. Keep each chunk's real tokens: packed [sum tokens, D] in clip order.
-        n_tok = torch.tensor(chunk_tokens, device=device)
-        x = x[torch.arange(T, device=device) < n_tok[:, None]]
-
-        # 5. Windows of `window` tokens per clip (the last one shorter); each attends within itself.
-        window = T * (args.n_window_infer // C)
-        win_lens = [w for n in clip_tokens for w in [window] * (n // window) + ([n % window] if n % window else [])]
+        # 5. Windows of `window` tokens per clip (the last one shorter); each attends within itself. A window
+        # spans n_window_infer // C chunks of the prompt's width, as alone.
+        windows_of = [max(conv_out_len(w), 1) * (args.n_window_infer // C) for w in clip_widths]
+        win_lens = [w for n, window in zip(clip_tokens, windows_of)
+                    for w in [window] * (n // window) + ([n % window] if n % window else [])]
         windows = segment_groups(win_lens, device)
         for layer in self.layers:
             x = layer(x, windows)

@@ -70,7 +70,7 @@ class AudioEncoderNode(Node):
     def _encode(self, prompts: list[tuple]) -> list[AudioEmbeddings]:
         """The clips of several prompts encoded as one packed batch (attention never crosses clips, so each
         prompt's embeddings are those it gets alone), split back per prompt."""
-        embeddings, tokens = self.model([f for features in prompts for f in features])
+        embeddings, tokens = self.model([f for features in prompts for f in features], [len(f) for f in prompts])
         ends = list(itertools.accumulate(len(features) for features in prompts))
         per_prompt = [tuple(tokens[end - len(features):end]) for features, end in zip(prompts, ends)]
         rows = embeddings.split([sum(t) for t in per_prompt])
