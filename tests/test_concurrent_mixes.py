@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from held_batch import WAIT
+from held_batch import WAIT, wait_until
 from mix_gates import ThinkerGate, hold_first_batch
 from test_graphs_qwen3_omni import write_video_with_speech
 
@@ -72,10 +72,13 @@ def media(tmp_path_factory) -> dict[str, str]:
     wave, rate = sf.read(SPEECH, dtype="float32")
     sf.write(folder / "cut.wav", wave[: int(1.1 * rate)], rate)
     sf.write(folder / "click.wav", np.zeros(10, np.float32), 16000)  # 10 samples: too short for a mel frame
+    short = wave[: int(0.54 * 44100)]  # stereo at 44.1 kHz; 54 mel frames: less than one audio encoder chunk
+    sf.write(folder / "short.wav", np.stack([short, short[::-1]], axis=1), 44100)
     (folder / "corrupt.wav").write_bytes(b"not audio at all")
     (folder / "corrupt.png").write_bytes(PICTURE.read_bytes()[:200])
     write_video_with_speech(folder / "clip.mp4", seconds=1.0, fps=4)
-    files = {name: str(folder / name) for name in ("cut.wav", "click.wav", "corrupt.wav", "corrupt.png", "clip.mp4")}
+    files = {name: str(folder / name) for name in ("cut.wav", "short.wav", "click.wav", "corrupt.wav", "corrupt.png",
+                                                   "clip.mp4")}
     return files | {"speech": str(SPEECH), "picture": str(PICTURE), "missing": str(folder / "missing.wav")}
 
 
@@ -129,12 +132,13 @@ def omni_requests(media) -> list[tuple[dict, int]]:
             ({"video": media["clip.mp4"], "text": "What happens?"}, 5),
             ({"audio": media["cut.wav"]}, 6),
             ({"image": media["picture"], "audio": media["cut.wav"], "text": "Describe both."}, 7),
+            ({"audio": media["short.wav"], "text": "And this?"}, 9),
             ({"text": " ".join(["Tell me every colour you know"] * 45)}, 8)]  # over 256 tokens: chunked prefill
 
 
 def caption_requests(media) -> list[tuple[dict, int]]:
     return [({"audio": media["speech"]}, 1), ({"audio": media["cut.wav"]}, 2), ({"audio": media["clip.mp4"]}, 3),
-            ({"audio": media["speech"], "text": "Describe the voice."}, 4)]
+            ({"audio": media["speech"], "text": "Describe the voice."}, 4), ({"audio": media["short.wav"]}, 5)]
 
 
 def alone(executor, requests) -> list[dict]:
@@ -246,6 +250,9 @@ def test_concurrent_mixes_equal_each_run_alone(checkpoint, media, omni, captione
     assert_all_same(spoken_runs, want_spoken, "spoken")
     for name, gate in gates.items():  # every run was waiting together, and max_batch decided who joined when
         assert gate.engine.peak_batch == MAX_BATCH, name
+    for executor in (ex, spoken):  # the cancelled runs' Talker and Code2Wav slots were freed with the others'
+        wait_until(lambda: executor.nodes["talker"]._server.live_slots == 0, "the Talker's slots are free")
+        wait_until(lambda: executor.nodes["code2wav"].streams._state is None, "the Code2Wav streams are free")
     assert {name for name, batches in sizes.items() if not batches} == {"spoken mel", "spoken audio_encoder"}
     for name, batches in sizes.items():
         assert not batches or max(batches) == MAX_BATCH, (name, batches)
