@@ -4,7 +4,9 @@ processes) on a held-out-like checkpoint of odd sizes. Every surviving run's Thi
 waveform equal the same run alone (tokens and codes identical, waveform within 1e-5); a missing file, a corrupt
 file, a clip too short for the mel batch and a run cancelled mid-stream get their own errors while the others are
 in flight; `max_batch` (2, with more runs than that) bounds every stage's batches and the runs beyond it join
-later. Overlap is made certain by gates (tests/mix_gates.py), never by timing."""
+later. Overlap is made certain by gates (tests/mix_gates.py), never by timing. Sampling settings and budgets are
+node config, one per loaded graph (the public API has no per-run settings), so they differ between the three
+executors whose runs are in flight together; within one executor runs differ by input and seed."""
 from __future__ import annotations
 
 import json
@@ -132,8 +134,8 @@ def omni_requests(media) -> list[tuple[dict, int]]:
             ({"video": media["clip.mp4"], "text": "What happens?"}, 5),
             ({"audio": media["cut.wav"]}, 6),
             ({"image": media["picture"], "audio": media["cut.wav"], "text": "Describe both."}, 7),
-            ({"audio": media["short.wav"], "text": "And this?"}, 9),
-            ({"text": " ".join(["Tell me every colour you know"] * 45)}, 8)]  # over 256 tokens: chunked prefill
+            ({"audio": media["short.wav"], "text": "And this?"}, 8),
+            ({"text": " ".join(["Tell me every colour you know"] * 45)}, 9)]  # over 256 tokens: chunked prefill
 
 
 def caption_requests(media) -> list[tuple[dict, int]]:
