@@ -167,7 +167,7 @@ def captioner(checkpoint, media):
 
 def gate_batched_stages(executor) -> dict[str, list[int]]:
     """Every batching node's first batch waits for a full batch queued behind it (each such stage must see at
-    least 1 + MAX_BATCH items in the mix); -> each node's batch sizes."""
+    least 2 + MAX_BATCH runs in the mix); -> each node's batch sizes."""
     from omnigraph.nodes.code_predictor.server import FrameItem
     from omnigraph.nodes.talker.server import Step
 
@@ -176,8 +176,10 @@ def gate_batched_stages(executor) -> dict[str, list[int]]:
         if name in nodes:
             sizes[name] = hold_first_batch(nodes[name]._batcher, queued)
     if "talker" in nodes:
+        # The held Talker batch holds its server, so no other run is prefilled meanwhile: the code predictor's
+        # gate first makes sure enough runs were, one more than needed in case one of them is cancelled.
         sizes["talker"] = hold_first_batch(nodes["talker"]._server._batcher, queued, Step)
-        sizes["code_predictor"] = hold_first_batch(nodes["code_predictor"]._server._batcher, queued, FrameItem)
+        sizes["code_predictor"] = hold_first_batch(nodes["code_predictor"]._server._batcher, queued + 1, FrameItem)
         sizes["code2wav"] = hold_first_batch(nodes["code2wav"].streams.batcher, queued)
     return sizes
 
