@@ -53,7 +53,6 @@ class RayExecutor:
         self.device = device
         path = checkpoint.path if isinstance(checkpoint, Checkpoint) else checkpoint
         self.checkpoint = None if path is None else str(Path(path).expanduser().resolve())
-        require_checkpoint(graph, self.checkpoint)
         self.address, self.num_gpus = address, num_gpus
         self.buffer_size, self.ready_timeout = buffer_size, ready_timeout
         self.stages = plan_stages(graph)
@@ -96,9 +95,11 @@ class RayExecutor:
 
     def load(self, stop: threading.Event | None = None) -> None:
         """Check the placements fit the cluster, start one actor per stage replica, load their weights. When
-        `stop` is set, stop the actors and raise RunCancelled."""
+        `stop` is set, stop the actors and raise RunCancelled. A node that needs a checkpoint and has none is a
+        located MissingCheckpoint before any actor starts (`check_cluster` alone needs none)."""
         if self.actors:
             return
+        require_checkpoint(self.graph, self.checkpoint)
         self.check_cluster()
         short = _short_now(self.stages, ray.available_resources())
         if short:

@@ -86,3 +86,14 @@ def test_an_executor_without_a_checkpoint_names_the_node_in_the_graph_file() -> 
     with pytest.raises(MissingCheckpoint, match=rf"qwen3_omni\.yaml:\d+:\d+: node '{first}' \(\w+\) needs a "
                                                 r"checkpoint"):
         LocalExecutor(graph)
+
+
+def test_the_ray_executor_asks_for_the_checkpoint_when_it_loads_not_when_it_plans() -> None:
+    from omnigraph.runtime.executor_ray import RayExecutor
+    from omnigraph.runtime.validate import load_graph
+
+    executor = RayExecutor(load_graph("qwen3_omni"))  # planning stages (omnigraph validate --ray-address) needs none
+    assert "speech" in executor.stages
+    with pytest.raises(MissingCheckpoint, match=r"qwen3_omni\.yaml:\d+:\d+: node '\w+' \(\w+\) needs a checkpoint"):
+        executor.load()  # before any Ray call: no cluster is started for it
+    assert not executor.actors
