@@ -7,11 +7,18 @@ import subprocess
 from pathlib import Path
 
 
+def sigint_default() -> None:
+    """Popen preexec_fn: the child starts with SIGINT at its default, whatever this process inherited (a runner
+    that starts the tests in the background, or with nohup, leaves SIGINT ignored, and an ignored signal stays
+    ignored across exec: Python would then never turn Ctrl-C into KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_at(command: list[str], out: Path, delay: float, cwd: Path, env: dict | None = None) -> tuple:
     """Start `command --out out`, send SIGINT after `delay` s unless it ended; its exit code, stderr, result and
     whether the signal was sent (the process was still running then)."""
     process = subprocess.Popen([*command, "--out", str(out)], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
     signalled = False
     try:
         process.wait(timeout=delay)

@@ -13,6 +13,7 @@ import pytest
 import soundfile
 
 from caption_media import speechlike
+from interrupting import sigint_default
 from omnigraph.cli import main
 
 FLAGS = ("--greedy", "--max-new-tokens", "8", "--batch-size", "2")
@@ -31,7 +32,8 @@ def folder(tmp_path) -> Path:
 
 def start_job(folder: Path, out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "omnigraph", "caption", str(folder), "--out", str(out), *FLAGS,
-                             *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_default)
 
 
 def wait_for_records(process: subprocess.Popen, out: Path, count: int) -> None:
