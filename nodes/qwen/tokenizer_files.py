@@ -36,31 +36,41 @@ SPECIAL_TOKENS: tuple[tuple[int, str, bool], ...] = tuple(
         ("<|audio_pad|>", True),
     ]))
 
-# ChatML with Qwen3-Omni's media placeholders, one per content item, in content order, nothing between them.
-CHAT_TEMPLATE = """\
-{%- for message in messages %}
-{{- '<|im_start|>' + message['role'] + '\\n' }}
-{%- if message['content'] is string %}
-{{- message['content'] }}
-{%- else %}
-{%- for part in message['content'] %}
-{%- if part['type'] == 'audio' or 'audio' in part or 'audio_url' in part %}
-{{- '<|audio_start|><|audio_pad|><|audio_end|>' }}
-{%- elif part['type'] == 'image' or 'image' in part or 'image_url' in part %}
-{{- '<|vision_start|><|image_pad|><|vision_end|>' }}
-{%- elif part['type'] == 'video' or 'video' in part or 'video_url' in part %}
-{{- '<|vision_start|><|video_pad|><|vision_end|>' }}
-{%- elif 'text' in part %}
-{{- part['text'] }}
-{%- endif %}
-{%- endfor %}
-{%- endif %}
-{{- '<|im_end|>\\n' }}
-{%- endfor %}
-{%- if add_generation_prompt %}
-{{- '<|im_start|>assistant\\n' }}
-{%- endif %}
-"""
+
+def chat_template(audio: str, image: str, video: str, default_system: str | None = None) -> str:
+    """ChatML with one media placeholder per content item, in content order, nothing between them (`audio`,
+    `image`, `video`: each placeholder's text); `default_system`: a system turn when the first message is not one."""
+    system = "" if default_system is None else (
+        "{%- if loop.first and message['role'] != 'system' %}\n"
+        "{{- '<|im_start|>system\\n" + default_system + "<|im_end|>\\n' }}\n"
+        "{%- endif %}\n")
+    return ("{%- for message in messages %}\n" + system +
+            "{{- '<|im_start|>' + message['role'] + '\\n' }}\n"
+            "{%- if message['content'] is string %}\n"
+            "{{- message['content'] }}\n"
+            "{%- else %}\n"
+            "{%- for part in message['content'] %}\n"
+            "{%- if part['type'] == 'audio' or 'audio' in part or 'audio_url' in part %}\n"
+            "{{- '" + audio + "' }}\n"
+            "{%- elif part['type'] == 'image' or 'image' in part or 'image_url' in part %}\n"
+            "{{- '" + image + "' }}\n"
+            "{%- elif part['type'] == 'video' or 'video' in part or 'video_url' in part %}\n"
+            "{{- '" + video + "' }}\n"
+            "{%- elif 'text' in part %}\n"
+            "{{- part['text'] }}\n"
+            "{%- endif %}\n"
+            "{%- endfor %}\n"
+            "{%- endif %}\n"
+            "{{- '<|im_end|>\\n' }}\n"
+            "{%- endfor %}\n"
+            "{%- if add_generation_prompt %}\n"
+            "{{- '<|im_start|>assistant\\n' }}\n"
+            "{%- endif %}\n")
+
+
+# Qwen3-Omni's
+CHAT_TEMPLATE = chat_template("<|audio_start|><|audio_pad|><|audio_end|>", "<|vision_start|><|image_pad|><|vision_end|>",
+                              "<|vision_start|><|video_pad|><|vision_end|>")
 
 
 @lru_cache(maxsize=1)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ..qwen.preprocessor_config import preprocessor_config as qwen_preprocessor_config
+
 PRESETS = ("tiny25", "small25")
 
 # Released special-token ids (reference section 9).
@@ -137,16 +139,5 @@ def generation_config() -> dict[str, Any]:
 def preprocessor_config() -> dict[str, Any]:
     """preprocessor_config.json: the Whisper feature extractor (section 1, 300 s chunks) and the Qwen2-VL image
     processor (section 3.2, patch 14, the OpenAI-CLIP mean and std)."""
-    return {
-        "processor_class": "Qwen2_5OmniProcessor",
-        "feature_extractor_type": "WhisperFeatureExtractor",
-        "feature_size": 128, "sampling_rate": 16000, "hop_length": 160, "n_fft": 400, "chunk_length": 300,
-        "n_samples": 4_800_000, "nb_max_frames": 30000, "padding_side": "right", "padding_value": 0.0,
-        "dither": 0.0, "return_attention_mask": True,
-        "image_processor_type": "Qwen2VLImageProcessor",
-        "patch_size": 14, "temporal_patch_size": 2, "merge_size": 2,
-        "min_pixels": 3136, "max_pixels": 12845056,
-        "do_resize": True, "resample": 3, "do_rescale": True, "rescale_factor": 1 / 255,
-        "do_normalize": True, "do_convert_rgb": True,
-        "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
-    }
+    return qwen_preprocessor_config("Qwen2_5OmniProcessor", 14, [0.48145466, 0.4578275, 0.40821073],
+                                    [0.26862954, 0.26130258, 0.27577711])

@@ -6,6 +6,8 @@ renamed: `<|AUDIO|>` inside `<|audio_bos|>`/`<|audio_eos|>`, `<|IMAGE|>` and `<|
 """
 from __future__ import annotations
 
+from ..qwen.tokenizer_files import chat_template
+
 # (id, content, special) of every added token.
 SPECIAL_TOKENS: tuple[tuple[int, str, bool], ...] = tuple(
     (151643 + i, content, special) for i, (content, special) in enumerate([
@@ -21,30 +23,5 @@ SPECIAL_TOKENS: tuple[tuple[int, str, bool], ...] = tuple(
 
 # ChatML as the release writes it: a default system turn when the first message is not one, then one
 # placeholder per content item, in content order.
-CHAT_TEMPLATE = """\
-{%- for message in messages %}
-{%- if loop.first and message['role'] != 'system' %}
-{{- '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}
-{%- endif %}
-{{- '<|im_start|>' + message['role'] + '\\n' }}
-{%- if message['content'] is string %}
-{{- message['content'] }}
-{%- else %}
-{%- for part in message['content'] %}
-{%- if part['type'] == 'audio' or 'audio' in part or 'audio_url' in part %}
-{{- '<|audio_bos|><|AUDIO|><|audio_eos|>' }}
-{%- elif part['type'] == 'image' or 'image' in part or 'image_url' in part %}
-{{- '<|vision_bos|><|IMAGE|><|vision_eos|>' }}
-{%- elif part['type'] == 'video' or 'video' in part or 'video_url' in part %}
-{{- '<|vision_bos|><|VIDEO|><|vision_eos|>' }}
-{%- elif 'text' in part %}
-{{- part['text'] }}
-{%- endif %}
-{%- endfor %}
-{%- endif %}
-{{- '<|im_end|>\\n' }}
-{%- endfor %}
-{%- if add_generation_prompt %}
-{{- '<|im_start|>assistant\\n' }}
-{%- endif %}
-"""
+CHAT_TEMPLATE = chat_template("<|audio_bos|><|AUDIO|><|audio_eos|>", "<|vision_bos|><|IMAGE|><|vision_eos|>",
+                              "<|vision_bos|><|VIDEO|><|vision_eos|>", default_system="You are a helpful assistant.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ..qwen.preprocessor_config import preprocessor_config as qwen_preprocessor_config
 from ..qwen.special_tokens import RELEASED
 
 PRESETS = ("tiny", "small")
@@ -145,16 +146,4 @@ def preprocessor_config() -> dict[str, Any]:
     image_mean/std are not confirmed for the release (section 3 [?]); we write the Qwen3-VL values 0.5/0.5,
     and consumers read them from this file.
     """
-    return {
-        "processor_class": "Qwen3OmniMoeProcessor",
-        "feature_extractor_type": "WhisperFeatureExtractor",
-        "feature_size": 128, "sampling_rate": 16000, "hop_length": 160, "n_fft": 400, "chunk_length": 300,
-        "n_samples": 4_800_000, "nb_max_frames": 30000, "padding_side": "right", "padding_value": 0.0,
-        "dither": 0.0, "return_attention_mask": True,
-        "image_processor_type": "Qwen2VLImageProcessor",
-        "patch_size": 16, "temporal_patch_size": 2, "merge_size": 2,
-        "min_pixels": 3136, "max_pixels": 12845056,
-        "do_resize": True, "resample": 3, "do_rescale": True, "rescale_factor": 1 / 255,
-        "do_normalize": True, "do_convert_rgb": True,
-        "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
-    }
+    return qwen_preprocessor_config("Qwen3OmniMoeProcessor", 16, [0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
