@@ -89,3 +89,17 @@ def pick_speaker(speakers: dict[str, Speaker], name: str | None, path: Path | st
         raise UserError(f"unknown speaker '{name}' in '{path}' (names are case-sensitive)"
                         + (f"; {hint}" if hint else ""))
     return speakers[name]
+
+
+class Voices:
+    """A checkpoint's voices (`spk_dict.pt`, checked) and a node's default; `pick` names a run's voice."""
+
+    def __init__(self, checkpoint: Any, default: str | None, enc_emb_dim: int | None = None,
+                 mel_dim: int | None = None):
+        self.path = checkpoint.path / SPEAKER_FILE
+        self.speakers = read_speakers(self.path, enc_emb_dim, mel_dim)
+        self.default = pick_speaker(self.speakers, default, self.path).name
+
+    def pick(self, name: str | None) -> str:
+        """The voice named `name` (stripped; None: the default), or the UserError of `pick_speaker`."""
+        return pick_speaker(self.speakers, self.default if name is None else name.strip(), self.path).name

@@ -69,7 +69,7 @@ class Qwen25Talker(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         import torch
 
-        from ..qwen2_5.speakers import SPEAKER_FILE, pick_speaker, read_speakers
+        from ..qwen2_5.speakers import Voices
 
         from .model import TalkerArgs
         from .server import TalkerServer
@@ -82,10 +82,8 @@ class Qwen25Talker(Node):
             raise CheckpointError(f"{checkpoint.path / 'config.json'}: talker_config: {e}") from None
         check_budget(self.name, "max_codes", self.config.max_codes, args.text.max_positions,
                      "talker_config.max_position_embeddings")
-        path = checkpoint.path / SPEAKER_FILE
-        speakers = read_speakers(path)
-        self._speakers_file, self._speakers = path, speakers
-        self._default_speaker = pick_speaker(speakers, self.config.speaker, path).name
+        self._voices = Voices(checkpoint, self.config.speaker)
+        speakers = self._voices.speakers
         table = thinker_embed_table(checkpoint.config)
         vocab = table.keys[0].shape[0]
         for what, token in ([(f"bos_token of speaker '{name}'", sp.bos_token) for name, sp in speakers.items()]
@@ -114,10 +112,7 @@ class Qwen25Talker(Node):
 
     def _speaker_embed(self, speaker: Text | None) -> Any:
         """The Thinker embedding of this run's voice's bos token: [D]."""
-        from ..qwen2_5.speakers import pick_speaker
-
-        name = self._default_speaker if speaker is None else speaker.text.strip()
-        return self._speaker_embeds[pick_speaker(self._speakers, name, self._speakers_file).name]
+        return self._speaker_embeds[self._voices.pick(None if speaker is None else speaker.text)]
 
     def stream(self, talker_prompt: TalkerPrompt, states: Iterator[ThinkerState],
                speaker: Text | None = None) -> Iterator[tuple[str, Any]]:

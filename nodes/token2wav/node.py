@@ -65,7 +65,7 @@ class Token2Wav(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         import torch
 
-        from ..qwen2_5.speakers import SPEAKER_FILE, pick_speaker, read_speakers
+        from ..qwen2_5.speakers import Voices
 
         from .args import BigVGANArgs, DiTArgs
         from .weights import load_token2wav
@@ -76,16 +76,13 @@ class Token2Wav(Node):
             BigVGANArgs.from_hf_config(checkpoint.config)
         except (TypeError, ValueError) as e:  # a missing field is already a located MissingConfigField
             raise CheckpointError(f"{checkpoint.path / 'config.json'}: token2wav_config: {e}") from None
-        path = checkpoint.path / SPEAKER_FILE
-        speakers = read_speakers(path, args.enc_emb_dim, args.mel_dim)
-        self._speakers_file, self._speakers = path, speakers
-        self._default_speaker = pick_speaker(speakers, self.config.speaker, path).name
+        self._speakers = Voices(checkpoint, self.config.speaker, args.enc_emb_dim, args.mel_dim)
         self._dit, self._vocoder = load_token2wav(checkpoint, self.weights or "token2wav.", device)
         self._device = device
         if device != "meta":  # every voice's conditioning once (the speaker encoder on its reference mel)
             with torch.inference_mode():
                 self._voices = {name: self._dit.voice(sp.cond.to(device), sp.ref_mel.to(device))
-                                for name, sp in speakers.items()}
+                                for name, sp in self._speakers.speakers.items()}
 
     def _check(self, code: CodecId, position: int) -> int:
         a = self._dit.args
@@ -102,11 +99,9 @@ class Token2Wav(Node):
     def stream(self, codes: Iterator[CodecId], speaker: Text | None = None) -> Iterator[tuple[str, Any]]:
         import torch
 
-        from ..qwen2_5.speakers import pick_speaker
         from ...runtime.context import current_run
 
-        name = self._default_speaker if speaker is None else speaker.text.strip()
-        voice = self._voices[pick_speaker(self._speakers, name, self._speakers_file).name]
+        voice = self._voices[self._speakers.pick(None if speaker is None else speaker.text)]
 
         seed = self.config.seed if self.config.seed is not None else current_run().node_seed()
         generator = torch.Generator("cpu").manual_seed(seed)
