@@ -49,3 +49,23 @@ def stop_ids(checkpoint: Any, end_of_turn: int) -> frozenset[int]:
     """`end_of_turn` and every eos id of the checkpoint's generation_config.json."""
     eos = (checkpoint.json_file("generation_config.json") or {}).get("eos_token_id")
     return frozenset({int(end_of_turn)} | set([] if eos is None else [eos] if isinstance(eos, int) else eos))
+
+
+def thinker_request(config: GenerationConfig, params: Any, stop_ids: frozenset[int], width: int, embeds: Any,
+                    prompt_ids: Any, state: Any, device: str) -> Any:
+    """The calling run's GenerationRequest to a Thinker engine: the node's sampling `params`, budget and stop
+    ids, the run's own generator (from its node seed) and cancellation. `embeds`: the prompt's [S, C]
+    embeddings, checked against the model's `width`."""
+    from .engine import GenerationRequest
+    from .sampling import make_generator
+    from ...runtime.context import current_run
+    from ...runtime.errors import UserError
+
+    if embeds.shape[-1] != width:
+        raise UserError(f"the prompt embeddings have width {embeds.shape[-1]} but this Thinker's is {width} (the "
+                        f"interleaver and the thinker use different checkpoints?)")
+    run = current_run()
+    generator = None if params.greedy else make_generator(run.node_seed(), device)
+    return GenerationRequest(prompt_len=int(embeds.shape[0]), max_new_tokens=config.max_new_tokens, params=params,
+                             generator=generator, stop_ids=frozenset(stop_ids), cancelled=run.cancelled,
+                             prompt_ids=prompt_ids, state=state)

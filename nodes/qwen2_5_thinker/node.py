@@ -76,26 +76,19 @@ class Qwen25Thinker(Node):
     def stream(self, thinker_prompt: ThinkerPrompt) -> Iterator[tuple[str, Any]]:
         import torch
 
-        from ..common.engine import GenerationRequest
-        from ..common.sampling import make_generator
+        from ..common.generation_settings import thinker_request
         from ...runtime.context import current_run
 
         from .batch_model import Qwen25Inputs
 
-        run = current_run()
-        params = self.sampling_params()
-        generator = None if params.greedy else make_generator(run.node_seed(), self._device)
+        run, params = current_run(), self.sampling_params()
         p, dtype = thinker_prompt, self._model.lm_head.weight.dtype
-        if p.embeds.shape[-1] != self._model.args.dim:
-            raise UserError(f"the prompt embeddings have width {p.embeds.shape[-1]} but this Thinker's is "
-                            f"{self._model.args.dim} (interleaver and thinker use different checkpoints?)")
         inputs = Qwen25Inputs(embeds=p.embeds.to(self._device, dtype)[None],  # [1, S, C]
                               positions=p.positions.to(self._device)[:, None],  # [3, 1, S]
                               rope_delta=int(p.rope_delta))
         ids = p.input_ids.to(self._device)
-        request = GenerationRequest(prompt_len=inputs.embeds.shape[1], max_new_tokens=self.config.max_new_tokens,
-                                    params=params, generator=generator, stop_ids=self._stop_ids,
-                                    cancelled=run.cancelled, prompt_ids=ids, state=inputs)
+        request = thinker_request(self.config, params, self._stop_ids, self._model.args.dim, p.embeds, ids,
+                                  inputs, self._device)
         generated: list[int] = []
         for token in self._engine.submit(request):  # served together with the other runs on this node
             with torch.no_grad():  # plain tensors (not inference tensors) in the payloads

@@ -15,7 +15,6 @@ from typing import Any, Iterator
 
 from ..common.generation_settings import GenerationConfig
 from ...runtime.checkpoint_config import check_budget
-from ...runtime.errors import UserError
 from ...runtime.node import Node
 from ...runtime.ports import Input, Output
 from ..common.token_payloads import TokenId, TokenIds
@@ -68,21 +67,15 @@ class Thinker(Node):
         return sampling_params(self.config, self._sampling_defaults)
 
     def stream(self, thinker_prompt: ThinkerPrompt) -> Iterator[tuple[str, Any]]:
-        from ..common.engine import GenerationRequest
-        from ..common.sampling import make_generator
+        from ..common.generation_settings import thinker_request
         from ...runtime.context import current_run
         from ..qwen3.talker_context import build_talker_context
 
         from .batch_model import ThinkerInputs
         from .model import HiddenTrace
 
-        run = current_run()
-        params = self.sampling_params()
-        generator = None if params.greedy else make_generator(run.node_seed(), self._device)
+        run, params = current_run(), self.sampling_params()
         p, dtype = thinker_prompt, self._model.lm_head.weight.dtype
-        if p.embeds.shape[-1] != self._model.args.dim:
-            raise UserError(f"the prompt embeddings have width {p.embeds.shape[-1]} but this Thinker's is "
-                            f"{self._model.args.dim} (mrope_interleaver and thinker use different checkpoints?)")
         trace = None if self._accept_hidden_layer is None else HiddenTrace(self._accept_hidden_layer, decode=False)
         inputs = ThinkerInputs(embeds=p.embeds.to(self._device, dtype)[None],  # [1, S, C]
                                positions=p.positions.to(self._device)[:, None],  # [3, 1, S]
@@ -90,9 +83,8 @@ class Thinker(Node):
                                visual_mask=None if p.visual_mask is None else p.visual_mask.to(self._device)[None],
                                deepstack=tuple(d.to(self._device, dtype) for d in p.deepstack), trace=trace)
         ids = p.input_ids.to(self._device)
-        request = GenerationRequest(prompt_len=inputs.embeds.shape[1], max_new_tokens=self.config.max_new_tokens,
-                                    params=params, generator=generator, stop_ids=frozenset(self._stop_ids),
-                                    cancelled=run.cancelled, prompt_ids=ids, state=inputs)
+        request = thinker_request(self.config, params, self._stop_ids, self._model.args.dim, p.embeds, ids,
+                                  inputs, self._device)
         generated = []
         for token in self._engine.submit(request):  # served together with the other runs on this node
             if trace is not None:  # the prefill ran: the trace holds the prompt
