@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ..qwen.config_overrides import apply_overrides
 from ..qwen.preprocessor_config import preprocessor_config as qwen_preprocessor_config
 
 PRESETS = ("tiny25", "small25")
@@ -111,17 +112,7 @@ def preset_config(preset: str, dtype: str | None = None,
                   token2wav_config=dict(model_type="qwen2_5_omni_token2wav", dit_config=dit_config,
                                         bigvgan_config=bigvgan_config),
                   enable_audio_output=True, enable_talker=True, torch_dtype=dtype or DEFAULT_DTYPE[preset])
-    for path, values in (overrides or {}).items():
-        target = config
-        for part in path.split("."):
-            if not isinstance(target.get(part), dict):
-                raise ValueError(f"config override path '{path}': no sub-config '{part}'")
-            target = target[part]
-        values = dict(values)
-        if "mrope_section" in values:
-            target.update(_rope(target.get("rope_theta", 1e6), values.pop("mrope_section")))
-        target.update(values)
-    return config
+    return apply_overrides(config, overrides, _rope)
 
 
 def speaker_shapes(preset: str, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ..qwen.config_overrides import apply_overrides
 from ..qwen.preprocessor_config import preprocessor_config as qwen_preprocessor_config
 from ..qwen.special_tokens import RELEASED
 
@@ -122,17 +123,7 @@ def preset_config(preset: str, dtype: str | None = None,
                   thinker_config=thinker_config, talker_config=talker_config, code2wav_config=code2wav_config,
                   enable_audio_output=True, **{k: RELEASED[k] for k in CHAT_IDS},
                   torch_dtype=dtype or DEFAULT_DTYPE[preset], tie_word_embeddings=False)
-    for path, values in (overrides or {}).items():
-        target = config
-        for part in path.split("."):
-            if not isinstance(target.get(part), dict):
-                raise ValueError(f"config override path '{path}': no sub-config '{part}'")
-            target = target[part]
-        values = dict(values)
-        if "mrope_section" in values:
-            target.update(_rope(target.get("rope_theta", 1e6), values.pop("mrope_section")))
-        target.update(values)
-    return config
+    return apply_overrides(config, overrides, _rope)
 
 
 def generation_config() -> dict[str, Any]:
