@@ -201,20 +201,28 @@ def render_chat_template(template: str, messages: list[dict[str, Any]], *, add_g
                          **extra: Any) -> str:
     """Render a Hugging Face-style chat template (sandboxed Jinja, trim_blocks and lstrip_blocks)."""
     import jinja2
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    def raise_exception(message: str) -> None:
-        raise TokenizerError(f"chat template: {message}")
+    try:
+        return compiled_chat_template(template).render(messages=messages,
+                                                       add_generation_prompt=add_generation_prompt, **extra)
+    except jinja2.TemplateError as exc:
+        raise TokenizerError(f"chat template failed: {exc}") from None
+
+
+@lru_cache(maxsize=16)
+def compiled_chat_template(template: str) -> Any:
+    """The template compiled once per process (compiling takes milliseconds, rendering microseconds)."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
                                         extensions=["jinja2.ext.loopcontrols"])
     env.filters["tojson"] = lambda x, indent=None, **kw: json.dumps(x, ensure_ascii=False, indent=indent)
-    env.globals["raise_exception"] = raise_exception
-    try:
-        return env.from_string(template).render(messages=messages, add_generation_prompt=add_generation_prompt,
-                                                 **extra)
-    except jinja2.TemplateError as exc:
-        raise TokenizerError(f"chat template failed: {exc}") from None
+    env.globals["raise_exception"] = _raise_from_template
+    return env.from_string(template)
+
+
+def _raise_from_template(message: str) -> None:
+    raise TokenizerError(f"chat template: {message}")
 
 
 def read_merges(path: Path) -> list[tuple[str, str]]:

@@ -11,7 +11,8 @@ import pytest
 
 from omnigraph.runtime.errors import UserError
 from omnigraph.nodes.qwen.tokenizer_files import CHAT_TEMPLATE, SPECIAL_TOKENS, write_tokenizer_files
-from omnigraph.nodes.qwen.tokenizer import QwenTokenizer, TokenizerError
+from omnigraph.nodes.qwen.tokenizer import (QwenTokenizer, TokenizerError, compiled_chat_template,
+                                            render_chat_template)
 
 TEXTS = [
     "Hello, world! How are you?",
@@ -140,6 +141,19 @@ def test_chat_template_is_read_and_rendered(ours, folders):
     assert text == ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n"
                     "<|audio_start|><|audio_pad|><|audio_end|><|vision_start|><|image_pad|><|vision_end|>"
                     "<|vision_start|><|video_pad|><|vision_end|>What?<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_chat_template_is_compiled_once_and_its_errors_stay_user_errors():
+    template = "{% for m in messages %}[{{ m['content'] }}]{% endfor %}{% if add_generation_prompt %}>{% endif %}"
+    before = compiled_chat_template.cache_info()
+    renders = [render_chat_template(template, [{"role": "user", "content": c}]) for c in ("a", "b", "c")]
+    after = compiled_chat_template.cache_info()
+    assert renders == ["[a]>", "[b]>", "[c]>"]
+    assert (after.misses - before.misses, after.hits - before.hits) == (1, 2)
+    with pytest.raises(TokenizerError, match="chat template failed"):
+        render_chat_template("{% for m in messages %}", [])
+    with pytest.raises(TokenizerError, match="chat template: no roles"):
+        render_chat_template("{{ raise_exception('no roles') }}", [])
 
 
 def test_missing_files_are_user_errors(tmp_path):
