@@ -2,7 +2,7 @@
 requests one after another, on the `small` checkpoint, the process pinned to one core (so any gain is batching,
 not a second core).
 
-    python examples/bench/concurrency.py [--n 1 4 8 16] [--tokens 64] [--checkpoint DIR] [--device cpu]
+    python examples/bench/concurrency.py [--n 1 4 8 16] [--tokens 64] [--repeats 1] [--checkpoint DIR] [--device cpu]
 
 Prints, per N: aggregate output tokens/s of N concurrent requests and of the same N requests in a row, their
 ratio (target at N = 8: >= 5x), and the median and p95 time to the first text piece of the concurrent
@@ -83,6 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[1, 4, 8, 16])
     parser.add_argument("--tokens", type=int, default=64, help="max_new_tokens of each request")
+    parser.add_argument("--repeats", type=int, default=1, help="measurements per N (a range on a busy machine)")
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one core")
@@ -96,7 +97,8 @@ def main() -> None:
     executor = LocalExecutor(graph, device=args.device, checkpoint=checkpoint)
     executor.load()
     inputs = {"audio": str(tone(Path(os.environ.get("TMPDIR", "/tmp")) / "omnigraph-bench-tone.wav"))}
-    report(executor, inputs, args.n, f"captioner, small checkpoint, {args.device}, 1 core, max_new_tokens {args.tokens}")
+    report(executor, inputs, args.n, f"captioner, small checkpoint, {args.device}, 1 core, max_new_tokens {args.tokens}",
+           args.repeats)
 
 
 def report(executor, inputs: dict, ns: list[int], title: str, repeats: int = 1,
