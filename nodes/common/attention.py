@@ -29,6 +29,36 @@ def decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
     return (scores.softmax(-1) @ values).view(B, H * D)
 
 
+QUERY_BLOCK = 64  # CPU prefill: queries per SDPA call while the causal triangle is most of the scores
+
+
+def causal_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                     mask: torch.Tensor | None) -> torch.Tensor:
+    """T > 1 new queries per row after L - T earlier keys: q [B, H, T, D], keys/values [B, K, L, D]; query i sees
+    keys 0..L - T + i (`mask` [T, L] True = visible says the same, or is None when L == T) -> [B, H, T, D].
+
+    On CPU, while fewer than T keys came before (a prompt's first positions), the queries run in blocks of
+    QUERY_BLOCK, each over the keys up to its last query: SDPA's CPU flash kernel computes whole tiles of up to
+    256 queries, so one causal call computes up to ~1.5x the visible scores (measured at 512 and 256 new
+    positions: 0.7x and 0.8x the time of one call; with more earlier keys than new ones the triangle is a small
+    share and blocks gain nothing). Elsewhere one SDPA call (the CUDA kernels skip masked tiles themselves)."""
+    T, L = q.shape[2], keys.shape[2]
+    before = L - T
+    if q.device.type != "cpu" or before >= T or T <= QUERY_BLOCK:
+        return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, is_causal=mask is None,
+                                              enable_gqa=True)
+    visible = torch.ones(T, L, dtype=torch.bool, device=q.device).tril(before)
+    blocks = []
+    for first in range(0, T, QUERY_BLOCK):
+        last = min(T, first + QUERY_BLOCK)
+        seen = before + last  # keys this block's last query sees
+        block_mask = None if first == 0 and before == 0 else visible[first:last, :seen]
+        blocks.append(F.scaled_dot_product_attention(q[:, :, first:last], keys[:, :, :seen], values[:, :, :seen],
+                                                     attn_mask=block_mask, is_causal=block_mask is None,
+                                                     enable_gqa=True))
+    return torch.cat(blocks, dim=2)
+
+
 def fuse_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Checkpoint q/k/v projection weights [out, C] -> `Attention.wqkv.weight` [C, (H + 2K) * D].
     Biases ([out]) are concatenated the same way."""
@@ -72,6 +102,8 @@ class Attention(nn.Module):
         if cache is not None:
             k, v = cache.write(layer, rows, k, v)
             mask = rows.mask
-        causal = mask is None and T > 1
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=True)
+        if T > 1:
+            out = causal_attention(q, k, v, mask)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
         return self.wo(out.transpose(1, 2).reshape(B, T, -1))
