@@ -7,8 +7,9 @@ omnigraph's prefill fills the KV cache and computes logits for the last position
 needs). transformers' thinker forward always computes logits at every position, which is costly with a
 152064-token vocabulary, so it is timed twice: the whole forward, and (the fair comparison) its text model
 with the KV cache plus lm_head on the last position. omnigraph is also timed prefilling in the batching
-engine's chunks (`--chunk`, default its PREFILL_CHUNK: each chunk attends to the cached earlier ones). The bound: measured GEMM FLOP/s over the active FLOPs
-(attention projections and scores, router, top-k experts; 2 per multiply-add). Target: >= 1.5x transformers.
+engine's chunks (`--chunk`, default its PREFILL_CHUNK: each chunk attends to the cached earlier ones). The
+bound: measured GEMM FLOP/s over the active FLOPs (attention projections and scores, router, top-k experts; 2
+per multiply-add; the last layer needs its keys and values at every position, the rest at the last). Target: >= 1.5x transformers.
 On CPU the times are the process's CPU seconds (a machine shared with other work inflates wall time, not these).
 """
 from __future__ import annotations
@@ -32,15 +33,17 @@ def gemm_flops(dtype: torch.dtype, device: str, n: int = 2048, repeats: int = 5)
 
 
 def prefill_flops(args, tokens: int) -> float:
-    """Active FLOPs of a causal prefill of `tokens` tokens (lm_head on the last position)."""
+    """Active FLOPs of a causal prefill of `tokens` tokens for the next token: every layer's keys and values at
+    every position; the last layer's query side, its MLP and the lm_head at the last position only."""
     C, D, H, K = args.dim, args.head_dim, args.n_heads, args.n_kv_heads
-    per_token = 0
-    for sparse in args.sparse:
-        per_token += 2 * (C * (H + 2 * K) * D + H * D * C)  # projections
-        per_token += 2 * 2 * H * D * (tokens + 1) / 2  # q.k and p.v over the causal context, on average
+    total = 2 * C * args.vocab_size
+    last = len(args.sparse) - 1
+    for i, sparse in enumerate(args.sparse):
+        queries, context = (1, tokens) if i == last else (tokens, (tokens + 1) / 2)  # keys seen, on average
         mlp = args.n_experts * C + args.top_k * 3 * args.moe_hidden * C if sparse else 3 * args.dense_hidden * C
-        per_token += 2 * mlp
-    return tokens * per_token + 2 * C * args.vocab_size
+        total += 2 * tokens * C * 2 * K * D  # keys and values
+        total += 2 * queries * (C * H * D + H * D * C + 2 * H * D * context + mlp)  # q, output, q.k and p.v, MLP
+    return total
 
 
 def timed(fn, device: str) -> float:
@@ -77,7 +80,8 @@ def compare(ours, hf, S: int, args: argparse.Namespace) -> None:
         for start in range(0, S, chunk):
             end = min(S, start + chunk)
             rows = cache.rows([slot], end - start)
-            hidden = ours.hidden(embeds[:, start:end], positions[:, :, start:end], cache, rows=rows)
+            hidden = ours.hidden(embeds[:, start:end], positions[:, :, start:end], cache, rows=rows,
+                                 last_only=True)
         return ours.head(hidden[:, -1])
 
     @torch.inference_mode()

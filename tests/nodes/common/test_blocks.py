@@ -5,6 +5,8 @@ import torch.nn.functional as F
 
 from omnigraph.nodes.common import attention
 from omnigraph.nodes.common.attention import Attention, causal_attention, decode_attention, fuse_qkv
+from omnigraph.nodes.common.decoder import Decoder
+from omnigraph.nodes.common.decoder_args import DecoderArgs
 from omnigraph.nodes.common.kv_cache import KVCache
 from omnigraph.nodes.common.linear import to_in_out
 from omnigraph.nodes.common.moe import MoE, SwiGLU, fuse_gate_up, stack_experts
@@ -125,6 +127,39 @@ def test_attention_prefill_and_cached_decode_match_reference(heads, kv_heads, he
         torch.testing.assert_close(torch.cat([torch.cat(g, 1) for g in got]), want, atol=1e-5, rtol=1e-5)
         with pytest.raises(RuntimeError, match="KV cache overflow"):
             cache.rows([slots[0]], 1)
+
+
+@pytest.mark.parametrize("qk_norm,bias", [(True, False), (False, True)])
+def test_prefill_of_the_last_position_only_matches_it_and_fills_the_same_cache(qk_norm, bias):
+    torch.manual_seed(4)
+    a = DecoderArgs(vocab_size=10, dim=24, n_layers=3, n_heads=4, n_kv_heads=2, head_dim=8, rms_eps=1e-6,
+                    rope_theta=1e4, mrope_section=(2, 1, 1), n_experts=4, top_k=2, moe_hidden=6, norm_topk_prob=True,
+                    dense_hidden=10, sparse=(True, False, True), attention_bias=bias)
+    model = Decoder(a, qk_norm=qk_norm)
+    for p in model.parameters():
+        p.data.normal_(0, 0.3)
+    T = 11
+    x = torch.randn(1, T, a.dim)
+    cos, sin = model.cos_sin(torch.rand(3, 1, T).mul(20).floor(), x.dtype)
+    with torch.inference_mode():
+        caches, outs = [], []
+        for chunks, last_only in (((T,), False), ((T,), True), ((6, 5), True)):  # one call, or a continued prefill
+            cache = model.new_cache()
+            slot, start = cache.add(T), 0
+            for n in chunks:
+                part = slice(start, start + n)
+                out = model.prefill(x[:, part], cos[:, part], sin[:, part], cache, cache.rows([slot], n),
+                                    last_only=last_only)
+                start += n
+            caches.append(cache)
+            outs.append(out)
+        whole, *last = outs
+        assert [o.shape[1] for o in last] == [1, 1]
+        for cache, out in zip(caches[1:], last):
+            torch.testing.assert_close(out, whole[:, -1:], atol=1e-5, rtol=1e-5)
+            for layer in range(a.n_layers):
+                for got, want in ((cache.k, caches[0].k), (cache.v, caches[0].v)):
+                    torch.testing.assert_close(got[layer][:, :, :T], want[layer][:, :, :T], atol=1e-5, rtol=1e-5)
 
 
 def dense_moe_reference(moe: MoE, x: torch.Tensor) -> torch.Tensor:
