@@ -79,7 +79,7 @@ class Decoder(nn.Module):
         """x [B, T, C] (B = 1 with a cache), cos/sin [B, T, D] -> final-normed hidden [B, T, C].
         `last_only` (what a generation step needs): -> [B, 1, C] of the last position; the last layer still
         writes every position's keys and values, but its query, attention, MLP and the final norm run for the
-        last position only (at 36 and 1000 positions of the small Thinker, 1/8 of its layers' work)."""
+        last position only (that saves nearly one of the small Thinker's eight layers, at 36 or 1000 positions)."""
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             x = layer(x, cos, sin, cache, i, rows, last_only and i == last)
