@@ -45,7 +45,7 @@ class ThinkerBatchModel:
             first, n = int(p.visual_mask[:, :start].sum()), int(mask.sum())
             deepstack = tuple(d[first:first + n] for d in p.deepstack)
         x = self.model.hidden(p.embeds[:, start:end], p.positions[:, :, start:end], cache, mask, deepstack,
-                              p.trace, rows)
+                              p.trace, rows, last_only=True)
         return x[:, -1]
 
     def decode(self, cache: KVCache, rows: Rows, tokens: torch.Tensor,

@@ -55,9 +55,11 @@ class Thinker(Decoder):
 
     def hidden(self, embeds: torch.Tensor, positions: torch.Tensor, cache: KVCache | None = None,
                visual_mask: torch.Tensor | None = None, deepstack: Sequence[torch.Tensor] = (),
-               trace: HiddenTrace | None = None, rows: Rows | None = None) -> torch.Tensor:
+               trace: HiddenTrace | None = None, rows: Rows | None = None, last_only: bool = False) -> torch.Tensor:
         """Prefill: embeds [B, T, C], positions [3, B, T] -> final-normed hidden [B, T, C] (the rows' cache
         slots filled; B = 1 with a cache). deepstack[l] [n_visual, C] is added at visual_mask [B, T] after layer l.
+        `last_only`: only the last position is needed (Decoder.prefill; -> [B, 1, C] unless the trace or the
+        deepstack need the last layer's every position).
         """
         cos, sin = self.cos_sin(positions, embeds.dtype)  # [B, T, D]
         n = len(self.layers)
@@ -71,7 +73,8 @@ class Thinker(Decoder):
 
         if trace is not None:
             trace.embeds.append(embeds)
-        x = self.prefill(embeds, cos, sin, cache, rows, after_layer)
+        last_only = last_only and len(deepstack) < n and (trace is None or trace.layer < n)
+        x = self.prefill(embeds, cos, sin, cache, rows, after_layer, last_only)
         if trace is not None and trace.layer == n:
             trace.hidden.append(x)
         return x
@@ -131,7 +134,7 @@ def generate(model: Thinker, embeds: torch.Tensor, positions: torch.Tensor, rope
     slot = cache.add(S + max_new_tokens)
     history = TokenHistory(embeds.device, prompt_ids)
     stops = set(int(s) for s in stop_ids)
-    x = model.hidden(embeds, positions, cache, visual_mask, deepstack, trace, cache.rows([slot], S))
+    x = model.hidden(embeds, positions, cache, visual_mask, deepstack, trace, cache.rows([slot], S), last_only=True)
     logits = model.head(x[:, -1])
     for step in range(max_new_tokens):
         token = choose(logits, history.view())  # [1]

@@ -3,12 +3,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from omnigraph.nodes.common.attention import Attention, decode_attention, fuse_qkv
+from omnigraph.nodes.common import attention
+from omnigraph.nodes.common.attention import Attention, causal_attention, decode_attention, fuse_qkv
+from omnigraph.nodes.common.decoder import Decoder
+from omnigraph.nodes.common.decoder_args import DecoderArgs
 from omnigraph.nodes.common.kv_cache import KVCache
 from omnigraph.nodes.common.linear import to_in_out
 from omnigraph.nodes.common.moe import MoE, SwiGLU, fuse_gate_up, stack_experts
 from omnigraph.nodes.common.rmsnorm import RMSNorm
-from omnigraph.nodes.common.rope import inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
+from omnigraph.nodes.common.rope import apply_rope, inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
 
 
 def test_rmsnorm_computes_in_float32_and_casts_back():
@@ -41,6 +44,33 @@ def test_mrope_takes_each_frequency_from_its_axis():
     torch.testing.assert_close(sin, torch.cat([angles, angles], -1).sin())
     same = torch.tensor([4.0, 9.0]).expand(3, 2)  # equal axes: plain 1D rope
     torch.testing.assert_close(mrope_cos_sin(same, freqs, axis)[0], rope_cos_sin(same[0], freqs)[0], atol=0, rtol=0)
+
+
+def test_apply_rope_is_x_cos_plus_rotate_half_x_sin_for_broadcast_angles():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 5, 3, 8, generator=g)[..., ::2, :]  # [B, T, heads, D], a strided view
+    cos, sin = torch.randn(2, 5, 1, 8, generator=g), torch.randn(2, 5, 1, 8, generator=g)
+    rotate_half = torch.cat([-x[..., 4:], x[..., :4]], -1)
+    torch.testing.assert_close(apply_rope(x, cos, sin), x * cos + rotate_half * sin, atol=1e-6, rtol=1e-6)
+    eye = torch.eye(8)  # an x smaller than the angles (decoder.rotations): one rotation matrix per angle row
+    rotation = apply_rope(eye, cos[:, :, 0, None], sin[:, :, 0, None])  # [B, T, D, D]
+    torch.testing.assert_close(x @ rotation, apply_rope(x, cos, sin), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("before", [0, 3, 20, 21, 30])
+def test_causal_attention_in_query_blocks_matches_one_masked_softmax(monkeypatch, before):
+    """Blocks of 8 queries (a prompt's first chunk, or a chunk after fewer earlier keys than its own) or one
+    SDPA call: query i sees the `before` earlier keys and the new ones up to its own."""
+    monkeypatch.setattr(attention, "QUERY_BLOCK", 8)
+    g = torch.Generator().manual_seed(before)
+    H, K, T, D = 6, 2, 21, 16
+    q = torch.randn(1, T, H, D, generator=g).transpose(1, 2)  # as Attention._qkv hands it over
+    keys, values = (torch.randn(1, K, before + T, D, generator=g) for _ in range(2))
+    visible = torch.ones(T, before + T, dtype=torch.bool).tril(before)
+    scores = (q @ keys.repeat_interleave(H // K, 1).transpose(-1, -2)) * D ** -0.5
+    want = scores.masked_fill(~visible, float("-inf")).softmax(-1) @ values.repeat_interleave(H // K, 1)
+    got = causal_attention(q, keys, values, visible if before else None)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
 def reference_attention(attn: Attention, x: torch.Tensor, cos, sin) -> torch.Tensor:
@@ -97,6 +127,39 @@ def test_attention_prefill_and_cached_decode_match_reference(heads, kv_heads, he
         torch.testing.assert_close(torch.cat([torch.cat(g, 1) for g in got]), want, atol=1e-5, rtol=1e-5)
         with pytest.raises(RuntimeError, match="KV cache overflow"):
             cache.rows([slots[0]], 1)
+
+
+@pytest.mark.parametrize("qk_norm,bias", [(True, False), (False, True)])
+def test_prefill_of_the_last_position_only_matches_it_and_fills_the_same_cache(qk_norm, bias):
+    torch.manual_seed(4)
+    a = DecoderArgs(vocab_size=10, dim=24, n_layers=3, n_heads=4, n_kv_heads=2, head_dim=8, rms_eps=1e-6,
+                    rope_theta=1e4, mrope_section=(2, 1, 1), n_experts=4, top_k=2, moe_hidden=6, norm_topk_prob=True,
+                    dense_hidden=10, sparse=(True, False, True), attention_bias=bias)
+    model = Decoder(a, qk_norm=qk_norm)
+    for p in model.parameters():
+        p.data.normal_(0, 0.3)
+    T = 11
+    x = torch.randn(1, T, a.dim)
+    cos, sin = model.cos_sin(torch.rand(3, 1, T).mul(20).floor(), x.dtype)
+    with torch.inference_mode():
+        caches, outs = [], []
+        for chunks, last_only in (((T,), False), ((T,), True), ((6, 5), True)):  # one call, or a continued prefill
+            cache = model.new_cache()
+            slot, start = cache.add(T), 0
+            for n in chunks:
+                part = slice(start, start + n)
+                out = model.prefill(x[:, part], cos[:, part], sin[:, part], cache, cache.rows([slot], n),
+                                    last_only=last_only)
+                start += n
+            caches.append(cache)
+            outs.append(out)
+        whole, *last = outs
+        assert [o.shape[1] for o in last] == [1, 1]
+        for cache, out in zip(caches[1:], last):
+            torch.testing.assert_close(out, whole[:, -1:], atol=1e-5, rtol=1e-5)
+            for layer in range(a.n_layers):
+                for got, want in ((cache.k, caches[0].k), (cache.v, caches[0].v)):
+                    torch.testing.assert_close(got[layer][:, :, :T], want[layer][:, :, :T], atol=1e-5, rtol=1e-5)
 
 
 def dense_moe_reference(moe: MoE, x: torch.Tensor) -> torch.Tensor:
