@@ -9,7 +9,8 @@ Prints, per N and repeat: aggregate codec frames/s and Thinker tokens/s of N con
 N requests in a row, the frames/s ratio (target at N = 4: >= 2.5x), and the median and p95 time to the first
 audio chunk of the concurrent requests over that of a request alone (target: median <= 2.5x). The ratio per CPU
 second (the process's CPU time; pinned, that is the core's time it got) stays meaningful on a shared machine,
-where other processes take the core part of the wall time. Requests are
+where other processes take the core part of the wall time; so do the first-audio times in CPU time (the
+process's CPU seconds from the start to a request's first chunk, against the same for a request alone). Requests are
 sampled, each with its own seed and text; without --checkpoint the small preset is written once to
 ~/.cache/omnigraph/small-seed0. --speech-only runs the Talker <-> code predictor loop alone (examples/bench/
 talker.py's graph, a fixed reply as its text), so the figures are those of the stages batched here.
@@ -48,26 +49,27 @@ TEXTS = ["Tell me about the sea.", "Name three colours.", "What is a good breakf
 REPLY = [TokenId(i) for i in [151644, 77091, 198] * 8]  # --speech-only: the text the Talker speaks (no tokens/s)
 
 
-def one(executor: LocalExecutor, text: str, seed: int, t0: float, out: list, index: int) -> None:
-    """Run one request; out[index] = (seconds from t0 to its first audio chunk (--speech-only: frame request),
-    codec frames, Thinker tokens)."""
+def one(executor: LocalExecutor, text: str, seed: int, t0: tuple[float, float], out: list, index: int) -> None:
+    """Run one request; out[index] = (seconds from t0 = (wall, process CPU) to its first audio chunk
+    (--speech-only: frame request), codec frames, Thinker tokens, process CPU seconds from t0 to that chunk)."""
     speech_only = "codec_codes" not in executor.graph.outputs
     inputs = {"prompt": PromptTokens(torch.tensor(PROMPT)), "tokens": REPLY} if speech_only else {"text": text}
     run = executor.start(inputs, seed=seed)
-    first = None
+    first = first_cpu = None
     for event in run.events():
         if first is None and event.name in ("audio", "requests"):
-            first = time.perf_counter() - t0
+            first, first_cpu = time.perf_counter() - t0[0], time.process_time() - t0[1]
     outputs = run.result().outputs
     frames = outputs["codes" if speech_only else "codec_codes"].frames
-    out[index] = (first, len(frames), len(REPLY) if speech_only else len(outputs["thinker_token_ids"].ids))
+    out[index] = (first, len(frames), len(REPLY) if speech_only else len(outputs["thinker_token_ids"].ids), first_cpu)
 
 
 def concurrent(executor: LocalExecutor, requests: list[tuple[str, int]]) -> tuple[float, float, list[tuple]]:
-    """All requests at once: (wall seconds, CPU seconds, per request (first audio s, frames, tokens))."""
+    """All requests at once: (wall seconds, CPU seconds, per request (first audio s, frames, tokens, first audio
+    CPU s))."""
     out: list = [None] * len(requests)
     t0, c0 = time.perf_counter(), time.process_time()
-    threads = [threading.Thread(target=one, args=(executor, text, seed, t0, out, i))
+    threads = [threading.Thread(target=one, args=(executor, text, seed, (t0, c0), out, i))
                for i, (text, seed) in enumerate(requests)]
     for t in threads:
         t.start()
@@ -80,7 +82,7 @@ def sequential(executor: LocalExecutor, requests: list[tuple[str, int]]) -> tupl
     out: list = [None] * len(requests)
     t0, c0 = time.perf_counter(), time.process_time()
     for i, (text, seed) in enumerate(requests):
-        one(executor, text, seed, time.perf_counter(), out, i)
+        one(executor, text, seed, (time.perf_counter(), time.process_time()), out, i)
     return time.perf_counter() - t0, time.process_time() - c0, out
 
 
@@ -112,24 +114,26 @@ def main() -> None:
     executor.load()
     sequential(executor, [(TEXTS[0], 0)])  # warm-up
     _, _, alone = sequential(executor, [(TEXTS[i], i) for i in range(3)])
-    first_alone = statistics.median(f for f, _, _ in alone)
+    first_alone, first_alone_cpu = (statistics.median(r[k] for r in alone) for k in (0, 3))
     what = "talker <-> code_predictor alone" if args.speech_only else "qwen3_omni (text in)"
     print(f"{what}, small checkpoint, {args.device}, 1 core, max_new_tokens {args.tokens}, max_frames {args.frames}; "
-          f"first audio alone {first_alone * 1e3:.0f} ms")
+          f"first audio alone {first_alone * 1e3:.0f} ms ({first_alone_cpu * 1e3:.0f} ms of CPU)")
     for n in args.n:
         requests = [(TEXTS[i % len(TEXTS)], 100 + i) for i in range(n)]
         for _ in range(args.repeats):
             seq_wall, seq_cpu, seq = sequential(executor, requests)
             con_wall, con_cpu, con = concurrent(executor, requests)
             rate = lambda rows, seconds, k: sum(r[k] for r in rows) / seconds  # noqa: E731
-            firsts = sorted(f for f, _, _ in con)
-            p95 = firsts[min(len(firsts) - 1, int(round(0.95 * (len(firsts) - 1))))]
+            firsts, firsts_cpu = (sorted(r[k] for r in con) for k in (0, 3))
+            p95 = lambda xs: xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]  # noqa: E731
             tokens = "" if args.speech_only else (f" | tokens/s {rate(con, con_wall, 2):6.1f} vs "
                                                   f"{rate(seq, seq_wall, 2):6.1f}")
             print(f"  N={n:2d}: frames/s concurrent {rate(con, con_wall, 1):6.1f}, sequential "
                   f"{rate(seq, seq_wall, 1):6.1f}, ratio {rate(con, con_wall, 1) / rate(seq, seq_wall, 1):5.2f}x "
                   f"(per CPU second {rate(con, con_cpu, 1) / rate(seq, seq_cpu, 1):5.2f}x){tokens} | first audio "
-                  f"median {statistics.median(firsts) / first_alone:5.2f}x, p95 {p95 / first_alone:5.2f}x of alone")
+                  f"median {statistics.median(firsts) / first_alone:5.2f}x, p95 {p95(firsts) / first_alone:5.2f}x of "
+                  f"alone; in CPU time median {statistics.median(firsts_cpu) / first_alone_cpu:5.2f}x, p95 "
+                  f"{p95(firsts_cpu) / first_alone_cpu:5.2f}x")
 
 
 if __name__ == "__main__":
