@@ -18,9 +18,19 @@ talker.py's graph, a fixed reply as its text), so the figures are those of the s
 Measured N = 4 (2-core machine shared with other work, pinned; ranges over repeats), before -> after one
 scheduler for the loop: --speech-only 0.91-2.88x -> 2.50-2.94x wall, 1.35-1.92x -> 2.13-2.25x per CPU second;
 qwen3_omni 1.50-1.87x -> 1.83-2.03x wall, median first audio 4.4-5.5x -> 2.9-4.5x of alone (the Thinker's
-prefills of the four prompts now dominate). The code predictor's batched frame bounds the loop on CPU: 36 ms
-alone, 75 ms for 4 rows (its [B, 256] x [256, 2048] head costs twice as much at B = 4 as at 1 on this core).
-With the loop fused, the first `requests` item leaves after the code predictor's first frame, not before it.
+prefills of the four prompts now dominate). With the loop fused, the first `requests` item leaves after the
+code predictor's first frame, not before it. Later (load ~8 on 2 cores, old and new code alternated, 4 runs
+each): per CPU second 1.83-2.15x before, 1.72-2.14x after the batched code predictor draw (no change beyond the
+noise); first audio in CPU time median 2.1-3.0x before, 2.0-3.4x after.
+
+Where a batched frame of 4 goes (CPU seconds per call inside the run, N = 4): the code predictor's frame 35-36 ms
+(17-22 ms at 1 row), the Code2Wav chunk 22-23 ms (10.5-11.5 at 1), the Thinker's decode + head 38-42 ms per
+token, the Talker's decode 5.5-6.3 ms. The code predictor's rows cost because MKL's sgemm at 2-8 rows is
+compute-bound on this AMD EPYC core (~10-12 GFLOP/s; a [B, 256] x [256, 2048] head takes 93 us at 1 row, its
+gemv path, 205 at 2, 338 at 4, 373 at 8), whatever the layout ([in, out], an [out, in] view, F.linear, addmm and
+(W x^T)^T are within noise at 4 rows). First audio of requests arriving together waits for the Thinker's
+prefills, one call per prompt (43-64 ms each for 54 positions). Code2Wav batches split: a stream waiting for its
+frame is away, so the first frame of a Talker batch to arrive is decoded alone (about a third of the calls).
 """
 from __future__ import annotations
 
