@@ -9,7 +9,8 @@ Prints, per N and repeat: aggregate codec frames/s and Thinker tokens/s of N con
 N requests in a row, the frames/s ratio (target at N = 4: >= 2.5x), and the median and p95 time to the first
 audio chunk of the concurrent requests over that of a request alone (target: median <= 2.5x). The ratio per CPU
 second (the process's CPU time; pinned, that is the core's time it got) stays meaningful on a shared machine,
-where other processes take the core part of the wall time. Requests are
+where other processes take the core part of the wall time; so do the first-audio times in CPU time (the
+process's CPU seconds from the start to a request's first chunk, against the same for a request alone). Requests are
 sampled, each with its own seed and text; without --checkpoint the small preset is written once to
 ~/.cache/omnigraph/small-seed0. --speech-only runs the Talker <-> code predictor loop alone (examples/bench/
 talker.py's graph, a fixed reply as its text), so the figures are those of the stages batched here.
@@ -17,9 +18,19 @@ talker.py's graph, a fixed reply as its text), so the figures are those of the s
 Measured N = 4 (2-core machine shared with other work, pinned; ranges over repeats), before -> after one
 scheduler for the loop: --speech-only 0.91-2.88x -> 2.50-2.94x wall, 1.35-1.92x -> 2.13-2.25x per CPU second;
 qwen3_omni 1.50-1.87x -> 1.83-2.03x wall, median first audio 4.4-5.5x -> 2.9-4.5x of alone (the Thinker's
-prefills of the four prompts now dominate). The code predictor's batched frame bounds the loop on CPU: 36 ms
-alone, 75 ms for 4 rows (its [B, 256] x [256, 2048] head costs twice as much at B = 4 as at 1 on this core).
-With the loop fused, the first `requests` item leaves after the code predictor's first frame, not before it.
+prefills of the four prompts now dominate). With the loop fused, the first `requests` item leaves after the
+code predictor's first frame, not before it. Later (load ~8 on 2 cores, old and new code alternated, 4 runs
+each): per CPU second 1.83-2.15x before, 1.72-2.14x after the batched code predictor draw (no change beyond the
+noise); first audio in CPU time median 2.1-3.0x before, 2.0-3.4x after.
+
+Where a batched frame of 4 goes (CPU seconds per call inside the run, N = 4): the code predictor's frame 35-36 ms
+(17-22 ms at 1 row), the Code2Wav chunk 22-23 ms (10.5-11.5 at 1), the Thinker's decode + head 38-42 ms per
+token, the Talker's decode 5.5-6.3 ms. The code predictor's rows cost because MKL's sgemm at 2-8 rows is
+compute-bound on this AMD EPYC core (~10-12 GFLOP/s; a [B, 256] x [256, 2048] head takes 93 us at 1 row, its
+gemv path, 205 at 2, 338 at 4, 373 at 8), whatever the layout ([in, out], an [out, in] view, F.linear, addmm and
+(W x^T)^T are within noise at 4 rows). First audio of requests arriving together waits for the Thinker's
+prefills, one call per prompt (43-64 ms each for 54 positions). Code2Wav batches split: a stream waiting for its
+frame is away, so the first frame of a Talker batch to arrive is decoded alone (about a third of the calls).
 """
 from __future__ import annotations
 
@@ -48,26 +59,27 @@ TEXTS = ["Tell me about the sea.", "Name three colours.", "What is a good breakf
 REPLY = [TokenId(i) for i in [151644, 77091, 198] * 8]  # --speech-only: the text the Talker speaks (no tokens/s)
 
 
-def one(executor: LocalExecutor, text: str, seed: int, t0: float, out: list, index: int) -> None:
-    """Run one request; out[index] = (seconds from t0 to its first audio chunk (--speech-only: frame request),
-    codec frames, Thinker tokens)."""
+def one(executor: LocalExecutor, text: str, seed: int, t0: tuple[float, float], out: list, index: int) -> None:
+    """Run one request; out[index] = (seconds from t0 = (wall, process CPU) to its first audio chunk
+    (--speech-only: frame request), codec frames, Thinker tokens, process CPU seconds from t0 to that chunk)."""
     speech_only = "codec_codes" not in executor.graph.outputs
     inputs = {"prompt": PromptTokens(torch.tensor(PROMPT)), "tokens": REPLY} if speech_only else {"text": text}
     run = executor.start(inputs, seed=seed)
-    first = None
+    first = first_cpu = None
     for event in run.events():
         if first is None and event.name in ("audio", "requests"):
-            first = time.perf_counter() - t0
+            first, first_cpu = time.perf_counter() - t0[0], time.process_time() - t0[1]
     outputs = run.result().outputs
     frames = outputs["codes" if speech_only else "codec_codes"].frames
-    out[index] = (first, len(frames), len(REPLY) if speech_only else len(outputs["thinker_token_ids"].ids))
+    out[index] = (first, len(frames), len(REPLY) if speech_only else len(outputs["thinker_token_ids"].ids), first_cpu)
 
 
 def concurrent(executor: LocalExecutor, requests: list[tuple[str, int]]) -> tuple[float, float, list[tuple]]:
-    """All requests at once: (wall seconds, CPU seconds, per request (first audio s, frames, tokens))."""
+    """All requests at once: (wall seconds, CPU seconds, per request (first audio s, frames, tokens, first audio
+    CPU s))."""
     out: list = [None] * len(requests)
     t0, c0 = time.perf_counter(), time.process_time()
-    threads = [threading.Thread(target=one, args=(executor, text, seed, t0, out, i))
+    threads = [threading.Thread(target=one, args=(executor, text, seed, (t0, c0), out, i))
                for i, (text, seed) in enumerate(requests)]
     for t in threads:
         t.start()
@@ -80,7 +92,7 @@ def sequential(executor: LocalExecutor, requests: list[tuple[str, int]]) -> tupl
     out: list = [None] * len(requests)
     t0, c0 = time.perf_counter(), time.process_time()
     for i, (text, seed) in enumerate(requests):
-        one(executor, text, seed, time.perf_counter(), out, i)
+        one(executor, text, seed, (time.perf_counter(), time.process_time()), out, i)
     return time.perf_counter() - t0, time.process_time() - c0, out
 
 
@@ -112,24 +124,26 @@ def main() -> None:
     executor.load()
     sequential(executor, [(TEXTS[0], 0)])  # warm-up
     _, _, alone = sequential(executor, [(TEXTS[i], i) for i in range(3)])
-    first_alone = statistics.median(f for f, _, _ in alone)
+    first_alone, first_alone_cpu = (statistics.median(r[k] for r in alone) for k in (0, 3))
     what = "talker <-> code_predictor alone" if args.speech_only else "qwen3_omni (text in)"
     print(f"{what}, small checkpoint, {args.device}, 1 core, max_new_tokens {args.tokens}, max_frames {args.frames}; "
-          f"first audio alone {first_alone * 1e3:.0f} ms")
+          f"first audio alone {first_alone * 1e3:.0f} ms ({first_alone_cpu * 1e3:.0f} ms of CPU)")
     for n in args.n:
         requests = [(TEXTS[i % len(TEXTS)], 100 + i) for i in range(n)]
         for _ in range(args.repeats):
             seq_wall, seq_cpu, seq = sequential(executor, requests)
             con_wall, con_cpu, con = concurrent(executor, requests)
             rate = lambda rows, seconds, k: sum(r[k] for r in rows) / seconds  # noqa: E731
-            firsts = sorted(f for f, _, _ in con)
-            p95 = firsts[min(len(firsts) - 1, int(round(0.95 * (len(firsts) - 1))))]
+            firsts, firsts_cpu = (sorted(r[k] for r in con) for k in (0, 3))
+            p95 = lambda xs: xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]  # noqa: E731
             tokens = "" if args.speech_only else (f" | tokens/s {rate(con, con_wall, 2):6.1f} vs "
                                                   f"{rate(seq, seq_wall, 2):6.1f}")
             print(f"  N={n:2d}: frames/s concurrent {rate(con, con_wall, 1):6.1f}, sequential "
                   f"{rate(seq, seq_wall, 1):6.1f}, ratio {rate(con, con_wall, 1) / rate(seq, seq_wall, 1):5.2f}x "
                   f"(per CPU second {rate(con, con_cpu, 1) / rate(seq, seq_cpu, 1):5.2f}x){tokens} | first audio "
-                  f"median {statistics.median(firsts) / first_alone:5.2f}x, p95 {p95 / first_alone:5.2f}x of alone")
+                  f"median {statistics.median(firsts) / first_alone:5.2f}x, p95 {p95(firsts) / first_alone:5.2f}x of "
+                  f"alone; in CPU time median {statistics.median(firsts_cpu) / first_alone_cpu:5.2f}x, p95 "
+                  f"{p95(firsts_cpu) / first_alone_cpu:5.2f}x")
 
 
 if __name__ == "__main__":

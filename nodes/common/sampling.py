@@ -123,8 +123,24 @@ def _candidates(x: torch.Tensor, ks: list[int], nucleus: list[bool]) -> dict[int
 
 def sample_among_top_k(logits: torch.Tensor, params: SamplingParams,
                        generator: torch.Generator | list[torch.Generator | None] | None = None) -> torch.Tensor:
-    """logits [B, V] -> ids [B]: every row with `params` and no repetition penalty (`sample_rows`); `generator`
-    may be a list, one per row, so rows of seeded runs computed together draw as each would alone."""
-    B = logits.shape[0]
+    """logits [B, V] -> ids [B]: every row with `params` and no repetition penalty, as `sample_rows` draws them,
+    with the filter and the draw batched (a row's draw is torch.multinomial's own: argmax(p / q), q ~ Exp(1)
+    from its generator); `generator` may be a list, one per row, so rows of seeded runs computed together draw
+    as each would alone."""
+    B, V = logits.shape
+    if params.greedy:
+        return logits.argmax(dim=-1)
     generators = generator if isinstance(generator, list) else [generator] * B
-    return sample_rows(logits, [params] * B, generators, [None] * B)
+    x, ids = logits.float() / params.temperature, None  # [B, V]
+    if 0 < params.top_k < V:
+        x, ids = x.topk(params.top_k, dim=-1)  # [B, K], best first
+    elif params.top_p < 1.0:
+        x, ids = x.sort(dim=-1, descending=True)
+    if params.top_p < 1.0:
+        x = x.masked_fill(outside_nucleus(x, params.top_p), float("-inf"))
+    probs = x.softmax(-1)
+    q = torch.empty_like(probs)
+    for b, g in enumerate(generators):
+        q[b].exponential_(generator=g)
+    pick = (probs / q).argmax(-1, keepdim=True)  # [B, 1]
+    return pick[:, 0] if ids is None else ids.gather(-1, pick)[:, 0]

@@ -65,6 +65,20 @@ def test_rows_with_their_own_generators_draw_as_each_alone():
         assert batched == [int(sample_among_top_k(logits[b:b + 1], params, alone[b])) for b in range(3)]
 
 
+
+@pytest.mark.parametrize("params", [SamplingParams(temperature=0.9, top_k=50, top_p=0.8), SamplingParams(top_k=7),
+                                    SamplingParams(temperature=1.1, top_p=0.6), SamplingParams(temperature=0.8)])
+def test_the_batched_draw_among_the_top_k_is_torch_multinomials_draw(params):
+    """sample_among_top_k's one batched draw (argmax(p / q), q ~ Exp(1) per row) picks what sample_rows'
+    per-row torch.multinomial picks, and leaves each generator where multinomial leaves it."""
+    torch.manual_seed(2)
+    logits = torch.randn(5, 700) * 3
+    batched, reference = [make_generator(s) for s in range(5)], [make_generator(s) for s in range(5)]
+    for _ in range(25):
+        assert (sample_among_top_k(logits, params, batched).tolist()
+                == sample_rows(logits, [params] * 5, reference, [None] * 5).tolist())
+    assert all(torch.equal(a.get_state(), b.get_state()) for a, b in zip(batched, reference))
+
 MIXED = [SamplingParams(greedy=True), SamplingParams(temperature=0.7, top_k=20, top_p=0.8),
          SamplingParams(temperature=1.3), SamplingParams(top_p=0.5), SamplingParams(top_k=3, repetition_penalty=1.5),
          SamplingParams(temperature=0.9, top_k=60, top_p=0.95)]
