@@ -18,7 +18,7 @@ from torch import nn
 from .attention import Attention, decode_attention
 from .decoder_args import DecoderArgs
 from .kv_cache import KVCache, Rows
-from .linear import for_device
+from .linear import for_decode_rows, for_device
 from .moe import MoE, SwiGLU
 from .rmsnorm import RMSNorm
 from .rope import apply_rope, inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
@@ -93,7 +93,7 @@ class Decoder(nn.Module):
         rot = rot[0] if rot.shape[0] == 1 else rot  # one rotation for all rows: a plain matrix product
         last = len(self.layers) - 1
         for i, (layer, (wqkv, bias, w_qk, wo, w_gate_up, w_down)) in enumerate(zip(self.layers, fused)):
-            qkv = (x @ wqkv) * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)  # [B, (H + 2K) D]
+            qkv = wqkv(x) * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)  # [B, (H + 2K) D]
             if bias is not None:
                 qkv = qkv + bias
             qk = qkv[:, :(H + K) * D].view(B, H + K, D)
@@ -101,14 +101,14 @@ class Decoder(nn.Module):
                 qk = F.rms_norm(qk, (D,), None, eps) * w_qk
             qk = qk @ rot  # [B, H+K, D]
             keys, values = cache.write(i, rows, qk[:, H:, None], qkv[:, (H + K) * D:].view(B, K, 1, D))
-            x = x + decode_attention(qk[:, :H], keys, values, rows.mask) @ wo
+            x = x + wo(decode_attention(qk[:, :H], keys, values, rows.mask))
             if cache_only and i == last:
                 break
             if w_gate_up is None:
                 x = x + layer.mlp(layer.mlp_norm(x))
             else:
-                gate, up = ((x @ w_gate_up) * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)).chunk(2, -1)
-                x = x + (F.silu(gate) * up) @ w_down
+                gate, up = (w_gate_up(x) * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)).chunk(2, -1)
+                x = x + w_down(F.silu(gate) * up)
             if after_layer is not None:
                 x = after_layer(i, x)
         cache.commit(rows)
@@ -136,10 +136,12 @@ class Decoder(nn.Module):
             attn, dense = layer.attn, isinstance(layer.mlp, SwiGLU)
             w_qk = None if attn.q_norm is None else torch.cat([attn.q_norm.weight.expand(a.n_heads, -1),
                                                                attn.k_norm.weight.expand(a.n_kv_heads, -1)])
-            fused.append((for_device(fold(layer.attn_norm.weight, attn.wqkv.weight)), attn.wqkv.bias, w_qk,
-                          attn.wo.weight,
-                          for_device(fold(layer.mlp_norm.weight, layer.mlp.w_gate_up.weight)) if dense else None,
-                          layer.mlp.w_down.weight if dense else None))
+            fused.append((for_decode_rows(fold(layer.attn_norm.weight, attn.wqkv.weight)), attn.wqkv.bias, w_qk,
+                          for_decode_rows(attn.wo.weight),
+                          for_decode_rows(fold(layer.mlp_norm.weight, layer.mlp.w_gate_up.weight)) if dense else None,
+                          for_decode_rows(layer.mlp.w_down.weight) if dense else None))
+            if not dense:
+                layer.mlp.prepare()
         self._fused = fused, torch.eye(a.head_dim, dtype=w.dtype, device=w.device)
 
     def _fusion(self):

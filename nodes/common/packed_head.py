@@ -19,15 +19,17 @@ PACK_ROWS = 16  # the batch size oneDNN packs the weight for (any row count work
 PAD_ROWS = 4  # fewer rows than this (but more than one) are padded to it
 
 
-class PackedHead:
-    def __init__(self, weight: torch.Tensor):
-        self.weight = weight  # [C, V] (linear.py layout)
-        self.packed: torch.Tensor | None = None
+def onednn_serves(weight: torch.Tensor) -> bool:
+    """Whether oneDNN multiplies by this matrix (CPU, float32, oneDNN in this torch)."""
+    return AVAILABLE and weight.device.type == "cpu" and weight.dtype == torch.float32
 
-    @property
-    def uses_onednn(self) -> bool:
-        w = self.weight
-        return AVAILABLE and w.device.type == "cpu" and w.dtype == torch.float32
+
+class PackedHead:
+    def __init__(self, weight: torch.Tensor, onednn: bool = True):
+        """weight [C, V] (linear.py layout); `onednn=False`: always `x @ weight`."""
+        self.weight = weight
+        self.packed: torch.Tensor | None = None
+        self.uses_onednn = onednn and onednn_serves(weight)
 
     def pack(self) -> None:
         """Make the packed copy now (the first batched call does it otherwise)."""

@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from omnigraph.nodes.common.attention import Attention, decode_attention, fuse_qkv
 from omnigraph.nodes.common.kv_cache import KVCache
 from omnigraph.nodes.common.linear import to_in_out
-from omnigraph.nodes.common.moe import MoE, SwiGLU, fuse_gate_up, stack_experts
+from omnigraph.nodes.common.moe import ALL_EXPERTS_MAX_TOKENS, MoE, SwiGLU, fuse_gate_up, stack_experts
+from omnigraph.nodes.common.packed_head import onednn_serves
 from omnigraph.nodes.common.rmsnorm import RMSNorm
 from omnigraph.nodes.common.rope import inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
 
@@ -133,6 +134,28 @@ def test_moe_grouped_and_single_token_paths_match_dense_reference(experts, top_k
             if moe.shared is not None:
                 got = got + torch.sigmoid(moe.shared_gate(flat)) * moe.shared(flat)
             torch.testing.assert_close(got, want[0, :n], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("experts,top_k,shared,fewest", [(16, 4, 0, 3), (8, 1, 24, 6)])
+def test_moe_few_token_steps_run_all_experts_packed_and_match_dense_reference(experts, top_k, shared, fewest,
+                                                                              monkeypatch):
+    torch.manual_seed(3)
+    moe = MoE(20, experts, top_k, 12, True, shared_hidden=shared)
+    for p in moe.parameters():
+        p.data.normal_(0, 0.5)
+    moe.prepare()
+    if not onednn_serves(moe.w_gate_up):
+        pytest.skip("this torch has no oneDNN: few tokens run the grouped path")
+    assert moe._all[2] == fewest  # the fewest tokens expected to use half the experts
+    ran = []
+    all_experts = moe._all_experts
+    monkeypatch.setattr(moe, "_all_experts", lambda *a: ran.append(a[0].shape[0]) or all_experts(*a))
+    x = torch.randn(ALL_EXPERTS_MAX_TOKENS + 1, 20)
+    want = dense_moe_reference(moe, x)
+    with torch.inference_mode():
+        for n in range(1, ALL_EXPERTS_MAX_TOKENS + 2):
+            torch.testing.assert_close(moe(x[:n]), want[:n], atol=1e-5, rtol=1e-5)
+    assert ran == list(range(fewest, ALL_EXPERTS_MAX_TOKENS + 1))
 
 
 @pytest.mark.parametrize("heads,kv_heads", [(8, 2), (4, 4), (6, 1)])
