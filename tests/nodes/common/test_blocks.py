@@ -160,6 +160,7 @@ def test_moe_few_token_steps_run_all_experts_packed_and_match_dense_reference(ex
 
 @pytest.mark.parametrize("heads,kv_heads", [(8, 2), (4, 4), (6, 1)])
 def test_decode_attention_of_ragged_rows_matches_sdpa(heads, kv_heads):
+    """decode_attention takes q already times D**-0.5 (the decoder folds the scale into a weight)."""
     g = torch.Generator().manual_seed(heads)
     B, L, D = 5, 11, 16
     q = torch.randn(B, heads, D, generator=g)
@@ -168,7 +169,8 @@ def test_decode_attention_of_ragged_rows_matches_sdpa(heads, kv_heads):
     mask = (torch.arange(L) < lengths[:, None])[:, None, None]  # [B, 1, 1, L]
     for m in (mask, None):
         want = F.scaled_dot_product_attention(q[:, :, None], keys, values, attn_mask=m, enable_gqa=True)
-        torch.testing.assert_close(decode_attention(q, keys, values, m), want.reshape(B, -1), atol=1e-6, rtol=1e-5)
+        got = decode_attention(q * D ** -0.5, keys, values, m)
+        torch.testing.assert_close(got, want.reshape(B, -1), atol=1e-6, rtol=1e-5)
 
 
 def test_swiglu_is_down_of_silu_gate_times_up():

@@ -74,7 +74,7 @@ def test_decode_batches_multiply_by_packed_copies_and_match_each_row_alone(monke
     monkeypatch.setattr(linear_module, "MIN_ELEMENTS", 0)  # pack even this small model's layer matrices
     model = small_decoder()
     model.prepare()
-    fused, _ = model._fusion()
+    fused = model._fusion()[0]
     assert all(m.uses_onednn == onednn_serves(m.weight) for layer in fused for m in (layer[0], layer[3]))
     C, steps = model.decoder_args.dim, 3
     for B in (2, 3, 5):  # 2 and 3 rows are padded to 4
