@@ -4,8 +4,10 @@ interleaved MRoPE), and batched `prefill` / `decode` over a KVCache that holds m
 
 Shapes: B rows (sequences), T tokens this call, C width, H query heads, K key/value heads, D head_dim.
 `decode` runs one token per row with few tensor ops (per step it runs once per layer, so per-op overhead
-counts): RMSNorm weights folded into the next matrix (rmsnorm(x) @ W == rsqrt(mean(x^2) + eps) * (x @ (w * W))),
-q/k norms as one call, RoPE as one [D, D] product per row.
+counts): RMSNorm weights folded into the next matrix (rmsnorm(x) @ W == rsqrt(sum(x^2) + C * eps) *
+(x @ (sqrt(C) * w * W))), q/k norms as one scale over all heads, the attention scale inside the q norm weight,
+RoPE as one [D, D] product per row; decode batches on CPU multiply by oneDNN-packed copies (linear.py
+`for_decode_rows`).
 """
 from __future__ import annotations
 

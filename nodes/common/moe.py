@@ -74,12 +74,15 @@ class MoE(nn.Module):
 
     def route(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [N, C] -> weights [N, k] (x's dtype), expert ids [N, k]."""
-        logits = self.router(x).float()
+        logits = torch.mm(x, self.router.weight)  # (no module call, nor casts that change nothing: per decode layer)
+        if logits.dtype != torch.float32:
+            logits = logits.float()
         if self.norm_topk_prob:  # the top k of the softmax, renormalised: the softmax of the top k logits
             top, experts = logits.topk(self.top_k, dim=-1)
-            return top.softmax(-1).to(x.dtype), experts
-        weights, experts = logits.softmax(-1).topk(self.top_k, dim=-1)
-        return weights.to(x.dtype), experts
+            weights = top.softmax(-1)
+        else:
+            weights, experts = logits.softmax(-1).topk(self.top_k, dim=-1)
+        return (weights if weights.dtype == x.dtype else weights.to(x.dtype)), experts
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [..., C] -> [..., C]"""
@@ -148,8 +151,8 @@ class MoE(nn.Module):
         runs once per layer and token): the k gate/up rows, one activation over them, then the routing-weighted
         sum of the down products accumulated in place."""
         views = self._expert_views()
-        ids, scale = experts[0].tolist(), weights[0].tolist()
-        gate, up = torch.cat([x @ views[e][0] for e in ids]).chunk(2, dim=-1)  # [k, I] each
+        ids, scale = experts.tolist()[0], weights.tolist()[0]
+        gate, up = torch.cat([torch.mm(x, views[e][0]) for e in ids]).chunk(2, dim=-1)  # [k, I] each
         h = (F.silu(gate) * up).split(1)  # k x [1, I]
         out = torch.mm(h[0], views[ids[0]][1]).mul_(scale[0])
         for j in range(1, len(ids)):
