@@ -4,8 +4,8 @@ interleaved MRoPE), and batched `prefill` / `decode` over a KVCache that holds m
 
 Shapes: B rows (sequences), T tokens this call, C width, H query heads, K key/value heads, D head_dim.
 `decode` runs one token per row with few tensor ops (per step it runs once per layer, so per-op overhead
-counts): RMSNorm weights folded into the next matrix (rmsnorm(x) @ W == rsqrt(sum(x^2) + C * eps) *
-(x @ (sqrt(C) * w * W))), q/k norms as one scale over all heads, the attention scale inside the q norm weight,
+counts): RMSNorm weights folded into the next matrix (rmsnorm(x) @ W == (x @ (sqrt(C) * w * W)) /
+sqrt(sum(x^2) + C * eps)), q/k norms as one scale over all heads, the attention scale inside the q norm weight,
 RoPE as one [D, D] product per row; decode batches on CPU multiply by oneDNN-packed copies (linear.py
 `for_decode_rows`).
 """
@@ -91,25 +91,25 @@ class Decoder(nn.Module):
         a = self.decoder_args
         H, K, D = a.n_heads, a.n_kv_heads, a.head_dim
         B = x.shape[0]
-        fused, _, width_eps, head_eps = self._fusion()
+        fused, _, width_eps, head_eps = self._fusion()  # eps: sqrt(n * eps) for widths C and D
         rot = rot[0] if rot.shape[0] == 1 else rot  # one rotation for all rows: a plain matrix product
         last = len(self.layers) - 1
         for i, (layer, (wqkv, bias, w_qk, wo, mlp_norm, w_gate_up, w_down)) in enumerate(zip(self.layers, fused)):
-            qkv = wqkv(x).mul_(_norm_scale(x, width_eps))  # [B, (H + 2K) D]
+            qkv = wqkv(x).div_(_norm_root(x, width_eps))  # [B, (H + 2K) D]
             if bias is not None:
                 qkv = qkv + bias
             qk = qkv[:, :(H + K) * D].view(B, H + K, D)
             if w_qk is not None:
-                qk = (qk * w_qk).mul_(_norm_scale(qk, head_eps))
+                qk = (qk * w_qk).div_(_norm_root(qk, head_eps))
             qk = qk @ rot  # [B, H+K, D]
             keys, values = cache.write(i, rows, qk[:, H:, None], qkv[:, (H + K) * D:].view(B, K, 1, D))
             x = x + wo(decode_attention(qk[:, :H], keys, values, rows.mask))
             if cache_only and i == last:
                 break
             if w_gate_up is None:
-                x = x + layer.mlp((x * mlp_norm).mul_(_norm_scale(x, width_eps)))
+                x = x + layer.mlp((x * mlp_norm).div_(_norm_root(x, width_eps)))
             else:
-                gate, up = w_gate_up(x).mul_(_norm_scale(x, width_eps)).chunk(2, -1)
+                gate, up = w_gate_up(x).div_(_norm_root(x, width_eps)).chunk(2, -1)
                 x = x + w_down(F.silu(gate) * up)
             if after_layer is not None:
                 x = after_layer(i, x)
@@ -128,7 +128,7 @@ class Decoder(nn.Module):
     def prepare(self) -> None:
         """Once the weights are loaded: every layer matrix in its device's layout (linear.py `for_device`, and
         `for_decode_rows` for decode batches), and the derived tensors of `decode`. RMSNorm as
-        rsqrt(sum(x^2) + n * eps) * (x @ (sqrt(n) * w * W)), the same maths (`_norm_scale`), with the norm
+        (x @ (sqrt(n) * w * W)) / sqrt(sum(x^2) + n * eps), the same maths (`_norm_root`), with the norm
         weight folded into the matrix that reads it (per layer wqkv; the MLP's gate/up in dense layers, the MLP
         norm weight times sqrt(C) in MoE layers); the q and k norm weights stacked [H + K, D] times sqrt(D);
         the attention scale D**-0.5 folded into the q norm weight (or without q/k norms, into wqkv's q
@@ -157,7 +157,7 @@ class Decoder(nn.Module):
                           for_decode_rows(layer.mlp.w_down.weight) if dense else None))
             if not dense:
                 layer.mlp.prepare()
-        eps = [torch.tensor(n * a.rms_eps, device=w.device) for n in (C, D)]
+        eps = [torch.tensor(n * a.rms_eps, device=w.device).sqrt() for n in (C, D)]
         self._fused = fused, torch.eye(D, dtype=w.dtype, device=w.device), *eps
 
     def _fusion(self):
@@ -172,7 +172,7 @@ def fold(norm: torch.Tensor, w: torch.Tensor, gain: float | torch.Tensor = 1.0) 
     return (norm.float()[:, None] * w.float() * gain).to(w.dtype)
 
 
-def _norm_scale(x: torch.Tensor, n_eps: torch.Tensor) -> torch.Tensor:
-    """x [..., n] -> rsqrt(sum(x^2) + n * eps) [..., 1]: RMSNorm's rsqrt(mean(x^2) + eps) / sqrt(n), in four
-    tensor ops (a mean costs more than a sum, and a Python number's addition more than a tensor's)."""
-    return (x * x).sum(-1, keepdim=True).add_(n_eps).rsqrt_()
+def _norm_root(x: torch.Tensor, root_n_eps: torch.Tensor) -> torch.Tensor:
+    """x [..., n], sqrt(n * eps) -> sqrt(sum(x^2) + n * eps) [..., 1]: sqrt(n) / RMSNorm's scale
+    rsqrt(mean(x^2) + eps), in two tensor ops (a mean, or adding a Python number, costs more than one op)."""
+    return torch.hypot(torch.linalg.vector_norm(x, dim=-1, keepdim=True), root_n_eps)

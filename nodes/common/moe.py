@@ -86,7 +86,7 @@ class MoE(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [..., C] -> [..., C]"""
-        flat = x.reshape(-1, x.shape[-1])  # [N, C]
+        flat = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])  # [N, C]
         weights, experts = self.route(flat)
         N = flat.shape[0]
         if flat.device.type == "cpu":  # a host sync costs nothing here
@@ -102,7 +102,7 @@ class MoE(nn.Module):
             out = self._grouped(flat, weights, experts)
         if self.shared is not None:
             out = out + torch.sigmoid(self.shared_gate(flat)) * self.shared(flat)
-        return out.view_as(x)
+        return out if flat is x else out.view_as(x)
 
     def prepare(self) -> None:
         """Once the weights are in their final place: the packed all-experts products of few-token steps on CPU
