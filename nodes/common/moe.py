@@ -14,8 +14,8 @@ Few tokens on CPU (2 to `ALL_EXPERTS_MAX_TOKENS`) once they are expected to use 
 (1 - (1 - k/E)^N >= 1/2; the small checkpoint: from 3 tokens): every expert runs as two products by oneDNN-packed
 matrices over all of them, the routing weights (0 for an expert a token did not choose) scaling the activations,
 in a fixed dozen tensor ops (`_all_experts`; at 8 tokens the small checkpoint's MoE layer: MKL per expert ~1.65
-ms, packed over all ~0.8 ms, measured on one core). Only for float32 stacks up to `ALL_EXPERTS_MAX_ELEMENTS` (the
-packed copy doubles their memory).
+ms, packed over all ~0.8 ms, measured on one core). Where linear.py `all_experts_for_decode_rows` packs them
+(float32 CPU, small stacks).
 """
 from __future__ import annotations
 
@@ -26,12 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .linear import Linear, to_in_out
-from .packed_head import PackedHead, onednn_serves
+from .linear import Linear, all_experts_for_decode_rows, to_in_out
 
 GATHER_MAX_TOKENS = 64  # off the CPU, up to this many tokens run as gathered expert weights and one bmm
 ALL_EXPERTS_MAX_TOKENS = 16  # more tokens run `_grouped`
-ALL_EXPERTS_MAX_ELEMENTS = 2**24  # per stack (64 MiB in float32): larger expert stacks are not copied
 
 
 class SwiGLU(nn.Module):
@@ -107,14 +105,10 @@ class MoE(nn.Module):
     def prepare(self) -> None:
         """Once the weights are in their final place: the packed all-experts products of few-token steps on CPU
         (the module docstring), or none."""
-        gate_up, down = self.w_gate_up.detach(), self.w_down.detach()
+        products = all_experts_for_decode_rows(self.w_gate_up.detach(), self.w_down.detach())
         self._all = None
-        if onednn_serves(gate_up) and gate_up.numel() <= ALL_EXPERTS_MAX_ELEMENTS and self.top_k < self.n_experts:
-            E, C = self.n_experts, gate_up.shape[1]
-            products = PackedHead(gate_up.permute(1, 0, 2).reshape(C, -1)), PackedHead(down.reshape(-1, C))
-            for product in products:
-                product.pack()
-            fewest = math.ceil(math.log(0.5) / math.log(1 - self.top_k / E))  # expected to use half the experts
+        if products is not None and self.top_k < self.n_experts:
+            fewest = math.ceil(math.log(0.5) / math.log(1 - self.top_k / self.n_experts))  # expected to use half
             self._all = (*products, max(2, fewest))
 
     def _all_experts(self, x: torch.Tensor, weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
