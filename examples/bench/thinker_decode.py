@@ -12,7 +12,7 @@ experts, one embedding row, the whole lm_head) plus the KV cache; bound tokens/s
 bandwidth / those bytes. Target: omnigraph >= 85% of the bound.
 
 --batch N (N > 1) also times one decode step of N sequences at once (ragged lengths, as the batching engine
-runs them; layers and lm_head), against N single-row steps.
+runs them; layers and lm_head), against a single-row step (the two alternate).
 
 On CPU every time is the process's CPU time (the bandwidth too), so time the process waits for a core does
 not count. On a CPU shared with other work, pass --threads 1: one core already saturates the memory bandwidth at batch 1,
@@ -129,28 +129,31 @@ def run_hf(model, ids: torch.Tensor, new_tokens: int) -> tuple[list[int], float]
 
 
 @torch.inference_mode()
-def batch_step_ms(model, ids: torch.Tensor, batch: int, steps: int = 20) -> float:
-    """Median time of one decode step (layers and lm_head) of `batch` sequences whose prompts are ids plus 0, 3,
-    6, ... more tokens (so their lengths differ, as in the engine), in ms."""
+def step_ms(model, ids: torch.Tensor, batches: tuple[int, ...], steps: int = 20) -> list[float]:
+    """Median time of one decode step (layers and lm_head) at each batch size, in ms: sequence b's prompt is ids
+    plus 3b more tokens (so the lengths differ, as in the engine), and the batch sizes take turns step by step (a
+    machine whose load changes then biases none of them)."""
     device = str(ids.device)
-    cache = model.new_cache()
-    slots = [cache.add(ids.numel() + 3 * batch + 2 * steps) for _ in range(batch)]
-    for b, slot in enumerate(slots):
-        prompt = ids.repeat(2 + 3 * b // ids.numel())[:ids.numel() + 3 * b]
-        positions = torch.arange(prompt.numel(), device=ids.device).float().expand(3, 1, -1)
-        model.hidden(model.embed_tokens(prompt)[None], positions, cache, rows=cache.rows([slot], prompt.numel()))
-    tokens = ids[:1].expand(batch).contiguous()
-    times = []
+    runs = []
+    for batch in batches:
+        cache = model.new_cache()
+        slots = [cache.add(ids.numel() + 3 * batch + steps + 3) for _ in range(batch)]
+        for b, slot in enumerate(slots):
+            prompt = ids.repeat(2 + 3 * b // ids.numel())[:ids.numel() + 3 * b]
+            positions = torch.arange(prompt.numel(), device=ids.device).float().expand(3, 1, -1)
+            model.hidden(model.embed_tokens(prompt)[None], positions, cache, rows=cache.rows([slot], prompt.numel()))
+        runs.append((cache, slots, ids[:1].expand(batch).contiguous(), []))
     for step in range(steps + 3):  # 3 warm-up steps
-        rows = cache.rows(slots, 1)
-        positions = torch.tensor(rows.starts, dtype=torch.float32, device=ids.device)
-        sync(device)
-        t0 = clock(device)
-        model.decode_step(tokens, positions, cache, rows)
-        sync(device)
-        if step >= 3:
-            times.append(clock(device) - t0)
-    return 1e3 * sorted(times)[len(times) // 2]
+        for cache, slots, tokens, times in runs:
+            rows = cache.rows(slots, 1)
+            positions = torch.tensor(rows.starts, dtype=torch.float32, device=ids.device)
+            sync(device)
+            t0 = clock(device)
+            model.decode_step(tokens, positions, cache, rows)
+            sync(device)
+            if step >= 3:
+                times.append(clock(device) - t0)
+    return [1e3 * sorted(times)[len(times) // 2] for *_, times in runs]
 
 
 def add_common_args(p: argparse.ArgumentParser) -> None:
@@ -207,7 +210,7 @@ def main() -> None:
     print(f"omnigraph / bound = {ours_tps / bound_tps:.1%} (target >= 85%); omnigraph / transformers = "
           f"{ours_tps / hf_tps:.2f}x; greedy tokens identical: {same}")
     if args.batch > 1:
-        one, many = batch_step_ms(ours, ids, 1), batch_step_ms(ours, ids, args.batch)
+        one, many = step_ms(ours, ids, (1, args.batch))
         print(f"decode step: batch 1 {one:.1f} ms, batch {args.batch} {many:.1f} ms ({many / one:.2f}x one row; "
               f"{args.batch * one / many:.2f}x the tokens/s of single rows)")
 
