@@ -9,8 +9,9 @@ Off the CPU, and for weights (or expert stacks) under `MIN_ELEMENTS`, the layout
 Decode batches of 2-16 rows on CPU multiply a layer's matrices of at least `MIN_ELEMENTS` by a oneDNN-packed
 copy (`for_decode_rows`, packed_head.py): MKL packs such a matrix on every few-row call (measured on one core,
 the small Thinker's wqkv at 8 rows: 477 us with MKL, 310 us packed); one row keeps `x @ weight`. Expert stacks
-up to `ALL_EXPERTS_MAX_ELEMENTS` also get packed products over all their experts (`all_experts_for_decode_rows`,
-for moe.py's few-token path); larger stacks (the released model's) are not copied.
+also get packed products over all their experts (`all_experts_for_decode_rows`, for moe.py's few-token path).
+A packed copy doubles a matrix's memory, so matrices and stacks over `PACKED_MAX_ELEMENTS` (a 7B dense model's MLP,
+the released model's expert stacks) are not copied.
 """
 from __future__ import annotations
 
@@ -39,16 +40,16 @@ def for_device(weight: torch.Tensor) -> torch.Tensor:
     return weight.transpose(-1, -2).contiguous().transpose(-1, -2)
 
 
-ALL_EXPERTS_MAX_ELEMENTS = 2**24  # per expert stack (64 MiB in float32)
+PACKED_MAX_ELEMENTS = 2**24  # per matrix or expert stack (64 MiB in float32)
 
 
 def all_experts_for_decode_rows(gate_up: torch.Tensor,
                                 down: torch.Tensor) -> tuple[PackedHead, PackedHead] | None:
     """Expert stacks gate_up [E, C, 2I], down [E, I, C] -> packed products by every expert at once, x [N, C] @
     [C, E * 2I] and h [N, E * I] @ [E * I, C] (expert e's columns / rows at e * 2I / e * I), for several rows on
-    CPU in float32; None where they would not be packed (elsewhere, or stacks over ALL_EXPERTS_MAX_ELEMENTS).
+    CPU in float32; None where they would not be packed (elsewhere, or stacks over PACKED_MAX_ELEMENTS).
     They hold a [C, E * 2I] copy of gate_up and the packed copies of both (never used for one row)."""
-    if not onednn_serves(gate_up) or gate_up.numel() > ALL_EXPERTS_MAX_ELEMENTS:
+    if not onednn_serves(gate_up) or gate_up.numel() > PACKED_MAX_ELEMENTS:
         return None
     C = gate_up.shape[1]
     products = PackedHead(gate_up.permute(1, 0, 2).reshape(C, -1)), PackedHead(down.reshape(-1, C))
@@ -60,7 +61,7 @@ def all_experts_for_decode_rows(gate_up: torch.Tensor,
 def for_decode_rows(weight: torch.Tensor) -> PackedHead:
     """A layer matrix [in, out] as decode steps multiply it: `for_device`'s layout for one row, and a packed copy
     for several rows where that is faster (the module docstring), made now."""
-    product = PackedHead(for_device(weight), onednn=weight.numel() >= MIN_ELEMENTS)
+    product = PackedHead(for_device(weight), onednn=MIN_ELEMENTS <= weight.numel() <= PACKED_MAX_ELEMENTS)
     product.pack()
     return product
 
