@@ -29,6 +29,14 @@ def decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
     return (scores.softmax(-1) @ values).view(B, H * D)
 
 
+def last_positions(x: torch.Tensor, rows: Rows | None) -> torch.Tensor:
+    """x [B, T, ...] -> each row's last new position [B, 1, ...] (its own count's, with right-padded rows)."""
+    if rows is None or rows.counts is None:
+        return x[:, -1:]
+    last = torch.tensor(rows.counts, device=x.device) - 1
+    return x[torch.arange(len(last), device=x.device), last][:, None]
+
+
 QUERY_BLOCK = 64  # CPU prefill: queries per SDPA call while the causal triangle is most of the scores
 
 
@@ -80,19 +88,20 @@ class Attention(nn.Module):
         self.q_norm = RMSNorm(head_dim, eps) if qk_norm else None
         self.k_norm = RMSNorm(head_dim, eps) if qk_norm else None
 
-    def _qkv(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, last_only: bool = False):
+    def _qkv(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, last_only: bool = False,
+             rows: Rows | None = None):
         """x [B, T, C] -> q [B, H, T, D], k, v [B, K, T, D] with norms and rotary applied (as transposed views).
-        `last_only`: q of the last position only ([B, H, 1, D]; its product reads only the q columns)."""
+        `last_only`: q of each row's last position only ([B, H, 1, D]; its product reads only the q columns)."""
         B, T, _ = x.shape
         H, K, D = self.n_heads, self.n_kv_heads, self.head_dim
         cos, sin = cos.unsqueeze(-2), sin.unsqueeze(-2)  # [B, T, 1, D]: the same angles for every head
         if last_only:
             w, bias = self.wqkv.weight, self.wqkv.bias
-            q, kv = x[:, -1:] @ w[:, :H * D], x @ w[:, H * D:]
+            q, kv = last_positions(x, rows) @ w[:, :H * D], x @ w[:, H * D:]
             if bias is not None:
                 q, kv = q + bias[:H * D], kv + bias[H * D:]
             k, v = kv.split([K * D, K * D], dim=-1)
-            q_cos, q_sin = cos[:, -1:], sin[:, -1:]
+            q_cos, q_sin = last_positions(cos, rows), last_positions(sin, rows)
         else:
             q, k, v = self.wqkv(x).split([H * D, K * D, K * D], dim=-1)
             q_cos, q_sin = cos, sin
@@ -108,13 +117,15 @@ class Attention(nn.Module):
         before them (no cache: a whole sequence). -> [B, T, C]; `last_only`: every position's keys and values
         go to the cache, the output is the last position's only ([B, 1, C])."""
         B, T, _ = x.shape
-        q, k, v = self._qkv(x, cos, sin, last_only)
+        q, k, v = self._qkv(x, cos, sin, last_only, rows)
         mask = None
         if cache is not None:
             k, v = cache.write(layer, rows, k, v)
             mask = rows.mask
-        if last_only:  # the last query sees every key
-            out = F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+        if last_only:  # the last query sees every key (of its own row, with right-padded rows)
+            visible = None if rows is None or rows.counts is None else (
+                torch.arange(T, device=x.device) < torch.tensor(rows.counts, device=x.device)[:, None])[:, None, None]
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=visible, enable_gqa=True)
         elif T > 1:
             out = causal_attention(q, k, v, mask)
         else:

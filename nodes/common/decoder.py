@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import Attention, decode_attention
+from .attention import Attention, decode_attention, last_positions
 from .decoder_args import DecoderArgs
 from .kv_cache import KVCache, Rows
 from .linear import for_decode_rows, for_device
@@ -40,9 +40,10 @@ class DecoderLayer(nn.Module):
 
     def forward(self, x, cos, sin, cache: KVCache | None = None, layer: int = 0, rows: Rows | None = None,
                 last_only: bool = False):
-        """x [B, T, C] -> [B, T, C]; `last_only`: the cache gets every position, the output is the last's [B, 1, C]."""
+        """x [B, T, C] -> [B, T, C]; `last_only`: the cache gets every position, the output is the last's [B, 1, C]
+        (each row's own last with right-padded rows)."""
         attended = self.attn(self.attn_norm(x), cos, sin, cache, layer, rows, last_only)
-        x = (x[:, -1:] if last_only else x) + attended
+        x = (last_positions(x, rows) if last_only else x) + attended
         return x + self.mlp(self.mlp_norm(x))
 
 
@@ -78,7 +79,9 @@ class Decoder(nn.Module):
     def prefill(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None = None,
                 rows: Rows | None = None, after_layer: AfterLayer | None = None,
                 last_only: bool = False) -> torch.Tensor:
-        """x [B, T, C] (B = 1 with a cache), cos/sin [B, T, D] -> final-normed hidden [B, T, C].
+        """x [B, T, C], cos/sin [B, T, D] -> final-normed hidden [B, T, C]. With a cache: B = 1, or prompts
+        starting together in empty slots, right-padded to T (kv_cache.py `rows` with counts; a padded position's
+        output is not meaningful).
         `last_only` (what a generation step needs): -> [B, 1, C] of the last position; the last layer still
         writes every position's keys and values, but its query, attention, MLP and the final norm run for the
         last position only (that saves nearly one of the small Thinker's eight layers, at 36 or 1000 positions)."""

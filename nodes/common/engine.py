@@ -4,7 +4,9 @@ scheduler thread, so a decode step reads the weights once for the whole batch.
 Sequences join and leave between decode steps. A newcomer's prompt is prefilled between decode steps of the
 others, `prefill_chunk` positions at a time, so a long prompt does not stall everyone. Newcomers that arrive
 together are prefilled in one step as long as their chunks fit in `prefill_chunk` positions (the first always
-runs), so their first tokens share one head and the decode batch fills at once, not one sequence per step.
+runs), so their first tokens share one head and the decode batch fills at once, not one sequence per step;
+whole prompts that start in the same step go in one right-padded model call (`prefill_many`) while the padded
+batch fits in `prefill_chunk` positions.
 Each sequence keeps its own sampling parameters, generator, stop ids and budget; a finished, cancelled
 (`cancelled` set) or abandoned (its consumer stopped reading) sequence frees its cache slot at once. At most
 `max_batch` sequences hold a slot; later ones wait for one. The thread starts with the first request and ends
@@ -14,7 +16,9 @@ finalizes (which aborts the process).
 
 The model is anything with `new_cache()`, `prefill(cache, rows, request, start, count) -> hidden [1, C]` (of
 the chunk's last position), `decode(cache, rows, tokens [B], requests) -> hidden [B, C]` and `head(hidden [N, C])
--> logits [N, V]` (see thinker/batch_model.py). Each step runs one head for all its sequences: the decode batch's
+-> logits [N, V]` (see thinker/batch_model.py); optionally `prefill_many(cache, rows, requests) -> hidden [B, C]`
+(whole prompts in empty slots, `rows` from `cache.rows(slots, counts)`; a model without it, or a batch it fails,
+prefills one by one). Each step runs one head for all its sequences: the decode batch's
 rows, then the sequences whose prompts were just prefilled (a wide vocabulary head costs about as much for a few
 rows as for one, so newcomers' first tokens ride on the others' step). The engine does scheduling, sampling,
 delivery and cancellation. Tokens reach a run once per step, in one device-to-host transfer for the whole batch.
@@ -38,6 +42,7 @@ from .kv_cache import KVCache, Rows
 from .sampling import SamplingParams, sample_rows
 
 PREFILL_CHUNK = 256  # prompt positions per prefill call between decode steps
+MAX_PADDING = 0.5  # the most of a padded prefill batch that may be padding (prompts starting together)
 CLOSE_WAIT = 10.0  # seconds `close` waits for the scheduler thread to end (one step and the cleanup)
 
 
@@ -182,7 +187,19 @@ class BatchingEngine:
                         self._finish(cache, r, e)
                 decoding.clear()
             budget = self.prefill_chunk  # prompt positions this step prefills, over all its newcomers
+            one_by_one = False  # a padded batch failed: this step's other newcomers go alone
             while prefilling and (budget == self.prefill_chunk or self._next_chunk(prefilling[0]) <= budget):
+                together = [] if one_by_one else self._whole_prompts(prefilling, budget)
+                if len(together) > 1:
+                    last = self._prefill_together(cache, together)
+                    one_by_one = last is None
+                    if last is not None:
+                        for _ in together:
+                            prefilling.popleft()
+                        budget -= len(together) * max(r.prompt_len for r in together)
+                        rows += together
+                        hidden.append(last)
+                        continue
                 r = prefilling[0]
                 budget -= self._next_chunk(r)
                 try:
@@ -204,6 +221,33 @@ class BatchingEngine:
     def _next_chunk(self, r: GenerationRequest) -> int:
         """Positions of r's next prefill chunk (chunks start at multiples of `prefill_chunk`, as alone)."""
         return min(self.prefill_chunk, r.prompt_len - r.prefilled)
+
+    def _whole_prompts(self, prefilling: deque[GenerationRequest], budget: int) -> list[GenerationRequest]:
+        """The newcomers at the front not prefilled yet whose whole prompts, right-padded to the longest, fit in
+        `budget` positions with at most MAX_PADDING of them padding."""
+        if not hasattr(self.model, "prefill_many"):
+            return []
+        together, longest, real = [], 0, 0
+        for r in prefilling:
+            longest, real = max(longest, r.prompt_len), real + r.prompt_len
+            padded = (len(together) + 1) * longest
+            if r.prefilled or padded > budget or padded - real > MAX_PADDING * padded:
+                break
+            together.append(r)
+        return together
+
+    def _prefill_together(self, cache: KVCache, rs: list[GenerationRequest]) -> torch.Tensor | None:
+        """Prefill the whole prompts of rs in one call; -> their last hidden states [B, C], or None if the
+        batch failed (each is then prefilled alone, so only a bad input's own run gets its error)."""
+        try:
+            last = self.model.prefill_many(cache, cache.rows([r.slot for r in rs], [r.prompt_len for r in rs]), rs)
+        except Exception:
+            return None
+        for r in rs:
+            r.prefilled = r.prompt_len
+            if r.params.repetition_penalty != 1.0 and not r.params.greedy:
+                r.history = TokenHistory(last.device, r.prompt_ids)
+        return last
 
     def _prefill_chunk(self, cache: KVCache, r: GenerationRequest) -> torch.Tensor | None:
         """Prefill the next chunk of r's prompt; -> the last position's hidden state [1, C] once the whole prompt

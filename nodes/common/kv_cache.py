@@ -8,6 +8,10 @@ and growth costs O(1) per position; a step that fits allocates nothing.
 A forward call first asks for `rows(slots, count)`: where its `count` new positions per slot go, which keys
 they may see (a mask when the slots' lengths differ) and how to read them; every layer then calls `write`,
 and `commit(rows)` advances the lengths once all layers ran. Shapes: B rows, T new positions, L keys read.
+Several empty slots may start their prompts in one call with a count each (`rows(slots, [n_0, n_1, ...])`): a
+right-padded [B, T = max n] batch; each slot's budget is checked and its length committed at its own count. The
+padded cells past a slot's count are written too, but lie past its length, where nothing is ever read (later
+writes overwrite them).
 
 With a `window` W (sliding-window attention, e.g. Code2Wav's), a slot keeps only what its next queries can see:
 position p lives in ring cell p % capacity, the capacity is W - 1 + the most positions one call writes (fixed,
@@ -39,6 +43,7 @@ class Rows:
     mask: torch.Tensor | None  # [B, 1, T, L] True = visible; None: causal from 0 (prefill) or all visible (decode)
     end: int  # L: the keys read (max(starts) + count; with a window, the capacity or the cells written so far)
     cells: torch.Tensor | None = None  # [B, T] ring cells of the new positions (with a window), else None
+    counts: list[int] | None = None  # each row's own count (prompts starting together, right-padded to T), else None
 
 
 class KVCache:
@@ -76,19 +81,28 @@ class KVCache:
         """Forget the slot's positions from `length` on (they are overwritten by the next writes)."""
         self.lengths[slot] = min(self.lengths[slot], length)
 
-    def rows(self, slots: list[int], count: int) -> Rows:
-        """Reserve `count` new positions in each slot and describe where they go (see the module docstring)."""
+    def rows(self, slots: list[int], count: int | list[int]) -> Rows:
+        """Reserve `count` new positions in each slot (or counts[b] in slot b, all slots empty) and describe where
+        they go (see the module docstring)."""
         starts = [self.lengths[s] for s in slots]
-        for s, start in zip(slots, starts):
-            if start + count > self.budgets[s]:
-                raise RuntimeError(f"KV cache overflow: slot {s} needs {start + count} positions, its budget is "
+        counts = count if isinstance(count, list) else [count] * len(slots)
+        for s, start, n in zip(slots, starts, counts):
+            if start + n > self.budgets[s]:
+                raise RuntimeError(f"KV cache overflow: slot {s} needs {start + n} positions, its budget is "
                                    f"{self.budgets[s]}")
         if self.window is not None:
+            if isinstance(count, list):
+                raise ValueError("prompts start together only in a cache without a window")
             return self._ring_rows(slots, starts, count)
-        end = max(starts) + count
+        end = max(starts) + max(counts)
         if end > self.capacity:
             live = max(self.budgets)
             self._allocate(len(self.budgets), min(live, max(end, 2 * self.capacity, INITIAL_CAPACITY)))
+        if isinstance(count, list):  # right-padded to T = max(counts): from 0, causal, no real query sees a pad
+            if any(starts):
+                raise ValueError("prompts start together only in empty slots")
+            index = torch.tensor(slots, device=self.device)
+            return Rows(slots, starts, end, index, None, index, None, end, counts=counts)
         consecutive = slots == list(range(slots[0], slots[0] + len(slots)))
         index = slice(slots[0], slots[0] + len(slots)) if consecutive else torch.tensor(slots, device=self.device)
         positions = slot_ids = mask = None
@@ -107,6 +121,10 @@ class KVCache:
         """Store k, v [B, K, T, D] at the rows' new positions; return the keys/values they see [B, K, L, D]."""
         if rows.cells is not None:
             return self._ring_write(layer, rows, k, v)
+        if rows.counts is not None:  # prompts starting together: the new keys are all they see
+            self.k[layer][rows.index, :, :rows.count] = k
+            self.v[layer][rows.index, :, :rows.count] = v
+            return k, v
         keys, values = self.k[layer], self.v[layer]
         if rows.positions is None:  # one row: its slot's [1, K, capacity, D] views, as few tensor ops as possible
             slot_k, slot_v = self._slot_views[layer][rows.slots[0]]
@@ -119,8 +137,8 @@ class KVCache:
         return keys[rows.index, :, :rows.end], values[rows.index, :, :rows.end]
 
     def commit(self, rows: Rows) -> None:
-        for s, start in zip(rows.slots, rows.starts):
-            self.lengths[s] = start + rows.count
+        for s, start, n in zip(rows.slots, rows.starts, rows.counts or [rows.count] * len(rows.slots)):
+            self.lengths[s] = start + n
 
     def reserve(self, count: int) -> None:
         """With a window: grow the ring now so that calls of up to `count` positions fit (`rows` grows it too,

@@ -1,5 +1,5 @@
 """The Qwen2.5-Omni Thinker as a model of the batching engine (nodes/common/engine.py): chunked prefill of one
-prompt, one decode step for many, the lm_head over a step's last hidden states; and, for the Talker, each
+prompt, whole prompts of several newcomers in one right-padded call, one decode step for many, the lm_head over a step's last hidden states; and, for the Talker, each
 prompt's final-normed hidden states and each decode step's hidden state plus input embedding.
 
 Shapes: S prompt tokens, T tokens of a chunk, C hidden, B sequences.
@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
+from ..common.attention import last_positions
 from ..common.engine import GenerationRequest
 from ..common.kv_cache import KVCache, Rows
 
@@ -40,6 +42,17 @@ class Qwen25BatchModel:
         x = self.model.hidden(p.embeds[:, start:end], p.positions[:, :, start:end], cache, rows)
         p.prompt_hidden.append(x[0])
         return x[:, -1]
+
+    def prefill_many(self, cache: KVCache, rows: Rows, requests: list[GenerationRequest]) -> torch.Tensor:
+        """Whole prompts of several requests in empty slots (`rows` with their counts), right-padded into one
+        call -> each one's last hidden state [B, C]; each keeps its own positions' hidden states."""
+        ps = [r.state for r in requests]
+        embeds = pad_sequence([p.embeds[0] for p in ps], batch_first=True)  # [B, T, C]
+        positions = pad_sequence([p.positions[:, 0].T for p in ps], batch_first=True).permute(2, 0, 1)  # [3, B, T]
+        x = self.model.hidden(embeds, positions, cache, rows)
+        for b, (p, n) in enumerate(zip(ps, rows.counts)):
+            p.prompt_hidden.append(x[b, :n])
+        return last_positions(x, rows)[:, 0]
 
     def decode(self, cache: KVCache, rows: Rows, tokens: torch.Tensor,
                requests: list[GenerationRequest]) -> torch.Tensor:
