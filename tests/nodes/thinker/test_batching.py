@@ -11,6 +11,7 @@ from thinker_oracle import saved_oracle, with_width
 from omnigraph.nodes.common.engine import BatchingEngine, GenerationRequest
 from omnigraph.nodes.common.sampling import SamplingParams, make_generator
 from omnigraph.nodes.thinker.batch_model import ThinkerBatchModel, ThinkerInputs
+from omnigraph.nodes.thinker.model import HiddenTrace
 from omnigraph.nodes.thinker.node import Thinker
 from omnigraph.nodes.thinker.weights import load_thinker
 from omnigraph.runtime.checkpoint import Checkpoint
@@ -158,6 +159,48 @@ def test_newcomers_arriving_together_are_prefilled_in_one_step(model):
     # per step, prefilled rows: the first prompt's; the 300-position prompt's first and second 128-position chunks
     # (each the whole budget); its last 44 positions with the other three prompts (44 + 20 + 5 + 14 <= 128)
     assert [rows - decoded for decoded, rows in rec.heads[:5]] == [1, 0, 0, 0, 4]
+
+
+class RecordingTogether(Recording):
+    """Recording, with the batch model's `prefill_many` (whole prompts in one call) counted."""
+
+    def __init__(self, model, hold_at: int | None = None):
+        super().__init__(model, hold_at)
+        self.together = []  # the prompt lengths of each prefill_many call
+
+    def prefill_many(self, cache, rows, rs):
+        self.together.append([r.prompt_len for r in rs])
+        out = self.inner.prefill_many(cache, rows, rs)
+        self.step += rs
+        return out
+
+
+def test_whole_prompts_arriving_together_are_prefilled_in_one_call(model):
+    specs = [(prompt(model, 9, 1), GREEDY, 4), (prompt(model, 20, 3, visual=8), NUCLEUS, 6),
+             (prompt(model, 5, 4), HOT, 5), (prompt(model, 14, 5, visual=4), GREEDY, 7), (prompt(model, 17, 6), HOT, 3)]
+
+    def make():
+        rs = [request(p, params, budget, seed) for seed, (p, params, budget) in enumerate(specs)]
+        for r in rs:  # the Talker's trace: layer 1's raw output of every prompt position
+            r.state.trace = HiddenTrace(1, decode=False)
+        return rs
+
+    want_rs, alone_rec = make(), Recording(model)
+    engine = BatchingEngine(alone_rec, max_batch=1)
+    want_tokens = [list(engine.submit(r)) for r in want_rs]
+    rec = RecordingTogether(model, hold_at=1)
+    engine = BatchingEngine(rec, max_batch=8)
+    rs = make()
+    streams = [engine.submit(rs[0])]
+    assert rec.reached.wait(WAIT)  # the first is decoding; the other four (two with images) arrive together
+    streams += [engine.submit(r) for r in rs[1:]]
+    rec.release.set()
+    got_tokens = [list(s) for s in streams]
+    assert rec.together == [[20, 5, 14, 17]]  # one padded [4, 20] call: 80 positions, 56 real
+    assert_same(got_tokens, [rec.logits[id(r)] for r in rs], want_tokens, [alone_rec.logits[id(r)] for r in want_rs])
+    for got, want in zip(rs, want_rs):
+        for a, b in zip(got.state.trace.stacked(), want.state.trace.stacked()):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
 
 
 def test_max_batch_bounds_the_batch(model):
