@@ -275,3 +275,37 @@ def test_a_checkpoint_of_another_family_is_a_user_error(pair, tmp_path, node_cls
     other = with_config(ckpt, tmp_path / "qwen3", lambda c: c.update(model_type="qwen3_omni_moe"))
     with pytest.raises(UserError, match="model_type is 'qwen3_omni_moe', and kind '.*' reads 'qwen2_5_omni' checkp"):
         node_cls().check_checkpoint(other)
+
+
+@torch.inference_mode()
+def test_whole_prompts_in_one_padded_call_equal_each_alone(pair):
+    oracle, _, ours = pair
+    prompts = [oracle_inputs(oracle, PROMPTS[name])[0] for name in ("text", "audio_image", "audio_in_video")]
+    model = Qwen25BatchModel(ours)
+
+    def requests():
+        return [GenerationRequest(prompt_len=p.embeds.shape[0], max_new_tokens=2, params=SamplingParams(greedy=True),
+                                  generator=None, stop_ids=frozenset(), cancelled=threading.Event(),
+                                  state=Qwen25Inputs(p.embeds[None], p.positions[:, None], int(p.rope_delta)))
+                for p in prompts]
+
+    def prefill_and_decode(cache, slots, rs, last):  # -> (last prompt hidden, one decode step's hidden) per request
+        tokens = model.head(last).argmax(-1)
+        return list(zip(last, model.decode(cache, cache.rows(slots, 1), tokens, rs)))
+
+    want, alone = [], requests()
+    for r in alone:
+        cache = model.new_cache()
+        slot = cache.add(r.prompt_len + 1)
+        want += prefill_and_decode(cache, [slot], [r], model.prefill(cache, cache.rows([slot], r.prompt_len), r, 0,
+                                                                     r.prompt_len))
+    rs, cache = requests(), model.new_cache()
+    slots = [cache.add(r.prompt_len + 1) for r in rs]
+    got = prefill_and_decode(cache, slots, rs, model.prefill_many(cache, cache.rows(slots, [r.prompt_len for r in rs]),
+                                                                  rs))
+    for (last, step), (last_alone, step_alone) in zip(got, want):
+        torch.testing.assert_close(last, last_alone, rtol=0, atol=1e-5)
+        torch.testing.assert_close(step, step_alone, rtol=0, atol=1e-5)
+    for r, r_alone in zip(rs, alone):
+        torch.testing.assert_close(r.state.prompt_hidden[0], r_alone.state.prompt_hidden[0], rtol=0, atol=1e-5)
+        torch.testing.assert_close(r.state.states[0], r_alone.state.states[0], rtol=0, atol=1e-5)

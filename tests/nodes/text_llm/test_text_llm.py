@@ -115,3 +115,24 @@ def test_concurrent_requests_decode_together_and_get_their_tokens_alone(ours) ->
     engine = BatchingEngine(TextLMBatchModel(model), max_batch=8)
     streams = [engine.submit(request(p)) for p in prompts]
     assert [list(s) for s in streams] == alone and engine.peak_batch == 3
+
+
+@torch.inference_mode()
+def test_whole_prompts_in_one_padded_call_equal_each_alone(ours) -> None:
+    import threading
+
+    from omnigraph.nodes.common.engine import GenerationRequest
+    from omnigraph.nodes.common.sampling import SamplingParams
+    from omnigraph.nodes.text_llm.batch_model import TextLMBatchModel
+
+    model, tokenizer = ours
+    prompts = [torch.tensor([tokenizer.encode(q)]) for q in ("Name a colour.", "What is two plus two, please?", "Hi")]
+    rs = [GenerationRequest(prompt_len=p.shape[1], max_new_tokens=1, params=SamplingParams(greedy=True),
+                            generator=None, stop_ids=frozenset(), cancelled=threading.Event(), state=p) for p in prompts]
+    batch_model = TextLMBatchModel(model)
+    cache = batch_model.new_cache()
+    slots = [cache.add(r.prompt_len) for r in rs]
+    last = batch_model.prefill_many(cache, cache.rows(slots, [r.prompt_len for r in rs]), rs)
+    assert [cache.lengths[s] for s in slots] == [r.prompt_len for r in rs]  # each its own count, not the padded
+    alone = torch.cat([model.forward_tokens(p)[:, -1] for p in prompts])
+    torch.testing.assert_close(batch_model.head(last), alone, atol=1e-4, rtol=0)

@@ -203,6 +203,25 @@ def test_whole_prompts_arriving_together_are_prefilled_in_one_call(model):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
 
 
+def test_a_bad_prompt_among_newcomers_arriving_together_fails_alone(model):
+    make = mixed(model)
+    want_tokens, _ = alone(model, make)
+    rec = RecordingTogether(model, hold_at=1)
+    engine = BatchingEngine(rec, max_batch=8)
+    rs = make()
+    broken = request(prompt(model, 12, 9, visual=4), GREEDY, 5, 0)
+    broken.state.deepstack = tuple(d[:2] for d in broken.state.deepstack)  # fewer rows than visual positions
+    streams = [engine.submit(rs[0])]
+    assert rec.reached.wait(WAIT)
+    streams += [engine.submit(r) for r in rs[1:]]
+    failing = engine.submit(broken)
+    rec.release.set()
+    with pytest.raises(RuntimeError):
+        list(failing)
+    assert [list(s) for s in streams] == want_tokens
+    assert rec.together == [[20, 5, 14, 12]]  # after the 300-position prompt's chunks: tried, failed, one by one
+
+
 def test_max_batch_bounds_the_batch(model):
     make = mixed(model)
     want_tokens, want_logits = alone(model, make)
