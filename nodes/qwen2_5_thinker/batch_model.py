@@ -1,6 +1,7 @@
 """The Qwen2.5-Omni Thinker as a model of the batching engine (nodes/common/engine.py): chunked prefill of one
-prompt, whole prompts of several newcomers in one right-padded call, one decode step for many, the lm_head over a step's last hidden states; and, for the Talker, each
-prompt's final-normed hidden states and each decode step's hidden state plus input embedding.
+prompt, whole prompts of several newcomers in one right-padded call, one decode step for many, the lm_head over
+a step's last hidden states; and, for the Talker, each prompt's final-normed hidden states and each decode step's
+hidden state plus input embedding.
 
 Shapes: S prompt tokens, T tokens of a chunk, C hidden, B sequences.
 """

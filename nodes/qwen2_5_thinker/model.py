@@ -55,7 +55,8 @@ class Qwen25Thinker(Decoder):
     def hidden(self, embeds: torch.Tensor, positions: torch.Tensor, cache: KVCache | None = None,
                rows: Rows | None = None) -> torch.Tensor:
         """Prefill: embeds [B, T, C], positions [3, B, T] -> final-normed hidden [B, T, C] (the rows' cache slots
-        filled; B = 1 with a cache; no cache: whole causal sequences)."""
+        filled; with a cache B = 1 or right-padded whole prompts, see Decoder.prefill; no cache: whole causal
+        sequences)."""
         cos, sin = self.cos_sin(positions, embeds.dtype)
         return self.prefill(embeds, cos, sin, cache, rows)
 

@@ -1,6 +1,6 @@
 """TextLM as a model of the batching engine (nodes/common/engine.py): chunked prefill of one prompt's ids, whole
-prompts of several newcomers in one right-padded call, and one decode step for many sequences, each giving final-normed hidden states; `head` makes the logits of a step's rows
-at once. A request's `state` is its prompt ids [1, S]."""
+prompts of several newcomers in one right-padded call, and one decode step for many sequences, each giving
+final-normed hidden states; `head` makes the logits of a step's rows at once. A request's `state` is its prompt ids [1, S]."""
 from __future__ import annotations
 
 import torch

@@ -57,7 +57,8 @@ class Thinker(Decoder):
                visual_mask: torch.Tensor | None = None, deepstack: Sequence[torch.Tensor] = (),
                trace: HiddenTrace | None = None, rows: Rows | None = None, last_only: bool = False) -> torch.Tensor:
         """Prefill: embeds [B, T, C], positions [3, B, T] -> final-normed hidden [B, T, C] (the rows' cache
-        slots filled; B = 1 with a cache). deepstack[l] [n_visual, C] is added at visual_mask [B, T] after layer l.
+        slots filled; with a cache B = 1 or right-padded whole prompts, see Decoder.prefill). deepstack[l]
+        [n_visual, C] is added at visual_mask [B, T] after layer l.
         `last_only`: only the last position is needed (Decoder.prefill; -> [B, 1, C] unless the trace or the
         deepstack need the last layer's every position).
         """

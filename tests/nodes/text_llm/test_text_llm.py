@@ -128,7 +128,8 @@ def test_whole_prompts_in_one_padded_call_equal_each_alone(ours) -> None:
     model, tokenizer = ours
     prompts = [torch.tensor([tokenizer.encode(q)]) for q in ("Name a colour.", "What is two plus two, please?", "Hi")]
     rs = [GenerationRequest(prompt_len=p.shape[1], max_new_tokens=1, params=SamplingParams(greedy=True),
-                            generator=None, stop_ids=frozenset(), cancelled=threading.Event(), state=p) for p in prompts]
+                            generator=None, stop_ids=frozenset(), cancelled=threading.Event(), state=p)
+          for p in prompts]
     batch_model = TextLMBatchModel(model)
     cache = batch_model.new_cache()
     slots = [cache.add(r.prompt_len) for r in rs]
