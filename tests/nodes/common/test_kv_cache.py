@@ -1,5 +1,6 @@
 """The multi-sequence KV cache: memory follows what is written, slots come and go while others continue; with a
 window, a ring that shows each query its last W positions."""
+import pytest
 import torch
 
 from omnigraph.nodes.common.kv_cache import INITIAL_CAPACITY, KVCache
@@ -67,6 +68,22 @@ def visible_positions(cache: KVCache, slots: list[int], count: int) -> list[list
 
 def window_of(last: int, window: int) -> list[int]:
     return list(range(max(0, last - window + 1), last + 1))
+
+
+def test_prompts_starting_together_keep_their_own_lengths_and_budgets():
+    cache = KVCache(1, 1, 2, torch.float32, "cpu")
+    a, b = cache.add(3), cache.add(6)  # a's budget is below the padded width
+    with pytest.raises(RuntimeError, match="slot 0 needs 4 positions"):
+        cache.rows([a, b], [4, 5])
+    keys = torch.randn(2, 1, 5, 2)  # right-padded: a's prompt is its first 2 positions
+    rows = cache.rows([a, b], [2, 5])
+    cache.write(0, rows, keys, keys)
+    cache.commit(rows)
+    assert [cache.lengths[a], cache.lengths[b]] == [2, 5]
+    step = torch.randn(2, 1, 1, 2)
+    k, _ = write(cache, [a, b], step)  # a ragged decode step: a's new key lands at position 2, over the padding
+    torch.testing.assert_close(k[0, :, :3], torch.cat([keys[0, :, :2], step[0]], 1), rtol=0, atol=0)
+    torch.testing.assert_close(k[1, :, :6], torch.cat([keys[1], step[1]], 1), rtol=0, atol=0)
 
 
 def test_window_ring_shows_each_query_its_last_window_positions():
