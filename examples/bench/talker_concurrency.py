@@ -20,6 +20,10 @@ qwen3_omni 1.50-1.87x -> 1.83-2.03x wall, median first audio 4.4-5.5x -> 2.9-4.5
 prefills of the four prompts now dominate). The code predictor's batched frame bounds the loop on CPU: 36 ms
 alone, 75 ms for 4 rows (its [B, 256] x [256, 2048] head costs twice as much at B = 4 as at 1 on this core).
 With the loop fused, the first `requests` item leaves after the code predictor's first frame, not before it.
+
+--graph qwen2_5_omni runs the same requests on the Qwen2.5-Omni graph (Thinker, Talker, token2wav in mode whole):
+"frames" are then its codec ids (50 per audio second), and a second line gives audio seconds per CPU second;
+without --checkpoint the tiny25 preset (write small25 once with `omnigraph make-checkpoint DIR --preset small25`).
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ from pathlib import Path
 import torch
 
 from concurrency import small_checkpoint
+from omnigraph.nodes.qwen2_5.family import tiny_random_checkpoint
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.executor_local import LocalExecutor
 from omnigraph.nodes.common.token_payloads import TokenId
@@ -52,6 +57,7 @@ def one(executor: LocalExecutor, text: str, seed: int, t0: float, out: list, ind
     """Run one request; out[index] = (seconds from t0 to its first audio chunk (--speech-only: frame request),
     codec frames, Thinker tokens)."""
     speech_only = "codec_codes" not in executor.graph.outputs
+    qwen2_5 = executor.graph.name == "qwen2_5_omni"
     inputs = {"prompt": PromptTokens(torch.tensor(PROMPT)), "tokens": REPLY} if speech_only else {"text": text}
     run = executor.start(inputs, seed=seed)
     first = None
@@ -59,7 +65,8 @@ def one(executor: LocalExecutor, text: str, seed: int, t0: float, out: list, ind
         if first is None and event.name in ("audio", "requests"):
             first = time.perf_counter() - t0
     outputs = run.result().outputs
-    frames = outputs["codes" if speech_only else "codec_codes"].frames
+    codes = outputs["codes" if speech_only else "codec_codes"]
+    frames = codes.ids if qwen2_5 else codes.frames
     out[index] = (first, len(frames), len(REPLY) if speech_only else len(outputs["thinker_token_ids"].ids))
 
 
@@ -94,13 +101,20 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one core")
     parser.add_argument("--speech-only", action="store_true", help="the Talker <-> code predictor loop alone")
+    parser.add_argument("--graph", choices=["qwen3_omni", "qwen2_5_omni"], default="qwen3_omni")
     args = parser.parse_args()
     if not args.no_pin:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     torch.set_num_threads(1)
-    checkpoint = Checkpoint.open(args.checkpoint or small_checkpoint())
+    qwen2_5 = args.graph == "qwen2_5_omni"
+    checkpoint = Checkpoint.open(args.checkpoint or (tiny_random_checkpoint() if qwen2_5 else small_checkpoint()))
     batch = max(args.n)
-    if args.speech_only:
+    if qwen2_5:
+        graph = load_graph("qwen2_5_omni", overrides={("thinker", "max_new_tokens"): args.tokens,
+                                                      ("talker", "max_codes"): args.frames,
+                                                      ("thinker", "max_batch"): batch, ("talker", "max_batch"): batch,
+                                                      ("token2wav", "max_batch"): batch})
+    elif args.speech_only:
         graph = graph_from_yaml((TTS % ("false", args.frames, "false")).replace(
             "outputs: {codes: talker.codes}", "outputs: {codes: talker.codes, requests: talker.requests}"))
     else:
@@ -113,7 +127,7 @@ def main() -> None:
     sequential(executor, [(TEXTS[0], 0)])  # warm-up
     _, _, alone = sequential(executor, [(TEXTS[i], i) for i in range(3)])
     first_alone = statistics.median(f for f, _, _ in alone)
-    what = "talker <-> code_predictor alone" if args.speech_only else "qwen3_omni (text in)"
+    what = "talker <-> code_predictor alone" if args.speech_only else f"{args.graph} (text in)"
     print(f"{what}, small checkpoint, {args.device}, 1 core, max_new_tokens {args.tokens}, max_frames {args.frames}; "
           f"first audio alone {first_alone * 1e3:.0f} ms")
     for n in args.n:
@@ -130,6 +144,10 @@ def main() -> None:
                   f"{rate(seq, seq_wall, 1):6.1f}, ratio {rate(con, con_wall, 1) / rate(seq, seq_wall, 1):5.2f}x "
                   f"(per CPU second {rate(con, con_cpu, 1) / rate(seq, seq_cpu, 1):5.2f}x){tokens} | first audio "
                   f"median {statistics.median(firsts) / first_alone:5.2f}x, p95 {p95 / first_alone:5.2f}x of alone")
+            if qwen2_5:  # 50 codec ids per audio second
+                print(f"        audio s per CPU s concurrent {rate(con, con_cpu, 1) / 50:6.3f}, sequential "
+                      f"{rate(seq, seq_cpu, 1) / 50:6.3f}; codes/s per CPU s {rate(con, con_cpu, 1):6.1f} vs "
+                      f"{rate(seq, seq_cpu, 1):6.1f}")
 
 
 if __name__ == "__main__":
