@@ -4,8 +4,8 @@ It also outputs the flat list of the ids it decoded.
 
 mode `whole` (the default) waits for the last id and solves the ODE over the whole utterance, as transformers
 does: with the same noise its waveform equals transformers'. Concurrent runs' utterances that are ready together
-are one padded ODE (whole_batch.py), each with its own noise and voice: a run's waveform is the one it gets
-alone. mode `stream` emits audio as codes arrive (streaming.py): `chunk_blocks` mel blocks once the codes of their look-ahead block are in, their samples once
+are solved together (whole_batch.py), and so are the stream windows that are ready together (window_batch.py),
+each with its own noise and voice: a run's waveform is the one it gets alone. mode `stream` emits audio as codes arrive (streaming.py): `chunk_blocks` mel blocks once the codes of their look-ahead block are in, their samples once
 BigVGAN's context frames are; the DiT sees only a window around each chunk, so the audio is an approximation of
 `whole`.
 
@@ -52,8 +52,8 @@ class Token2Wav(Node):
                                   "least with which the first solve gives audio (BigVGAN's 43-frame context).")
         num_steps: int = Field(10, ge=2, le=1000, description="ODE grid points (num_steps - 1 RK4 steps of 4 DiT "
                                "calls each), as transformers' token2wav_num_steps.")
-        max_batch: int = Field(16, ge=1, le=4096, description="Whole mode: most concurrent runs' utterances solved "
-                               "in one ODE (more wait for the next one).")
+        max_batch: int = Field(16, ge=1, le=4096, description="Most concurrent runs' utterances (whole mode) or "
+                               "windows (stream mode) solved together (more wait for the next batch).")
 
     inputs = (
         Input("codes", CodecId, stream=True, doc="Codec ids in order (from the Talker, EOS excluded)."),
@@ -73,6 +73,7 @@ class Token2Wav(Node):
         from .args import BigVGANArgs, DiTArgs
         from .weights import load_token2wav
         from .whole_batch import WholeBatcher
+        from .window_batch import WindowBatcher
 
         checkpoint.section("token2wav_config", NO_TOKEN2WAV)
         try:
@@ -85,6 +86,8 @@ class Token2Wav(Node):
         self._device = device
         self._wholes = WholeBatcher(self._dit, self._vocoder, self.config.num_steps, self.config.max_batch,
                                     f"{self.name} (token2wav, whole)")
+        self._windows = WindowBatcher(self._dit, self.config.num_steps, self.config.max_batch,
+                                      f"{self.name} (token2wav, stream)")
         if device != "meta":  # every voice's conditioning once (the speaker encoder on its reference mel)
             with torch.inference_mode():
                 self._voices = {name: self._dit.voice(sp.cond.to(device), sp.ref_mel.to(device))
@@ -127,7 +130,8 @@ class Token2Wav(Node):
         """Mel blocks as their look-ahead codes arrive, samples as they are final; -> the ids."""
         from .streaming import MelBlocks, WaveStream
 
-        mel = MelBlocks(self._dit, voice, generator, self.config.num_steps, self.config.chunk_blocks)
+        mel = MelBlocks(self._dit, voice, generator, self.config.num_steps, self.config.chunk_blocks,
+                        self._windows.solve)
         wave = WaveStream(self._vocoder)
         chunks = 0
 

@@ -17,6 +17,7 @@ Shapes: M mel bins, F mel frames, S samples.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 
@@ -45,12 +46,17 @@ def vocoder_context(a: BigVGANArgs) -> int:
     return math.ceil(frames) + 1
 
 
+Solver = Callable[[torch.Tensor, torch.Tensor, bool], torch.Tensor]  # (noise, conditioning, first) -> mel [M, n]
+
+
 class MelBlocks:
-    """One utterance's mel, block by block."""
+    """One utterance's mel, block by block; `solver` solves a window (default: at once, on its own)."""
 
     def __init__(self, dit: DiT, voice: tuple[torch.Tensor, ...], generator: torch.Generator, num_steps: int,
-                 chunk: int = 1):
+                 chunk: int = 1, solver: Solver | None = None):
         self.dit, self.voice, self.generator, self.num_steps, self.chunk = dit, voice, generator, num_steps, chunk
+        self.solver = solver or (lambda noise, conditioning, first: solve(dit, noise.to(voice[0].device),
+                                                                          conditioning, num_steps)[0])
         a = dit.args
         self.block, self.repeats, self.mel_dim = a.block_size, a.repeats, a.mel_dim
         self.back, self.ahead = reach(a)
@@ -81,7 +87,7 @@ class MelBlocks:
         device = self.voice[0].device
         codes = torch.tensor([self.codes[c0:math.ceil(f1 / rep)]], device=device)
         conditioning = self.dit.conditioning(codes, self.voice)[:, f0 - c0 * rep:f1 - c0 * rep]
-        mel = solve(self.dit, self._noise(first, f1).to(device), conditioning, self.num_steps)[0]  # [M, f1 - f0]
+        mel = self.solver(self._noise(first, f1), conditioning, b == 0)  # [M, f1 - f0]
         return mel[:, b * bs - f0:min(end * bs, self.frames) - f0]
 
     def _noise(self, first: int, f1: int) -> torch.Tensor:
