@@ -24,6 +24,11 @@ With the loop fused, the first `requests` item leaves after the code predictor's
 --graph qwen2_5_omni runs the same requests on the Qwen2.5-Omni graph (Thinker, Talker, token2wav in mode whole):
 "frames" are then its codec ids (50 per audio second), and a second line gives audio seconds per CPU second;
 without --checkpoint the tiny25 preset (write small25 once with `omnigraph make-checkpoint DIR --preset small25`).
+Measured on small25 (--tokens 16 --frames 48, two alternating runs each, before -> after the Qwen2.5 Talker's
+lockstep batching and token2wav's batched solves): N = 4 per CPU second 1.06-1.10x -> 1.12x, audio seconds per
+CPU second 0.38-0.47 -> 0.40-0.46 (N = 1: 0.33-0.37); first audio median 2.6-4.2x -> 3.6-4.3x of alone (wall
+time, on a core shared with other work: alone varied 5.9-15 s). On the CPU token2wav bounds the reply: its DiT
+is arithmetic-bound (~29 ms of CPU per code against ~5 ms per Talker step), so batching it gains little there.
 """
 from __future__ import annotations
 
