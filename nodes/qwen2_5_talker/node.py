@@ -122,7 +122,7 @@ class Qwen25Talker(Node):
 
         from ..common.decode_buffers import TokenHistory
         from ..common.sampling import SamplingParams, make_generator
-        from ..talker.code0 import Code0Choice
+        from ..common.row_choice import RowChoice
         from ...runtime.context import current_run
 
         from .prompt import check_prompt, check_state, prefill_inputs, step_position
@@ -143,8 +143,8 @@ class Qwen25Talker(Node):
                                                check_state(first, 0, width))
         P = inputs.shape[1]
         filler = torch.tensor([ids.codec_mask] * (P - 2) + [ids.codec_pad, ids.codec_bos], device=self._device)
-        voice = Voice(Code0Choice(params, generator, c.repetition_penalty, self._device))
-        voice.choice.history = TokenHistory(self._device, filler[None])  # the penalty sees the prompt's fillers
+        # the penalty sees the prompt's filler ids too
+        voice = Voice(RowChoice(params, generator, c.repetition_penalty, TokenHistory(self._device, filler[None])))
         codes, feed = [], self._trailing(states, width, voice)
         try:
             code = self._server.prefill(voice, inputs, positions, P + c.max_codes)

@@ -3,7 +3,7 @@ lockstep, the Qwen3 Talker's rule): one server thread owns a KVCache of many slo
 prefill (`prefill`), steps once per codec id (`step`: the steps waiting together are one decode over their rows,
 ragged lengths masked) and gives the slot back (`release`). Only the server thread touches the cache; once no
 slot is live it is dropped. Each row's id is chosen here with its run's own settings, repetition history and
-generator (nodes/talker/code0.py), so a run's ids are those it gets alone.
+generator (nodes/common/row_choice.py), so a run's ids are those it gets alone.
 
 Lockstep: a run that got its id hands it on and calls again at once, so a batch waits for every such run unless
 it said it is `away` (handing the id on, or waiting for its next Thinker state). A newcomer's prefill and a
@@ -19,7 +19,7 @@ import torch
 
 from ..common.kv_cache import KVCache
 from ..common.step_batcher import StepBatcher
-from ..talker.code0 import Code0Choice, choose_code0
+from ..common.row_choice import RowChoice, choose_rows
 
 from .model import Talker
 
@@ -28,7 +28,7 @@ from .model import Talker
 class Voice:
     """One run's place in the server (also its lockstep key); `slot` and `last` belong to the server thread."""
 
-    choice: Code0Choice  # the run's settings, generator and history (the prompt's filler ids first)
+    choice: RowChoice  # the run's settings, generator and history (the prompt's filler ids first)
     slot: int = -1
     last: int = -1  # the id chosen last: its embedding starts the next step's input
 
@@ -108,8 +108,8 @@ class TalkerServer:
         if rows:
             voices = [items[i].voice for i, _ in rows]
             try:
-                ids = choose_code0(torch.cat([logits for _, logits in rows]), [v.choice for v in voices],
-                                   self.suppress)
+                ids = choose_rows(torch.cat([logits for _, logits in rows]), [v.choice for v in voices],
+                                  self.suppress)
             except Exception as error:  # noqa: BLE001 - handed to each caller of these rows
                 ids = [error] * len(rows)
             for (i, _), voice, code in zip(rows, voices, ids):

@@ -7,9 +7,10 @@ import torch
 
 from omnigraph.nodes.qwen2_5_talker.node import Qwen25Talker
 from omnigraph.nodes.qwen2_5_talker.prompt import prefill_inputs
+from omnigraph.nodes.common.decode_buffers import TokenHistory
+from omnigraph.nodes.common.row_choice import RowChoice
 from omnigraph.nodes.common.sampling import SamplingParams
 from omnigraph.nodes.qwen2_5_talker.server import Prefill, Release, Step, Voice
-from omnigraph.nodes.talker.code0 import Code0Choice
 from omnigraph.runtime.checkpoint_check import CheckpointProbe
 from omnigraph.runtime.errors import UserError
 from omnigraph.testing import run_node
@@ -66,7 +67,7 @@ def test_batched_steps_equal_steps_alone(setup, node):
         p = run.prompt
         prompts.append(type(p)(p.states[cut:], p.input_ids[cut:], p.positions[:, cut:] - cut, p.rope_delta))
     greedy = SamplingParams(greedy=True)
-    voices = [Voice(Code0Choice(greedy, None, 1.0)) for _ in prompts]
+    voices = [Voice(RowChoice(greedy, None, 1.0, TokenHistory("cpu"))) for _ in prompts]
     logits = []
     decode = server._decode
     server._decode = lambda steps: logits.append(decode(steps)) or logits[-1]
