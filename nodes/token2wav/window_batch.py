@@ -4,6 +4,8 @@ solved as one ODE where that pays (row_solve.py: in steady state a run's windows
 window's mel is the one it gets alone. A run's first window is urgent: solved before the others' next ones, not
 behind them. No lockstep: a run that got its window needs a block of new codes before its next one, so there is
 nothing to wait for; the windows that become ready while the server solves queue and make the next batch.
+Measured (`small25`, one core, 4 streams of 72 codes all available, per CPU second against the same in a row):
+1.13-1.23x, where each stream solving its own windows gave 0.94-1.07x.
 
 Shapes: n mel frames, M mel bins, C conditioning width.
 """
