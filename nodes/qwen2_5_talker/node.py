@@ -121,8 +121,8 @@ class Qwen25Talker(Node):
         import torch
 
         from ..common.decode_buffers import TokenHistory
-        from ..common.sampling import SamplingParams, make_generator
         from ..common.row_choice import RowChoice
+        from ..common.sampling import SamplingParams, make_generator
         from ...runtime.context import current_run
 
         from .prompt import check_prompt, check_state, prefill_inputs, step_position

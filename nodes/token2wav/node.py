@@ -3,11 +3,11 @@
 It also outputs the flat list of the ids it decoded.
 
 mode `whole` (the default) waits for the last id and solves the ODE over the whole utterance, as transformers
-does: with the same noise its waveform equals transformers'. Concurrent runs' utterances that are ready together
-are solved together (whole_batch.py), and so are the stream windows that are ready together (window_batch.py),
-each with its own noise and voice: a run's waveform is the one it gets alone. mode `stream` emits audio as codes arrive (streaming.py): `chunk_blocks` mel blocks once the codes of their look-ahead block are in, their samples once
+does: with the same noise its waveform equals transformers'. mode `stream` emits audio as codes arrive
+(streaming.py): `chunk_blocks` mel blocks once the codes of their look-ahead block are in, their samples once
 BigVGAN's context frames are; the DiT sees only a window around each chunk, so the audio is an approximation of
-`whole`.
+`whole`. Concurrent runs' utterances (whole_batch.py) and stream windows (window_batch.py) that are ready
+together are solved together, each with its own noise and voice: a run's waveform is the one it gets alone.
 
 Noise: the ODE's initial state is torch.randn((1, repeats * T, mel_dim), generator=torch.Generator("cpu")
 .manual_seed(seed)) (drawn on the CPU whatever the device; in stream mode block by block from the same
@@ -130,8 +130,7 @@ class Token2Wav(Node):
         """Mel blocks as their look-ahead codes arrive, samples as they are final; -> the ids."""
         from .streaming import MelBlocks, WaveStream
 
-        mel = MelBlocks(self._dit, voice, generator, self.config.num_steps, self.config.chunk_blocks,
-                        self._windows.solve)
+        mel = MelBlocks(self._dit, voice, generator, self.config.chunk_blocks, self._windows.solve)
         wave = WaveStream(self._vocoder)
         chunks = 0
 

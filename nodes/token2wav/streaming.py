@@ -24,7 +24,6 @@ import torch
 from .args import BigVGANArgs, DiTArgs
 from .bigvgan import FILTER_TAPS, BigVGAN
 from .dit import DiT
-from .sampler import solve
 
 
 def reach(a: DiTArgs) -> tuple[int, int]:
@@ -50,13 +49,11 @@ Solver = Callable[[torch.Tensor, torch.Tensor, bool], torch.Tensor]  # (noise, c
 
 
 class MelBlocks:
-    """One utterance's mel, block by block; `solver` solves a window (default: at once, on its own)."""
+    """One utterance's mel, block by block; `solver` runs the ODE of a window (window_batch.py)."""
 
-    def __init__(self, dit: DiT, voice: tuple[torch.Tensor, ...], generator: torch.Generator, num_steps: int,
-                 chunk: int = 1, solver: Solver | None = None):
-        self.dit, self.voice, self.generator, self.num_steps, self.chunk = dit, voice, generator, num_steps, chunk
-        self.solver = solver or (lambda noise, conditioning, first: solve(dit, noise.to(voice[0].device),
-                                                                          conditioning, num_steps)[0])
+    def __init__(self, dit: DiT, voice: tuple[torch.Tensor, ...], generator: torch.Generator, chunk: int,
+                 solver: Solver):
+        self.dit, self.voice, self.generator, self.chunk, self.solver = dit, voice, generator, chunk, solver
         a = dit.args
         self.block, self.repeats, self.mel_dim = a.block_size, a.repeats, a.mel_dim
         self.back, self.ahead = reach(a)
