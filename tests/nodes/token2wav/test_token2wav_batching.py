@@ -10,6 +10,7 @@ from token2wav_oracle import random_codes
 
 from omnigraph.nodes.qwen2_5.payloads import CodecId
 from omnigraph.nodes.token2wav.node import Token2Wav
+from omnigraph.nodes.token2wav.whole_batch import WholeBatcher
 from omnigraph.runtime.context import RunContext, enter_run
 from omnigraph.runtime.payloads import Text
 
@@ -59,9 +60,10 @@ def concurrently(node, specs) -> tuple[list, HeldFirstBatch]:
 
 
 def test_utterances_solved_together_equal_each_alone_and_max_batch_bounds_the_batches(ckpt):
-    node = loaded(ckpt, max_batch=3)
+    node = loaded(ckpt)
     alone = [speak(node, spec) for spec in RUNS]
-    node._wholes.together = True  # CUDA's way (the CPU solves the waiting utterances one per call)
+    # CUDA's way, max_batch 3 (the CPU solves one utterance per batch)
+    node._wholes = WholeBatcher(node._dit, node._vocoder, node.config.num_steps, 3, "whole", together=True)
     assert [len(wav) for wav, _ in alone] == [480 * count for count, _, _ in RUNS]
     got, gate = concurrently(node, RUNS)
     assert gate.sizes == [1, 3, 1]  # the first held alone, then the four queued behind it, three at most
