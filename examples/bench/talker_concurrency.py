@@ -24,11 +24,13 @@ With the loop fused, the first `requests` item leaves after the code predictor's
 --graph qwen2_5_omni runs the same requests on the Qwen2.5-Omni graph (Thinker, Talker, token2wav in mode whole):
 "frames" are then its codec ids (50 per audio second), and a second line gives audio seconds per CPU second;
 without --checkpoint the tiny25 preset (write small25 once with `omnigraph make-checkpoint DIR --preset small25`).
-Measured on small25 (--tokens 16 --frames 48, two alternating runs each, before -> after the Qwen2.5 Talker's
-lockstep batching and token2wav's batched solves): N = 4 per CPU second 1.06-1.10x -> 1.12x, audio seconds per
-CPU second 0.38-0.47 -> 0.40-0.46 (N = 1: 0.33-0.37); first audio median 2.6-4.2x -> 3.6-4.3x of alone (wall
-time, on a core shared with other work: alone varied 5.9-15 s). On the CPU token2wav bounds the reply: its DiT
-is arithmetic-bound (~29 ms of CPU per code against ~5 ms per Talker step), so batching it gains little there.
+Measured on small25 (--tokens 16 --frames 48, five alternating runs each on a core shared with other work,
+before -> after the Qwen2.5 Talker's lockstep batching and token2wav's batched solves): N = 4 per CPU second
+0.99-1.37x -> 1.05-1.33x, audio seconds per CPU second 0.38-0.48 -> 0.40-0.60 (N = 1: 0.31-0.45), no change
+beyond the noise; first audio (wall time; alone itself varied 2.4-15 s) median 1.8-4.2x and p95 the same ->
+median 1.4-7.4x of alone. On the CPU token2wav bounds the reply: its DiT is arithmetic-bound (~29 ms of CPU per
+code against ~5 ms per Talker step), so batching it gains little there, while the Talker alone (4 runs of 48
+codes) went from 1.14-2.09x to 1.90-2.49x per CPU second.
 """
 from __future__ import annotations
 
