@@ -1,6 +1,7 @@
 """Thinker decode speed: greedy generation at batch 1, omnigraph vs transformers vs the memory-bandwidth bound.
 
-    python examples/bench/thinker_decode.py [--new-tokens 128] [--dtype float32] [--device cpu] [--checkpoint DIR]
+    python examples/bench/thinker_decode.py [--new-tokens 128] [--batch N] [--dtype float32] [--device cpu]
+                                            [--checkpoint DIR]
 
 Without --checkpoint, a `small`-sized random checkpoint is built with transformers into a temporary folder
 (thinker: 8 layers x 512 hidden, 8 q / 2 kv heads of 128, 16 experts top-4 of width 96, 152064-token
@@ -10,7 +11,11 @@ The bound: decoding one token must read every weight it touches once (attention,
 experts, one embedding row, the whole lm_head) plus the KV cache; bound tokens/s = measured matrix-vector read
 bandwidth / those bytes. Target: omnigraph >= 85% of the bound.
 
-On a CPU shared with other work, pass --threads 1: one core already saturates the memory bandwidth at batch 1,
+--batch N (N > 1) also times one decode step of N sequences at once (ragged lengths, as the batching engine
+runs them; layers and lm_head), against a single-row step (the two alternate).
+
+On CPU every time is the process's CPU time (the bandwidth too), so time the process waits for a core does
+not count. On a CPU shared with other work, pass --threads 1: one core already saturates the memory bandwidth at batch 1,
 and extra OpenMP threads then mostly wait for each other (timings with 2 threads on a busy 2-core machine
 varied by 5x between runs).
 """
@@ -62,6 +67,11 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def clock(device: str) -> float:
+    """Seconds: the process's CPU time on CPU, wall time elsewhere."""
+    return time.process_time() if device == "cpu" else time.perf_counter()
+
+
 def matvec_bandwidth(dtype: torch.dtype, device: str, mbytes: int = 512, calls: int = 20) -> float:
     """Sustained bytes/s of back-to-back [1, K] x [K, N] products with a weight much bigger than the caches (the
     kind of op decoding is made of): the fastest of a few shapes and both weight layouts."""
@@ -74,11 +84,11 @@ def matvec_bandwidth(dtype: torch.dtype, device: str, mbytes: int = 512, calls: 
             x = torch.randn(1, cols if layout == "linear" else rows, dtype=dtype, device=device)
             for timed in (False, True):  # a warm-up pass, then the timed one
                 sync(device)
-                t0 = time.perf_counter()
+                t0 = clock(device)
                 for _ in range(calls if timed else 1):
                     torch.nn.functional.linear(x, w) if layout == "linear" else x @ w
                 sync(device)
-            best = max(best, calls * w.numel() * item / (time.perf_counter() - t0))
+            best = max(best, calls * w.numel() * item / (clock(device) - t0))
         w = None  # free before the next shape
     return best
 
@@ -101,19 +111,49 @@ def run_ours(model, ids: torch.Tensor, new_tokens: int) -> tuple[list[int], floa
 
     embeds = model.embed_tokens(ids)[None]
     positions = torch.arange(ids.numel(), device=ids.device).float().expand(3, 1, -1)
-    t0 = time.perf_counter()
+    device = str(ids.device)
+    t0 = clock(device)
     out = list(generate(model, embeds, positions, 0, lambda logits, prev: logits.argmax(-1), new_tokens))
-    sync(str(ids.device))
-    return out, time.perf_counter() - t0
+    sync(device)
+    return out, clock(device) - t0
 
 
 def run_hf(model, ids: torch.Tensor, new_tokens: int) -> tuple[list[int], float]:
+    device = str(ids.device)
     with torch.inference_mode():
-        t0 = time.perf_counter()
+        t0 = clock(device)
         out = model.generate(input_ids=ids[None], max_new_tokens=new_tokens, min_new_tokens=new_tokens,
                              do_sample=False, eos_token_id=None)
-        sync(str(ids.device))
-        return out[0, ids.numel():].tolist(), time.perf_counter() - t0
+        sync(device)
+        return out[0, ids.numel():].tolist(), clock(device) - t0
+
+
+@torch.inference_mode()
+def step_ms(model, ids: torch.Tensor, batches: tuple[int, ...], steps: int = 20) -> list[float]:
+    """Median time of one decode step (layers and lm_head) at each batch size, in ms: sequence b's prompt is ids
+    plus 3b more tokens (so the lengths differ, as in the engine), and the batch sizes take turns step by step (a
+    machine whose load changes then biases none of them)."""
+    device = str(ids.device)
+    runs = []
+    for batch in batches:
+        cache = model.new_cache()
+        slots = [cache.add(ids.numel() + 3 * batch + steps + 3) for _ in range(batch)]
+        for b, slot in enumerate(slots):
+            prompt = ids.repeat(2 + 3 * b // ids.numel())[:ids.numel() + 3 * b]
+            positions = torch.arange(prompt.numel(), device=ids.device).float().expand(3, 1, -1)
+            model.hidden(model.embed_tokens(prompt)[None], positions, cache, rows=cache.rows([slot], prompt.numel()))
+        runs.append((cache, slots, ids[:1].expand(batch).contiguous(), []))
+    for step in range(steps + 3):  # 3 warm-up steps
+        for cache, slots, tokens, times in runs:
+            rows = cache.rows(slots, 1)
+            positions = torch.tensor(rows.starts, dtype=torch.float32, device=ids.device)
+            sync(device)
+            t0 = clock(device)
+            model.decode_step(tokens, positions, cache, rows)
+            sync(device)
+            if step >= 3:
+                times.append(clock(device) - t0)
+    return [1e3 * sorted(times)[len(times) // 2] for *_, times in runs]
 
 
 def add_common_args(p: argparse.ArgumentParser) -> None:
@@ -137,6 +177,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--batch", type=int, default=1, help="also time a decode step of this many sequences")
     add_common_args(p)
     args = p.parse_args()
     dtype = getattr(torch, args.dtype)
@@ -168,6 +209,10 @@ def main() -> None:
     print(f"bound         {bound_tps:8.1f} tokens/s")
     print(f"omnigraph / bound = {ours_tps / bound_tps:.1%} (target >= 85%); omnigraph / transformers = "
           f"{ours_tps / hf_tps:.2f}x; greedy tokens identical: {same}")
+    if args.batch > 1:
+        one, many = step_ms(ours, ids, (1, args.batch))
+        print(f"decode step: batch 1 {one:.1f} ms, batch {args.batch} {many:.1f} ms ({many / one:.2f}x one row; "
+              f"{args.batch * one / many:.2f}x the tokens/s of single rows)")
 
 
 if __name__ == "__main__":

@@ -18,12 +18,12 @@ from .rope import apply_rope
 
 def decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                      mask: torch.Tensor | None) -> torch.Tensor:
-    """One new query per row: q [B, H, D], keys/values [B, K, L, D], mask [B, 1, 1, L] (True = visible) or None
-    -> [B, H * D]. Query head h reads key/value head h // (H / K). Two batched products over the heads of each
+    """One new query per row: q [B, H, D] already times D**-0.5 (the decoder folds it into a weight), keys/values
+    [B, K, L, D], mask [B, 1, 1, L] (True = visible) or None -> [B, H * D]. Query head h reads key/value head h // (H / K). Two batched products over the heads of each
     key/value group: at few rows and short, ragged rows this is faster than SDPA (measured on CPU, batch 8)."""
     B, H, D = q.shape
     K = keys.shape[1]
-    scores = (q.view(B, K, H // K, D) @ keys.transpose(-1, -2)) * D ** -0.5  # [B, K, H/K, L]
+    scores = q.view(B, K, H // K, D) @ keys.transpose(-1, -2)  # [B, K, H/K, L]
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
     return (scores.softmax(-1) @ values).view(B, H * D)

@@ -4,8 +4,10 @@ interleaved MRoPE), and batched `prefill` / `decode` over a KVCache that holds m
 
 Shapes: B rows (sequences), T tokens this call, C width, H query heads, K key/value heads, D head_dim.
 `decode` runs one token per row with few tensor ops (per step it runs once per layer, so per-op overhead
-counts): RMSNorm weights folded into the next matrix (rmsnorm(x) @ W == rsqrt(mean(x^2) + eps) * (x @ (w * W))),
-q/k norms as one call, RoPE as one [D, D] product per row.
+counts): RMSNorm weights folded into the next matrix (rmsnorm(x) @ W == (x @ (sqrt(C) * w * W)) /
+sqrt(sum(x^2) + C * eps)), q/k norms as one scale over all heads, the attention scale inside the q norm weight,
+RoPE as one [D, D] product per row; decode batches on CPU multiply by oneDNN-packed copies (linear.py
+`for_decode_rows`).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from torch import nn
 from .attention import Attention, decode_attention
 from .decoder_args import DecoderArgs
 from .kv_cache import KVCache, Rows
-from .linear import for_device
+from .linear import for_decode_rows, for_device
 from .moe import MoE, SwiGLU
 from .rmsnorm import RMSNorm
 from .rope import apply_rope, inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
@@ -95,28 +97,28 @@ class Decoder(nn.Module):
         (before the final norm). `cache_only`: only fill the cache (the last MLP is skipped; the output is not
         meaningful)."""
         a = self.decoder_args
-        H, K, D, eps = a.n_heads, a.n_kv_heads, a.head_dim, a.rms_eps
+        H, K, D = a.n_heads, a.n_kv_heads, a.head_dim
         B = x.shape[0]
-        fused, _ = self._fusion()
+        fused, _, width_eps, head_eps = self._fusion()  # eps: sqrt(n * eps) for widths C and D
         rot = rot[0] if rot.shape[0] == 1 else rot  # one rotation for all rows: a plain matrix product
         last = len(self.layers) - 1
-        for i, (layer, (wqkv, bias, w_qk, wo, w_gate_up, w_down)) in enumerate(zip(self.layers, fused)):
-            qkv = (x @ wqkv) * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)  # [B, (H + 2K) D]
+        for i, (layer, (wqkv, bias, w_qk, wo, mlp_norm, w_gate_up, w_down)) in enumerate(zip(self.layers, fused)):
+            qkv = wqkv(x).div_(_norm_root(x, width_eps))  # [B, (H + 2K) D]
             if bias is not None:
                 qkv = qkv + bias
             qk = qkv[:, :(H + K) * D].view(B, H + K, D)
             if w_qk is not None:
-                qk = F.rms_norm(qk, (D,), None, eps) * w_qk
+                qk = (qk * w_qk).div_(_norm_root(qk, head_eps))
             qk = qk @ rot  # [B, H+K, D]
             keys, values = cache.write(i, rows, qk[:, H:, None], qkv[:, (H + K) * D:].view(B, K, 1, D))
-            x = x + decode_attention(qk[:, :H], keys, values, rows.mask) @ wo
+            x = x + wo(decode_attention(qk[:, :H], keys, values, rows.mask))
             if cache_only and i == last:
                 break
             if w_gate_up is None:
-                x = x + layer.mlp(layer.mlp_norm(x))
+                x = x + layer.mlp((x * mlp_norm).div_(_norm_root(x, width_eps)))
             else:
-                gate, up = ((x @ w_gate_up) * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)).chunk(2, -1)
-                x = x + (F.silu(gate) * up) @ w_down
+                gate, up = w_gate_up(x).div_(_norm_root(x, width_eps)).chunk(2, -1)
+                x = x + w_down(F.silu(gate) * up)
             if after_layer is not None:
                 x = after_layer(i, x)
         cache.commit(rows)
@@ -132,23 +134,39 @@ class Decoder(nn.Module):
         self.prepare()
 
     def prepare(self) -> None:
-        """Once the weights are loaded: every layer matrix in its device's layout (linear.py `for_device`), and
-        the derived tensors of `decode`: per layer wqkv with the attention norm folded in, the q and k norm
-        weights stacked [H + K, D], and (dense layers) w_gate_up with the MLP norm folded in; an identity matrix
-        for `rotations`."""
+        """Once the weights are loaded: every layer matrix in its device's layout (linear.py `for_device`, and
+        `for_decode_rows` for decode batches), and the derived tensors of `decode`. RMSNorm as
+        (x @ (sqrt(n) * w * W)) / sqrt(sum(x^2) + n * eps), the same maths (`_norm_root`), with the norm
+        weight folded into the matrix that reads it (per layer wqkv; the MLP's gate/up in dense layers, the MLP
+        norm weight times sqrt(C) in MoE layers); the q and k norm weights stacked [H + K, D] times sqrt(D);
+        the attention scale D**-0.5 folded into the q norm weight (or without q/k norms, into wqkv's q
+        columns and bias); an identity matrix for `rotations`."""
         a, w = self.decoder_args, self.norm.weight
+        C, D, q_width = a.dim, a.head_dim, a.n_heads * a.head_dim
         fused = []
         for layer in self.layers:
             for param in layer.parameters():
                 param.data = for_device(param.data)
             attn, dense = layer.attn, isinstance(layer.mlp, SwiGLU)
-            w_qk = None if attn.q_norm is None else torch.cat([attn.q_norm.weight.expand(a.n_heads, -1),
-                                                               attn.k_norm.weight.expand(a.n_kv_heads, -1)])
-            fused.append((for_device(fold(layer.attn_norm.weight, attn.wqkv.weight)), attn.wqkv.bias, w_qk,
-                          attn.wo.weight,
-                          for_device(fold(layer.mlp_norm.weight, layer.mlp.w_gate_up.weight)) if dense else None,
-                          layer.mlp.w_down.weight if dense else None))
-        self._fused = fused, torch.eye(a.head_dim, dtype=w.dtype, device=w.device)
+            qkv_gain = torch.full((attn.wqkv.weight.shape[-1],), C ** 0.5, device=w.device)
+            bias, w_qk = attn.wqkv.bias, None
+            if attn.q_norm is None:
+                qkv_gain[:q_width] *= D ** -0.5
+                if bias is not None:
+                    bias = torch.cat([bias[:q_width] * D ** -0.5, bias[q_width:]])
+            else:
+                w_qk = torch.cat([attn.q_norm.weight.expand(a.n_heads, -1),
+                                  attn.k_norm.weight.expand(a.n_kv_heads, -1) * D ** 0.5])
+            mlp_norm = None if dense else (layer.mlp_norm.weight.float() * C ** 0.5).to(w.dtype)
+            fused.append((for_decode_rows(fold(layer.attn_norm.weight, attn.wqkv.weight, qkv_gain)), bias, w_qk,
+                          for_decode_rows(attn.wo.weight), mlp_norm,
+                          for_decode_rows(fold(layer.mlp_norm.weight, layer.mlp.w_gate_up.weight, C ** 0.5))
+                          if dense else None,
+                          for_decode_rows(layer.mlp.w_down.weight) if dense else None))
+            if not dense:
+                layer.mlp.prepare()
+        eps = [torch.tensor(n * a.rms_eps, device=w.device).sqrt() for n in (C, D)]
+        self._fused = fused, torch.eye(D, dtype=w.dtype, device=w.device), *eps
 
     def _fusion(self):
         if self._fused is None:
@@ -156,6 +174,13 @@ class Decoder(nn.Module):
         return self._fused
 
 
-def fold(norm: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """An RMSNorm weight [C] folded into the matrix [..., C, N] that reads its output."""
-    return (norm.float()[:, None] * w.float()).to(w.dtype)
+def fold(norm: torch.Tensor, w: torch.Tensor, gain: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """An RMSNorm weight [C] folded into the matrix [..., C, N] that reads its output, times `gain` (a number or
+    one per output column [N])."""
+    return (norm.float()[:, None] * w.float() * gain).to(w.dtype)
+
+
+def _norm_root(x: torch.Tensor, root_n_eps: torch.Tensor) -> torch.Tensor:
+    """x [..., n], sqrt(n * eps) -> sqrt(sum(x^2) + n * eps) [..., 1]: sqrt(n) / RMSNorm's scale
+    rsqrt(mean(x^2) + eps), in two tensor ops (a mean, or adding a Python number, costs more than one op)."""
+    return torch.hypot(torch.linalg.vector_norm(x, dim=-1, keepdim=True), root_n_eps)

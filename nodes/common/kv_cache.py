@@ -108,12 +108,12 @@ class KVCache:
         if rows.cells is not None:
             return self._ring_write(layer, rows, k, v)
         keys, values = self.k[layer], self.v[layer]
-        if rows.positions is None:  # one row: its slot's [K, capacity, D] views, as few tensor ops as possible
+        if rows.positions is None:  # one row: its slot's [1, K, capacity, D] views, as few tensor ops as possible
             slot_k, slot_v = self._slot_views[layer][rows.slots[0]]
             start, end = rows.starts[0], rows.end
-            slot_k[:, start:end] = k[0]
-            slot_v[:, start:end] = v[0]
-            return slot_k[None, :, :end], slot_v[None, :, :end]
+            slot_k[:, :, start:end] = k
+            slot_v[:, :, start:end] = v
+            return slot_k[:, :, :end], slot_v[:, :, :end]
         keys[rows.slot_ids, :, rows.positions] = k[:, :, 0]  # several rows of one new position each
         values[rows.slot_ids, :, rows.positions] = v[:, :, 0]
         return keys[rows.index, :, :rows.end], values[rows.index, :, :rows.end]
@@ -161,9 +161,9 @@ class KVCache:
                     v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if len(rows.slots) == 1:
             slot_k, slot_v = self._slot_views[layer][rows.slots[0]]
-            slot_k.index_copy_(1, rows.cells[0], k[0])
-            slot_v.index_copy_(1, rows.cells[0], v[0])
-            return slot_k[None, :, :rows.end], slot_v[None, :, :rows.end]
+            slot_k.index_copy_(2, rows.cells[0], k)
+            slot_v.index_copy_(2, rows.cells[0], v)
+            return slot_k[:, :, :rows.end], slot_v[:, :, :rows.end]
         keys, values = self.k[layer], self.v[layer]
         keys[rows.slot_ids[:, None], :, rows.cells] = k.transpose(1, 2)  # [B, T, K, D] into [B, T] cells
         values[rows.slot_ids[:, None], :, rows.cells] = v.transpose(1, 2)
@@ -183,6 +183,6 @@ class KVCache:
             grown_k.append(k)
             grown_v.append(v)
         self.k, self.v = grown_k, grown_v
-        self._slot_views = [list(zip(k.unbind(0), v.unbind(0))) for k, v in zip(grown_k, grown_v)]
+        self._slot_views = [list(zip(k.split(1), v.split(1))) for k, v in zip(grown_k, grown_v)]  # [1, K, C, D]
         self.lengths += [0] * (slots - old)
         self.budgets += [0] * (slots - old)

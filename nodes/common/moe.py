@@ -7,20 +7,29 @@ Routing: softmax(router(x)) in float32, top-k, renormalised to sum 1 when `norm_
 of the top-k logits: the same), cast to x's dtype.
 Many tokens: (token, expert) pairs are sorted by expert and each expert runs its two products over its
 contiguous slice (on CPU, or for many tokens elsewhere); on CPU this reads each used expert's weights once, as
-fast as one product over all of them (measured at 2 to 16 tokens, the small checkpoint's 16 experts). One token on CPU: only its k experts run, on views of the stacked
-weights. Few tokens elsewhere (a decode batch): a gather + bmm, which needs no host sync.
+fast as one product with MKL over all of them (measured at 2 to 16 tokens, the small checkpoint's 16 experts).
+One token on CPU: only its k experts run, on views of the stacked weights. Few tokens elsewhere (a decode batch):
+a gather + bmm, which needs no host sync.
+Few tokens on CPU (2 to `ALL_EXPERTS_MAX_TOKENS`) once they are expected to use at least half the experts
+(1 - (1 - k/E)^N >= 1/2; the small checkpoint: from 3 tokens): every expert runs as two products by oneDNN-packed
+matrices over all of them, the routing weights (0 for an expert a token did not choose) scaling the activations,
+in a fixed dozen tensor ops (`_all_experts`; at 8 tokens the small checkpoint's MoE layer: MKL per expert ~1.65
+ms, packed over all ~0.8 ms, measured on one core). Where linear.py `all_experts_for_decode_rows` packs them
+(float32 CPU, small stacks).
 """
 from __future__ import annotations
 
+import math
 from itertools import accumulate
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .linear import Linear, to_in_out
+from .linear import Linear, all_experts_for_decode_rows, to_in_out
 
 GATHER_MAX_TOKENS = 64  # off the CPU, up to this many tokens run as gathered expert weights and one bmm
+ALL_EXPERTS_MAX_TOKENS = 16  # more tokens run `_grouped`
 
 
 class SwiGLU(nn.Module):
@@ -59,30 +68,57 @@ class MoE(nn.Module):
         self.shared = SwiGLU(dim, shared_hidden) if shared_hidden else None
         self.shared_gate = Linear(dim, 1) if shared_hidden else None
         self._views = None  # (weight storages, per-expert views): see _expert_views
+        self._all = None  # (gate/up [C, E*2I], down [E*I, C] products, fewest tokens): see prepare
 
     def route(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [N, C] -> weights [N, k] (x's dtype), expert ids [N, k]."""
-        logits = self.router(x).float()
+        logits = torch.mm(x, self.router.weight)  # (no module call, nor casts that change nothing: per decode layer)
+        if logits.dtype != torch.float32:
+            logits = logits.float()
         if self.norm_topk_prob:  # the top k of the softmax, renormalised: the softmax of the top k logits
             top, experts = logits.topk(self.top_k, dim=-1)
-            return top.softmax(-1).to(x.dtype), experts
-        weights, experts = logits.softmax(-1).topk(self.top_k, dim=-1)
-        return weights.to(x.dtype), experts
+            weights = top.softmax(-1)
+        else:
+            weights, experts = logits.softmax(-1).topk(self.top_k, dim=-1)
+        return (weights if weights.dtype == x.dtype else weights.to(x.dtype)), experts
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [..., C] -> [..., C]"""
-        flat = x.reshape(-1, x.shape[-1])  # [N, C]
+        flat = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])  # [N, C]
         weights, experts = self.route(flat)
+        N = flat.shape[0]
         if flat.device.type == "cpu":  # a host sync costs nothing here
-            out = (self._one_token_views(flat, weights, experts) if flat.shape[0] == 1
-                   else self._grouped(flat, weights, experts))
-        elif flat.shape[0] <= GATHER_MAX_TOKENS:
+            if N == 1:
+                out = self._one_token_views(flat, weights, experts)
+            elif self._all is not None and self._all[2] <= N <= ALL_EXPERTS_MAX_TOKENS:
+                out = self._all_experts(flat, weights, experts)
+            else:
+                out = self._grouped(flat, weights, experts)
+        elif N <= GATHER_MAX_TOKENS:
             out = self._gathered(flat, weights, experts)
         else:
             out = self._grouped(flat, weights, experts)
         if self.shared is not None:
             out = out + torch.sigmoid(self.shared_gate(flat)) * self.shared(flat)
-        return out.view_as(x)
+        return out if flat is x else out.view_as(x)
+
+    def prepare(self) -> None:
+        """Once the weights are in their final place: the packed all-experts products of few-token steps on CPU
+        (the module docstring), or none."""
+        products = all_experts_for_decode_rows(self.w_gate_up.detach(), self.w_down.detach())
+        self._all = None
+        if products is not None and self.top_k < self.n_experts:
+            fewest = math.ceil(math.log(0.5) / math.log(1 - self.top_k / self.n_experts))  # expected to use half
+            self._all = (*products, max(2, fewest))
+
+    def _all_experts(self, x: torch.Tensor, weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
+        """x [N, C] (few tokens): every expert on every token, each expert's activations scaled by the token's
+        routing weight for it (0 if not chosen)."""
+        gate_up, down, _ = self._all
+        N, E = x.shape[0], self.n_experts
+        scale = weights.new_zeros(N, E).scatter_(1, experts, weights)  # [N, E]
+        gate, up = gate_up(x).view(N, E, -1).chunk(2, dim=-1)  # [N, E, I] each
+        return down((F.silu(gate) * up * scale[:, :, None]).view(N, -1))
 
     def _grouped(self, x: torch.Tensor, weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
         """(token, expert) pairs sorted by expert: per expert, one gate/up and one down product over its contiguous
@@ -109,8 +145,8 @@ class MoE(nn.Module):
         runs once per layer and token): the k gate/up rows, one activation over them, then the routing-weighted
         sum of the down products accumulated in place."""
         views = self._expert_views()
-        ids, scale = experts[0].tolist(), weights[0].tolist()
-        gate, up = torch.cat([x @ views[e][0] for e in ids]).chunk(2, dim=-1)  # [k, I] each
+        ids, scale = experts.tolist()[0], weights.tolist()[0]
+        gate, up = torch.cat([torch.mm(x, views[e][0]) for e in ids]).chunk(2, dim=-1)  # [k, I] each
         h = (F.silu(gate) * up).split(1)  # k x [1, I]
         out = torch.mm(h[0], views[ids[0]][1]).mul_(scale[0])
         for j in range(1, len(ids)):

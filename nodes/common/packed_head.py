@@ -1,4 +1,5 @@
-"""A wide output projection (a vocabulary head) for decode batches on CPU: oneDNN with a weight packed once.
+"""A matrix product for decode batches on CPU: oneDNN with a weight packed once. Used for the vocabulary head, and
+for a decoder layer's matrices (linear.py `for_decode_rows`, moe.py's all-experts products).
 
 MKL's float32 product of a few rows by a [C, V] matrix packs the matrix on every call; at 8 rows by the
 152064-token lm_head of the small checkpoint that step takes ~1.6x longer than oneDNN on a pre-packed copy
@@ -19,15 +20,17 @@ PACK_ROWS = 16  # the batch size oneDNN packs the weight for (any row count work
 PAD_ROWS = 4  # fewer rows than this (but more than one) are padded to it
 
 
-class PackedHead:
-    def __init__(self, weight: torch.Tensor):
-        self.weight = weight  # [C, V] (linear.py layout)
-        self.packed: torch.Tensor | None = None
+def onednn_serves(weight: torch.Tensor) -> bool:
+    """Whether oneDNN multiplies by this matrix (CPU, float32, oneDNN in this torch)."""
+    return AVAILABLE and weight.device.type == "cpu" and weight.dtype == torch.float32
 
-    @property
-    def uses_onednn(self) -> bool:
-        w = self.weight
-        return AVAILABLE and w.device.type == "cpu" and w.dtype == torch.float32
+
+class PackedHead:
+    def __init__(self, weight: torch.Tensor, onednn: bool = True):
+        """weight [C, V] (linear.py layout); `onednn=False`: always `x @ weight`."""
+        self.weight = weight
+        self.packed: torch.Tensor | None = None
+        self.uses_onednn = onednn and onednn_serves(weight)
 
     def pack(self) -> None:
         """Make the packed copy now (the first batched call does it otherwise)."""
@@ -38,7 +41,7 @@ class PackedHead:
         """x [B, C] -> [B, V]"""
         B = x.shape[0]
         if B == 1 or not self.uses_onednn:
-            return x @ self.weight
+            return torch.mm(x, self.weight)
         self.pack()
         if B < PAD_ROWS:
             x = torch.cat([x, x.new_zeros(PAD_ROWS - B, x.shape[1])])

@@ -9,7 +9,8 @@ from omnigraph.nodes.common.decoder import Decoder
 from omnigraph.nodes.common.decoder_args import DecoderArgs
 from omnigraph.nodes.common.kv_cache import KVCache
 from omnigraph.nodes.common.linear import to_in_out
-from omnigraph.nodes.common.moe import MoE, SwiGLU, fuse_gate_up, stack_experts
+from omnigraph.nodes.common.moe import ALL_EXPERTS_MAX_TOKENS, MoE, SwiGLU, fuse_gate_up, stack_experts
+from omnigraph.nodes.common.packed_head import onednn_serves
 from omnigraph.nodes.common.rmsnorm import RMSNorm
 from omnigraph.nodes.common.rope import apply_rope, inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
 
@@ -198,8 +199,31 @@ def test_moe_grouped_and_single_token_paths_match_dense_reference(experts, top_k
             torch.testing.assert_close(got, want[0, :n], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("experts,top_k,shared,fewest", [(16, 4, 0, 3), (8, 1, 24, 6)])
+def test_moe_few_token_steps_run_all_experts_packed_and_match_dense_reference(experts, top_k, shared, fewest,
+                                                                              monkeypatch):
+    torch.manual_seed(3)
+    moe = MoE(20, experts, top_k, 12, True, shared_hidden=shared)
+    for p in moe.parameters():
+        p.data.normal_(0, 0.5)
+    moe.prepare()
+    if not onednn_serves(moe.w_gate_up):
+        pytest.skip("this torch has no oneDNN: few tokens run the grouped path")
+    assert moe._all[2] == fewest  # the fewest tokens expected to use half the experts
+    ran = []
+    all_experts = moe._all_experts
+    monkeypatch.setattr(moe, "_all_experts", lambda *a: ran.append(a[0].shape[0]) or all_experts(*a))
+    x = torch.randn(ALL_EXPERTS_MAX_TOKENS + 1, 20)
+    want = dense_moe_reference(moe, x)
+    with torch.inference_mode():
+        for n in range(1, ALL_EXPERTS_MAX_TOKENS + 2):
+            torch.testing.assert_close(moe(x[:n]), want[:n], atol=1e-5, rtol=1e-5)
+    assert ran == list(range(fewest, ALL_EXPERTS_MAX_TOKENS + 1))
+
+
 @pytest.mark.parametrize("heads,kv_heads", [(8, 2), (4, 4), (6, 1)])
 def test_decode_attention_of_ragged_rows_matches_sdpa(heads, kv_heads):
+    """decode_attention takes q already times D**-0.5 (the decoder folds the scale into a weight)."""
     g = torch.Generator().manual_seed(heads)
     B, L, D = 5, 11, 16
     q = torch.randn(B, heads, D, generator=g)
@@ -208,7 +232,8 @@ def test_decode_attention_of_ragged_rows_matches_sdpa(heads, kv_heads):
     mask = (torch.arange(L) < lengths[:, None])[:, None, None]  # [B, 1, 1, L]
     for m in (mask, None):
         want = F.scaled_dot_product_attention(q[:, :, None], keys, values, attn_mask=m, enable_gqa=True)
-        torch.testing.assert_close(decode_attention(q, keys, values, m), want.reshape(B, -1), atol=1e-6, rtol=1e-5)
+        got = decode_attention(q * D ** -0.5, keys, values, m)
+        torch.testing.assert_close(got, want.reshape(B, -1), atol=1e-6, rtol=1e-5)
 
 
 def test_swiglu_is_down_of_silu_gate_times_up():

@@ -5,7 +5,8 @@ import omnigraph.nodes.common.decoder as decoder_module
 import omnigraph.nodes.common.linear as linear_module
 from omnigraph.nodes.common.decoder import Decoder
 from omnigraph.nodes.common.decoder_args import DecoderArgs
-from omnigraph.nodes.common.linear import for_device
+from omnigraph.nodes.common.linear import all_experts_for_decode_rows, for_decode_rows, for_device
+from omnigraph.nodes.common.packed_head import onednn_serves
 
 
 def is_out_in(w: torch.Tensor) -> bool:
@@ -66,3 +67,40 @@ def test_decoder_prepare_lays_out_layer_weights_and_decode_is_unchanged(monkeypa
     before.prepare()
     assert before.layers[0].attn.wo.weight.is_contiguous()
     torch.testing.assert_close(laid_out, decode_steps(before), atol=1e-5, rtol=1e-5)
+
+
+@torch.inference_mode()
+def test_decode_batches_multiply_by_packed_copies_and_match_each_row_alone(monkeypatch):
+    monkeypatch.setattr(linear_module, "MIN_ELEMENTS", 0)  # pack even this small model's layer matrices
+    model = small_decoder()
+    model.prepare()
+    fused = model._fusion()[0]
+    assert all(m.uses_onednn == onednn_serves(m.weight) for layer in fused for m in (layer[0], layer[3]))
+    C, steps = model.decoder_args.dim, 3
+    for B in (2, 3, 5):  # 2 and 3 rows are padded to 4
+        torch.manual_seed(B)
+        xs = torch.randn(steps, B, C)
+        cache = model.new_cache()
+        slots = [cache.add(steps) for _ in range(B)]
+        together = [model.decode(xs[t], model.rotations(torch.full((B,), float(t))), cache, cache.rows(slots, 1))
+                    for t in range(steps)]
+        for b in range(B):
+            cache = model.new_cache()
+            slot = cache.add(steps)
+            for t in range(steps):
+                alone = model.decode(xs[t, b:b + 1], model.rotations(torch.tensor([float(t)])), cache,
+                                     cache.rows([slot], 1))
+                torch.testing.assert_close(together[t][b:b + 1], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_packed_copies_only_for_matrices_and_stacks_within_the_memory_cap(monkeypatch):
+    monkeypatch.setattr(linear_module, "MIN_ELEMENTS", 0)
+    monkeypatch.setattr(linear_module, "PACKED_MAX_ELEMENTS", 64 * 48)
+    within, over = torch.randn(64, 48), torch.randn(64, 49)
+    assert for_decode_rows(within).uses_onednn == onednn_serves(within)
+    assert not for_decode_rows(over).uses_onednn and for_decode_rows(over).packed is None
+    x = torch.randn(5, 64)
+    torch.testing.assert_close(for_decode_rows(over)(x), x @ over)
+    assert all_experts_for_decode_rows(torch.randn(4, 16, 50), torch.randn(4, 25, 16)) is None  # 3200 elements
+    products = all_experts_for_decode_rows(torch.randn(4, 16, 48), torch.randn(4, 24, 16))
+    assert (products is not None) == onednn_serves(within)
