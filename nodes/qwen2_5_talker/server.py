@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from ..common.kv_cache import KVCache
+from ..common.slot_server import Release, SlotServer
 from ..common.step_batcher import StepBatcher
 from ..common.row_choice import RowChoice, choose_rows
 
@@ -48,12 +49,7 @@ class Step:
     position: int
 
 
-@dataclass(frozen=True)
-class Release:
-    voice: Voice
-
-
-class TalkerServer:
+class TalkerServer(SlotServer):
     def __init__(self, model: Talker, suppress: torch.Tensor, max_batch: int, name: str):
         self.model, self.suppress = model, suppress  # suppress [V]: True for ids never chosen
         self.peak_batch = 0  # the most decode steps computed together (for tests and benchmarks)
@@ -67,20 +63,6 @@ class TalkerServer:
     def step(self, voice: Voice, text: torch.Tensor, position: int) -> int:
         """The run's next id (after its last one, with `text` [E]), computed with the steps other runs ask for now."""
         return self._batcher.call(Step(voice, text, position), voice)
-
-    def release(self, voice: Voice) -> None:
-        self._batcher.leave(voice)
-        self._batcher.call(Release(voice), urgent=True)
-
-    def away(self, voice: Voice) -> None:
-        self._batcher.away(voice)
-
-    def back(self, voice: Voice) -> None:
-        self._batcher.back(voice)
-
-    @property
-    def live_slots(self) -> int:
-        return 0 if self._cache is None else sum(b > 0 for b in self._cache.budgets)
 
     def _run_batch(self, items: list) -> list:
         """Releases first (freed slots serve this batch's prefills), then one decode of every step, each

@@ -27,6 +27,7 @@ import torch
 
 from ..common.kv_cache import KVCache
 from ..common.row_choice import RowChoice, choose_rows
+from ..common.slot_server import Release, SlotServer
 from ..common.step_batcher import StepBatcher
 
 from .model import Talker
@@ -67,13 +68,8 @@ class Step:
     codes: tuple[int, ...] | None  # the last frame's G codes (None: the one the server computed)
 
 
-@dataclass(frozen=True)
-class Release:
-    voice: Voice
-
-
 @dataclass
-class TalkerServer:
+class TalkerServer(SlotServer):
     model: Talker
     table: torch.Tensor  # the Thinker's embed_tokens [Vt, Ct]
     suppress: torch.Tensor  # [V] True for codes never chosen (control ids but EOS)
@@ -95,20 +91,6 @@ class TalkerServer:
     def step(self, voice: Voice, text_id: int, position: float, codes: tuple[int, ...] | None = None) -> Future:
         """Queue the run's next decode step (computed with the steps other runs ask for now); -> its Frame."""
         return self._batcher.submit(Step(voice, text_id, position, codes), voice)
-
-    def release(self, voice: Voice) -> None:
-        self._batcher.leave(voice)
-        self._batcher.call(Release(voice), urgent=True)
-
-    def away(self, voice: Voice) -> None:
-        self._batcher.away(voice)
-
-    def back(self, voice: Voice) -> None:
-        self._batcher.back(voice)
-
-    @property
-    def live_slots(self) -> int:
-        return 0 if self._cache is None else sum(b > 0 for b in self._cache.budgets)
 
     def _run_batch(self, items: list) -> list:
         """Releases first (freed slots serve this batch's prefills), then one decode of every step, each
