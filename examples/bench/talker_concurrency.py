@@ -31,6 +31,17 @@ gemv path, 205 at 2, 338 at 4, 373 at 8), whatever the layout ([in, out], an [ou
 (W x^T)^T are within noise at 4 rows). First audio of requests arriving together waits for the Thinker's
 prefills, one call per prompt (43-64 ms each for 54 positions). Code2Wav batches split: a stream waiting for its
 frame is away, so the first frame of a Talker batch to arrive is decoded alone (about a third of the calls).
+
+--graph qwen2_5_omni runs the same requests on the Qwen2.5-Omni graph (Thinker, Talker, token2wav in mode whole):
+"frames" are then its codec ids (50 per audio second), and a second line gives audio seconds per CPU second;
+without --checkpoint the tiny25 preset (write small25 once with `omnigraph make-checkpoint DIR --preset small25`).
+Measured on small25 (--tokens 16 --frames 48, five alternating runs each on a core shared with other work,
+before -> after the Qwen2.5 Talker's lockstep batching and token2wav's batched solves): N = 4 per CPU second
+0.99-1.37x -> 1.05-1.33x, audio seconds per CPU second 0.38-0.48 -> 0.40-0.60 (N = 1: 0.31-0.45), no change
+beyond the noise; first audio (wall time; alone itself varied 2.4-15 s) median 1.8-4.2x and p95 the same ->
+median 1.4-7.4x of alone. On the CPU token2wav bounds the reply: its DiT is arithmetic-bound (~29 ms of CPU per
+code against ~5 ms per Talker step), so batching it gains little there, while the Talker alone (4 runs of 48
+codes) went from 1.14-2.09x to 1.90-2.49x per CPU second.
 """
 from __future__ import annotations
 
@@ -44,6 +55,7 @@ from pathlib import Path
 import torch
 
 from concurrency import small_checkpoint
+from omnigraph.nodes.qwen2_5.family import tiny_random_checkpoint
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.executor_local import LocalExecutor
 from omnigraph.nodes.common.token_payloads import TokenId
@@ -63,6 +75,7 @@ def one(executor: LocalExecutor, text: str, seed: int, t0: tuple[float, float], 
     """Run one request; out[index] = (seconds from t0 = (wall, process CPU) to its first audio chunk
     (--speech-only: frame request), codec frames, Thinker tokens, process CPU seconds from t0 to that chunk)."""
     speech_only = "codec_codes" not in executor.graph.outputs
+    qwen2_5 = executor.graph.name == "qwen2_5_omni"
     inputs = {"prompt": PromptTokens(torch.tensor(PROMPT)), "tokens": REPLY} if speech_only else {"text": text}
     run = executor.start(inputs, seed=seed)
     first = first_cpu = None
@@ -70,7 +83,8 @@ def one(executor: LocalExecutor, text: str, seed: int, t0: tuple[float, float], 
         if first is None and event.name in ("audio", "requests"):
             first, first_cpu = time.perf_counter() - t0[0], time.process_time() - t0[1]
     outputs = run.result().outputs
-    frames = outputs["codes" if speech_only else "codec_codes"].frames
+    codes = outputs["codes" if speech_only else "codec_codes"]
+    frames = codes.ids if qwen2_5 else codes.frames
     out[index] = (first, len(frames), len(REPLY) if speech_only else len(outputs["thinker_token_ids"].ids), first_cpu)
 
 
@@ -106,13 +120,20 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one core")
     parser.add_argument("--speech-only", action="store_true", help="the Talker <-> code predictor loop alone")
+    parser.add_argument("--graph", choices=["qwen3_omni", "qwen2_5_omni"], default="qwen3_omni")
     args = parser.parse_args()
     if not args.no_pin:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     torch.set_num_threads(1)
-    checkpoint = Checkpoint.open(args.checkpoint or small_checkpoint())
+    qwen2_5 = args.graph == "qwen2_5_omni"
+    checkpoint = Checkpoint.open(args.checkpoint or (tiny_random_checkpoint() if qwen2_5 else small_checkpoint()))
     batch = max(args.n)
-    if args.speech_only:
+    if qwen2_5:
+        graph = load_graph("qwen2_5_omni", overrides={("thinker", "max_new_tokens"): args.tokens,
+                                                      ("talker", "max_codes"): args.frames,
+                                                      ("thinker", "max_batch"): batch, ("talker", "max_batch"): batch,
+                                                      ("token2wav", "max_batch"): batch})
+    elif args.speech_only:
         graph = graph_from_yaml((TTS % ("false", args.frames, "false")).replace(
             "outputs: {codes: talker.codes}", "outputs: {codes: talker.codes, requests: talker.requests}"))
     else:
@@ -125,7 +146,7 @@ def main() -> None:
     sequential(executor, [(TEXTS[0], 0)])  # warm-up
     _, _, alone = sequential(executor, [(TEXTS[i], i) for i in range(3)])
     first_alone, first_alone_cpu = (statistics.median(r[k] for r in alone) for k in (0, 3))
-    what = "talker <-> code_predictor alone" if args.speech_only else "qwen3_omni (text in)"
+    what = "talker <-> code_predictor alone" if args.speech_only else f"{args.graph} (text in)"
     print(f"{what}, small checkpoint, {args.device}, 1 core, max_new_tokens {args.tokens}, max_frames {args.frames}; "
           f"first audio alone {first_alone * 1e3:.0f} ms ({first_alone_cpu * 1e3:.0f} ms of CPU)")
     for n in args.n:
@@ -144,6 +165,10 @@ def main() -> None:
                   f"median {statistics.median(firsts) / first_alone:5.2f}x, p95 {p95(firsts) / first_alone:5.2f}x of "
                   f"alone; in CPU time median {statistics.median(firsts_cpu) / first_alone_cpu:5.2f}x, p95 "
                   f"{p95(firsts_cpu) / first_alone_cpu:5.2f}x")
+            if qwen2_5:  # 50 codec ids per audio second
+                print(f"        audio s per CPU s concurrent {rate(con, con_cpu, 1) / 50:6.3f}, sequential "
+                      f"{rate(seq, seq_cpu, 1) / 50:6.3f}; codes/s per CPU s {rate(con, con_cpu, 1):6.1f} vs "
+                      f"{rate(seq, seq_cpu, 1):6.1f}")
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ only when it has not arrived; once the states stream ends, text_eos and then tex
 qwen2.5-omni.md section 6.2). Generation stops at a codec EOS (8292 or 8294, not emitted) or after
 max_codes ids. A states stream with no item gives no codes.
 
-Concurrent runs share the loaded Talker's forward passes (server.py): their decode steps that wait together are
-one batch, each run sampling its own ids (its generator, repetition history), so its codes are those it gets
-alone.
+Concurrent runs share the loaded Talker's forward passes (server.py, the Qwen3 Talker's lockstep rule): runs join
+between steps and leave when done or cancelled; the steps of the runs in step are one batch, each row's id chosen
+with its run's own settings, generator and repetition history, so a run's codes are those it gets alone. A run
+tells the server when it waits for its next state or its consumer, so a slow Thinker never holds the others.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Any, Iterator
 
 from pydantic import Field
@@ -107,8 +109,8 @@ class Qwen25Talker(Node):
                 raise UserError(f"node '{self.name}' (qwen2_5_talker): {field} {values} must be codec ids in [0, {V})")
         suppress = torch.zeros(V, dtype=torch.bool, device=device)
         suppress[banned] = True
-        self._suppress, self._eos = suppress, set(eos)
-        self._server = TalkerServer(self._model, self.config.max_batch, f"{self.name}-steps")
+        self._eos = set(eos)
+        self._server = TalkerServer(self._model, suppress, self.config.max_batch, f"{self.name}-steps")
 
     def _speaker_embed(self, speaker: Text | None) -> Any:
         """The Thinker embedding of this run's voice's bos token: [D]."""
@@ -119,10 +121,12 @@ class Qwen25Talker(Node):
         import torch
 
         from ..common.decode_buffers import TokenHistory
-        from ..common.sampling import SamplingParams, apply_repetition_penalty, make_generator, sample
+        from ..common.row_choice import RowChoice
+        from ..common.sampling import SamplingParams, make_generator
         from ...runtime.context import current_run
 
         from .prompt import check_prompt, check_state, prefill_inputs, step_position
+        from .server import Voice
 
         run, c, model, ids = current_run(), self.config, self._model, self._model.args.ids
         params = SamplingParams(greedy=c.greedy, temperature=c.temperature, top_k=c.top_k, top_p=c.top_p)
@@ -139,37 +143,36 @@ class Qwen25Talker(Node):
                                                check_state(first, 0, width))
         P = inputs.shape[1]
         filler = torch.tensor([ids.codec_mask] * (P - 2) + [ids.codec_pad, ids.codec_bos], device=self._device)
-        history = TokenHistory(self._device, filler[None])
-        slot, logits = self._server.prefill(inputs, positions, P + c.max_codes)
-        codes, feed = [], self._trailing(states, width)
+        # the penalty sees the prompt's filler ids too
+        voice = Voice(RowChoice(params, generator, c.repetition_penalty, TokenHistory(self._device, filler[None])))
+        codes, feed = [], self._trailing(states, width, voice)
         try:
+            code = self._server.prefill(voice, inputs, positions, P + c.max_codes)
             for s in range(1, c.max_codes + 1):
-                with torch.inference_mode():
-                    logits = logits.masked_fill(self._suppress, float("-inf"))
-                    if c.repetition_penalty != 1.0:
-                        logits = apply_repetition_penalty(logits, history.view(), c.repetition_penalty)
-                    code = sample(logits, params, generator)  # [1]
-                    history.append(code)
-                code_id = int(code[0])
-                if code_id in self._eos:
+                if code in self._eos:
                     break
-                codes.append(code_id)
-                yield "codes", CodecId(code_id)
+                codes.append(code)
+                self._server.away(voice)  # handing the id on may wait for the consumer
+                yield "codes", CodecId(code)
+                self._server.back(voice)
                 if s == c.max_codes or run.cancelled.is_set():
                     break
-                with torch.inference_mode():
-                    x = model.embed_tokens(code)[0] + next(feed).to(self._device, model.embed_tokens.weight.dtype)
-                logits = self._server.step(slot, x, step_position(talker_prompt, s))
+                code = self._server.step(voice, next(feed), step_position(talker_prompt, s))
         finally:
-            self._server.release(slot)
+            self._server.release(voice)
         yield "codec_codes", CodecIds(tuple(codes))
 
-    def _trailing(self, states: Iterator[ThinkerState], width: int) -> Iterator[Any]:
-        """The text part of decode steps 1, 2, ...: reply_1, reply_2, ... as they arrive, then text_eos, then
-        text_pad forever."""
+    def _trailing(self, states: Iterator[ThinkerState], width: int, voice: Any) -> Iterator[Any]:
+        """The text part of decode steps 1, 2, ...: reply_1, reply_2, ... as they arrive (the run away from the
+        server while it waits for each), then text_eos, then text_pad forever."""
         from .prompt import check_state
 
-        for j, state in enumerate(states, start=1):
+        for j in itertools.count(1):
+            self._server.away(voice)
+            state = next(states, None)
+            self._server.back(voice)
+            if state is None:
+                break
             yield check_state(state, j, width)
         yield self._text_eos
         while True:

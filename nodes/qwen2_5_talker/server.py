@@ -1,7 +1,13 @@
-"""The forward passes of one loaded Qwen2.5-Omni Talker for every concurrent run (nodes/common/step_batcher.py):
-one server thread owns a KVCache of many slots; a run takes a slot with its prefill, steps once per codec id
-(the steps waiting together are one decode over their rows, ragged lengths masked) and gives the slot back.
-Only the server thread touches the cache; once no slot is live it is dropped. Sampling stays with each run.
+"""The forward passes of one loaded Qwen2.5-Omni Talker for every concurrent run (nodes/common/step_batcher.py,
+lockstep, the Qwen3 Talker's rule): one server thread owns a KVCache of many slots; a run takes a slot with its
+prefill (`prefill`), steps once per codec id (`step`: the steps waiting together are one decode over their rows,
+ragged lengths masked) and gives the slot back (`release`). Only the server thread touches the cache; once no
+slot is live it is dropped. Each row's id is chosen here with its run's own settings, repetition history and
+generator (nodes/common/row_choice.py), so a run's ids are those it gets alone.
+
+Lockstep: a run that got its id hands it on and calls again at once, so a batch waits for every such run unless
+it said it is `away` (handing the id on, or waiting for its next Thinker state). A newcomer's prefill and a
+release are urgent: computed between the others' steps, before their next batch.
 
 Shapes: B rows, T prompt positions, E Thinker width, V codec vocabulary.
 """
@@ -12,13 +18,25 @@ from dataclasses import dataclass
 import torch
 
 from ..common.kv_cache import KVCache
+from ..common.slot_server import Release, SlotServer
 from ..common.step_batcher import StepBatcher
+from ..common.row_choice import RowChoice, choose_rows
 
 from .model import Talker
 
 
+@dataclass(eq=False)
+class Voice:
+    """One run's place in the server (also its lockstep key); `slot` and `last` belong to the server thread."""
+
+    choice: RowChoice  # the run's settings, generator and history (the prompt's filler ids first)
+    slot: int = -1
+    last: int = -1  # the id chosen last: its embedding starts the next step's input
+
+
 @dataclass(frozen=True)
 class Prefill:
+    voice: Voice
     inputs: torch.Tensor  # [1, T, E]
     positions: torch.Tensor  # [3, 1, T]
     budget: int  # the most positions the run's slot holds
@@ -26,64 +44,63 @@ class Prefill:
 
 @dataclass(frozen=True)
 class Step:
-    slot: int
-    inputs: torch.Tensor  # [E] codec embedding of the last id + the trailing text state
+    voice: Voice
+    text: torch.Tensor  # [E] the trailing text state of this step
     position: int
 
 
-@dataclass(frozen=True)
-class Release:
-    slot: int
-
-
-class TalkerServer:
-    def __init__(self, model: Talker, max_batch: int, name: str):
-        self.model = model
+class TalkerServer(SlotServer):
+    def __init__(self, model: Talker, suppress: torch.Tensor, max_batch: int, name: str):
+        self.model, self.suppress = model, suppress  # suppress [V]: True for ids never chosen
+        self.peak_batch = 0  # the most decode steps computed together (for tests and benchmarks)
         self._cache: KVCache | None = None
-        self._batcher = StepBatcher(self._run_batch, max_batch, name)
+        self._batcher = StepBatcher(self._run_batch, max_batch, name, lockstep=True)
 
-    @property
-    def peak_batch(self) -> int:
-        return self._batcher.peak_batch
+    def prefill(self, voice: Voice, inputs: torch.Tensor, positions: torch.Tensor, budget: int) -> int:
+        """A slot of `budget` positions holding the prompt -> the first id."""
+        return self._batcher.call(Prefill(voice, inputs, positions, budget), voice, urgent=True)
 
-    def prefill(self, inputs: torch.Tensor, positions: torch.Tensor, budget: int) -> tuple[int, torch.Tensor]:
-        """-> (slot, logits [1, V])."""
-        return self._batcher.call(Prefill(inputs, positions, budget))
-
-    def step(self, slot: int, inputs: torch.Tensor, position: int) -> torch.Tensor:
-        """-> logits [1, V] of the slot's next id, computed with the steps other runs ask for now."""
-        return self._batcher.call(Step(slot, inputs, position))
-
-    def release(self, slot: int) -> None:
-        self._batcher.call(Release(slot))
+    def step(self, voice: Voice, text: torch.Tensor, position: int) -> int:
+        """The run's next id (after its last one, with `text` [E]), computed with the steps other runs ask for now."""
+        return self._batcher.call(Step(voice, text, position), voice)
 
     def _run_batch(self, items: list) -> list:
-        """Releases first, then one decode of every step, then each prefill; a failing item gets its exception
-        as its result (recomputing items would advance the cache)."""
+        """Releases first (freed slots serve this batch's prefills), then one decode of every step, each
+        prefill, and the id of every row; a failing item gets its exception as its result (recomputing items
+        would advance the cache)."""
         results: list = [None] * len(items)
         for item in items:
-            if isinstance(item, Release):
-                self._cache.free(item.slot)
+            if isinstance(item, Release) and item.voice.slot >= 0:
+                self._cache.free(item.voice.slot)
+                item.voice.slot = -1
+        rows: list[tuple[int, torch.Tensor]] = []  # (item index, logits [1, V])
         steps = [i for i, item in enumerate(items) if isinstance(item, Step)]
         if steps:
             try:
-                logits = self._decode([items[i] for i in steps])
-                for n, i in enumerate(steps):
-                    results[i] = logits[n:n + 1]
+                rows += list(zip(steps, self._decode([items[i] for i in steps])))
             except Exception as error:  # noqa: BLE001 - handed to each caller
                 for i in steps:
                     results[i] = error
         for i, item in enumerate(items):
             if isinstance(item, Prefill):
                 try:
-                    results[i] = self._prefill(item)
+                    rows.append((i, self._prefill(item)))
                 except Exception as error:  # noqa: BLE001 - this run's input: the others go on
                     results[i] = error
-        if self._cache is not None and not any(self._cache.budgets):
+        if rows:
+            voices = [items[i].voice for i, _ in rows]
+            try:
+                ids = choose_rows(torch.cat([logits for _, logits in rows]), [v.choice for v in voices],
+                                  self.suppress)
+            except Exception as error:  # noqa: BLE001 - handed to each caller of these rows
+                ids = [error] * len(rows)
+            for (i, _), voice, code in zip(rows, voices, ids):
+                voice.last, results[i] = code, code
+        if self.live_slots == 0:
             self._cache = None
         return results
 
-    def _prefill(self, p: Prefill) -> tuple[int, torch.Tensor]:
+    def _prefill(self, p: Prefill) -> torch.Tensor:
         if self._cache is None:
             self._cache = self.model.new_cache()
         slot = self._cache.add(p.budget)
@@ -93,16 +110,22 @@ class TalkerServer:
         except BaseException:
             self._cache.free(slot)
             raise
-        return slot, logits
+        p.voice.slot = slot
+        return logits
 
-    def _decode(self, steps: list[Step]) -> torch.Tensor:
-        """-> logits [B, V] in the order of `steps` (computed in slot order: consecutive slots are a view)."""
-        order = sorted(range(len(steps)), key=lambda i: steps[i].slot)
+    def _decode(self, steps: list[Step]) -> list[torch.Tensor]:
+        """The steps' rows in slot order (consecutive slots read the cache as a view) -> each step's logits
+        [1, V]: the input of a row is its last id's codec embedding plus its text state."""
+        order = sorted(range(len(steps)), key=lambda i: steps[i].voice.slot)
         rows = [steps[i] for i in order]
-        device = self.model.norm.weight.device
-        inputs = torch.stack([s.inputs for s in rows])
-        positions = torch.tensor([s.position for s in rows], dtype=torch.float32, device=device)
-        logits = self.model.step_logits(inputs, positions, self._cache, self._cache.rows([s.slot for s in rows], 1))
-        back = torch.empty_like(logits)
-        back[torch.tensor(order, device=logits.device)] = logits
-        return back
+        self.peak_batch = max(self.peak_batch, len(rows))
+        model = self.model
+        weight = model.embed_tokens.weight
+        last = torch.tensor([s.voice.last for s in rows], device=weight.device)
+        inputs = model.embed_tokens(last) + torch.stack([s.text.to(weight.device, weight.dtype) for s in rows])
+        positions = torch.tensor([s.position for s in rows], dtype=torch.float32, device=weight.device)
+        logits = model.step_logits(inputs, positions, self._cache, self._cache.rows([s.voice.slot for s in rows], 1))
+        outputs: list = [None] * len(steps)
+        for b, i in enumerate(order):
+            outputs[i] = logits[b:b + 1]
+        return outputs

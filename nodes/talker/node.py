@@ -132,10 +132,11 @@ class Talker(Node):
                frames: Iterator[CodecFrame]) -> Iterator[tuple[str, Any]]:
         import torch
 
+        from ..common.decode_buffers import TokenHistory
+        from ..common.row_choice import RowChoice
         from ..common.sampling import SamplingParams, make_generator
         from ...runtime.context import current_run
 
-        from .code0 import Code0Choice
         from .prompt import TextEmbedder, talker_prompt
         from .server import Voice
 
@@ -152,7 +153,7 @@ class Talker(Node):
                                                      self._media)
         P, N = prompt.shape[1], c.max_frames
         handoff = self._handoff
-        voice = Voice(Code0Choice(params, generator, c.repetition_penalty, self._device),
+        voice = Voice(RowChoice(params, generator, c.repetition_penalty, TokenHistory(self._device)),
                       None if handoff is None else self._partner.sampling(run))
         pending = None
         try:

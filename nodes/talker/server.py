@@ -3,7 +3,7 @@ One server thread owns a KVCache of many slots: a run takes a slot with its pref
 frame (`step`: the steps waiting together are one decode over their rows, ragged lengths masked) and gives the
 slot back (`release`). Only the server thread touches the cache (growth reallocates it); once no slot is live
 the cache is dropped, so memory follows the live runs. Code 0 is chosen here too, each row with its run's own
-settings and generator (code0.py).
+settings and generator (nodes/common/row_choice.py).
 
 Fused with a code predictor loaded in the same process (`predictor`, set by Talker.fuse_loop), the server is
 the one scheduler of the Talker <-> code predictor loop: each batch is the Talker decode of every run in step
@@ -26,9 +26,10 @@ from typing import Callable
 import torch
 
 from ..common.kv_cache import KVCache
+from ..common.row_choice import RowChoice, choose_rows
+from ..common.slot_server import Release, SlotServer
 from ..common.step_batcher import StepBatcher
 
-from .code0 import Code0Choice, choose_code0
 from .model import Talker
 
 Predictor = Callable[[list], list[list[int]]]  # FrameItems of one batch -> each row's G codes
@@ -38,7 +39,7 @@ Predictor = Callable[[list], list[list[int]]]  # FrameItems of one batch -> each
 class Voice:
     """One run's place in the server (also its lockstep key); `slot` and `codes` belong to the server thread."""
 
-    choice: Code0Choice
+    choice: RowChoice
     sampling: tuple | None = None  # fused: the code predictor's (SamplingParams, generator) for this run
     slot: int = -1
     codes: tuple[int, ...] | None = None  # the run's last frame, when the server computed it
@@ -67,13 +68,8 @@ class Step:
     codes: tuple[int, ...] | None  # the last frame's G codes (None: the one the server computed)
 
 
-@dataclass(frozen=True)
-class Release:
-    voice: Voice
-
-
 @dataclass
-class TalkerServer:
+class TalkerServer(SlotServer):
     model: Talker
     table: torch.Tensor  # the Thinker's embed_tokens [Vt, Ct]
     suppress: torch.Tensor  # [V] True for codes never chosen (control ids but EOS)
@@ -95,20 +91,6 @@ class TalkerServer:
     def step(self, voice: Voice, text_id: int, position: float, codes: tuple[int, ...] | None = None) -> Future:
         """Queue the run's next decode step (computed with the steps other runs ask for now); -> its Frame."""
         return self._batcher.submit(Step(voice, text_id, position, codes), voice)
-
-    def release(self, voice: Voice) -> None:
-        self._batcher.leave(voice)
-        self._batcher.call(Release(voice), urgent=True)
-
-    def away(self, voice: Voice) -> None:
-        self._batcher.away(voice)
-
-    def back(self, voice: Voice) -> None:
-        self._batcher.back(voice)
-
-    @property
-    def live_slots(self) -> int:
-        return 0 if self._cache is None else sum(b > 0 for b in self._cache.budgets)
 
     def _run_batch(self, items: list) -> list:
         """Releases first (freed slots serve this batch's prefills), then one decode of every step, each
@@ -148,7 +130,7 @@ class TalkerServer:
         from ..qwen3.loop_handoff import FrameItem
 
         voices = [items[i].voice for i, _, _ in rows]
-        code0 = choose_code0(torch.cat([logits for _, logits, _ in rows]), [v.choice for v in voices], self.suppress)
+        code0 = choose_rows(torch.cat([logits for _, logits, _ in rows]), [v.choice for v in voices], self.suppress)
         going = [r for r, code in enumerate(code0) if code != self.eos and self.predictor is not None]
         codes: dict[int, tuple[int, ...]] = {}
         if going:

@@ -32,16 +32,27 @@ def block_mask(n: int, block: int, back: int, ahead: int, device: torch.device) 
     return (diff >= -back) & (diff <= ahead)
 
 
+def padding_mask(n: int, lengths: torch.Tensor) -> torch.Tensor:
+    """lengths [B] -> [B, N, N] bool: a row's query sees its padding frames (those from its length on) only if
+    it is one itself, so a row's frames are those it gets alone and no padding query is left without keys."""
+    valid = torch.arange(n, device=lengths.device)[None] < lengths[:, None]  # [B, N]
+    return valid[:, None, :] | ~valid[:, :, None]
+
+
 def block_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block: int, back: int,
-                    ahead: int) -> torch.Tensor:
+                    ahead: int, lengths: torch.Tensor | None = None) -> torch.Tensor:
     """q, k, v [B, H, N, D] -> [B, H, N, D]: a query of block i (frames i*block ..) attends to the keys of blocks
-    i - back .. i + ahead only. Past a few windows' worth of blocks, each block attends to its window of keys
-    alone, so the cost grows as N, not N^2 (the same softmax as the full block mask; measured on one core at 2000
-    frames, 16 heads: 6x faster); below, one masked SDPA is faster."""
+    i - back .. i + ahead only (and, with lengths [B], a row's frames to its first lengths[b] keys: rows padded
+    after their ends). Past a few windows' worth of blocks, each block attends to its window of keys alone, so
+    the cost grows as N, not N^2 (the same softmax as the full block mask; measured on one core at 2000 frames,
+    16 heads: 6x faster); below, one masked SDPA is faster."""
     B, H, N, D = q.shape
     n, W = -(-N // block), back + ahead + 1  # blocks, blocks per window
     if n <= 4 * W:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=block_mask(N, block, back, ahead, q.device))
+        mask = block_mask(N, block, back, ahead, q.device)
+        if lengths is not None:
+            mask = (mask & padding_mask(N, lengths))[:, None]  # [B, 1, N, N]
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     q, k, v = (F.pad(t, (0, 0, 0, n * block - N)).view(B, H, n, block, D) for t in (q, k, v))
 
     def windows(t: torch.Tensor) -> torch.Tensor:  # [B, H, n, block, D] -> [B, H, n, W * block, D]
@@ -51,7 +62,12 @@ def block_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block: in
     first = torch.arange(n, device=q.device)[:, None] - back + torch.arange(W, device=q.device)  # [n, W]
     frames = (first[..., None] * block + torch.arange(block, device=q.device)).view(n, 1, W * block)
     scores = (q @ windows(k).transpose(-1, -2)) * D ** -0.5  # [B, H, n, block, W * block]
-    scores = scores.masked_fill((frames < 0) | (frames >= N), float("-inf"))
+    hidden = (frames < 0) | (frames >= N)  # [n, 1, W * block]
+    if lengths is not None:  # a row's padding keys, for its own frames' queries: [B, 1, n, block, W * block]
+        end = lengths.view(B, 1, 1, 1, 1)
+        queries = torch.arange(n * block, device=q.device).view(n, block, 1)
+        hidden = hidden | ((frames >= end) & (queries < end))
+    scores = scores.masked_fill(hidden, float("-inf"))
     return (scores.softmax(-1) @ windows(v)).view(B, H, n * block, D)[:, :, :N]
 
 
@@ -118,12 +134,12 @@ class Attention(nn.Module):
         self.to_out = nn.ModuleList([nn.Linear(inner, a.dim)])
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, block: int, back: int,
-                ahead: int) -> torch.Tensor:
+                ahead: int, lengths: torch.Tensor | None) -> torch.Tensor:
         B, N, _ = x.shape
         q, k, v = (p(x).view(B, N, self.n_heads, self.head_dim).transpose(1, 2)
                    for p in (self.to_q, self.to_k, self.to_v))
         q, k = rope_head_0(q, cos, sin), rope_head_0(k, cos, sin)
-        out = block_attention(q, k, v, block, back, ahead)
+        out = block_attention(q, k, v, block, back, ahead, lengths)
         return self.to_out[0](out.transpose(1, 2).reshape(B, N, -1))
 
 
@@ -151,10 +167,10 @@ class DiTBlock(nn.Module):
         self.attn = Attention(a)
         self.ff = FeedForward(a.dim, a.ff_mult)
 
-    def forward(self, x, temb, cos, sin):
+    def forward(self, x, temb, cos, sin, lengths):
         shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = self.attn_norm.modulations(temb)
         x = x + gate_a * self.attn(layer_norm(x) * (1 + scale_a) + shift_a, cos, sin, self.block, self.back,
-                                   self.ahead)
+                                   self.ahead, lengths)
         return x + gate_m * self.ff(layer_norm(x) * (1 + scale_m) + shift_m)
 
 
@@ -193,12 +209,14 @@ class DiT(nn.Module):
         N = code.shape[1]
         return torch.cat([speaker[:, None].expand(-1, N, -1), code, cond[:, None].expand(-1, N, -1)], dim=-1)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, conditioning: torch.Tensor) -> torch.Tensor:
-        """x [B, N, M] noisy mel, t [B] times, conditioning [B, N, ...] (`conditioning`) -> velocity [B, N, M]."""
+    def forward(self, x: torch.Tensor, t: torch.Tensor, conditioning: torch.Tensor,
+                lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, N, M] noisy mel, t [B] times, conditioning [B, N, ...] (`conditioning`), lengths [B] (rows
+        padded after their ends; None: none) -> velocity [B, N, M]."""
         temb = self.time_embed(t)
         h = self.input_embed.proj(torch.cat([x, conditioning], dim=-1))
         cos, sin = rope_cos_sin(torch.arange(x.shape[1], device=x.device), self.freqs, x.dtype)
         for block in self.transformer_blocks:
-            h = block(h, temb, cos, sin)
+            h = block(h, temb, cos, sin, lengths)
         scale, shift = self.norm_out.modulations(temb)
         return self.proj_out(layer_norm(h) * (1 + scale) + shift)

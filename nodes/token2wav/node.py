@@ -6,7 +6,8 @@ mode `whole` (the default) waits for the last id and solves the ODE over the who
 does: with the same noise its waveform equals transformers'. mode `stream` emits audio as codes arrive
 (streaming.py): `chunk_blocks` mel blocks once the codes of their look-ahead block are in, their samples once
 BigVGAN's context frames are; the DiT sees only a window around each chunk, so the audio is an approximation of
-`whole`.
+`whole`. Concurrent runs' utterances (whole_batch.py) and stream windows (window_batch.py) that are ready
+together are solved together, each with its own noise and voice: a run's waveform is the one it gets alone.
 
 Noise: the ODE's initial state is torch.randn((1, repeats * T, mel_dim), generator=torch.Generator("cpu")
 .manual_seed(seed)) (drawn on the CPU whatever the device; in stream mode block by block from the same
@@ -51,6 +52,8 @@ class Token2Wav(Node):
                                   "least with which the first solve gives audio (BigVGAN's 43-frame context).")
         num_steps: int = Field(10, ge=2, le=1000, description="ODE grid points (num_steps - 1 RK4 steps of 4 DiT "
                                "calls each), as transformers' token2wav_num_steps.")
+        max_batch: int = Field(16, ge=1, le=4096, description="Most concurrent runs' utterances (whole mode) or "
+                               "windows (stream mode) solved together (more wait for the next batch).")
 
     inputs = (
         Input("codes", CodecId, stream=True, doc="Codec ids in order (from the Talker, EOS excluded)."),
@@ -69,6 +72,8 @@ class Token2Wav(Node):
 
         from .args import BigVGANArgs, DiTArgs
         from .weights import load_token2wav
+        from .whole_batch import WholeBatcher
+        from .window_batch import WindowBatcher
 
         checkpoint.section("token2wav_config", NO_TOKEN2WAV)
         try:
@@ -79,6 +84,10 @@ class Token2Wav(Node):
         self._speakers = Voices(checkpoint, self.config.speaker, args.enc_emb_dim, args.mel_dim)
         self._dit, self._vocoder = load_token2wav(checkpoint, self.weights or "token2wav.", device)
         self._device = device
+        self._wholes = WholeBatcher(self._dit, self._vocoder, self.config.num_steps, self.config.max_batch,
+                                    f"{self.name} (token2wav, whole)")
+        self._windows = WindowBatcher(self._dit, self.config.num_steps, self.config.max_batch,
+                                      f"{self.name} (token2wav, stream)")
         if device != "meta":  # every voice's conditioning once (the speaker encoder on its reference mel)
             with torch.inference_mode():
                 self._voices = {name: self._dit.voice(sp.cond.to(device), sp.ref_mel.to(device))
@@ -101,6 +110,8 @@ class Token2Wav(Node):
 
         from ...runtime.context import current_run
 
+        from .whole_batch import Utterance
+
         voice = self._voices[self._speakers.pick(None if speaker is None else speaker.text)]
 
         seed = self.config.seed if self.config.seed is not None else current_run().node_seed()
@@ -108,29 +119,18 @@ class Token2Wav(Node):
         if self.config.mode == "whole":
             ids = [self._check(c, i) for i, c in enumerate(codes)]
             if ids:
-                with torch.inference_mode():
-                    samples = self._whole(ids, generator, voice)
-                yield "audio", AudioChunk(samples, SAMPLE_RATE, 0)
+                a = self._dit.args
+                noise = torch.randn((1, a.repeats * len(ids), a.mel_dim), dtype=torch.float32, generator=generator)
+                yield "audio", AudioChunk(self._wholes.decode(Utterance(ids, noise, voice)), SAMPLE_RATE, 0)
         else:
             ids = yield from self._stream(codes, generator, voice)
         yield "codec_codes", CodecIds(tuple(ids))
-
-    def _whole(self, ids: list[int], generator: Any, voice: Any) -> Any:
-        import torch
-
-        from .sampler import solve
-
-        a = self._dit.args
-        noise = torch.randn((1, a.repeats * len(ids), a.mel_dim), dtype=torch.float32, generator=generator)
-        conditioning = self._dit.conditioning(torch.tensor([ids], device=self._device), voice)
-        mel = solve(self._dit, noise.to(self._device), conditioning, self.config.num_steps)
-        return self._vocoder(mel)[0].cpu()
 
     def _stream(self, codes: Iterator[CodecId], generator: Any, voice: Any) -> Iterator[tuple[str, Any]]:
         """Mel blocks as their look-ahead codes arrive, samples as they are final; -> the ids."""
         from .streaming import MelBlocks, WaveStream
 
-        mel = MelBlocks(self._dit, voice, generator, self.config.num_steps, self.config.chunk_blocks)
+        mel = MelBlocks(self._dit, voice, generator, self.config.chunk_blocks, self._windows.solve)
         wave = WaveStream(self._vocoder)
         chunks = 0
 

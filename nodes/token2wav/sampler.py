@@ -22,21 +22,22 @@ def time_grid(num_steps: int, sway: float = SWAY, device: torch.device | str = "
     return t + sway * (torch.cos(math.pi / 2 * t) - 1 + t)
 
 
-def velocity(dit: DiT, x: torch.Tensor, t: torch.Tensor, conditioning: torch.Tensor,
-             guidance: float) -> torch.Tensor:
+def velocity(dit: DiT, x: torch.Tensor, t: torch.Tensor, conditioning: torch.Tensor, guidance: float,
+             lengths: torch.Tensor | None = None) -> torch.Tensor:
     """The guided velocity v_c + guidance (v_c - v_u): one DiT call on the conditional and unconditional rows."""
     B = x.shape[0]
     if guidance < 1e-5:
-        return dit(x, t.expand(B), conditioning[:B])
-    out = dit(torch.cat([x, x]), t.expand(2 * B), conditioning)
+        return dit(x, t.expand(B), conditioning[:B], lengths)
+    out = dit(torch.cat([x, x]), t.expand(2 * B), conditioning, None if lengths is None else lengths.repeat(2))
     cond, uncond = out.chunk(2)
     return cond + (cond - uncond) * guidance
 
 
 def solve(dit: DiT, noise: torch.Tensor, conditioning: torch.Tensor, num_steps: int = NUM_STEPS,
-          guidance: float = GUIDANCE, sway: float = SWAY) -> torch.Tensor:
-    """noise [B, N, M] (the state at t = 0), conditioning [2B, N, ...] (DiT.conditioning) -> log-mel [B, M, N]."""
-    f = lambda t, y: velocity(dit, y, t, conditioning, guidance)  # noqa: E731
+          guidance: float = GUIDANCE, sway: float = SWAY, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """noise [B, N, M] (the state at t = 0), conditioning [2B, N, ...] (DiT.conditioning), lengths [B] (rows
+    padded after their ends; None: none) -> log-mel [B, M, N]."""
+    f = lambda t, y: velocity(dit, y, t, conditioning, guidance, lengths)  # noqa: E731
     grid = time_grid(num_steps, sway, noise.device)
     y = noise
     for t0, t1 in zip(grid[:-1], grid[1:]):

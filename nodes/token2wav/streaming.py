@@ -17,13 +17,13 @@ Shapes: M mel bins, F mel frames, S samples.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 
 from .args import BigVGANArgs, DiTArgs
 from .bigvgan import FILTER_TAPS, BigVGAN
 from .dit import DiT
-from .sampler import solve
 
 
 def reach(a: DiTArgs) -> tuple[int, int]:
@@ -45,12 +45,15 @@ def vocoder_context(a: BigVGANArgs) -> int:
     return math.ceil(frames) + 1
 
 
-class MelBlocks:
-    """One utterance's mel, block by block."""
+Solver = Callable[[torch.Tensor, torch.Tensor, bool], torch.Tensor]  # (noise, conditioning, first) -> mel [M, n]
 
-    def __init__(self, dit: DiT, voice: tuple[torch.Tensor, ...], generator: torch.Generator, num_steps: int,
-                 chunk: int = 1):
-        self.dit, self.voice, self.generator, self.num_steps, self.chunk = dit, voice, generator, num_steps, chunk
+
+class MelBlocks:
+    """One utterance's mel, block by block; `solver` runs the ODE of a window (window_batch.py)."""
+
+    def __init__(self, dit: DiT, voice: tuple[torch.Tensor, ...], generator: torch.Generator, chunk: int,
+                 solver: Solver):
+        self.dit, self.voice, self.generator, self.chunk, self.solver = dit, voice, generator, chunk, solver
         a = dit.args
         self.block, self.repeats, self.mel_dim = a.block_size, a.repeats, a.mel_dim
         self.back, self.ahead = reach(a)
@@ -81,7 +84,7 @@ class MelBlocks:
         device = self.voice[0].device
         codes = torch.tensor([self.codes[c0:math.ceil(f1 / rep)]], device=device)
         conditioning = self.dit.conditioning(codes, self.voice)[:, f0 - c0 * rep:f1 - c0 * rep]
-        mel = solve(self.dit, self._noise(first, f1).to(device), conditioning, self.num_steps)[0]  # [M, f1 - f0]
+        mel = self.solver(self._noise(first, f1), conditioning, b == 0)  # [M, f1 - f0]
         return mel[:, b * bs - f0:min(end * bs, self.frames) - f0]
 
     def _noise(self, first: int, f1: int) -> torch.Tensor:

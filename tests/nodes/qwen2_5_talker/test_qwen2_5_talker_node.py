@@ -4,22 +4,16 @@ import threading
 
 import pytest
 import torch
-from talker25_oracle import perturbed_model, save_checkpoint, thinker_run
 
 from omnigraph.nodes.qwen2_5_talker.node import Qwen25Talker
 from omnigraph.nodes.qwen2_5_talker.prompt import prefill_inputs
-from omnigraph.nodes.qwen2_5_talker.server import Prefill, Release, Step
-from omnigraph.runtime.checkpoint import Checkpoint
+from omnigraph.nodes.common.decode_buffers import TokenHistory
+from omnigraph.nodes.common.row_choice import RowChoice
+from omnigraph.nodes.common.sampling import SamplingParams
+from omnigraph.nodes.qwen2_5_talker.server import Prefill, Release, Step, Voice
 from omnigraph.runtime.checkpoint_check import CheckpointProbe
 from omnigraph.runtime.errors import UserError
 from omnigraph.testing import run_node
-
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    model = perturbed_model(seed=8)
-    ckpt = Checkpoint.open(save_checkpoint(model, tmp_path_factory.mktemp("talker25n") / "ckpt"))
-    return ckpt, thinker_run(model, n_tokens=5)
 
 
 @pytest.fixture(scope="module")
@@ -72,17 +66,28 @@ def test_batched_steps_equal_steps_alone(setup, node):
     for cut in (0, 2, 4):
         p = run.prompt
         prompts.append(type(p)(p.states[cut:], p.input_ids[cut:], p.positions[:, cut:] - cut, p.rope_delta))
+    greedy = SamplingParams(greedy=True)
+    voices = [Voice(RowChoice(greedy, None, 1.0, TokenHistory("cpu"))) for _ in prompts]
+    logits = []
+    decode = server._decode
+    server._decode = lambda steps: logits.append(decode(steps)) or logits[-1]
     with torch.inference_mode():
-        items = [Prefill(*prefill_inputs(model, p, node._speaker_embed(None), run.states[0].state), 64) for p in prompts]
-        slots = [server._run_batch([item])[0][0] for item in items]
-        x = [model.embed_tokens.weight[100 + i] + run.states[1].state for i in range(3)]
-        steps = [Step(slot, x[i], 20 + i) for i, slot in enumerate(slots)]
-        batched = server._run_batch(steps[::-1])[::-1]
-        for slot in slots:
-            server._cache.truncate(slot, server._cache.lengths[slot] - 1)
-        alone = [server._run_batch([step])[0] for step in steps]
-        server._run_batch([Release(slot) for slot in slots])
-    for a, b in zip(batched, alone):
+        for voice, p in zip(voices, prompts):
+            server._run_batch([Prefill(voice, *prefill_inputs(model, p, node._speaker_embed(None),
+                                                              run.states[0].state), 64)])
+        for i, voice in enumerate(voices):
+            voice.last = 100 + i
+        steps = [Step(voice, run.states[1].state, 20 + i) for i, voice in enumerate(voices)]
+        server._run_batch(steps[::-1])
+        batched = logits.pop()[::-1]
+        for voice in voices:
+            server._cache.truncate(voice.slot, server._cache.lengths[voice.slot] - 1)
+            voice.last = 100 + voices.index(voice)
+        for step in steps:
+            server._run_batch([step])
+        server._run_batch([Release(voice) for voice in voices])
+    assert server.live_slots == 0
+    for a, (b,) in zip(batched, logits):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
 
 

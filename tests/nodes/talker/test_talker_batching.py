@@ -223,7 +223,8 @@ VOICES = [(7, 9, SamplingParams(greedy=True), SamplingParams(greedy=True), 1),
 def speak_on(server, talker, prompt: int, budget: int, params, cp_params, seed: int, steps=None) -> list:
     """One run driven on the fused server directly: its frames' codes (a run of its own settings, budget and
     seeds); `steps`, when given, is set once the run has asked for its first step."""
-    from omnigraph.nodes.talker.code0 import Code0Choice
+    from omnigraph.nodes.common.decode_buffers import TokenHistory
+    from omnigraph.nodes.common.row_choice import RowChoice
     from omnigraph.nodes.talker.server import Voice
 
     g = torch.Generator().manual_seed(seed)
@@ -231,7 +232,7 @@ def speak_on(server, talker, prompt: int, budget: int, params, cp_params, seed: 
     embeds = torch.randn(1, prompt, C, generator=g)
     positions = torch.arange(prompt, dtype=torch.float32).expand(3, 1, prompt).contiguous()
     text = torch.randint(0, Vt, (budget,), generator=g).tolist()
-    voice = Voice(Code0Choice(params, None if params.greedy else make_generator(seed), 1.1),
+    voice = Voice(RowChoice(params, None if params.greedy else make_generator(seed), 1.1, TokenHistory("cpu")),
                   (cp_params, None if cp_params.greedy else make_generator(seed + 100)))
     frames, out = [], server.prefill(voice, embeds, positions, prompt + budget)
     try:

@@ -2,7 +2,7 @@
 import pytest
 import torch
 from oracle25 import VARIANT, config_dict
-from token2wav_oracle import perturbed_token2wav, random_codes, save_checkpoint
+from token2wav_oracle import random_codes
 
 from omnigraph.nodes.qwen2_5.payloads import CodecId
 from omnigraph.nodes.token2wav.node import Token2Wav
@@ -16,11 +16,6 @@ from omnigraph.runtime.errors import UserError
 from omnigraph.testing import run_node
 
 T = 50  # 100 mel frames: 5 blocks of 24
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    return Checkpoint.open(save_checkpoint(perturbed_token2wav(seed=6), tmp_path_factory.mktemp("t2w") / "ckpt"))
 
 
 def speak(ckpt, codes, config, seed=0):
