@@ -2,7 +2,6 @@
 caller as they arrive, and turn the stages' reports into a result or the first failure."""
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
+from .daemon_threads import start_daemon
 from .errors import NodeFailed
 from .payloads import Payload
 from .placement import Stage
@@ -59,13 +59,9 @@ class RayRun(RunOutputs):
         self._finishing = {handle.run_part.remote(self.id, seed, started_at, stage_inputs[stage], self.handles,
                                                   executor.stage_of): stage
                            for stage, handle in self.handles.items()}
-        self._threads = [threading.Thread(target=self._pull_output, args=(name,), daemon=True,
-                                          name=f"og-ray-output-{name}") for name in graph.outputs]
-        self._threads += [threading.Thread(target=self._feed, args=args, daemon=True, name=f"og-ray-feed-{args[0]}")
-                          for args in fed]
-        for thread in self._threads:
-            thread.start()
-        threading.Thread(target=self._monitor, daemon=True, name=f"og-ray-run-{self.id}").start()
+        self._threads = [start_daemon(self._pull_output, f"og-ray-output-{name}", (name,)) for name in graph.outputs]
+        self._threads += [start_daemon(self._feed, f"og-ray-feed-{args[0]}", args) for args in fed]
+        start_daemon(self._monitor, f"og-ray-run-{self.id}")
 
     # -- public (and `result`, `wait`, `events` of RunOutputs) ---------------------------------------------
     def cancel(self) -> None:

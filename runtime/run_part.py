@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from .channels import Absent, Cancelled, Channel
 from .context import RunContext, enter_run
+from .daemon_threads import start_daemon, stop_at_exit
 from .device import adopt_thread_count
 from .errors import NodeFailed
 from .graph import Graph, GraphEdge
@@ -101,15 +102,13 @@ class RunPart:
         if self.entering and relay is None:
             raise AssertionError(f"edges enter part {sorted(self.here)} of run {self.id} but nothing relays them")
         self._on_end = on_end
-        threads = [threading.Thread(target=self._node_main, args=(n,), name=f"og-{n}", daemon=True)
-                   for n in self.graph.topological_order() if n in self.here]
-        threads += self._feed_inputs(inputs)
-        threads += [threading.Thread(target=self._relay_main, args=(relay, edge, channel), daemon=True,
-                                     name=f"og-relay-{edge.dst}") for edge, channel in self.entering]
-        self._pending = len(threads)
-        self._threads = threads
-        for t in threads:
-            t.start()
+        starts = [(self._node_main, f"og-{n}", (n,)) for n in self.graph.topological_order() if n in self.here]
+        starts += self._feed_inputs(inputs)
+        starts += [(self._relay_main, f"og-relay-{edge.dst}", (relay, edge, channel))
+                   for edge, channel in self.entering]
+        self._pending = len(starts)
+        stop_at_exit(self)
+        self._threads = [start_daemon(target, name, args) for target, name, args in starts]
 
     # -- control and state ---------------------------------------------------------------------------------
     def wait(self, timeout: float | None = None) -> bool:
@@ -168,8 +167,9 @@ class RunPart:
         finally:
             self._thread_done()
 
-    def _feed_inputs(self, inputs: dict[str, Any]) -> list[threading.Thread]:
-        """Deliver graph inputs; stream targets fed from iterables get a feeder thread each."""
+    def _feed_inputs(self, inputs: dict[str, Any]) -> list[tuple[Callable[..., None], str, tuple]]:
+        """Deliver graph inputs; -> (target, name, args) of a feeder thread for each stream target fed from an
+        iterable."""
         feeders = []
         for name, decl in self.graph.inputs.items():
             channels = [self._inbox.setdefault(t, Channel(self.buffer_size, self.cancelled))
@@ -183,8 +183,7 @@ class RunPart:
             value = inputs[name]
             items = [value] if isinstance(value, Payload) else value
             if decl.port.is_stream and not isinstance(value, Payload):
-                feeders.append(threading.Thread(target=self._feed_stream, args=(name, decl.port, channels, items),
-                                                name=f"og-input-{name}", daemon=True))
+                feeders.append((self._feed_stream, f"og-input-{name}", (name, decl.port, channels, items)))
                 continue
             for ch in channels:
                 ch.open()

@@ -35,6 +35,7 @@ from typing import Any, Iterator, Protocol
 
 import torch
 
+from ...runtime.daemon_threads import start_daemon
 from ...runtime.device import adopt_thread_count
 
 from .decode_buffers import TokenHistory
@@ -110,8 +111,7 @@ class BatchingEngine:
                     raise RuntimeError("the batching engine is closed (the process is exiting)")
                 self._inbox.append(request)
                 if self._thread is None:
-                    self._thread = threading.Thread(target=self._serve, name="batching-engine", daemon=True)
-                    self._thread.start()
+                    self._thread = start_daemon(self._serve, "batching-engine")
         else:
             request.outbox.put(("end", None))
         return self._tokens(request)

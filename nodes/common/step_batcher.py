@@ -30,6 +30,7 @@ from typing import Any, Callable, Generic, Hashable, Sequence, TypeVar
 
 import torch
 
+from ...runtime.daemon_threads import start_daemon
 from ...runtime.device import adopt_thread_count
 
 Item = TypeVar("Item")
@@ -75,8 +76,7 @@ class StepBatcher(Generic[Item, Result]):
             self._out.discard(key)
             self._changed.notify_all()
             if self._thread is None:
-                self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
-                self._thread.start()
+                self._thread = start_daemon(self._serve, self.name)
         return future
 
     def away(self, key: Hashable) -> None:
