@@ -203,14 +203,20 @@ def test_whole_prompts_arriving_together_are_prefilled_in_one_call(model):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
 
 
+def bad_request(model):
+    """A prompt whose deepstack has fewer rows than its visual positions: its prefill fails."""
+    broken = request(prompt(model, 12, 9, visual=4), GREEDY, 5, 0)
+    broken.state.deepstack = tuple(d[:2] for d in broken.state.deepstack)
+    return broken
+
+
 def test_a_bad_prompt_among_newcomers_arriving_together_fails_alone(model):
     make = mixed(model)
     want_tokens, _ = alone(model, make)
     rec = RecordingTogether(model, hold_at=1)
     engine = BatchingEngine(rec, max_batch=8)
     rs = make()
-    broken = request(prompt(model, 12, 9, visual=4), GREEDY, 5, 0)
-    broken.state.deepstack = tuple(d[:2] for d in broken.state.deepstack)  # fewer rows than visual positions
+    broken = bad_request(model)
     streams = [engine.submit(rs[0])]
     assert rec.reached.wait(WAIT)
     streams += [engine.submit(r) for r in rs[1:]]
@@ -239,8 +245,7 @@ def test_a_cancelled_or_failing_run_leaves_the_others_unchanged(model):
     rec = Recording(model, hold_at=1)
     engine = BatchingEngine(rec, max_batch=8)
     rs = make()
-    broken = request(prompt(model, 12, 9, visual=4), GREEDY, 5, 0)
-    broken.state.deepstack = tuple(d[:2] for d in broken.state.deepstack)  # fewer rows than visual positions
+    broken = bad_request(model)
     streams = [engine.submit(r) for r in rs]
     failing = engine.submit(broken)
     assert rec.reached.wait(WAIT)
