@@ -244,9 +244,7 @@ class BatchingEngine:
         except Exception:
             return None
         for r in rs:
-            r.prefilled = r.prompt_len
-            if r.params.repetition_penalty != 1.0 and not r.params.greedy:
-                r.history = TokenHistory(last.device, r.prompt_ids)
+            self._prompt_in(r, last.device)
         return last
 
     def _prefill_chunk(self, cache: KVCache, r: GenerationRequest) -> torch.Tensor | None:
@@ -255,12 +253,18 @@ class BatchingEngine:
         count = self._next_chunk(r)
         rows = cache.rows([r.slot], count)
         last = self.model.prefill(cache, rows, r, r.prefilled, count)
-        r.prefilled += count
-        if r.prefilled < r.prompt_len:
+        if r.prefilled + count < r.prompt_len:
+            r.prefilled += count
             return None
-        if r.params.repetition_penalty != 1.0 and not r.params.greedy:
-            r.history = TokenHistory(last.device, r.prompt_ids)
+        self._prompt_in(r, last.device)
         return last
+
+    @staticmethod
+    def _prompt_in(r: GenerationRequest, device: torch.device) -> None:
+        """r's whole prompt is in the cache: a sampled run with a repetition penalty starts its history."""
+        r.prefilled = r.prompt_len
+        if r.params.repetition_penalty != 1.0 and not r.params.greedy:
+            r.history = TokenHistory(device, r.prompt_ids)
 
     def _decode(self, cache: KVCache, rs: list[GenerationRequest]) -> torch.Tensor:
         rows = cache.rows([r.slot for r in rs], 1)
