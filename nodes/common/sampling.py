@@ -2,10 +2,12 @@
 as Hugging Face's logits processors apply them) from a seeded torch.Generator.
 
 `sample_rows` serves a batch whose rows each have their own settings and generator: the vocabulary-wide work
-is batched (one top-k over the rows that have one, one sort over the rows with only a nucleus), then each row's
-nucleus and draw run over its own candidates (its k best tokens, best first), so a row's token depends on its
-logits, settings and generator only, never on the other rows of the batch. Ties at the k-th value are broken
-as torch.topk breaks them. Shapes: B rows, R sampled rows, V vocabulary, P previous tokens, K candidates.
+is batched (one top-k over the rows that have one, one sort over the rows with only a nucleus), then the nucleus
+and the draw run over each row's candidates (its k best tokens, best first), batched over the rows with as
+many candidates; a row's draw is torch.multinomial's, argmax(p / q) with q ~ Exp(1) from its own generator, drawn
+in row order. So a row's token depends on its logits, settings and generator only, never on the other rows of
+the batch, and is the one a per-row torch.multinomial picks. Ties at the k-th value are broken as torch.topk
+breaks them. Shapes: B rows, R sampled rows, G rows of a group, V vocabulary, P previous tokens, K candidates.
 """
 from __future__ import annotations
 
@@ -57,9 +59,9 @@ def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tenso
     return logits
 
 
-def outside_nucleus(sorted_logits: torch.Tensor, top_p: float) -> torch.Tensor:
+def outside_nucleus(sorted_logits: torch.Tensor, top_p: float | torch.Tensor) -> torch.Tensor:
     """sorted_logits [..., K] (best first) -> [..., K] True past the first top_p of the probability mass (the
-    best token is always kept)."""
+    best token is always kept); top_p a number, or [..., 1] one per row."""
     probs = sorted_logits.softmax(dim=-1)
     drop = probs.cumsum(dim=-1) - probs >= top_p  # the mass of all better tokens
     drop[..., 0] = False
@@ -83,42 +85,79 @@ def sample_rows(logits: torch.Tensor, params: Sequence[SamplingParams],
     if not rows:
         return logits.argmax(dim=-1)
     greedy = [b for b, p in enumerate(params) if p.greedy]
-    tokens = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
-    if greedy:  # an argmax reads the whole vocabulary: only the rows that need it
-        tokens[greedy] = logits[greedy].argmax(dim=-1)
     V = logits.shape[-1]
-    x = logits[rows].float()  # [R, V], a copy
-    for j, b in enumerate(rows):
-        penalty, seen = params[b].repetition_penalty, previous[b]
-        if penalty != 1.0 and seen is not None and seen.numel():
-            x[j:j + 1] = apply_repetition_penalty(x[j:j + 1], seen, penalty)
-    x /= torch.tensor([params[b].temperature for b in rows], device=x.device)[:, None]
+    x = _scaled(logits, rows, params, previous)
     ks = [params[b].top_k if 0 < params[b].top_k < V else V for b in rows]
-    candidates = _candidates(x, ks, [params[b].top_p < 1.0 for b in rows])
-    picks = []
-    for j, b in enumerate(rows):
-        values, ids = candidates.get(j, (x[j], None))
-        if params[b].top_p < 1.0:
-            values = values.masked_fill(outside_nucleus(values, params[b].top_p), float("-inf"))
-        pick = torch.multinomial(values.softmax(-1)[None], 1, generator=generators[b])[0]  # [1]
-        picks.append(pick if ids is None else ids[pick])
-    tokens[rows] = torch.cat(picks)
+    groups = _candidates(x, ks, [params[b].top_p < 1.0 for b in rows])
+    probs = [_nucleus_probs(values, [params[rows[j]].top_p for j in js]) for js, values, _ in groups]
+    qs = [torch.empty_like(p) for p in probs]
+    place = {j: (g, n) for g, (js, _, _) in enumerate(groups) for n, j in enumerate(js)}
+    for j, b in enumerate(rows):  # in row order, as one torch.multinomial per row draws
+        g, n = place[j]
+        qs[g][n].exponential_(generator=generators[b])
+    picks = torch.empty(len(rows), dtype=torch.long, device=logits.device)
+    for (js, _, ids), p, q in zip(groups, probs, qs):
+        if not bool((p.max() < float("inf")) & (p.min() >= 0)):  # torch.multinomial's own check
+            raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+        pick = (p / q).argmax(-1, keepdim=True)  # [G, 1]: torch.multinomial's draw, argmax(p / q), q ~ Exp(1)
+        picks[js] = (pick if ids is None else ids.gather(-1, pick))[:, 0]
+    if not greedy:
+        return picks
+    tokens = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
+    tokens[greedy] = logits[greedy].argmax(dim=-1)  # an argmax reads the whole vocabulary: only these rows
+    tokens[rows] = picks
     return tokens
 
 
-def _candidates(x: torch.Tensor, ks: list[int], nucleus: list[bool]) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
-    """x [R, V] -> {row: (its candidates' logits [K], their ids [K]), best first}: the k best of rows with a top-k
-    (one topk call), the whole sorted vocabulary of rows with only a nucleus (one sort); other rows have none."""
-    V, out = x.shape[-1], {}
+def _scaled(logits: torch.Tensor, rows: list[int], params: Sequence[SamplingParams],
+            previous: Sequence[torch.Tensor | None]) -> torch.Tensor:
+    """The sampled rows of logits as float32, each with its repetition penalty, over its temperature: [R, V], a
+    new tensor (the caller's logits are never written)."""
+    x = logits.float() if len(rows) == logits.shape[0] else logits.index_select(
+        0, torch.tensor(rows, device=logits.device)).float()
+    penalised = [j for j, b in enumerate(rows) if params[b].repetition_penalty != 1.0
+                 and previous[b] is not None and previous[b].numel()]
+    if penalised and x is logits:
+        x = x.clone()
+    for j in penalised:
+        b = rows[j]
+        x[j:j + 1] = apply_repetition_penalty(x[j:j + 1], previous[b], params[b].repetition_penalty)
+    temperatures = torch.tensor([params[b].temperature for b in rows], device=x.device)[:, None]
+    return x / temperatures if x is logits else x.div_(temperatures)
+
+
+def _candidates(x: torch.Tensor, ks: list[int], nucleus: list[bool]) -> list[tuple[list[int], torch.Tensor,
+                                                                                  torch.Tensor | None]]:
+    """x [R, V] -> groups of rows with as many candidates: (the rows, their candidates' logits [G, K], their ids
+    [G, K] or None for the whole vocabulary in order), best first: the k best of rows with a top-k (one topk call;
+    a group per k), the whole sorted vocabulary of rows with only a nucleus (one sort), the rest unfiltered."""
+    V, groups = x.shape[-1], []
     top = [j for j, k in enumerate(ks) if k < V]
     if top:
         values, ids = (x if len(top) == len(ks) else x[top]).topk(max(ks[j] for j in top), dim=-1)
-        out.update((j, (values[n, :ks[j]], ids[n, :ks[j]])) for n, j in enumerate(top))
+        for k in sorted({ks[j] for j in top}):
+            of_k = [n for n, j in enumerate(top) if ks[j] == k]
+            if len(of_k) < len(top):
+                values_k, ids_k = values[of_k, :k], ids[of_k, :k]
+            else:
+                values_k, ids_k = values[:, :k], ids[:, :k]
+            groups.append(([top[n] for n in of_k], values_k, ids_k))
     sort = [j for j, k in enumerate(ks) if k == V and nucleus[j]]
     if sort:
-        values, ids = x[sort].sort(dim=-1, descending=True)
-        out.update((j, (values[n], ids[n])) for n, j in enumerate(sort))
-    return out
+        groups.append((sort, *x[sort].sort(dim=-1, descending=True)))
+    plain = [j for j, k in enumerate(ks) if k == V and not nucleus[j]]
+    if plain:
+        groups.append((plain, x if len(plain) == len(ks) else x[plain], None))
+    return groups
+
+
+def _nucleus_probs(values: torch.Tensor, top_ps: list[float]) -> torch.Tensor:
+    """values [G, K] (best first) -> the probabilities each row draws from, [G, K]: a row with a nucleus
+    (top_p < 1) keeps its first top_p of the mass."""
+    if any(p < 1.0 for p in top_ps):
+        threshold = torch.tensor([p if p < 1.0 else float("inf") for p in top_ps], device=values.device)[:, None]
+        values = values.masked_fill(outside_nucleus(values, threshold), float("-inf"))
+    return values.softmax(-1)
 
 
 def sample_among_top_k(logits: torch.Tensor, params: SamplingParams,

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from omnigraph.nodes.common.sampling import (SamplingParams, apply_repetition_penalty, filter_logits,
-                                             make_generator, sample, sample_among_top_k, sample_rows)
+                                             make_generator, outside_nucleus, sample, sample_among_top_k,
+                                             sample_rows)
 
 
 def test_greedy_is_argmax():
@@ -95,6 +96,53 @@ def test_each_row_of_a_batch_draws_what_it_draws_alone():
         alone = [int(sample(logits[b:b + 1], p, g, previous[b])) for b, (p, g) in enumerate(zip(MIXED, alone_gens))]
         assert batched == alone
     assert batched[0] == int(logits[0].argmax())
+
+
+def multinomial_row_by_row(logits, params, generators, previous) -> list[int]:
+    """The reference: each row alone, its candidates (k best, or the sorted or whole vocabulary) drawn from with
+    torch.multinomial."""
+    out = []
+    for b, (p, g) in enumerate(zip(params, generators)):
+        x = logits[b:b + 1]
+        if p.greedy:
+            out.append(int(x.argmax()))
+            continue
+        if p.repetition_penalty != 1.0 and previous[b] is not None:
+            x = apply_repetition_penalty(x, previous[b], p.repetition_penalty)
+        x = (x / p.temperature)[0]
+        values, ids = x.topk(p.top_k) if p.top_k else x.sort(descending=True) if p.top_p < 1.0 else (x, None)
+        if p.top_p < 1.0:
+            values = values.masked_fill(outside_nucleus(values, p.top_p), float("-inf"))
+        pick = torch.multinomial(values.softmax(-1)[None], 1, generator=g)[0]
+        out.append(int(pick if ids is None else ids[pick]))
+    return out
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["own generators", "one generator"])
+def test_the_batched_draw_picks_what_torch_multinomial_picks_row_by_row(shared):
+    """Rows with different settings (greedy, top-k of different k, nucleus only, unfiltered, a penalty) drawn
+    together pick each row's torch.multinomial token and leave the generators where it leaves them; a generator
+    shared by rows is drawn from in row order."""
+    torch.manual_seed(3)
+    params = MIXED + [SamplingParams(temperature=0.7, top_k=20, top_p=0.8), SamplingParams(top_k=3, top_p=0.3)]
+    logits = torch.randn(len(params), 900) * 4
+    previous = [None] * len(params)
+    previous[4] = torch.tensor([[4, 9, 9]])
+    n = 1 if shared else len(params)
+    batched, reference = [make_generator(s) for s in range(n)], [make_generator(s) for s in range(n)]
+    for _ in range(25):
+        before = logits.clone()
+        got = sample_rows(logits, params, batched * (len(params) // n), previous).tolist()
+        assert got == multinomial_row_by_row(logits, params, reference * (len(params) // n), previous)
+        assert torch.equal(logits, before)  # the caller's logits are not written
+    assert all(torch.equal(a.get_state(), b.get_state()) for a, b in zip(batched, reference))
+
+
+def test_a_row_with_nan_logits_fails_as_torch_multinomial_does():
+    logits = torch.randn(2, 50)
+    logits[1, 7] = float("nan")
+    with pytest.raises(RuntimeError, match="inf.*nan"):
+        sample_rows(logits, [SamplingParams(top_k=5)] * 2, [make_generator(0)] * 2, [None] * 2)
 
 
 def test_sampled_frequencies_follow_the_filtered_distribution():
