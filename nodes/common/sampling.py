@@ -2,7 +2,7 @@
 as Hugging Face's logits processors apply them) from a seeded torch.Generator.
 
 `sample_rows` serves a batch whose rows each have their own settings and generator: the vocabulary-wide work
-is batched (one top-k over the rows that have one, one sort over the rows with only a nucleus), then the nucleus
+is batched (one top-k over the rows that have one (top_k.py), one sort over the rows with only a nucleus), then the nucleus
 and the draw run over each row's candidates (its k best tokens, best first), batched over the rows with as
 many candidates; a row's draw is torch.multinomial's, argmax(p / q) with q ~ Exp(1) from its own generator, drawn
 in row order. So a row's token depends on its logits, settings and generator only, never on the other rows of
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+
+from .top_k import top_k
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ def _candidates(x: torch.Tensor, ks: list[int], nucleus: list[bool]) -> list[tup
     V, groups = x.shape[-1], []
     top = [j for j, k in enumerate(ks) if k < V]
     if top:
-        values, ids = (x if len(top) == len(ks) else x[top]).topk(max(ks[j] for j in top), dim=-1)
+        values, ids = top_k(x if len(top) == len(ks) else x[top], max(ks[j] for j in top))
         for k in sorted({ks[j] for j in top}):
             of_k = [n for n, j in enumerate(top) if ks[j] == k]
             if len(of_k) < len(top):
@@ -172,7 +174,7 @@ def sample_among_top_k(logits: torch.Tensor, params: SamplingParams,
     generators = generator if isinstance(generator, list) else [generator] * B
     x, ids = logits.float() / params.temperature, None  # [B, V]
     if 0 < params.top_k < V:
-        x, ids = x.topk(params.top_k, dim=-1)  # [B, K], best first
+        x, ids = top_k(x, params.top_k)  # [B, K], best first
     elif params.top_p < 1.0:
         x, ids = x.sort(dim=-1, descending=True)
     if params.top_p < 1.0:
