@@ -2,12 +2,13 @@
 as Hugging Face's logits processors apply them) from a seeded torch.Generator.
 
 `sample_rows` serves a batch whose rows each have their own settings and generator: the vocabulary-wide work
-is batched (one top-k over the rows that have one (top_k.py), one sort over the rows with only a nucleus), then the nucleus
-and the draw run over each row's candidates (its k best tokens, best first), batched over the rows with as
-many candidates; a row's draw is torch.multinomial's, argmax(p / q) with q ~ Exp(1) from its own generator, drawn
-in row order. So a row's token depends on its logits, settings and generator only, never on the other rows of
-the batch, and is the one a per-row torch.multinomial picks. Ties at the k-th value are broken as torch.topk
-breaks them. Shapes: B rows, R sampled rows, G rows of a group, V vocabulary, P previous tokens, K candidates.
+is batched (one top-k over the rows that have one, top_k.py; one sort over the rows with only a nucleus), then
+the nucleus and the draw run over each row's candidates (its k best tokens, best first), batched over the rows
+with as many candidates. A row's draw is torch.multinomial's, argmax(p / q) with q ~ Exp(1) from its own
+generator, drawn in row order. So a row's token depends on its logits, settings and generator only, never on
+the other rows of the batch, and is the one a per-row torch.multinomial picks. Ties at the k-th value are
+broken as torch.topk breaks them. Shapes: B rows, R sampled rows, G rows of a group, V vocabulary, P previous
+tokens, K candidates.
 """
 from __future__ import annotations
 
