@@ -88,6 +88,15 @@ def one(executor: LocalExecutor, text: str, seed: int, t0: tuple[float, float], 
     out[index] = (first, len(frames), len(REPLY) if speech_only else len(outputs["thinker_token_ids"].ids), first_cpu)
 
 
+def code2wav_rows(executor: LocalExecutor) -> list[int]:
+    """The rows of every Code2Wav model call from now on (empty when the graph has no code2wav)."""
+    rows: list[int] = []
+    node = executor.nodes.get("code2wav")
+    if node is not None:
+        node.model.register_forward_pre_hook(lambda module, args: rows.append(args[0].shape[0]))
+    return rows
+
+
 def concurrent(executor: LocalExecutor, requests: list[tuple[str, int]]) -> tuple[float, float, list[tuple]]:
     """All requests at once: (wall seconds, CPU seconds, per request (first audio s, frames, tokens, first audio
     CPU s))."""
@@ -144,6 +153,7 @@ def main() -> None:
     executor = LocalExecutor(graph, device=args.device, checkpoint=checkpoint)
     executor.load()
     sequential(executor, [(TEXTS[0], 0)])  # warm-up
+    rows = code2wav_rows(executor)
     _, _, alone = sequential(executor, [(TEXTS[i], i) for i in range(3)])
     first_alone, first_alone_cpu = (statistics.median(r[k] for r in alone) for k in (0, 3))
     what = "talker <-> code_predictor alone" if args.speech_only else f"{args.graph} (text in)"
@@ -153,6 +163,7 @@ def main() -> None:
         requests = [(TEXTS[i % len(TEXTS)], 100 + i) for i in range(n)]
         for _ in range(args.repeats):
             seq_wall, seq_cpu, seq = sequential(executor, requests)
+            rows.clear()
             con_wall, con_cpu, con = concurrent(executor, requests)
             rate = lambda rows, seconds, k: sum(r[k] for r in rows) / seconds  # noqa: E731
             firsts, firsts_cpu = (sorted(r[k] for r in con) for k in (0, 3))
@@ -164,7 +175,8 @@ def main() -> None:
                   f"(per CPU second {rate(con, con_cpu, 1) / rate(seq, seq_cpu, 1):5.2f}x){tokens} | first audio "
                   f"median {statistics.median(firsts) / first_alone:5.2f}x, p95 {p95(firsts) / first_alone:5.2f}x of "
                   f"alone; in CPU time median {statistics.median(firsts_cpu) / first_alone_cpu:5.2f}x, p95 "
-                  f"{p95(firsts_cpu) / first_alone_cpu:5.2f}x")
+                  f"{p95(firsts_cpu) / first_alone_cpu:5.2f}x" + (f" | code2wav calls {len(rows)}, one row "
+                                                                   f"{rows.count(1) / len(rows):.0%}" if rows else ""))
             if qwen2_5:  # 50 codec ids per audio second
                 print(f"        audio s per CPU s concurrent {rate(con, con_cpu, 1) / 50:6.3f}, sequential "
                       f"{rate(seq, seq_cpu, 1) / 50:6.3f}; codes/s per CPU s {rate(con, con_cpu, 1):6.1f} vs "

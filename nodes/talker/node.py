@@ -114,6 +114,7 @@ class Talker(Node):
         self._server = TalkerServer(self._model, self._table, suppress, self._ids.codec_eos, self.config.max_batch,
                                     f"{self.name}-steps")
         self._partner = self._handoff = None  # set by fuse_loop
+        self._readers: dict[tuple[str, str], Any] = {}  # (node, port) -> a reader of the fused loop's frames
 
     def fuse_loop(self, partner: Node) -> None:
         """Compute the loop's code predictor frames in this node's batches, when `partner` (the code predictor
@@ -127,6 +128,17 @@ class Talker(Node):
         self._partner, self._handoff = partner, Handoff()
         partner.handoff = self._handoff
         self._server.predictor = partner.fused_frames
+
+    def announce_loop_output(self, consumer: Any, port: str) -> None:
+        """Once fused, tell `consumer` (its input `port`: Code2Wav's frames) of each batch's frames before they
+        are handed on (runtime/loops.py)."""
+        if self._handoff is not None:
+            self._readers[(consumer.name, port)] = consumer
+            self._server.announce = self._announce
+
+    def _announce(self, notices: list[tuple[str, int]]) -> None:
+        for (_, port), consumer in self._readers.items():
+            consumer.items_coming(port, notices)
 
     def stream(self, context: TalkerContext, tokens: Iterator[TokenId],
                frames: Iterator[CodecFrame]) -> Iterator[tuple[str, Any]]:
@@ -154,7 +166,7 @@ class Talker(Node):
         P, N = prompt.shape[1], c.max_frames
         handoff = self._handoff
         voice = Voice(RowChoice(params, generator, c.repetition_penalty, TokenHistory(self._device)),
-                      None if handoff is None else self._partner.sampling(run))
+                      None if handoff is None else self._partner.sampling(run), run.run_id)
         pending = None
         try:
             out = self._server.prefill(voice, prompt, positions, P + N)

@@ -9,6 +9,8 @@ Fused with a code predictor loaded in the same process (`predictor`, set by Talk
 the one scheduler of the Talker <-> code predictor loop: each batch is the Talker decode of every run in step
 (and any newcomer's prefill) followed by one batched code predictor frame of the same rows, so both batches
 hold every active run; a run's thread then only hands its frame on, reads its next text token and calls again.
+Before the batch's results go out, `announce` (set by Talker.announce_loop_output) gets the (run id, frame
+index) of every frame computed, so a reader of the frames (Code2Wav) knows they are on their way.
 Unfused (the code predictor in another process), a step carries the codes that came back through the loop.
 
 Lockstep: a run that got its frame calls again at once, so a batch waits for every such run unless it said it
@@ -41,8 +43,10 @@ class Voice:
 
     choice: RowChoice
     sampling: tuple | None = None  # fused: the code predictor's (SamplingParams, generator) for this run
+    run_id: str = ""
     slot: int = -1
     codes: tuple[int, ...] | None = None  # the run's last frame, when the server computed it
+    frames: int = 0  # the frames the server computed for the run
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class TalkerServer(SlotServer):
     max_batch: int
     name: str
     predictor: Predictor | None = None  # fused: one code predictor frame for the batch's rows
+    announce: Callable[[list[tuple[str, int]]], None] | None = None  # fused: the frames computed, before they go
     peak_batch: int = 0  # the most decode steps computed together (for tests and benchmarks)
     _cache: KVCache | None = field(default=None, init=False)
     _batcher: StepBatcher = field(init=False)
@@ -139,6 +144,10 @@ class TalkerServer(SlotServer):
         for r, (i, _, hidden) in enumerate(rows):
             voices[r].codes = codes.get(r)
             results[i] = Frame(code0[r], hidden, voices[r].codes)
+        if codes and self.announce is not None:
+            self.announce([(voices[r].run_id, voices[r].frames) for r in codes])
+        for r in codes:
+            voices[r].frames += 1
 
     def _prefill(self, p: Prefill) -> tuple[torch.Tensor, torch.Tensor]:
         if self._cache is None:
