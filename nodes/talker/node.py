@@ -37,12 +37,20 @@ class _Lookahead:
         self.items, self.ids, self.ended = iter(items), [], False
 
     def status(self, k: int) -> str:
-        while not self.ended and len(self.ids) < k + 2:
+        self._read(k + 2)
+        return "use" if k + 1 < len(self.ids) else "last" if k + 1 == len(self.ids) else "gone"
+
+    def has(self, k: int) -> bool:
+        """Whether token k exists (reading no further than it)."""
+        self._read(k + 1)
+        return k < len(self.ids)
+
+    def _read(self, count: int) -> None:
+        while not self.ended and len(self.ids) < count:
             try:
                 self.ids.append(int(next(self.items).id))
             except StopIteration:
                 self.ended = True
-        return "use" if k + 1 < len(self.ids) else "last" if k + 1 == len(self.ids) else "gone"
 
     def known(self, k: int) -> bool:
         """Whether `status(k)` answers without reading the stream."""
@@ -156,7 +164,7 @@ class Talker(Node):
         params = SamplingParams(greedy=c.greedy, temperature=c.temperature, top_k=c.top_k, top_p=c.top_p)
         generator = None if c.greedy else make_generator(run.node_seed(), self._device)
         text, done = _Lookahead(tokens), []
-        if text.status(0) != "use":
+        if not text.has(0):
             yield "codes", CodecCodes(())
             return
         with torch.inference_mode():
@@ -167,10 +175,11 @@ class Talker(Node):
         handoff = self._handoff
         voice = Voice(RowChoice(params, generator, c.repetition_penalty, TokenHistory(self._device)),
                       None if handoff is None else self._partner.sampling(run), run.run_id)
-        pending = None
+        pending = self._server.prefill(voice, prompt, positions, P + N)  # computed while token 1 comes
         try:
-            out = self._server.prefill(voice, prompt, positions, P + N)
-            for s in range(N):  # frame s (after frame N-1 the reference's last code is not needed)
+            speaks = text.status(0) == "use"  # a reply of one token makes no frames (its last is never used)
+            out, pending = pending.result(), None
+            for s in range(N if speaks else 0):  # frame s (after frame N-1 the reference's last code is not needed)
                 if out.code0 == ids.codec_eos:
                     break
                 if handoff is not None:

@@ -10,7 +10,8 @@ the one scheduler of the Talker <-> code predictor loop: each batch is the Talke
 (and any newcomer's prefill) followed by one batched code predictor frame of the same rows, so both batches
 hold every active run; a run's thread then only hands its frame on, reads its next text token and calls again.
 Before the batch's results go out, `announce` (set by Talker.announce_loop_output) gets the (run id, frame
-index) of every frame computed, so a reader of the frames (Code2Wav) knows they are on their way.
+index) of every frame its steps computed, so a reader of the frames (Code2Wav) knows they are on their way (not
+a prefill's first frame: its run may still wait for its second text token, and a first chunk goes alone anyway).
 Unfused (the code predictor in another process), a step carries the codes that came back through the loop.
 
 Lockstep: a run that got its frame calls again at once, so a batch waits for every such run unless it said it
@@ -89,9 +90,10 @@ class TalkerServer(SlotServer):
     def __post_init__(self):
         self._batcher = StepBatcher(self._run_batch, self.max_batch, self.name, lockstep=True)
 
-    def prefill(self, voice: Voice, embeds: torch.Tensor, positions: torch.Tensor, budget: int) -> Frame:
-        """A slot of `budget` positions holding the prompt -> the first frame (its code 0, and fused its codes)."""
-        return self._batcher.call(Prefill(voice, embeds, positions, budget), voice, urgent=True)
+    def prefill(self, voice: Voice, embeds: torch.Tensor, positions: torch.Tensor, budget: int) -> Future:
+        """Queue a slot of `budget` positions holding the prompt; -> the future of the first Frame (its code 0, and
+        fused its codes). Urgent, and no batch waits for the run after it: the run may first wait for its text."""
+        return self._batcher.submit(Prefill(voice, embeds, positions, budget), urgent=True)
 
     def step(self, voice: Voice, text_id: int, position: float, codes: tuple[int, ...] | None = None) -> Future:
         """Queue the run's next decode step (computed with the steps other runs ask for now); -> its Frame."""
@@ -144,8 +146,9 @@ class TalkerServer(SlotServer):
         for r, (i, _, hidden) in enumerate(rows):
             voices[r].codes = codes.get(r)
             results[i] = Frame(code0[r], hidden, voices[r].codes)
-        if codes and self.announce is not None:
-            self.announce([(voices[r].run_id, voices[r].frames) for r in codes])
+        stepped = [r for r in codes if isinstance(items[rows[r][0]], Step)]  # a first frame waits for text
+        if stepped and self.announce is not None:
+            self.announce([(voices[r].run_id, voices[r].frames) for r in stepped])
         for r in codes:
             voices[r].frames += 1
 
