@@ -4,9 +4,9 @@ predictor (which returns each frame's full codes before the next step).
 Text: `tokens` are Thinker-vocabulary ids of the reply (from the thinker or any text source), re-embedded here
 with the Thinker's embed table and the Talker's text_projection. As in the reference, the LAST token of the
 stream (usually <|im_end|>) is never used, so the node reads one token ahead: it prefills once it has the
-context and the first token (plus the next one, to know the first is not the last), then feeds one more token
-per frame, then tts_eos, then tts_pad; it waits when text comes slower than frames. A stream of fewer than two
-tokens gives no frames.
+context and the first token (computed while the next one comes, which tells whether the first was the last),
+then feeds one more token per frame, then tts_eos, then tts_pad; it waits when text comes slower than frames. A
+stream of fewer than two tokens gives no frames.
 
 Concurrent runs share the loaded Talker's forward passes (server.py): one KV cache with a slot per run, the
 decode steps of the runs in step computed as one batch; each run's code 0 is chosen with its own settings,

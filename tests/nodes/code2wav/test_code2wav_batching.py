@@ -238,11 +238,13 @@ def hand_on_one_by_one(node: Code2WavNode, index: int, frames_by_run: dict, feed
     """Frame `index` of each run, announced together (one Talker batch) and then arriving one after the other:
     each next run's frame only once the previous one's chunk waits in the batcher or was decoded."""
     node.items_coming("frames", [(r, index) for r in feeds])
+    start = len(calls)
     for r, feed in feeds.items():
         before = len(calls)
         feed.items.put(frames_by_run[r][index])
         wait_until(lambda: len(calls) > before or any(w.item.stream.run_id == r
                                                           for w in list(node.streams.batcher._waiting)))
+    wait_until(lambda: len(calls) > start)  # the last one's chunk may still wait in the batcher
 
 
 def wait_until(condition) -> None:
@@ -281,10 +283,10 @@ def test_frames_of_runs_stepped_together_are_decoded_in_one_call(ckpt, monkeypat
         wait_until(lambda: len(chunks[r]) == 1)
     for index in range(1, 5):
         hand_on_one_by_one(node, index, frames_by_run, feeds, calls)
-    assert calls == [["r0"], ["r1"], ["r2"]] + [runs] * 4
     for feed in feeds.values():
         feed.items.put(None)
     pool.shutdown()
+    assert calls == [["r0"], ["r1"], ["r2"]] + [runs] * 4
     for r in runs:
         torch.testing.assert_close(AudioChunk.join(chunks[r]).samples, alone[r], atol=1e-5, rtol=0)
     assert node.streams._state is None
