@@ -1,10 +1,9 @@
 """Declared loops whose two nodes are loaded in one process: `a.out -> b.in` (a loop edge) with a direct edge
 `b.x -> a.y` back; `b.fuse_loop(a)` may then compute the loop for both (the Talker and its code predictor).
 
-A node computing a loop knows which runs' items of `a.out` are on their way before they travel (the frames of a
-batched Talker step). Each node loaded here that `a.out` feeds directly and that takes such notices
-(`ExpectsItems`: Code2Wav, so that it decodes the runs stepped together in one call) is offered to `b`, when `b`
-gives them (`AnnouncesItems`)."""
+A node computing a loop knows which runs' items of `a.out` are on their way before they travel (the frames of
+one batched step). Each node loaded here that `a.out` feeds directly and that takes such notices (`ExpectsItems`,
+e.g. to compute those runs' next items in one call) is offered to `b`, when `b` gives them (`AnnouncesItems`)."""
 from __future__ import annotations
 
 from typing import Iterable, Protocol, runtime_checkable
