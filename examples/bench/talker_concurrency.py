@@ -32,11 +32,12 @@ gemv path, 205 at 2, 338 at 4, 373 at 8), whatever the layout ([in, out], an [ou
 prefills, one call per prompt (43-64 ms each for 54 positions). Code2Wav batches split: a stream waiting for its
 frame is away, so the first frame of a Talker batch to arrive is decoded alone (about a third of the calls).
 Since the fused Talker announces each batch's frames to Code2Wav (StepBatcher.coming) and prefills a newcomer
-once its first text token is known: Code2Wav calls of one row 26-38% -> 6-17% (80-89 -> 51-60 calls for 4 x 48
-frames); N = 4 per CPU second 1.64-2.26x (median 2.02) -> 2.07-2.50x (median 2.33); first audio of a request
-alone 234-261 -> 165-174 ms of CPU, at N = 4 (median) 519-651 -> 451-495 ms, so 2.0-2.8x -> 2.6-3.0x of alone
-(load 8-21, 4 alternated runs each). The line's "code2wav calls" counts the Code2Wav model calls of the
-concurrent runs and the share of them with one row.
+once its first text token is known: Code2Wav calls of one row 26-40% -> 6-17% (80-86 -> 51-60 calls for 4 x 48
+frames); N = 4 per CPU second 1.64-2.26x (median 2.02) -> 2.04-2.50x (median 2.25); first audio of a request
+alone 206-262 -> 165-204 ms of CPU, at N = 4 (median of the four) 464-651 (median 546) -> 412-724 (median 475)
+ms, which is 1.99-2.78x (median 2.19) -> 2.02-3.55x (median 2.73) of alone, since alone gained more (load 8-21,
+8 alternated runs each). The line's "code2wav calls" counts the Code2Wav model calls of the concurrent runs and
+the share of them with one row.
 
 --graph qwen2_5_omni runs the same requests on the Qwen2.5-Omni graph (Thinker, Talker, token2wav in mode whole):
 "frames" are then its codec ids (50 per audio second), and a second line gives audio seconds per CPU second;
