@@ -31,6 +31,13 @@ gemv path, 205 at 2, 338 at 4, 373 at 8), whatever the layout ([in, out], an [ou
 (W x^T)^T are within noise at 4 rows). First audio of requests arriving together waits for the Thinker's
 prefills, one call per prompt (43-64 ms each for 54 positions). Code2Wav batches split: a stream waiting for its
 frame is away, so the first frame of a Talker batch to arrive is decoded alone (about a third of the calls).
+Since the fused Talker announces each batch's frames to Code2Wav (StepBatcher.coming) and prefills a newcomer
+once its first text token is known: Code2Wav calls of one row 26-40% -> 6-17% (80-86 -> 51-60 calls for 4 x 48
+frames); N = 4 per CPU second 1.64-2.26x (median 2.02) -> 2.04-2.50x (median 2.25); first audio of a request
+alone 206-262 -> 165-204 ms of CPU, at N = 4 (median of the four) 464-651 (median 546) -> 412-724 (median 475)
+ms, which is 1.99-2.78x (median 2.19) -> 2.02-3.55x (median 2.73) of alone, since alone gained more (load 8-21,
+8 alternated runs each). The line's "code2wav calls" counts the Code2Wav model calls of the concurrent runs and
+the share of them with one row.
 
 --graph qwen2_5_omni runs the same requests on the Qwen2.5-Omni graph (Thinker, Talker, token2wav in mode whole):
 "frames" are then its codec ids (50 per audio second), and a second line gives audio seconds per CPU second;
@@ -86,6 +93,15 @@ def one(executor: LocalExecutor, text: str, seed: int, t0: tuple[float, float], 
     codes = outputs["codes" if speech_only else "codec_codes"]
     frames = codes.ids if qwen2_5 else codes.frames
     out[index] = (first, len(frames), len(REPLY) if speech_only else len(outputs["thinker_token_ids"].ids), first_cpu)
+
+
+def code2wav_rows(executor: LocalExecutor) -> list[int]:
+    """The rows of every Code2Wav model call from now on (empty when the graph has no code2wav)."""
+    rows: list[int] = []
+    node = executor.nodes.get("code2wav")
+    if node is not None:
+        node.model.register_forward_pre_hook(lambda module, args: rows.append(args[0].shape[0]))
+    return rows
 
 
 def concurrent(executor: LocalExecutor, requests: list[tuple[str, int]]) -> tuple[float, float, list[tuple]]:
@@ -144,6 +160,7 @@ def main() -> None:
     executor = LocalExecutor(graph, device=args.device, checkpoint=checkpoint)
     executor.load()
     sequential(executor, [(TEXTS[0], 0)])  # warm-up
+    rows = code2wav_rows(executor)
     _, _, alone = sequential(executor, [(TEXTS[i], i) for i in range(3)])
     first_alone, first_alone_cpu = (statistics.median(r[k] for r in alone) for k in (0, 3))
     what = "talker <-> code_predictor alone" if args.speech_only else f"{args.graph} (text in)"
@@ -153,6 +170,7 @@ def main() -> None:
         requests = [(TEXTS[i % len(TEXTS)], 100 + i) for i in range(n)]
         for _ in range(args.repeats):
             seq_wall, seq_cpu, seq = sequential(executor, requests)
+            rows.clear()
             con_wall, con_cpu, con = concurrent(executor, requests)
             rate = lambda rows, seconds, k: sum(r[k] for r in rows) / seconds  # noqa: E731
             firsts, firsts_cpu = (sorted(r[k] for r in con) for k in (0, 3))
@@ -164,7 +182,8 @@ def main() -> None:
                   f"(per CPU second {rate(con, con_cpu, 1) / rate(seq, seq_cpu, 1):5.2f}x){tokens} | first audio "
                   f"median {statistics.median(firsts) / first_alone:5.2f}x, p95 {p95(firsts) / first_alone:5.2f}x of "
                   f"alone; in CPU time median {statistics.median(firsts_cpu) / first_alone_cpu:5.2f}x, p95 "
-                  f"{p95(firsts_cpu) / first_alone_cpu:5.2f}x")
+                  f"{p95(firsts_cpu) / first_alone_cpu:5.2f}x" + (f" | code2wav calls {len(rows)}, one row "
+                                                                   f"{rows.count(1) / len(rows):.0%}" if rows else ""))
             if qwen2_5:  # 50 codec ids per audio second
                 print(f"        audio s per CPU s concurrent {rate(con, con_cpu, 1) / 50:6.3f}, sequential "
                       f"{rate(seq, seq_cpu, 1) / 50:6.3f}; codes/s per CPU s {rate(con, con_cpu, 1):6.1f} vs "

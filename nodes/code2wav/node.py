@@ -80,12 +80,19 @@ class Code2WavNode(Node):
                             f"reach code2wav")
         return codes
 
+    def items_coming(self, port: str, notices: list[tuple[str, int]]) -> None:
+        """Frames (run id, index) on their way to the runs' streams (a fused Talker's batch, runtime/loops.py):
+        their chunks are decoded together, not split by the order the frames arrive in."""
+        self.streams.coming(notices)
+
     def stream(self, frames: Iterator[CodecFrame]) -> Iterator[tuple[str, AudioChunk]]:
+        from ...runtime.context import current_run
+
         from .stream_batch import Stream
 
         whole = self.config.mode == "whole"
         size = self.config.chunk_frames
-        stream = Stream()  # this run's causal state: a slot of the node's shared state, from its first chunk
+        stream = Stream(current_run().run_id)  # this run's causal state, a slot of the shared one from its chunk 0
         pending: list[list[int]] = []
         index = 0
         try:

@@ -10,6 +10,13 @@ out. No time window: a run about to wait for anything other than this batcher (i
 batcher never waits for a caller that will not call, whatever the thread scheduling. `urgent` items (a newcomer's prefill or first chunk, a
 release) go first: those waiting are computed on their own before the next batch, without waiting for it.
 
+An away run whose input another thread is handing on (a Talker batch computed the frames that several
+Code2Wav streams will read) is announced with `coming(key, index)`: until the run says it has input `index`
+(`back(key, index)`) or leaves, batches wait for it as for a key that is out, so the runs stepped together
+upstream are computed together here. The wait is bounded (COMING_WAIT after the notice), so an input that never
+arrives (its run cancelled or failed upstream) holds the others at most that long, and not at all once the run
+leaves.
+
 If a batch raises, its items are recomputed one by one, so only the item that fails gets the error and the
 others their results. A `run_batch` whose items change state (a KV cache), so that recomputing them is wrong,
 instead returns an exception as a failing item's result: that caller gets it raised, the others their results.
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 import weakref
 from collections import deque
 from concurrent.futures import Future
@@ -36,6 +44,7 @@ from ...runtime.device import adopt_thread_count
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 CLOSE_WAIT = 10.0  # seconds `close` waits for the server thread to end its batch
+COMING_WAIT = 0.25  # seconds batches wait at most for an input announced by `coming`
 
 
 @dataclass(eq=False)
@@ -56,6 +65,8 @@ class StepBatcher(Generic[Item, Result]):
         self._changed = threading.Condition(self._lock)  # an item came, a key came back or left, or closed
         self._out: set[Hashable] = set()  # keys whose result was handed over and that have not called again
         self._waiting: deque[Waiting] = deque()
+        self._coming: dict[Hashable, tuple[int, float]] = {}  # key -> (announced input index, deadline)
+        self._arrived: dict[Hashable, int] = {}  # key -> the last input index it said it has
         self._thread: threading.Thread | None = None
         self._closed = False
         self.peak_batch = 0  # the largest batch computed (for tests and benchmarks)
@@ -83,18 +94,39 @@ class StepBatcher(Generic[Item, Result]):
         """`key`'s run waits for its input: batches do not wait for it until it is `back` or calls."""
         self._set_out(key, False)
 
-    def back(self, key: Hashable) -> None:
-        """`key`'s run has its input: its call comes next, and the next batch waits for it."""
-        self._set_out(key, True)
+    def back(self, key: Hashable, index: int | None = None) -> None:
+        """`key`'s run has its input (number `index`, when its inputs were announced): its call comes next, and
+        the next batch waits for it."""
+        self._set_out(key, True, index)
 
     def leave(self, key: Hashable) -> None:
         """`key`'s run makes no more calls."""
-        self._set_out(key, False)
-
-    def _set_out(self, key: Hashable, out: bool) -> None:
         if not self.lockstep:
             return
         with self._lock:
+            self._coming.pop(key, None)
+            self._arrived.pop(key, None)
+            self._out.discard(key)
+            self._changed.notify_all()
+
+    def coming(self, key: Hashable, index: int) -> None:
+        """Input `index` (0, 1, ... in order) of `key`'s run is on its way to it: batches wait for the key until
+        it is `back(key, index)` or leaves, at most COMING_WAIT from now."""
+        if not self.lockstep:
+            return
+        with self._lock:
+            if index > self._arrived.get(key, -1):
+                self._coming[key] = (max(index, self._coming.get(key, (index, 0.0))[0]),
+                                     time.monotonic() + COMING_WAIT)
+
+    def _set_out(self, key: Hashable, out: bool, index: int | None = None) -> None:
+        if not self.lockstep:
+            return
+        with self._lock:
+            if index is not None:
+                self._arrived[key] = index
+                if self._coming.get(key, (index, 0.0))[0] <= index:
+                    self._coming.pop(key, None)
             if out:
                 self._out.add(key)
             else:
@@ -111,12 +143,22 @@ class StepBatcher(Generic[Item, Result]):
 
     def _complete(self) -> bool:
         """Whether the waiting items make the next batch (lock held)."""
-        return not self._out or len(self._waiting) >= self.max_batch or self._closed
+        return ((not self._out and not self._awaited_coming()) or len(self._waiting) >= self.max_batch
+                or self._closed)
+
+    def _awaited_coming(self) -> bool:
+        """Whether a key with no item waiting has an input on its way, within its deadline (lock held)."""
+        now = time.monotonic()
+        for key in [k for k, (_, deadline) in self._coming.items() if deadline <= now]:
+            del self._coming[key]
+        return bool(self._coming.keys() - {w.key for w in self._waiting})
 
     def _next_batch(self) -> list[Waiting] | None:
         """Wait for the next batch: the urgent items waiting, else every item once complete; None when no item
         waits (lock held)."""
-        self._changed.wait_for(lambda: self._complete() or any(w.urgent for w in self._waiting))
+        while not (self._complete() or any(w.urgent for w in self._waiting)):
+            deadlines = [deadline for _, deadline in self._coming.values()]
+            self._changed.wait(max(0.0, min(deadlines) - time.monotonic()) if deadlines else None)
         if not self._waiting:
             return None
         batch = [w for w in self._waiting if w.urgent][:self.max_batch]

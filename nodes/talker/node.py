@@ -4,9 +4,9 @@ predictor (which returns each frame's full codes before the next step).
 Text: `tokens` are Thinker-vocabulary ids of the reply (from the thinker or any text source), re-embedded here
 with the Thinker's embed table and the Talker's text_projection. As in the reference, the LAST token of the
 stream (usually <|im_end|>) is never used, so the node reads one token ahead: it prefills once it has the
-context and the first token (plus the next one, to know the first is not the last), then feeds one more token
-per frame, then tts_eos, then tts_pad; it waits when text comes slower than frames. A stream of fewer than two
-tokens gives no frames.
+context and the first token (computed while the next one comes, which tells whether the first was the last),
+then feeds one more token per frame, then tts_eos, then tts_pad; it waits when text comes slower than frames. A
+stream of fewer than two tokens gives no frames.
 
 Concurrent runs share the loaded Talker's forward passes (server.py): one KV cache with a slot per run, the
 decode steps of the runs in step computed as one batch; each run's code 0 is chosen with its own settings,
@@ -37,12 +37,20 @@ class _Lookahead:
         self.items, self.ids, self.ended = iter(items), [], False
 
     def status(self, k: int) -> str:
-        while not self.ended and len(self.ids) < k + 2:
+        self._read(k + 2)
+        return "use" if k + 1 < len(self.ids) else "last" if k + 1 == len(self.ids) else "gone"
+
+    def has(self, k: int) -> bool:
+        """Whether token k exists (reading no further than it)."""
+        self._read(k + 1)
+        return k < len(self.ids)
+
+    def _read(self, count: int) -> None:
+        while not self.ended and len(self.ids) < count:
             try:
                 self.ids.append(int(next(self.items).id))
             except StopIteration:
                 self.ended = True
-        return "use" if k + 1 < len(self.ids) else "last" if k + 1 == len(self.ids) else "gone"
 
     def known(self, k: int) -> bool:
         """Whether `status(k)` answers without reading the stream."""
@@ -114,6 +122,7 @@ class Talker(Node):
         self._server = TalkerServer(self._model, self._table, suppress, self._ids.codec_eos, self.config.max_batch,
                                     f"{self.name}-steps")
         self._partner = self._handoff = None  # set by fuse_loop
+        self._readers: dict[tuple[str, str], Any] = {}  # (node, port) -> a reader of the fused loop's frames
 
     def fuse_loop(self, partner: Node) -> None:
         """Compute the loop's code predictor frames in this node's batches, when `partner` (the code predictor
@@ -127,6 +136,17 @@ class Talker(Node):
         self._partner, self._handoff = partner, Handoff()
         partner.handoff = self._handoff
         self._server.predictor = partner.fused_frames
+
+    def announce_loop_output(self, consumer: Any, port: str) -> None:
+        """Once fused, tell `consumer` (its input `port`: Code2Wav's frames) of each batch's frames before they
+        are handed on (runtime/loops.py)."""
+        if self._handoff is not None:
+            self._readers[(consumer.name, port)] = consumer
+            self._server.announce = self._announce
+
+    def _announce(self, notices: list[tuple[str, int]]) -> None:
+        for (_, port), consumer in self._readers.items():
+            consumer.items_coming(port, notices)
 
     def stream(self, context: TalkerContext, tokens: Iterator[TokenId],
                frames: Iterator[CodecFrame]) -> Iterator[tuple[str, Any]]:
@@ -144,7 +164,7 @@ class Talker(Node):
         params = SamplingParams(greedy=c.greedy, temperature=c.temperature, top_k=c.top_k, top_p=c.top_p)
         generator = None if c.greedy else make_generator(run.node_seed(), self._device)
         text, done = _Lookahead(tokens), []
-        if text.status(0) != "use":
+        if not text.has(0):
             yield "codes", CodecCodes(())
             return
         with torch.inference_mode():
@@ -154,11 +174,12 @@ class Talker(Node):
         P, N = prompt.shape[1], c.max_frames
         handoff = self._handoff
         voice = Voice(RowChoice(params, generator, c.repetition_penalty, TokenHistory(self._device)),
-                      None if handoff is None else self._partner.sampling(run))
-        pending = None
+                      None if handoff is None else self._partner.sampling(run), run.run_id)
+        pending = self._server.prefill(voice, prompt, positions, P + N)  # computed while token 1 comes
         try:
-            out = self._server.prefill(voice, prompt, positions, P + N)
-            for s in range(N):  # frame s (after frame N-1 the reference's last code is not needed)
+            speaks = text.status(0) == "use"  # a reply of one token makes no frames (its last is never used)
+            out, pending = pending.result(), None
+            for s in range(N if speaks else 0):  # frame s (after frame N-1 the reference's last code is not needed)
                 if out.code0 == ids.codec_eos:
                     break
                 if handoff is not None:

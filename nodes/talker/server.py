@@ -9,6 +9,9 @@ Fused with a code predictor loaded in the same process (`predictor`, set by Talk
 the one scheduler of the Talker <-> code predictor loop: each batch is the Talker decode of every run in step
 (and any newcomer's prefill) followed by one batched code predictor frame of the same rows, so both batches
 hold every active run; a run's thread then only hands its frame on, reads its next text token and calls again.
+Before the batch's results go out, `announce` (set by Talker.announce_loop_output) gets the (run id, frame
+index) of every frame its steps computed, so a reader of the frames (Code2Wav) knows they are on their way (not
+a prefill's first frame: its run may still wait for its second text token, and a first chunk goes alone anyway).
 Unfused (the code predictor in another process), a step carries the codes that came back through the loop.
 
 Lockstep: a run that got its frame calls again at once, so a batch waits for every such run unless it said it
@@ -41,8 +44,10 @@ class Voice:
 
     choice: RowChoice
     sampling: tuple | None = None  # fused: the code predictor's (SamplingParams, generator) for this run
+    run_id: str = ""
     slot: int = -1
     codes: tuple[int, ...] | None = None  # the run's last frame, when the server computed it
+    frames: int = 0  # the frames the server computed for the run
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,7 @@ class TalkerServer(SlotServer):
     max_batch: int
     name: str
     predictor: Predictor | None = None  # fused: one code predictor frame for the batch's rows
+    announce: Callable[[list[tuple[str, int]]], None] | None = None  # fused: the frames computed, before they go
     peak_batch: int = 0  # the most decode steps computed together (for tests and benchmarks)
     _cache: KVCache | None = field(default=None, init=False)
     _batcher: StepBatcher = field(init=False)
@@ -84,9 +90,10 @@ class TalkerServer(SlotServer):
     def __post_init__(self):
         self._batcher = StepBatcher(self._run_batch, self.max_batch, self.name, lockstep=True)
 
-    def prefill(self, voice: Voice, embeds: torch.Tensor, positions: torch.Tensor, budget: int) -> Frame:
-        """A slot of `budget` positions holding the prompt -> the first frame (its code 0, and fused its codes)."""
-        return self._batcher.call(Prefill(voice, embeds, positions, budget), voice, urgent=True)
+    def prefill(self, voice: Voice, embeds: torch.Tensor, positions: torch.Tensor, budget: int) -> Future:
+        """Queue a slot of `budget` positions holding the prompt; -> the future of the first Frame (its code 0, and
+        fused its codes). Urgent, and no batch waits for the run after it: the run may first wait for its text."""
+        return self._batcher.submit(Prefill(voice, embeds, positions, budget), urgent=True)
 
     def step(self, voice: Voice, text_id: int, position: float, codes: tuple[int, ...] | None = None) -> Future:
         """Queue the run's next decode step (computed with the steps other runs ask for now); -> its Frame."""
@@ -139,6 +146,11 @@ class TalkerServer(SlotServer):
         for r, (i, _, hidden) in enumerate(rows):
             voices[r].codes = codes.get(r)
             results[i] = Frame(code0[r], hidden, voices[r].codes)
+        stepped = [r for r in codes if isinstance(items[rows[r][0]], Step)]  # a first frame waits for text
+        if stepped and self.announce is not None:
+            self.announce([(voices[r].run_id, voices[r].frames) for r in stepped])
+        for r in codes:
+            voices[r].frames += 1
 
     def _prefill(self, p: Prefill) -> tuple[torch.Tensor, torch.Tensor]:
         if self._cache is None:

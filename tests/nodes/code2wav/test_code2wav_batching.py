@@ -2,6 +2,7 @@
 do (join, leave, fail, get cancelled), batches really form and max_batch bounds them, slots are freed at once."""
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,9 @@ import torch
 from c2w_oracle import build_code2wav
 from omnigraph.nodes.code2wav.node import Code2WavNode
 from omnigraph.nodes.code2wav.stream_batch import Chunk, Stream, StreamBatcher
+from omnigraph.nodes.common import step_batcher
+from omnigraph.runtime.channels import Cancelled
+from omnigraph.runtime.context import RunContext, enter_run
 from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.errors import UserError
 from omnigraph.runtime.executor_local import LocalExecutor
@@ -202,3 +206,119 @@ def test_concurrent_local_runs_equal_the_same_runs_one_by_one(ckpt):
     got = [r.result(WAIT).outputs["audio"] for r in runs]
     for g, w in zip(got, want):
         torch.testing.assert_close(AudioChunk.join(g).samples, AudioChunk.join(w).samples, atol=1e-5, rtol=0)
+
+
+class Feed:
+    """A run's frames as the test hands them in: None ends the stream, Cancelled ends it as a cancelled run's."""
+
+    def __init__(self):
+        self.items: queue.Queue = queue.Queue()
+
+    def __iter__(self):
+        while (item := self.items.get(timeout=WAIT)) is not None:
+            if item is Cancelled:
+                raise Cancelled
+            yield item
+
+
+def start_streams(node: Code2WavNode, runs: list[str], feeds: dict, chunks: dict) -> ThreadPoolExecutor:
+    """Each run's stream in a thread of its own, inside its run (its id), collecting its audio chunks."""
+    def consume(run_id: str):
+        enter_run(RunContext(run_id, "code2wav"))
+        for _, chunk in node.stream(iter(feeds[run_id])):
+            chunks[run_id].append(chunk)
+
+    pool = ThreadPoolExecutor(len(runs))
+    for r in runs:
+        pool.submit(consume, r)
+    return pool
+
+
+def hand_on_one_by_one(node: Code2WavNode, index: int, frames_by_run: dict, feeds: dict, calls: list) -> None:
+    """Frame `index` of each run, announced together (one Talker batch) and then arriving one after the other:
+    each next run's frame only once the previous one's chunk waits in the batcher or was decoded."""
+    node.items_coming("frames", [(r, index) for r in feeds])
+    start = len(calls)
+    for r, feed in feeds.items():
+        before = len(calls)
+        feed.items.put(frames_by_run[r][index])
+        wait_until(lambda: len(calls) > before or any(w.item.stream.run_id == r
+                                                          for w in list(node.streams.batcher._waiting)))
+    wait_until(lambda: len(calls) > start)  # the last one's chunk may still wait in the batcher
+
+
+def wait_until(condition) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come"
+        threading.Event().wait(0.001)
+
+
+def recorded_calls(node: Code2WavNode) -> list[list[str]]:
+    """The runs of every decode call from now on (in call order)."""
+    calls: list[list[str]] = []
+    inner = node.streams.batcher.run_batch
+
+    def run_batch(items, inner=inner):
+        calls.append(sorted(c.stream.run_id for c in items))
+        return inner(items)
+
+    node.streams.batcher.run_batch = run_batch
+    return calls
+
+
+def test_frames_of_runs_stepped_together_are_decoded_in_one_call(ckpt, monkeypatch):
+    """Frames a Talker batch computed together arrive one by one (each run's hand-off is its own thread): the
+    first to arrive waits for the others instead of being decoded alone, and each run's audio is as alone."""
+    monkeypatch.setattr(step_batcher, "COMING_WAIT", 600.0)  # only the arrivals end the wait here
+    node = loaded(ckpt)
+    runs = ["r0", "r1", "r2"]
+    frames_by_run = {r: frames(5, seed) for seed, r in enumerate(runs)}
+    alone = {r: audio(node, items) for r, items in frames_by_run.items()}
+    feeds, chunks = {r: Feed() for r in runs}, {r: [] for r in runs}
+    calls = recorded_calls(node)
+    pool = start_streams(node, runs, feeds, chunks)
+    for r in runs:  # the first chunks: urgent, each decoded as it comes
+        feeds[r].items.put(frames_by_run[r][0])
+        wait_until(lambda: len(chunks[r]) == 1)
+    for index in range(1, 5):
+        hand_on_one_by_one(node, index, frames_by_run, feeds, calls)
+    for feed in feeds.values():
+        feed.items.put(None)
+    pool.shutdown()
+    assert calls == [["r0"], ["r1"], ["r2"]] + [runs] * 4
+    for r in runs:
+        torch.testing.assert_close(AudioChunk.join(chunks[r]).samples, alone[r], atol=1e-5, rtol=0)
+    assert node.streams._state is None
+
+
+def test_a_run_cancelled_while_its_frame_is_announced_holds_no_other(ckpt, monkeypatch):
+    monkeypatch.setattr(step_batcher, "COMING_WAIT", 600.0)  # the cancel, not the bound, releases the others
+    node = loaded(ckpt)
+    runs = ["r0", "r1", "r2"]
+    frames_by_run = {r: frames(4, seed) for seed, r in enumerate(runs)}
+    alone = {r: audio(node, items) for r, items in frames_by_run.items()}
+    feeds, chunks = {r: Feed() for r in runs}, {r: [] for r in runs}
+    calls = recorded_calls(node)
+    pool = start_streams(node, runs, feeds, chunks)
+    for r in runs:
+        feeds[r].items.put(frames_by_run[r][0])
+        wait_until(lambda: len(chunks[r]) == 1)
+    node.items_coming("frames", [(r, 1) for r in runs])
+    for r in ("r0", "r1"):
+        feeds[r].items.put(frames_by_run[r][1])
+        wait_until(lambda: any(w.item.stream.run_id == r for w in list(node.streams.batcher._waiting)))
+    assert len(calls) == 3  # both held: r2's frame is on its way
+    feeds["r2"].items.put(Cancelled)
+    wait_until(lambda: len(calls) == 4)
+    assert calls[3] == ["r0", "r1"]
+    del feeds["r2"]
+    for index in range(2, 4):
+        hand_on_one_by_one(node, index, frames_by_run, feeds, calls)
+    for feed in feeds.values():
+        feed.items.put(None)
+    pool.shutdown()
+    assert calls[4:] == [["r0", "r1"]] * 2
+    for r in ("r0", "r1"):
+        torch.testing.assert_close(AudioChunk.join(chunks[r]).samples, alone[r], atol=1e-5, rtol=0)
+    assert node.streams._state is None

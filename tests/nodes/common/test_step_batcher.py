@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from omnigraph.nodes.common import step_batcher
 from omnigraph.nodes.common.step_batcher import StepBatcher
 
 
@@ -152,3 +153,50 @@ def test_lockstep_does_not_wait_for_a_caller_whose_item_failed() -> None:
     with pytest.raises(ValueError):
         batcher.call(-1, key="a")  # "a" got an error: it may never call again
     assert batcher.call(2, key="b") == 2
+
+
+def recording_batcher() -> tuple[StepBatcher, list[list[int]]]:
+    batches: list[list[int]] = []
+    return StepBatcher(lambda items: batches.append(sorted(items)) or items, max_batch=8, name="test",
+                       lockstep=True), batches
+
+
+def test_keys_whose_inputs_are_coming_are_waited_for_and_computed_in_one_batch(monkeypatch) -> None:
+    """Two runs stepped together upstream: the first input to arrive is not computed alone."""
+    monkeypatch.setattr(step_batcher, "COMING_WAIT", 600.0)  # only the condition ends the wait here
+    batcher, batches = recording_batcher()
+    for key in "ab":
+        batcher.away(key)
+        batcher.coming(key, 0)
+    batcher.back("a", 0)
+    held = batcher.submit(1, key="a")
+    assert batcher.call(9, key="u", urgent=True) == 9  # the server went past "a"'s item and held it
+    batcher.leave("u")
+    assert not held.done()  # "b"'s input is on its way
+    batcher.back("b", 0)
+    assert batcher.call(2, key="b") == 2 and held.result(60) == 1
+    assert batches == [[9], [1, 2]]
+    batcher.away("a"), batcher.away("b")
+    batcher.coming("b", 0)  # an input the run already has: nothing to wait for
+    assert batcher.call(3, key="a") == 3
+
+
+def test_a_coming_key_that_leaves_is_not_waited_for(monkeypatch) -> None:
+    """A run cancelled or failed upstream, whose input never comes, releases the others at once."""
+    monkeypatch.setattr(step_batcher, "COMING_WAIT", 600.0)
+    batcher, batches = recording_batcher()
+    for key in "ab":
+        batcher.coming(key, 4)
+    held = batcher.submit(1, key="a")
+    assert batcher.call(9, key="u", urgent=True) == 9
+    batcher.leave("u")
+    assert not held.done()
+    batcher.leave("b")
+    assert held.result(60) == 1 and batches == [[9], [1]]
+
+
+def test_a_coming_input_that_never_arrives_holds_the_others_only_within_the_bound(monkeypatch) -> None:
+    monkeypatch.setattr(step_batcher, "COMING_WAIT", 0.05)
+    batcher, batches = recording_batcher()
+    batcher.coming("b", 0)  # and "b" never says it has it
+    assert batcher.call(1, key="a") == 1 and batches == [[1]]

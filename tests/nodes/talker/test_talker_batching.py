@@ -19,6 +19,7 @@ from omnigraph.runtime.checkpoint import Checkpoint
 from omnigraph.runtime.context import current_run
 from omnigraph.runtime.errors import NodeFailed, RunCancelled
 from omnigraph.runtime.executor_local import LocalExecutor
+from omnigraph.runtime.payloads import AudioChunk
 from omnigraph.nodes.common.token_payloads import TokenId
 from omnigraph.nodes.qwen.payloads import PromptTokens
 from omnigraph.testing import graph_from_yaml
@@ -172,8 +173,7 @@ def test_runs_join_and_leave_mid_batch_and_a_cancelled_or_failing_run_changes_no
     assert servers_idle(ex)
 
 
-@pytest.mark.usefixtures("mode")
-def test_concurrent_qwen3_omni_runs_equal_the_same_runs_one_by_one():
+def test_concurrent_qwen3_omni_runs_equal_the_same_runs_one_by_one(mode):
     from omnigraph.nodes.qwen3.checkpoint_writer import default_checkpoint
     from omnigraph.runtime.validate import load_graph
 
@@ -187,6 +187,10 @@ def test_concurrent_qwen3_omni_runs_equal_the_same_runs_one_by_one():
     got = [outputs(run) for run in [ex.start({"text": t}, seed=s) for t, s in texts]]
     assert [g["codec_codes"] for g in got] == [w["codec_codes"] for w in want]
     assert [g["thinker_token_ids"] for g in got] == [w["thinker_token_ids"] for w in want]
+    for g, w in zip(got, want):  # fused, Code2Wav decodes the frames of a Talker batch together (announced)
+        torch.testing.assert_close(AudioChunk.join(g["audio"]).samples, AudioChunk.join(w["audio"]).samples,
+                                   atol=1e-5, rtol=0)
+    assert bool(ex.nodes["talker"]._readers) == (mode == "fused")
     assert len({w["codec_codes"] for w in want}) == len(texts)  # sampled, each run its own seed
     assert ex.nodes["talker"]._server.peak_batch > 1 and ex.nodes["code_predictor"]._server.peak_batch > 1
     assert servers_idle(ex)
@@ -234,7 +238,7 @@ def speak_on(server, talker, prompt: int, budget: int, params, cp_params, seed: 
     text = torch.randint(0, Vt, (budget,), generator=g).tolist()
     voice = Voice(RowChoice(params, None if params.greedy else make_generator(seed), 1.1, TokenHistory("cpu")),
                   (cp_params, None if cp_params.greedy else make_generator(seed + 100)))
-    frames, out = [], server.prefill(voice, embeds, positions, prompt + budget)
+    frames, out = [], server.prefill(voice, embeds, positions, prompt + budget).result(WAIT)
     try:
         for s in range(budget):
             if out.code0 == server.eos:

@@ -1,11 +1,16 @@
 """The talker/code_predictor nodes' behaviour: too little text, seeded sampling, bfloat16, the user-turn
-selection of the TalkerContext, and the thinker's context equal to text_context's for a text prompt."""
+selection of the TalkerContext, the thinker's context equal to text_context's for a text prompt, and the prefill
+computed before the second text token."""
+import threading
+import time
+
 import pytest
 import torch
 from talker_oracle import ASSISTANT, CHAT, IM_END, IM_START, NL, USER, WORDS, saved_omni
 
 from omnigraph.nodes.qwen3.talker_context import user_turn_mask
 from omnigraph.runtime.checkpoint import Checkpoint
+from omnigraph.runtime.executor_local import LocalExecutor
 from omnigraph.nodes.common.token_payloads import TokenId
 from omnigraph.nodes.qwen.payloads import PromptTokens, ThinkerPrompt
 from omnigraph.testing import graph_from_yaml, run_graph, run_node
@@ -90,3 +95,25 @@ def test_thinker_context_equals_text_context_for_text(ckpt):
     assert a.hidden is None and b.hidden is None and not a.media_mask.any()
     assert a.ids.tolist() == b.ids.tolist() == [IM_START, USER, NL, *WORDS, IM_END, NL]
     assert torch.equal(a.embeds, b.embeds)
+
+
+def test_the_prefill_is_computed_while_the_second_token_comes(ckpt):
+    """The Talker's prompt needs only the reply's first token: its prefill (and first frame) is computed while
+    the Thinker makes the second, which only tells whether the first was the last; the codes are unchanged."""
+    ex = LocalExecutor(graph_from_yaml(TTS % ({"greedy": True, "max_frames": 5}, {"greedy": True})),
+                       checkpoint=ckpt)
+    ex.load()
+    server = ex.nodes["talker"]._server
+
+    def tokens():
+        yield TokenId(WORDS[0])
+        deadline = time.monotonic() + 60
+        while server.live_slots == 0:  # the first token's prefill holds a slot
+            assert time.monotonic() < deadline, "the prefill waited for the second token"
+            threading.Event().wait(0.001)
+        yield from (TokenId(t) for t in WORDS[1:])
+
+    prompt = {"prompt": PromptTokens(torch.tensor(CHAT))}
+    got = ex.run(prompt | {"tokens": tokens()}).outputs["codes"]
+    assert got == ex.run(prompt | {"tokens": [TokenId(t) for t in WORDS]}).outputs["codes"]
+    assert len(got.frames) == 5 and server.live_slots == 0
