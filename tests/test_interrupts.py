@@ -33,7 +33,7 @@ def stratified_moments(length: float, count: int, rng: random.Random) -> list[fl
     return [0.5] + [0.5 + width * (k + rng.random()) for k in range(count - 1)]
 
 
-@pytest.mark.timeout(900)  # ~45 CPU-seconds: ~25 s on two idle cores, minutes on a busy machine
+@pytest.mark.timeout(900)  # 12 processes: 81 CPU-s on a loaded machine (30 moments took 210), minutes there
 def test_ctrl_c_at_random_moments_of_a_local_run(tmp_path: Path) -> None:
     command = [sys.executable, *RUN]
 
