@@ -204,9 +204,9 @@ def test_captioner_matches_transformers_thinker_generate(case, tmp_path) -> None
     assert result["thinker_token_ids"] == generated[0, len(prompt):].tolist()
 
 def test_a_checkpoint_of_another_family_is_a_located_user_error(tmp_path, capsys) -> None:
-    from omnigraph.nodes.qwen3.checkpoint_writer import write_checkpoint as write_qwen3_checkpoint
+    from omnigraph.nodes.qwen3.checkpoint_writer import default_checkpoint
 
-    qwen3 = write_qwen3_checkpoint(tmp_path / "qwen3", "tiny", seed=0)
+    qwen3 = default_checkpoint()  # the tiny Qwen3-Omni one, written once per machine
     code = main(["run", "qwen2_5_omni", "--checkpoint", str(qwen3), "--input", "text=Hi", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from omnigraph.cli import main
-from omnigraph.nodes.qwen3.checkpoint_writer import write_checkpoint
+from omnigraph.nodes.qwen3.checkpoint_writer import default_checkpoint
 
 MEDIA = Path(__file__).parent / "fixtures" / "media"
 SPEECH, PICTURE = MEDIA / "speech.wav", MEDIA / "picture.png"
@@ -20,8 +20,8 @@ AUDIO_START, AUDIO_PAD, AUDIO_END = 151669, 151675, 151670
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    return write_checkpoint(tmp_path_factory.mktemp("tiny"), "tiny", seed=3)
+def checkpoint() -> Path:
+    return default_checkpoint("tiny", seed=3)  # written once, shared with tests/nodes/thinker/test_batching.py
 
 
 @pytest.fixture(scope="module")

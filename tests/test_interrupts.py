@@ -19,21 +19,32 @@ from omnigraph.runtime.interrupts import StopRequest, run_interruptibly
 
 RUN = ["-m", "omnigraph", "run", "qwen3_omni", "-i", "text=Say something.", "--max-new-tokens", "8",
        "--max-frames", "8"]
-INTERRUPTS = 30
-IN_FLIGHT = 3
+INTERRUPTS = 10
+IN_FLIGHT = 2  # as many as CI's cores: a run in flight keeps the pace of the reference runs, so the moments
+# drawn over their length land in the same phases of the interrupted runs
 
 
-@pytest.mark.timeout(900)  # ~70 CPU-seconds: 40 s on two idle cores, minutes on a busy machine
+def stratified_moments(length: float, count: int, rng: random.Random) -> list[float]:
+    """Half a second (the interpreter's own start, ~20 ms idle, comes before omnigraph can catch anything; torch's
+    import alone takes longer, so some run is always signalled), then one seeded random moment in each of
+    `count - 1` equal slices of (0.5 s, length): every phase of the run (start-up, imports, loading, the run,
+    writing) gets its share of the signals, however few they are."""
+    width = (length - 0.5) / (count - 1)
+    return [0.5] + [0.5 + width * (k + rng.random()) for k in range(count - 1)]
+
+
+@pytest.mark.timeout(900)  # 12 processes: 81 CPU-s on a loaded machine (30 moments took 210), minutes there
 def test_ctrl_c_at_random_moments_of_a_local_run(tmp_path: Path) -> None:
     command = [sys.executable, *RUN]
-    started = time.perf_counter()
-    assert interrupt_at(command, tmp_path / "whole", 600, tmp_path)[0] == 0
-    length = time.perf_counter() - started  # start-up to exit, alone; with others in flight each runs longer
-    rng = random.Random(20261201)
-    # From half a second: the interpreter's own start (~20 ms idle) comes before omnigraph can catch anything.
-    # The first lands during start-up (importing torch alone takes longer), so some run is always signalled.
-    delays = [0.5] + [rng.uniform(0.5, length) for _ in range(INTERRUPTS - 1)]
+
+    def whole(i: int) -> float:
+        started = time.perf_counter()
+        assert interrupt_at(command, tmp_path / f"whole{i}", 600, tmp_path)[0] == 0
+        return time.perf_counter() - started
+
     with ThreadPoolExecutor(IN_FLIGHT) as pool:
+        length = min(pool.map(whole, range(IN_FLIGHT)))  # start-up to exit, IN_FLIGHT at a time
+        delays = stratified_moments(length, INTERRUPTS, random.Random(20261201))
         outcomes = list(pool.map(lambda i: interrupt_at(command, tmp_path / f"o{i}", delays[i], tmp_path),
                                  range(INTERRUPTS)))
     interrupted = assert_interrupted_or_finished(outcomes, delays)

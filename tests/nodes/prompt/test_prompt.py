@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from omnigraph.nodes.qwen3.checkpoint_writer import write_checkpoint
+from omnigraph.nodes.qwen3.checkpoint_writer import default_checkpoint
 from omnigraph.runtime.errors import NodeFailed, UserError
 from omnigraph.nodes.common.media_payloads import Image, MediaItem, Video
 from omnigraph.runtime.payloads import Text, Waveform
@@ -20,8 +20,8 @@ GENERATION = [IM_END, NL, IM_START, ASSISTANT, NL]
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    return write_checkpoint(tmp_path_factory.mktemp("ckpt"), "tiny", seed=0)
+def ckpt():
+    return default_checkpoint()  # tiny, seed 0: written once per machine, as `omnigraph run` uses it
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,8 @@
 """text_llm: SmolLM2 from the GGUF on our decoder equals transformers' GGUF loading; the node streams a reply."""
 from __future__ import annotations
 
+import functools
+import os
 import sys
 from pathlib import Path
 
@@ -25,7 +27,20 @@ def gguf_path() -> Path:
 
 
 @pytest.fixture(scope="module")
-def ours(gguf_path):
+def parsed_once():
+    """gguf.GGUFReader memoised by file for this module: transformers parses the whole file (49k-token vocabulary)
+    for each of its loading steps (config, tokenizer, weights), our loader once more; a parse is read-only, so
+    all of them share one (3 of the 4 parses were ~40% of this module's time)."""
+    import gguf
+
+    read = functools.cache(gguf.GGUFReader)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gguf, "GGUFReader", lambda path, mode="r": read(os.path.realpath(path), mode))
+        yield
+
+
+@pytest.fixture(scope="module")
+def ours(gguf_path, parsed_once):
     gguf = open_gguf(gguf_path, "test")
     args = gguf.args()
     model = TextLM(args)

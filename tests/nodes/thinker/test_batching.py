@@ -280,14 +280,14 @@ def test_node_runs_share_one_batch_and_keep_their_outputs(ckpt, model):
             torch.testing.assert_close(a.hidden, b.hidden, atol=1e-5, rtol=1e-5)
 
 
-def test_concurrent_captioner_runs_equal_the_same_runs_one_by_one(tmp_path_factory):
+def test_concurrent_captioner_runs_equal_the_same_runs_one_by_one():
     from pathlib import Path
 
-    from omnigraph.nodes.qwen3.checkpoint_writer import write_checkpoint
+    from omnigraph.nodes.qwen3.checkpoint_writer import default_checkpoint
     from omnigraph.runtime.executor_local import LocalExecutor
     from omnigraph.runtime.validate import load_graph
 
-    checkpoint = Checkpoint.open(write_checkpoint(tmp_path_factory.mktemp("tiny"), "tiny", seed=3))
+    checkpoint = Checkpoint.open(default_checkpoint("tiny", seed=3))  # written once, as tests/test_graphs_qwen3_omni
     speech = Path(__file__).parents[2] / "fixtures" / "media" / "speech.wav"
     graph = load_graph("captioner", overrides={("thinker", "max_new_tokens"): 10})
     executor = LocalExecutor(graph, checkpoint=checkpoint)
