@@ -28,6 +28,7 @@ from .inputs import prepare_inputs
 from .placement import Stage, check_fits, plan_stages, total_demand
 from .ray_run import RayRun
 from .ray_stage import StageWorker
+from .ray_tensors import register as register_tensor_serializer
 from .run_result import RunResult
 
 _log = logging.getLogger("omnigraph.ray")
@@ -101,6 +102,7 @@ class RayExecutor:
             return
         require_checkpoint(self.graph, self.checkpoint)
         self.check_cluster()
+        register_tensor_serializer()
         short = _short_now(self.stages, ray.available_resources())
         if short:
             _log.warning("the Ray cluster is busy (free now: %s); the stages wait for Ray to free resources, "

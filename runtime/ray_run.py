@@ -77,7 +77,8 @@ class RayRun(RunOutputs):
         return self._skips
 
     def _split_inputs(self, inputs: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[tuple]]:
-        """Per stage, the inputs it needs (object refs, put once); and the lazy streams to feed."""
+        """Per stage, the inputs it needs (in the call, or an object ref put once if several stages read it); and
+        the lazy streams to feed."""
         graph, stage_of = self.executor.graph, self.executor.stage_of
         per_stage: dict[str, dict[str, Any]] = {stage: {} for stage in self.handles}
         fed = []
@@ -85,7 +86,9 @@ class RayRun(RunOutputs):
             decl = graph.inputs[name]
             stages = sorted({stage_of[t.node] for t in decl.targets})
             if isinstance(value, Payload) or isinstance(value, (list, tuple)):
-                shipped: Any = ray.put(value if isinstance(value, Payload) else list(value))
+                shipped: Any = value if isinstance(value, Payload) else list(value)
+                if len(stages) > 1:  # one copy in the object store for every stage reading it
+                    shipped = ray.put(shipped)
             else:
                 shipped = FedInput()
                 fed.append((name, decl.port, value, [self.handles[s] for s in stages]))

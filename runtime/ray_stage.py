@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 import traceback
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import Any, Iterator
 
 import ray
@@ -22,6 +22,7 @@ from .channels import Absent, Cancelled, Channel
 from .device import choose_device
 from .graph import Graph, GraphEdge
 from .loops import fuse_loops
+from .ray_tensors import register as register_tensor_serializer
 from .run_part import RunPart
 from .spec import Endpoint
 from .stats import RunStats
@@ -67,6 +68,7 @@ class StageWorker:
         self._load_lock = threading.Lock()
         self._loaded = False
         self._where: dict[str, Any] | None = None
+        register_tensor_serializer()
 
     # -- setup -------------------------------------------------------------------------------------------
     def load(self) -> dict[str, Any]:
@@ -98,6 +100,7 @@ class StageWorker:
         return dict(self._where)
 
     # -- runs --------------------------------------------------------------------------------------------
+    @ray.method(enable_task_events=False)
     def run_part(self, run_id: str, seed: int, started_at: float, inputs: dict[str, Any],
                  peers: dict[str, Any], stage_of: dict[str, str]) -> dict[str, Any]:
         """This stage's part of a run, start to end: its stats, skips and any failure (one call per run)."""
@@ -131,6 +134,7 @@ class StageWorker:
                     self._ended.popitem(last=False)
                 self._cond.notify_all()
 
+    @ray.method(enable_task_events=False)
     def pull(self, run_id: str, key: str) -> Iterator[Any]:
         """Stream the items of one outgoing edge or graph output (see the module docstring)."""
         run = self._wait_run(run_id)
@@ -152,12 +156,14 @@ class StageWorker:
         finally:
             run.pulled(key)
 
+    @ray.method(enable_task_events=False)
     def feed(self, run_id: str, name: str, items: list[Any], end: bool) -> None:
         """Items of a stream input the driver relays from a lazy iterable (see `FedInput`)."""
         run = self._wait_run(run_id)
         if run is not None:
             run.fed[name].extend(items, end)
 
+    @ray.method(enable_task_events=False)
     def cancel(self, run_id: str) -> None:
         with self._cond:
             if run_id not in self._ended:
@@ -208,23 +214,25 @@ class StageRun:
         for fed in self.fed.values():
             part.wake_on_stop(fed)
         inputs = {name: self.fed.get(name, value) for name, value in inputs.items()}
-        for edge in part.leaving:
-            part.connect(edge.src, self._outbound(edge_key(edge), edge.src, edge.port.is_stream))
-        for name in part.outputs:
-            out = graph.outputs[name]
-            part.connect(out.src, self._outbound(output_key(name), out.src, out.port.is_stream))
+        leaving = [(edge_key(edge), edge.src, edge.port) for edge in part.leaving]
+        leaving += [(output_key(name), graph.outputs[name].src, graph.outputs[name].port) for name in part.outputs]
+        readers = Counter(src for _, src, _ in leaving)
+        for key, src, port in leaving:
+            part.connect(src, self._outbound(key, src, port.is_stream, shared=readers[src] > 1))
         part.start(inputs, relay=self._relay)
 
     def cancel(self) -> None:
         self.part.cancel()
 
     # -- outbound ------------------------------------------------------------------------------------------
-    def _outbound(self, key: str, src: Endpoint, is_stream: bool) -> Any:
+    def _outbound(self, key: str, src: Endpoint, is_stream: bool, shared: bool) -> Any:
+        """The sink of one outgoing edge or graph output. A whole value read elsewhere more than once travels as
+        one object ref; read once, it travels in the pulled message (Ray stores a large one in its object store)."""
         channel = self.part.channel()  # woken when the part stops, so `pull` generators waiting on it end
         self.outbound[key] = channel
         self._outbound_src[key] = src
         self._unpulled.add(key)
-        return channel if is_stream else _ByRef(channel, self, src)
+        return _ByRef(channel, self, src) if shared and not is_stream else channel
 
     def object_ref(self, src: Endpoint, item: Any) -> Any:
         """The object ref of a whole value (a port emits one per run), made once for every stage reading it."""
