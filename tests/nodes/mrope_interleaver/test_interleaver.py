@@ -94,6 +94,8 @@ def cases():
         "video_image_audio": Case().visual("video", (2, 4, 4), 0.5).visual("image", (1, 8, 4)).audio(101).end(),
         "audio_in_video": Case().text(1, 2).visual("video", (2, 4, 4), 2.0, frames=300).end(),
         "audio_in_video_long": Case().visual("video", (3, 4, 8), 2 / 3, frames=250).text(3).end(),
+        # frames wider than the clip is long: the text after follows the audio tail, not the video's widest position
+        "audio_in_video_wide": Case().visual("video", (1, 4, 60), 2.0, frames=101).text(3).end(),
     }
 
 
