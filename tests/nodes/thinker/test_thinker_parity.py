@@ -138,3 +138,15 @@ def test_a_talker_reading_hidden_states_0_gets_the_input_embeddings(pair, tmp_pa
     out = LocalExecutor(graph, checkpoint=Checkpoint.open(edited)).run({"prompt": PromptTokens(ids[0])}).outputs
     keep = user_turn_mask(ids[0], 151644, 872)
     torch.testing.assert_close(out["context"].embeds, ref.hidden_states[0][0, keep], atol=0, rtol=0)
+
+
+def test_a_talker_layer_past_the_thinker_is_a_config_error(pair, tmp_path):
+    """accept_hidden_layer beyond num_hidden_layers fails at load, naming the field (it failed mid-run)."""
+    from omnigraph.nodes.thinker.node import Thinker
+
+    _, ckpt, ours = pair
+    edited = with_config_edit(ckpt.path, tmp_path / "past", lambda config: config["talker_config"].update(
+        accept_hidden_layer=ours.args.n_layers + 1))
+    with pytest.raises(CheckpointError, match=rf"config.json: talker_config.accept_hidden_layer = "
+                                              rf"{ours.args.n_layers + 1}: must be 0 to the Thinker's num_hidden_layers"):
+        Thinker().load("cpu", Checkpoint.open(edited))
