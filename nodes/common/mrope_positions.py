@@ -101,6 +101,8 @@ def rope_index(input_ids: torch.Tensor, ids: MediaTokenIds, *, audio_tokens: Seq
 
     Media appear in `input_ids` as runs of pad tokens; each kind's lists are consumed in order. A video with
     audio_in_video takes the next audio clip too (its pads are merged with the video's, see audio_in_video_order).
+    rope_delta: generated token k sits at S + k + rope_delta, one past the last prompt position (as transformers'
+    generate continues; after an audio-in-video block that can be below the largest position, see last_run_start).
     """
     ids_list = input_ids.tolist()
     S = len(ids_list)
@@ -151,5 +153,5 @@ def rope_index(input_ids: torch.Tensor, ids: MediaTokenIds, *, audio_tokens: Seq
     flush_text(S)
     media.check_all_taken()
     positions = torch.cat(pieces, dim=1) if pieces else torch.zeros(3, 0)
-    delta = (float(positions.max()) + 1 - S) if S else 0.0
+    delta = (float(positions[:, -1].max()) + 1 - S) if S else 0.0
     return positions, (int(delta) if delta == int(delta) else delta)
