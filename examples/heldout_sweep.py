@@ -11,6 +11,7 @@ A draw a loader rejects must fail with a UserError; any other exception is a fai
     .venv/bin/python examples/heldout_sweep.py --draws 5 --seed 0          # Qwen3-Omni draws
     .venv/bin/python examples/heldout_sweep.py --family qwen2_5 --draws 3  # Qwen2.5-Omni draws
     .venv/bin/python examples/heldout_sweep.py --show 7                    # print draw 7's overrides
+    .venv/bin/python examples/heldout_sweep.py --rejections                # broken configs must be refused
 
 Each draw prints one line (PASS / REJECTED with the message / FAIL with the first mismatch) and its overrides.
 """
@@ -428,6 +429,55 @@ def oracle25_inputs(ckpt, media: dict, kind: str) -> dict:
     return {**audio_inputs(Path(media["cut"])), "pixel_values": pixels, "image_grid_thw": torch.tensor([grid])}
 
 
+# Config edits of a valid checkpoint that no loader can honour: each must stop with a UserError naming the field.
+REJECTED_EDITS = {
+    "n_window": ("thinker_config.audio_config", dict(n_window=25)),
+    "predictor_width": ("talker_config.code_predictor_config", dict(hidden_size=48)),
+    "predictor_groups": ("talker_config.code_predictor_config", dict(num_code_groups=3)),
+    "mrope_sum": ("thinker_config.text_config", dict(rope_scaling={"rope_type": "default", "mrope_section": [4, 4, 4]})),
+    "rope_yarn": ("thinker_config.text_config", dict(rope_scaling={"rope_type": "yarn", "factor": 2.0,
+                                                                    "mrope_section": [4, 6, 6]})),
+    "top_k": ("thinker_config.text_config", dict(num_experts_per_tok=9)),
+    "sparse_step": ("talker_config.text_config", dict(decoder_sparse_step=0)),
+    "gqa": ("thinker_config.text_config", dict(num_attention_heads=3)),
+    "hidden_act": ("talker_config.text_config", dict(hidden_act="gelu")),
+    "vision_heads": ("thinker_config.vision_config", dict(num_heads=3)),
+    "deepstack": ("thinker_config.vision_config", dict(deepstack_visual_indexes=[0, 5])),
+    "accept_layer": ("talker_config", dict(accept_hidden_layer=7)),
+    "vocab": ("thinker_config.text_config", dict(vocab_size=1000)),
+}
+
+
+def rejections(folder: Path) -> dict[str, str]:
+    """Each REJECTED_EDITS entry applied to the tiny preset's config.json: -> name -> what happened."""
+    from omnigraph import load_graph
+    from omnigraph.nodes.qwen3.checkpoint_writer import write_checkpoint
+    from omnigraph.runtime.checkpoint import Checkpoint
+    from omnigraph.runtime.errors import UserError
+
+    base, out = write_checkpoint(folder / "base", "tiny"), {}
+    for name, (path, values) in REJECTED_EDITS.items():
+        edited = folder / name
+        edited.mkdir()
+        for f in base.iterdir():
+            if f.name != "config.json":
+                (edited / f.name).symlink_to(f)
+        config = json.loads((base / "config.json").read_text())
+        section = config
+        for part in path.split("."):
+            section = section[part]
+        section.update(values)
+        (edited / "config.json").write_text(json.dumps(config))
+        try:
+            executor(load_graph("qwen3_omni"), Checkpoint.open(edited)).shutdown()
+            out[name] = "FAIL: loaded"
+        except UserError as error:
+            out[name] = f"rejected: {str(error).splitlines()[0][:200]}"
+        except Exception as error:  # noqa: BLE001 - reported
+            out[name] = f"FAIL: {type(error).__name__}: {error}"
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--family", choices=("qwen3", "qwen2_5"), default="qwen3")
@@ -436,7 +486,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show", type=int, help="only print this draw's overrides")
     parser.add_argument("--keep", type=Path, help="a folder for the drawn checkpoints (default: the system temp)")
+    parser.add_argument("--rejections", action="store_true", help="only check that broken configs are refused")
     args = parser.parse_args()
+    if args.rejections:
+        with tempfile.TemporaryDirectory() as tmp:
+            results = rejections(Path(tmp))
+        for name, what in results.items():
+            print(f"{name}: {what}")
+        sys.exit(1 if any(what.startswith("FAIL") for what in results.values()) else 0)
     if args.show is not None:
         rng = random.Random(f"{args.family}-{args.seed}-{args.show}")
         print(json.dumps(qwen3_draw(rng) if args.family == "qwen3" else qwen2_5_draw(rng), indent=1))
