@@ -93,7 +93,8 @@ def qwen3_draw(rng: random.Random) -> dict:
     code2wav = dict(num_quantizers=groups, hidden_size=c_heads * rng.choice([8, 16]), num_hidden_layers=rng.randint(1, 2),
                     num_attention_heads=c_heads, num_key_value_heads=rng.choice([h for h in (1, 2, 4) if c_heads % h == 0]),
                     intermediate_size=rng.choice([24, 48, 64]), decoder_dim=rng.choice([32, 40, 48, 64]),
-                    upsampling_ratios=rng.choice([[2, 2], [3, 2], [2]]), sliding_window=rng.choice([8, 16, 72]))
+                    upsampling_ratios=rng.choice([[2, 2], [3, 2], [2]]), sliding_window=rng.choice([8, 16, 72]),
+                    upsample_rates=rng.choice([[8, 5, 4, 3], [8, 5, 4, 3], [5, 4, 3], [4, 4]]))
     overrides = {"thinker_config.text_config": text, "thinker_config.vision_config": vision,
                  "thinker_config.audio_config": audio,
                  "talker_config": dict(num_code_groups=groups, thinker_hidden_size=hidden,
