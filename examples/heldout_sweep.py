@@ -284,16 +284,26 @@ def mix_requests(media: dict) -> list[tuple[dict, int]]:
             ({"text": " ".join(["Tell me every colour you know"] * 45)}, 7)]
 
 
-SETTINGS = {"sampled": {("thinker", "max_new_tokens"): 5, ("talker", "max_frames"): 4, ("*", "max_batch"): 3},
-            "greedy": {("*", "greedy"): True, ("thinker", "max_new_tokens"): 3, ("talker", "max_frames"): 3,
-                       ("talker", "speaker"): "ethan", ("*", "max_batch"): 4}}
+def mix_settings(rng: random.Random) -> dict[str, dict]:
+    """Two executors' node settings (the public API has no per-run settings): seeded sampling with drawn
+    temperatures, top-k / top-p and penalties, and greedy with other budgets and another voice."""
+    sampled = {("thinker", "max_new_tokens"): rng.randint(3, 6), ("talker", "max_frames"): rng.randint(2, 5),
+               ("*", "max_batch"): rng.choice([2, 3, 16])}
+    for node in ("thinker", "talker", "code_predictor"):
+        sampled |= {(node, "temperature"): rng.choice([0.6, 1.0, 1.4]), (node, "top_k"): rng.choice([0, 1, 7, 50]),
+                    (node, "top_p"): rng.choice([0.5, 0.8, 1.0])}
+    for node in ("thinker", "talker"):
+        sampled[(node, "repetition_penalty")] = rng.choice([1.0, 1.05, 1.3])
+    greedy = {("*", "greedy"): True, ("thinker", "max_new_tokens"): rng.randint(2, 4),
+              ("talker", "max_frames"): rng.randint(2, 4), ("talker", "speaker"): "ethan", ("*", "max_batch"): 4}
+    return {"sampled": sampled, "greedy": greedy}
 
 
-def batched_equals_alone(ckpt, media: dict) -> None:
+def batched_equals_alone(ckpt, media: dict, rng: random.Random) -> None:
     from omnigraph import load_graph
     from omnigraph.runtime.errors import RunCancelled
 
-    exs = {name: executor(load_graph("qwen3_omni", overrides=s), ckpt) for name, s in SETTINGS.items()}
+    exs = {name: executor(load_graph("qwen3_omni", overrides=s), ckpt) for name, s in mix_settings(rng).items()}
     taps = {name: LogitsTap(ex.nodes["thinker"]) for name, ex in exs.items()}
     requests = {"sampled": mix_requests(media), "greedy": mix_requests(media)[1:6]}
     try:
@@ -335,7 +345,7 @@ def check_draw(index: int, base_seed: int, family: str, keep: Path | None) -> st
                 path = write_qwen3(folder / "ckpt", draw, seed=index)
                 ckpt = Checkpoint.open(path)
                 parity(path, ckpt, media)
-                batched_equals_alone(ckpt, media)
+                batched_equals_alone(ckpt, media, rng)
             else:
                 path = write_qwen2_5(folder / "ckpt", draw, seed=index)
                 parity25(path, Checkpoint.open(path), media)
