@@ -69,7 +69,8 @@ def qwen3_draw(rng: random.Random) -> dict:
         text["tie_word_embeddings"] = True
     v_heads, v_hd = rng.choice([1, 2, 3, 4]), rng.choice([8, 12, 16])
     depth, merge = rng.randint(1, 3), rng.choice([1, 2, 2])
-    vision = dict(depth=depth, hidden_size=v_heads * v_hd, num_heads=v_heads, intermediate_size=rng.choice([20, 48, 64]),
+    vision = dict(depth=depth, hidden_size=v_heads * v_hd, num_heads=v_heads,
+                  intermediate_size=rng.choice([20, 48, 64]),
                   patch_size=rng.choice([8, 14, 16]), spatial_merge_size=merge, out_hidden_size=hidden,
                   num_position_embeddings=rng.choice([16, 36, 64]),
                   deepstack_visual_indexes=sorted(rng.sample(range(depth), rng.randint(0, depth))))
@@ -90,8 +91,9 @@ def qwen3_draw(rng: random.Random) -> dict:
                      intermediate_size=rng.choice([24, 48, 64]), num_code_groups=groups,
                      **{k: v for k, v in attention_fields(rng, [8, 12, 16]).items() if k != "rope_theta"})
     c_heads = rng.choice([1, 2, 4])
-    code2wav = dict(num_quantizers=groups, hidden_size=c_heads * rng.choice([8, 16]), num_hidden_layers=rng.randint(1, 2),
-                    num_attention_heads=c_heads, num_key_value_heads=rng.choice([h for h in (1, 2, 4) if c_heads % h == 0]),
+    code2wav = dict(num_quantizers=groups, hidden_size=c_heads * rng.choice([8, 16]),
+                    num_hidden_layers=rng.randint(1, 2), num_attention_heads=c_heads,
+                    num_key_value_heads=rng.choice([h for h in (1, 2, 4) if c_heads % h == 0]),
                     intermediate_size=rng.choice([24, 48, 64]), decoder_dim=rng.choice([32, 40, 48, 64]),
                     upsampling_ratios=rng.choice([[2, 2], [3, 2], [2]]), sliding_window=rng.choice([8, 16, 72]),
                     upsample_rates=rng.choice([[8, 5, 4, 3], [8, 5, 4, 3], [5, 4, 3], [4, 4]]))
@@ -163,7 +165,8 @@ def compare(got: dict, want: dict, what: str, wave_tol: float = 1e-5) -> None:
     assert got["prompt"] == want["prompt"], f"{what}: prompt differs"
     assert got["tokens"] == want["tokens"], f"{what}: tokens {got['tokens']} != {want['tokens']}"
     if "logits" in want:
-        torch.testing.assert_close(got["logits"], want["logits"], atol=1e-4, rtol=0, msg=lambda m: f"{what}: logits {m}")
+        torch.testing.assert_close(got["logits"], want["logits"], atol=1e-4, rtol=0,
+                                   msg=lambda m: f"{what}: logits {m}")
     if "codes" in want:
         assert got["codes"] == want["codes"], f"{what}: codes {got['codes']} != {want['codes']}"
         torch.testing.assert_close(got["wave"], want["wave"], atol=wave_tol, rtol=0,
@@ -308,7 +311,8 @@ def batched_equals_alone(ckpt, media: dict, rng: random.Random) -> None:
     taps = {name: LogitsTap(ex.nodes["thinker"]) for name, ex in exs.items()}
     requests = {"sampled": mix_requests(media), "greedy": mix_requests(media)[1:6]}
     try:
-        want = {name: [outcome(exs[name].run(i, seed=s), taps[name], s) for i, s in rs] for name, rs in requests.items()}
+        want = {name: [outcome(exs[name].run(i, seed=s), taps[name], s) for i, s in rs]
+                for name, rs in requests.items()}
         runs = {name: [] for name in exs}
         victim = exs["sampled"].start({"text": "Tell me a long story about the sea."}, seed=99)
         for k in range(max(len(rs) for rs in requests.values())):
@@ -375,7 +379,8 @@ def qwen2_5_draw(rng: random.Random) -> dict:
                   head_dim=rng.choice([8, 12, 16]))
     talker["mrope_section"] = split(rng, talker["head_dim"] // 2)
     a_heads = rng.choice([1, 2, 3, 4])
-    audio = dict(encoder_layers=rng.randint(1, 3), d_model=a_heads * rng.choice([8, 16]), encoder_attention_heads=a_heads,
+    audio = dict(encoder_layers=rng.randint(1, 3), d_model=a_heads * rng.choice([8, 16]),
+                 encoder_attention_heads=a_heads,
                  encoder_ffn_dim=rng.choice([24, 64]), output_dim=hidden, n_window=rng.choice([50, 100]))
     v_heads = rng.choice([1, 2, 4])
     vision = dict(depth=rng.randint(1, 4), hidden_size=v_heads * rng.choice([8, 16]), num_heads=v_heads,
@@ -431,7 +436,8 @@ REJECTED_EDITS = {
     "n_window": ("thinker_config.audio_config", dict(n_window=25)),
     "predictor_width": ("talker_config.code_predictor_config", dict(hidden_size=48)),
     "predictor_groups": ("talker_config.code_predictor_config", dict(num_code_groups=3)),
-    "mrope_sum": ("thinker_config.text_config", dict(rope_scaling={"rope_type": "default", "mrope_section": [4, 4, 4]})),
+    "mrope_sum": ("thinker_config.text_config",
+                  dict(rope_scaling={"rope_type": "default", "mrope_section": [4, 4, 4]})),
     "rope_yarn": ("thinker_config.text_config", dict(rope_scaling={"rope_type": "yarn", "factor": 2.0,
                                                                     "mrope_section": [4, 6, 6]})),
     "top_k": ("thinker_config.text_config", dict(num_experts_per_tok=9)),

@@ -145,8 +145,9 @@ def test_a_talker_layer_past_the_thinker_is_a_config_error(pair, tmp_path):
     from omnigraph.nodes.thinker.node import Thinker
 
     _, ckpt, ours = pair
-    edited = with_config_edit(ckpt.path, tmp_path / "past", lambda config: config["talker_config"].update(
-        accept_hidden_layer=ours.args.n_layers + 1))
-    with pytest.raises(CheckpointError, match=rf"config.json: talker_config.accept_hidden_layer = "
-                                              rf"{ours.args.n_layers + 1}: must be 0 to the Thinker's num_hidden_layers"):
+    past = ours.args.n_layers + 1
+    edited = with_config_edit(ckpt.path, tmp_path / "past",
+                              lambda config: config["talker_config"].update(accept_hidden_layer=past))
+    with pytest.raises(CheckpointError, match=rf"config.json: talker_config.accept_hidden_layer = {past}: "
+                                              r"must be 0 to the Thinker's num_hidden_layers"):
         Thinker().load("cpu", Checkpoint.open(edited))
