@@ -368,7 +368,7 @@ def qwen2_5_draw(rng: random.Random) -> dict:
     text = dict(hidden_size=hidden, num_hidden_layers=rng.randint(1, 4), intermediate_size=rng.choice([40, 57, 96]),
                 **{k: v for k, v in attention_fields(rng, [8, 12, 16, 24]).items() if k != "head_dim"})
     head_dim = hidden // text["num_attention_heads"]
-    if head_dim % 2 or hidden % text["num_attention_heads"]:
+    if head_dim % 2 or head_dim < 6 or hidden % text["num_attention_heads"]:  # 3 mrope sections at least
         text["num_attention_heads"] = text["num_key_value_heads"] = 2 if hidden % 4 == 0 else 1
         head_dim = hidden // text["num_attention_heads"]
     text["mrope_section"] = split(rng, head_dim // 2)
