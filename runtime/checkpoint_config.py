@@ -42,6 +42,13 @@ def check_budget(node: str, field: str, budget: int, limit: int | None, where: s
                               f"({where} in config.json, prompt included); use at most {limit}")
 
 
+def config_problem(section: Any, key: str, problem: str) -> CheckpointError:
+    """A user error for a value of config.json that a node cannot use: names the file and the dotted key (when
+    `section` is a ConfigSection; a plain dict reads as config.json), then `problem` (what is wrong, how to fix)."""
+    file, path = getattr(section, "file", "config.json"), getattr(section, "path", "")
+    return CheckpointError(f"{file}: {path}{key} = {section.get(key)!r}: {problem}")
+
+
 def _wrap(value: Any, file: Path, path: str) -> Any:
     if isinstance(value, dict):
         return ConfigSection(value, file, path + ".")

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...runtime.checkpoint_config import config_problem
 from ..common.decoder import Decoder, fold
 from ..common.decoder_args import DecoderArgs
 from ..common.kv_cache import KVCache
@@ -35,7 +36,14 @@ class CodePredictorArgs:
         c = t["code_predictor_config"]
         text = DecoderArgs.from_hf_config(c)
         text = replace(text, mrope_section=(text.head_dim // 2, 0, 0), n_experts=0, sparse=(False,) * text.n_layers)
-        return cls(text=text, n_groups=t.get("num_code_groups", c.get("num_code_groups")),
+        talker_dim, groups = t["text_config"]["hidden_size"], t.get("num_code_groups", c.get("num_code_groups"))
+        if text.dim != talker_dim:
+            raise config_problem(c, "hidden_size", f"must equal talker_config.text_config.hidden_size ({talker_dim}): "
+                                                   "the code predictor reads the Talker's hidden state, and its codec "
+                                                   "embeddings are summed into the Talker's next input")
+        if c.get("num_code_groups", groups) != groups:
+            raise config_problem(c, "num_code_groups", f"must equal talker_config.num_code_groups ({groups})")
+        return cls(text=text, n_groups=groups,
                    talker_vocab=t["text_config"]["vocab_size"])
 
 

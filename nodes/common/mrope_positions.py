@@ -85,6 +85,14 @@ def audio_in_video_positions(start: float, grid: Sequence[int], seconds_per_grid
     return torch.cat([video, audio], dim=1)[:, order], is_video
 
 
+def last_run_start(is_video: torch.Tensor) -> int:
+    """Where the merged tokens' final run of one kind starts: the next positions follow that run's largest
+    position, not the largest of the whole video (the reference's rope index takes the maximum of the last
+    piece it appended; the tail left when the other stream has ended is one piece)."""
+    other = (is_video != is_video[-1]).nonzero()
+    return int(other[-1]) + 1 if len(other) else 0
+
+
 def rope_index(input_ids: torch.Tensor, ids: MediaTokenIds, *, audio_tokens: Sequence[int] = (),
                image_grids: Sequence[Sequence[int]] = (), video_grids: Sequence[Sequence[int]] = (),
                video_seconds_per_grid: Sequence[float] = (), video_audio_in_video: Sequence[bool] = (),
@@ -93,6 +101,8 @@ def rope_index(input_ids: torch.Tensor, ids: MediaTokenIds, *, audio_tokens: Seq
 
     Media appear in `input_ids` as runs of pad tokens; each kind's lists are consumed in order. A video with
     audio_in_video takes the next audio clip too (its pads are merged with the video's, see audio_in_video_order).
+    rope_delta: generated token k sits at S + k + rope_delta, one past the last prompt position (as transformers'
+    generate continues; after an audio-in-video block that can be below the largest position, see last_run_start).
     """
     ids_list = input_ids.tolist()
     S = len(ids_list)
@@ -115,6 +125,7 @@ def rope_index(input_ids: torch.Tensor, ids: MediaTokenIds, *, audio_tokens: Seq
             i += 1
             continue
         flush_text(i)
+        tail = 0  # the next positions follow this one's largest: pos[:, tail:] (see last_run_start)
         if tok == ids.audio:
             n = audio_tokens[media.take("audio", i)]
             pos, expect = (torch.arange(n, dtype=torch.float32) + st).expand(3, n), [ids.audio] * n
@@ -128,6 +139,7 @@ def rope_index(input_ids: torch.Tensor, ids: MediaTokenIds, *, audio_tokens: Seq
                 n_audio = audio_tokens[media.take("audio", i)]
                 pos, is_video = audio_in_video_positions(st, video_grids[v], spg[v], n_audio, ids)
                 expect = [ids.video if x else ids.audio for x in is_video.tolist()]
+                tail = last_run_start(is_video)
             else:
                 pos = vision_positions(st, video_grids[v], spg[v], ids)
                 expect = [ids.video] * pos.shape[1]
@@ -136,10 +148,10 @@ def rope_index(input_ids: torch.Tensor, ids: MediaTokenIds, *, audio_tokens: Seq
             raise ValueError(f"media tokens at {i}..{i + len(expect) - 1} do not match the media sizes given "
                              f"({len(expect)} tokens expected, in the audio/video interleaving when merged)")
         pieces.append(pos)
-        st = float(pos.max()) + 1
+        st = float(pos[:, tail:].max()) + 1
         i = text_start = i + len(expect)
     flush_text(S)
     media.check_all_taken()
     positions = torch.cat(pieces, dim=1) if pieces else torch.zeros(3, 0)
-    delta = (float(positions.max()) + 1 - S) if S else 0.0
+    delta = (float(positions[:, -1].max()) + 1 - S) if S else 0.0
     return positions, (int(delta) if delta == int(delta) else delta)

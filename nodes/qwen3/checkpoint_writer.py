@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ...runtime.cache import cache_root
+from ...runtime.checkpoint_config import ConfigSection
 from ..common.checkpoint_files import cached_checkpoint, write_json, write_weights
 from ..qwen.tokenizer_files import write_tokenizer_files
 from .checkpoint_configs import DEFAULT_DTYPE, PRESETS, generation_config, preprocessor_config, preset_config
@@ -44,7 +45,7 @@ def write_checkpoint(folder: str | Path, preset: str = "tiny", seed: int = 0, *,
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = preset_config(preset, dtype, overrides)
-    entries = checkpoint_entries(config)
+    entries = checkpoint_entries(ConfigSection(config, folder / "config.json"))  # errors name the key
 
     write_weights(folder, entries, seed, torch_dtype, shard_bytes)
     write_json(folder / "config.json", config)

@@ -31,6 +31,12 @@ class HiddenTrace:
     hidden: list[torch.Tensor] = field(default_factory=list)
     decode: bool = True  # False: keep the prompt (prefill) only, not the decode steps
 
+    def add_embeds(self, x: torch.Tensor) -> None:
+        """A call's input embeddings; they are also the kept hidden states when `layer` is 0."""
+        self.embeds.append(x)
+        if self.layer == 0:
+            self.hidden.append(x)
+
     def stacked(self) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.cat(self.embeds, dim=1), torch.cat(self.hidden, dim=1)
 
@@ -73,7 +79,7 @@ class Thinker(Decoder):
             return x
 
         if trace is not None:
-            trace.embeds.append(embeds)
+            trace.add_embeds(embeds)
         last_only = last_only and len(deepstack) < n and (trace is None or trace.layer < n)
         x = self.prefill(embeds, cos, sin, cache, rows, after_layer, last_only)
         if trace is not None and trace.layer == n:
@@ -97,7 +103,7 @@ class Thinker(Decoder):
             trace = None
         n, after_layer = len(self.layers), None
         if trace is not None:
-            trace.embeds.append(x[:, None])
+            trace.add_embeds(x[:, None])
 
             def after_layer(i: int, h: torch.Tensor) -> torch.Tensor:
                 if i + 1 == trace.layer < n:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ..common.generation_settings import GenerationConfig
-from ...runtime.checkpoint_config import check_budget
+from ...runtime.checkpoint_config import check_budget, config_problem
 from ...runtime.node import Node
 from ...runtime.ports import Input, Output
 from ..common.token_payloads import TokenId, TokenIds
@@ -49,12 +49,16 @@ class Thinker(Node):
         args = ThinkerArgs.from_hf_config(checkpoint.config)
         check_budget(self.name, "max_new_tokens", self.config.max_new_tokens, args.max_positions,
                      "thinker_config.text_config.max_position_embeddings")
-        self._device = device
-        self._model = load_thinker(checkpoint, self.weights or "thinker.", self.dtype, device)
         config = checkpoint.config
-        self._stop_ids = stop_ids(checkpoint, token_id(config, "im_end_token_id"))
         # hidden_states index the Talker reads (layer-k output); kept for the TalkerContext hook
         self._accept_hidden_layer = (config.get("talker_config") or {}).get("accept_hidden_layer")
+        if self._accept_hidden_layer is not None and not 0 <= self._accept_hidden_layer <= args.n_layers:
+            raise config_problem(config["talker_config"], "accept_hidden_layer",
+                                 f"must be 0 to the Thinker's num_hidden_layers ({args.n_layers}): the index of the "
+                                 "hidden states the Talker reads (0: the input embeddings)")
+        self._device = device
+        self._model = load_thinker(checkpoint, self.weights or "thinker.", self.dtype, device)
+        self._stop_ids = stop_ids(checkpoint, token_id(config, "im_end_token_id"))
         media = media_token_ids(config)
         self._media_ids = (media.audio, media.image, media.video)
         self._turn_ids = (token_id(config, "im_start_token_id"), token_id(config, "user_token_id"))

@@ -2,12 +2,14 @@
 final, and 32 greedy tokens, on several text configs (float32, eager attention)."""
 import pytest
 import torch
+from checkpoint_edits import with_config_edit
 from thinker_oracle import CHAT, saved_oracle, with_width
 
 from omnigraph.nodes.thinker.model import HiddenTrace, ThinkerArgs
 from omnigraph.nodes.thinker.weights import load_thinker
 from omnigraph.runtime.checkpoint import Checkpoint, CheckpointError
 from omnigraph.nodes.qwen.payloads import PromptTokens
+from omnigraph.nodes.qwen3.talker_context import user_turn_mask
 from omnigraph.testing import graph_from_yaml
 from omnigraph.runtime.executor_local import LocalExecutor
 
@@ -110,3 +112,42 @@ def test_mismatched_checkpoint_is_reported_with_shapes(pair, tmp_path):
         pytest.skip("no sparse layer")
     with pytest.raises(CheckpointError, match=r"experts\.0\.gate_proj\.weight.*has shape \[\d+, \d+\], expected \[7,"):
         load_thinker(Checkpoint.open(tmp_path))
+
+
+def test_a_talker_reading_hidden_states_0_gets_the_input_embeddings(pair, tmp_path):
+    """accept_hidden_layer 0 names hidden_states[0], the input embeddings: the trace keeps them for the prompt
+    and the decode steps, and the thinker node hands its Talker context on (it failed on an empty trace)."""
+    oracle, ckpt, ours = pair
+    ids = torch.tensor([CHAT])
+    with torch.inference_mode():
+        ref = oracle.thinker(input_ids=ids, output_hidden_states=True)
+        trace, cache = HiddenTrace(layer=0), ours.new_cache()
+        slot = cache.add(ids.shape[1] + 1)
+        ours.hidden(ours.embed_tokens(ids), torch.arange(ids.shape[1]).float().expand(3, 1, -1), cache, trace=trace,
+                    rows=cache.rows([slot], ids.shape[1]), last_only=True)
+        ours.decode_hidden(ids[:, -1], torch.tensor([float(ids.shape[1])]), cache, cache.rows([slot], 1), trace)
+    embeds, hidden = trace.stacked()
+    assert hidden.shape[1] == ids.shape[1] + 1
+    torch.testing.assert_close(hidden, embeds, atol=0, rtol=0)
+    torch.testing.assert_close(hidden[:, :-1], ref.hidden_states[0], atol=0, rtol=0)
+
+    edited = with_config_edit(ckpt.path, tmp_path / "layer0",
+                              lambda config: config["talker_config"].update(accept_hidden_layer=0))
+    graph = graph_from_yaml(PIPELINE.replace("outputs: {", "outputs: {context: thinker.talker_context, "),
+                            overrides={("thinker", "max_new_tokens"): 2})
+    out = LocalExecutor(graph, checkpoint=Checkpoint.open(edited)).run({"prompt": PromptTokens(ids[0])}).outputs
+    keep = user_turn_mask(ids[0], 151644, 872)
+    torch.testing.assert_close(out["context"].embeds, ref.hidden_states[0][0, keep], atol=0, rtol=0)
+
+
+def test_a_talker_layer_past_the_thinker_is_a_config_error(pair, tmp_path):
+    """accept_hidden_layer beyond num_hidden_layers fails at load, naming the field (it failed mid-run)."""
+    from omnigraph.nodes.thinker.node import Thinker
+
+    _, ckpt, ours = pair
+    past = ours.args.n_layers + 1
+    edited = with_config_edit(ckpt.path, tmp_path / "past",
+                              lambda config: config["talker_config"].update(accept_hidden_layer=past))
+    with pytest.raises(CheckpointError, match=rf"config.json: talker_config.accept_hidden_layer = {past}: "
+                                              r"must be 0 to the Thinker's num_hidden_layers"):
+        Thinker().load("cpu", Checkpoint.open(edited))
