@@ -5,7 +5,6 @@ contiguous. Tensors that need more than their bytes (off the CPU, needing grad, 
 pickling."""
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 import ray
