@@ -241,6 +241,23 @@ PARITY_PROMPTS = {"text": {"text": "Tell me a story."},
 TOKENS, FRAMES = 8, 5
 
 
+def thinker_matches(model, ex, tap, ckpt, media: dict, kind: str, prompt: dict, seed: int,
+                    label: str) -> tuple[dict, torch.Tensor, dict]:
+    """One prompt's greedy Thinker tokens and logits (1e-4) against transformers' generate; (ours, ids, extra)."""
+    inputs = {k: (media[v] if k != "text" else v) for k, v in prompt.items()}
+    ours = outcome(ex.run(inputs, seed=seed), tap, seed)
+    extra = oracle_inputs(ckpt, media, kind)
+    ids = torch.tensor([ours["prompt"]])
+    with torch.no_grad():
+        ref = model.thinker.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                     max_new_tokens=TOKENS, output_logits=True, return_dict_in_generate=True, **extra)
+    tokens = ref.sequences[0, ids.shape[1]:].tolist()
+    assert ours["tokens"] == tokens, f"{label} {kind}: tokens {ours['tokens']} != transformers {tokens}"
+    torch.testing.assert_close(ours["logits"], torch.cat(ref.logits).float(), atol=1e-4, rtol=0,
+                               msg=lambda m: f"{label} {kind}: logits {m}")
+    return ours, ids, extra
+
+
 def parity(path: Path, ckpt, media: dict) -> None:
     from oracle import generate_speech, load_model
 
@@ -254,18 +271,7 @@ def parity(path: Path, ckpt, media: dict) -> None:
     try:
         # not the video prompt: oracle_inputs preprocesses videos as Qwen3-Omni does (Qwen2.5's frames differ)
         for i, (kind, prompt) in enumerate(list(PARITY_PROMPTS.items())[:2]):
-            inputs = {k: (media[v] if k != "text" else v) for k, v in prompt.items()}
-            ours = outcome(ex.run(inputs, seed=100 + i), tap, 100 + i)
-            extra = oracle_inputs(ckpt, media, kind)
-            ids = torch.tensor([ours["prompt"]])
-            with torch.no_grad():
-                ref = model.thinker.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                                             max_new_tokens=TOKENS, output_logits=True, return_dict_in_generate=True,
-                                             **extra)
-            tokens = ref.sequences[0, ids.shape[1]:].tolist()
-            assert ours["tokens"] == tokens, f"parity {kind}: tokens {ours['tokens']} != transformers {tokens}"
-            torch.testing.assert_close(ours["logits"], torch.cat(ref.logits).float(), atol=1e-4, rtol=0,
-                                       msg=lambda m: f"parity {kind}: logits {m}")
+            ours, ids, extra = thinker_matches(model, ex, tap, ckpt, media, kind, prompt, 100 + i, "parity")
             if kind == "video":
                 continue  # the top-level generate's video path is covered by the Thinker check above
             tokens, frames, wav = generate_speech(model, TOKENS, FRAMES + 1, input_ids=ids,
@@ -410,18 +416,7 @@ def parity25(path: Path, ckpt, media: dict) -> None:
     try:
         # not the video prompt: oracle_inputs preprocesses videos as Qwen3-Omni does (Qwen2.5's frames differ)
         for i, (kind, prompt) in enumerate(list(PARITY_PROMPTS.items())[:2]):
-            inputs = {k: (media[v] if k != "text" else v) for k, v in prompt.items()}
-            ours = outcome(ex.run(inputs, seed=100 + i), tap, 100 + i)
-            extra = oracle_inputs(ckpt, media, kind)
-            ids = torch.tensor([ours["prompt"]])
-            with torch.no_grad():
-                ref = model.thinker.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                                             max_new_tokens=TOKENS, output_logits=True, return_dict_in_generate=True,
-                                             **extra)
-            tokens = ref.sequences[0, ids.shape[1]:].tolist()
-            assert ours["tokens"] == tokens, f"parity25 {kind}: tokens {ours['tokens']} != transformers {tokens}"
-            torch.testing.assert_close(ours["logits"], torch.cat(ref.logits).float(), atol=1e-4, rtol=0,
-                                       msg=lambda m: f"parity25 {kind}: logits {m}")
+            ours, ids, extra = thinker_matches(model, ex, tap, ckpt, media, kind, prompt, 100 + i, "parity25")
         requests = mix_requests(media)[:6]
         want = [outcome(ex.run(i, seed=s), tap, s) for i, s in requests]
         runs = [ex.start(i, seed=s) for i, s in requests]
