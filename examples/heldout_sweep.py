@@ -197,11 +197,10 @@ def oracle_inputs(ckpt, media: dict, kind: str) -> dict:
     """transformers inputs for the media of a prompt of `kind` (text, image_audio, video)."""
     import numpy as np
     from PIL import Image
+    from oracle import video_with_audio_inputs
     from test_graphs_speech import audio_inputs
 
-    from omnigraph.nodes.common.vision_preprocess import PreprocessArgs, preprocess_image, preprocess_video
-    from omnigraph.runtime.payloads import FilePath
-    from omnigraph.testing import run_node
+    from omnigraph.nodes.common.vision_preprocess import PreprocessArgs, preprocess_image
 
     vision = ckpt.config["thinker_config"]["vision_config"]
     if kind == "text":
@@ -211,20 +210,7 @@ def oracle_inputs(ckpt, media: dict, kind: str) -> dict:
                                          vision["temporal_patch_size"], vision["spatial_merge_size"])
         pixels, grid = preprocess_image(torch.from_numpy(np.asarray(Image.open(PICTURE).convert("RGB"))), args)
         return {**audio_inputs(Path(media["cut"])), "pixel_values": pixels, "image_grid_thw": torch.tensor([grid])}
-    from transformers import WhisperFeatureExtractor
-
-    video = run_node("media_decode", {"path": FilePath(media["clip"])}, {"expect": "video"})["video"]
-    args = PreprocessArgs.from_files(ckpt.json_file("preprocessor_config.json"),
-                                     ckpt.json_file("video_preprocessor_config.json"), vision["patch_size"],
-                                     vision["temporal_patch_size"], vision["spatial_merge_size"])
-    pixels, grid = preprocess_video(video.frames, args)
-    extractor = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160, n_fft=400,
-                                        chunk_length=300, return_attention_mask=True)
-    features = extractor([video.audio.samples.numpy()], sampling_rate=16000, padding=True, truncation=False,
-                         return_attention_mask=True, return_tensors="pt")
-    return {"input_features": features["input_features"], "feature_attention_mask": features["attention_mask"],
-            "pixel_values_videos": pixels, "video_grid_thw": torch.tensor([grid]),
-            "video_second_per_grid": torch.tensor([args.temporal_patch_size / video.fps]), "use_audio_in_video": True}
+    return video_with_audio_inputs(ckpt, Path(media["clip"]))
 
 
 def eager_experts(model):

@@ -114,3 +114,27 @@ def generate_speech(model, thinker_tokens: int, talker_tokens: int, **inputs):
         del model.talker.generate
     frames = [tuple(step[1].reshape(-1).tolist()) for step in captured["out"].hidden_states if step[1] is not None]
     return seq[0, inputs["input_ids"].shape[1]:].tolist(), frames, wav.reshape(-1)
+
+
+def video_with_audio_inputs(ckpt, clip: Path) -> dict[str, Any]:
+    """transformers' Thinker inputs for a video file and its audio track (use_audio_in_video), preprocessed as the
+    checkpoint `ckpt` (an omnigraph Checkpoint) says."""
+    from transformers import WhisperFeatureExtractor
+
+    from omnigraph.nodes.common.vision_preprocess import PreprocessArgs, preprocess_video
+    from omnigraph.runtime.payloads import FilePath
+    from omnigraph.testing import run_node
+
+    vision = ckpt.config["thinker_config"]["vision_config"]
+    video = run_node("media_decode", {"path": FilePath(str(clip))}, {"expect": "video"})["video"]
+    args = PreprocessArgs.from_files(ckpt.json_file("preprocessor_config.json"),
+                                     ckpt.json_file("video_preprocessor_config.json"), vision["patch_size"],
+                                     vision["temporal_patch_size"], vision["spatial_merge_size"])
+    pixels, grid = preprocess_video(video.frames, args)
+    extractor = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160, n_fft=400,
+                                        chunk_length=300, return_attention_mask=True)
+    features = extractor([video.audio.samples.numpy()], sampling_rate=16000, padding=True, truncation=False,
+                         return_attention_mask=True, return_tensors="pt")
+    return {"input_features": features["input_features"], "feature_attention_mask": features["attention_mask"],
+            "pixel_values_videos": pixels, "video_grid_thw": torch.tensor([grid]),
+            "video_second_per_grid": torch.tensor([args.temporal_patch_size / video.fps]), "use_audio_in_video": True}

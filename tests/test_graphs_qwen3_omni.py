@@ -156,11 +156,9 @@ def write_video_with_speech(path: Path, seconds: float = 2.0, fps: int = 8) -> P
 
 
 def test_audio_in_video_matches_transformers_generate(checkpoint, oracle, tmp_path) -> None:
-    from omnigraph.nodes.common.vision_preprocess import PreprocessArgs, preprocess_video
+    from oracle import video_with_audio_inputs
+
     from omnigraph.runtime.checkpoint import Checkpoint
-    from omnigraph.runtime.payloads import FilePath
-    from omnigraph.testing import run_node
-    from transformers import WhisperFeatureExtractor
 
     clip = write_video_with_speech(tmp_path / "clip.mp4")
     result = run(["qwen3_omni", "--checkpoint", str(checkpoint), "--input", f"video={clip}",
@@ -168,24 +166,10 @@ def test_audio_in_video_matches_transformers_generate(checkpoint, oracle, tmp_pa
     prompt = result["prompt_token_ids"]
     assert prompt.count(AUDIO_START) == 1 and prompt.index(AUDIO_START) == prompt.index(151652) + 1
 
-    video = run_node("media_decode", {"path": FilePath(str(clip))}, {"expect": "video"})["video"]
-    ckpt = Checkpoint.open(checkpoint)
-    vision = ckpt.config["thinker_config"]["vision_config"]
-    args = PreprocessArgs.from_files(ckpt.json_file("preprocessor_config.json"),
-                                     ckpt.json_file("video_preprocessor_config.json"), vision["patch_size"],
-                                     vision["temporal_patch_size"], vision["spatial_merge_size"])
-    pixels, grid = preprocess_video(video.frames, args)
-    extractor = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160, n_fft=400,
-                                        chunk_length=300, return_attention_mask=True)
-    features = extractor([video.audio.samples.numpy()], sampling_rate=16000, padding=True, truncation=False,
-                         return_attention_mask=True, return_tensors="pt")
     with torch.no_grad():
         generated = oracle.thinker.generate(
             input_ids=torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
-            input_features=features["input_features"], feature_attention_mask=features["attention_mask"],
-            pixel_values_videos=pixels, video_grid_thw=torch.tensor([grid]),
-            video_second_per_grid=torch.tensor([args.temporal_patch_size / video.fps]),
-            use_audio_in_video=True, do_sample=False, max_new_tokens=32)
+            **video_with_audio_inputs(Checkpoint.open(checkpoint), clip), do_sample=False, max_new_tokens=32)
     assert result["thinker_token_ids"] == generated[0, len(prompt):].tolist()
 
 
