@@ -267,20 +267,27 @@ def recorded_calls(node: Code2WavNode) -> list[list[str]]:
     return calls
 
 
-def test_frames_of_runs_stepped_together_are_decoded_in_one_call(ckpt, monkeypatch):
-    """Frames a Talker batch computed together arrive one by one (each run's hand-off is its own thread): the
-    first to arrive waits for the others instead of being decoded alone, and each run's audio is as alone."""
-    monkeypatch.setattr(step_batcher, "COMING_WAIT", 600.0)  # only the arrivals end the wait here
+def three_streams_past_their_first_chunk(ckpt, n_frames: int):
+    """A loaded node with three live streams (runs r0-r2, `n_frames` frames each, their audio alone known) whose
+    first chunks (urgent, each decoded as it comes) are out; its Code2Wav calls recorded from the start."""
     node = loaded(ckpt)
     runs = ["r0", "r1", "r2"]
-    frames_by_run = {r: frames(5, seed) for seed, r in enumerate(runs)}
+    frames_by_run = {r: frames(n_frames, seed) for seed, r in enumerate(runs)}
     alone = {r: audio(node, items) for r, items in frames_by_run.items()}
     feeds, chunks = {r: Feed() for r in runs}, {r: [] for r in runs}
     calls = recorded_calls(node)
     pool = start_streams(node, runs, feeds, chunks)
-    for r in runs:  # the first chunks: urgent, each decoded as it comes
+    for r in runs:
         feeds[r].items.put(frames_by_run[r][0])
         wait_until(lambda: len(chunks[r]) == 1)
+    return node, runs, frames_by_run, alone, feeds, chunks, calls, pool
+
+
+def test_frames_of_runs_stepped_together_are_decoded_in_one_call(ckpt, monkeypatch):
+    """Frames a Talker batch computed together arrive one by one (each run's hand-off is its own thread): the
+    first to arrive waits for the others instead of being decoded alone, and each run's audio is as alone."""
+    monkeypatch.setattr(step_batcher, "COMING_WAIT", 600.0)  # only the arrivals end the wait here
+    node, runs, frames_by_run, alone, feeds, chunks, calls, pool = three_streams_past_their_first_chunk(ckpt, 5)
     for index in range(1, 5):
         hand_on_one_by_one(node, index, frames_by_run, feeds, calls)
     for feed in feeds.values():
@@ -294,16 +301,7 @@ def test_frames_of_runs_stepped_together_are_decoded_in_one_call(ckpt, monkeypat
 
 def test_a_run_cancelled_while_its_frame_is_announced_holds_no_other(ckpt, monkeypatch):
     monkeypatch.setattr(step_batcher, "COMING_WAIT", 600.0)  # the cancel, not the bound, releases the others
-    node = loaded(ckpt)
-    runs = ["r0", "r1", "r2"]
-    frames_by_run = {r: frames(4, seed) for seed, r in enumerate(runs)}
-    alone = {r: audio(node, items) for r, items in frames_by_run.items()}
-    feeds, chunks = {r: Feed() for r in runs}, {r: [] for r in runs}
-    calls = recorded_calls(node)
-    pool = start_streams(node, runs, feeds, chunks)
-    for r in runs:
-        feeds[r].items.put(frames_by_run[r][0])
-        wait_until(lambda: len(chunks[r]) == 1)
+    node, runs, frames_by_run, alone, feeds, chunks, calls, pool = three_streams_past_their_first_chunk(ckpt, 4)
     node.items_coming("frames", [(r, 1) for r in runs])
     for r in ("r0", "r1"):
         feeds[r].items.put(frames_by_run[r][1])
