@@ -17,6 +17,7 @@ from ...runtime.checkpoint_config import config_problem
 from ..common.decoder import Decoder, fold
 from ..common.decoder_args import DecoderArgs
 from ..common.kv_cache import KVCache
+from ..common.packed_head import PackedHead
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,13 @@ class CodePredictor(Decoder):
         return self.rotations(torch.arange(self.args.n_groups, device=self.freqs.device))
 
     def prepare(self) -> None:
-        """The decoder's derived tensors, and the heads with the final norm folded in."""
+        """The decoder's derived tensors, and the heads with the final norm folded in, each as decode batches
+        multiply it (a oneDNN-packed copy for several rows on CPU: MKL packs a [C, Vc] head on every few-row call)."""
         super().prepare()
-        self._heads = fold(self.norm.weight, self.heads)  # [G-1, C, Vc]
+        heads = fold(self.norm.weight, self.heads)  # [G-1, C, Vc]
+        self._heads = [PackedHead(head, onednn=True) for head in heads]
+        for head in self._heads:
+            head.pack()
 
     @torch.inference_mode()
     def frames(self, hidden: torch.Tensor, code0: torch.Tensor, choose: Callable[[torch.Tensor], torch.Tensor],
@@ -91,6 +96,6 @@ class CodePredictor(Decoder):
         x, codes, heads = F.embedding(code0, self.talker_embedding.weight), [code0], self._heads
         for g in range(1, G):
             h = self.decode(x, rot[g:g + 1], cache, cache.rows(slots, 1))
-            codes.append(choose((h @ heads[g - 1]) * torch.rsqrt((h * h).mean(-1, keepdim=True) + eps)))
+            codes.append(choose(heads[g - 1](h) * torch.rsqrt((h * h).mean(-1, keepdim=True) + eps)))
             x = F.embedding(codes[-1], self.codec_embedding[g - 1])
         return torch.stack(codes, dim=1)
