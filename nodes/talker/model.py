@@ -76,9 +76,10 @@ class Talker(Decoder):
 
     def first_step(self, embeds: torch.Tensor, positions: torch.Tensor, cache: KVCache | None = None,
                    rows: Rows | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prefill: embeds [B, T, C], positions [3, B, T] -> (logits [B, V], last normed hidden [B, C])."""
+        """Prefill: embeds [B, T, C], positions [3, B, T] -> (logits [B, V], last normed hidden [B, C]); several
+        prompts right-padded to T when `rows` has their counts (each row's own last position)."""
         cos, sin = self.cos_sin(positions, embeds.dtype)  # [B, T, D]
-        h = self.prefill(embeds, cos, sin, cache, rows)[:, -1]
+        h = self.prefill(embeds, cos, sin, cache, rows, last_only=True)[:, 0]
         return self.codec_head(h), h
 
     def decode_step(self, x: torch.Tensor, positions: torch.Tensor, cache: KVCache,

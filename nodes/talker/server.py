@@ -7,7 +7,7 @@ settings and generator (nodes/common/row_choice.py).
 
 Fused with a code predictor loaded in the same process (`predictor`, set by Talker.fuse_loop), the server is
 the one scheduler of the Talker <-> code predictor loop: each batch is the Talker decode of every run in step
-(and any newcomer's prefill) followed by one batched code predictor frame of the same rows, so both batches
+(and the newcomers' prefills, one right-padded call) followed by one batched code predictor frame of the same rows, so both batches
 hold every active run; a run's thread then only hands its frame on, reads its next text token and calls again.
 Before the batch's results go out, `announce` (set by Talker.announce_loop_output) gets the (run id, frame
 index) of every frame its steps computed, so a reader of the frames (Code2Wav) knows they are on their way (not
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from ..common.kv_cache import KVCache
 from ..common.row_choice import RowChoice, choose_rows
@@ -116,10 +117,14 @@ class TalkerServer(SlotServer):
             except Exception as error:  # noqa: BLE001 - handed to each caller
                 for i in steps:
                     results[i] = error
-        for i, item in enumerate(items):
-            if isinstance(item, Prefill):
+        prefills = [i for i, item in enumerate(items) if isinstance(item, Prefill)]
+        together = self._prefill_together([items[i] for i in prefills]) if len(prefills) > 1 else None
+        if together is not None:
+            rows += [(i, *out) for i, out in zip(prefills, together)]
+        else:
+            for i in prefills:
                 try:
-                    rows.append((i, *self._prefill(item)))
+                    rows.append((i, *self._prefill(items[i])))
                 except Exception as error:  # noqa: BLE001 - this run's input: the others go on
                     results[i] = error
         if rows:
@@ -163,6 +168,26 @@ class TalkerServer(SlotServer):
             raise
         p.voice.slot = slot
         return logits, hidden
+
+    def _prefill_together(self, ps: list[Prefill]) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """The prompts of newcomers in one batch, right-padded into one call (as the Thinker engine's prefills
+        starting together) -> each one's (logits [1, V], hidden [1, C]); None if it fails (each is then
+        prefilled alone, so only a bad input's own run gets its error)."""
+        if self._cache is None:
+            self._cache = self.model.new_cache()
+        slots = [self._cache.add(p.budget) for p in ps]
+        try:
+            embeds = pad_sequence([p.embeds[0] for p in ps], batch_first=True)  # [B, P, C]
+            positions = pad_sequence([p.positions[:, 0].T for p in ps], batch_first=True).permute(2, 0, 1)  # [3, B, P]
+            rows = self._cache.rows(slots, [p.embeds.shape[1] for p in ps])
+            logits, hidden = self.model.first_step(embeds, positions, self._cache, rows)
+        except Exception:  # noqa: BLE001 - retried one by one
+            for slot in slots:
+                self._cache.free(slot)
+            return None
+        for p, slot in zip(ps, slots):
+            p.voice.slot = slot
+        return [(logits[b:b + 1], hidden[b:b + 1]) for b in range(len(ps))]
 
     def _decode(self, steps: list[Step]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The steps' rows in slot order (consecutive slots read the cache as a view) -> each step's

@@ -273,3 +273,33 @@ def test_one_scheduler_serves_runs_of_different_budgets_and_settings_as_each_alo
     assert got == want
     assert server.peak_batch >= 3 and ex.nodes["code_predictor"]._server.peak_batch >= 3
     assert servers_idle(ex)
+
+
+def record_prefill_rows(ex, fail_together: bool = False) -> list[int]:
+    """The rows of each Talker prefill call from now on; `fail_together`: a call of several rows raises."""
+    model, rows = ex.nodes["talker"]._model, []
+
+    def first_step(embeds, *args, inner=model.first_step):
+        rows.append(embeds.shape[0])
+        if fail_together and embeds.shape[0] > 1:
+            raise RuntimeError("a padded prefill failed")
+        return inner(embeds, *args)
+
+    model.first_step = first_step
+    return rows
+
+
+@pytest.mark.parametrize("fail_together", [False, True], ids=["padded", "padded_call_fails"])
+def test_newcomers_prefills_in_one_batch_are_one_padded_call(ckpt, fail_together):
+    want, want_logits = alone(ckpt, "sampled")
+    ex, logits = executor(ckpt, "sampled")
+    rows = record_prefill_rows(ex, fail_together)
+    hold_first_batches(ex.nodes["talker"], ex.nodes["code_predictor"], len(RUNS))
+    runs = [ex.start(inputs(w, r), seed=s) for w, r, s in RUNS]
+    assert [codes(run) for run in runs] == want
+    assert_logits_close(logits, want_logits)
+    if fail_together:  # every prompt again on its own: the runs' outputs do not change
+        assert rows.count(1) == len(RUNS) and max(rows) > 1
+    else:  # the first batch's prefill(s), then the rest queued behind it in one call
+        assert sum(rows) == len(RUNS) and max(rows) >= len(RUNS) - 1 > 1
+    assert servers_idle(ex)
