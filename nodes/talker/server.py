@@ -15,8 +15,12 @@ a prefill's first frame: its run may still wait for its second text token, and a
 Unfused (the code predictor in another process), a step carries the codes that came back through the loop.
 
 Lockstep: a run that got its frame calls again at once, so a batch waits for every such run unless it said it
-is `away` (waiting for text, which may take long). A newcomer's prefill (with its first frame) and a release
-are urgent: computed between the others' frames, before their next batch.
+is `away` (waiting for text, which may take long). Fused, a newcomer's prefill (with its first frame) joins the
+next batch of the runs in step: a run in step only hands its frame on and reads its text before it calls again
+(waiting for text, it is away), the newcomer's first frame is needed only once its second text token is known,
+and one code predictor frame of every row costs less than two (and keeps the runs in phase for Code2Wav).
+Unfused, the runs in step wait for their frames from the code predictor's node, so a prefill is urgent, as is
+a release: computed between the others' frames, before their next batch.
 
 Shapes: B rows, P prompt positions, C width, V codec vocabulary, G code groups.
 """
@@ -93,8 +97,10 @@ class TalkerServer(SlotServer):
 
     def prefill(self, voice: Voice, embeds: torch.Tensor, positions: torch.Tensor, budget: int) -> Future:
         """Queue a slot of `budget` positions holding the prompt; -> the future of the first Frame (its code 0, and
-        fused its codes). Urgent, and no batch waits for the run after it: the run may first wait for its text."""
-        return self._batcher.submit(Prefill(voice, embeds, positions, budget), urgent=True)
+        fused its codes). Fused, it joins the next batch of the runs in step (at once when none is busy), so its
+        first frame is computed with theirs; unfused it is urgent (the runs in step wait for frames from another
+        node). No batch waits for the run after it: the run may first wait for its text."""
+        return self._batcher.submit(Prefill(voice, embeds, positions, budget), urgent=self.predictor is None)
 
     def step(self, voice: Voice, text_id: int, position: float, codes: tuple[int, ...] | None = None) -> Future:
         """Queue the run's next decode step (computed with the steps other runs ask for now); -> its Frame."""

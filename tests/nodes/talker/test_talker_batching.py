@@ -300,6 +300,41 @@ def test_newcomers_prefills_in_one_batch_are_one_padded_call(ckpt, fail_together
     assert_logits_close(logits, want_logits)
     if fail_together:  # every prompt again on its own: the runs' outputs do not change
         assert rows.count(1) == len(RUNS) and max(rows) > 1
-    else:  # the first batch's prefill(s), then the rest queued behind it in one call
-        assert sum(rows) == len(RUNS) and max(rows) >= len(RUNS) - 1 > 1
+    else:  # the first batch's prefill(s), then the rest queued behind it: two calls for four prompts
+        assert sum(rows) == len(RUNS) and len(rows) <= 2
+    assert servers_idle(ex)
+
+
+def test_a_newcomers_prefill_joins_the_next_step_of_the_runs_in_step(ckpt):
+    """Fused: while a run in step has its frame and has not called again, a newcomer's prefill waits for that call
+    and goes in one batch with it (one code predictor frame for both rows); the codes are those of each alone."""
+    (want_first, want_new), _ = alone(ckpt, "greedy", RUNS[:2])
+    ex, _ = executor(ckpt, "greedy")
+    server, batches = ex.nodes["talker"]._server, []
+    inner_step, inner_batch = server.step, server._batcher.run_batch
+    holding, release = threading.Event(), threading.Event()
+
+    def step(*args):  # the first run stops before its 3rd step: out, its next call not made yet
+        if current_run().seed == RUNS[0][2] and server._batcher.peak_batch == 1 and len(batches) == 3:
+            holding.set()
+            assert release.wait(WAIT)
+        return inner_step(*args)
+
+    def run_batch(items):
+        batches.append({type(i).__name__ for i in items})
+        return inner_batch(items)
+
+    server.step, server._batcher.run_batch = step, run_batch
+    first = ex.start(inputs(*RUNS[0][:2]), seed=RUNS[0][2])
+    assert holding.wait(WAIT)
+    newcomer = ex.start(inputs(*RUNS[1][:2]), seed=RUNS[1][2])
+    tick = threading.Event()
+    for _ in range(WAIT * 1000):  # the newcomer's prefill queues, and is not computed while the first run is out
+        if any(isinstance(w.item, Prefill) for w in list(server._batcher._waiting)):
+            break
+        tick.wait(0.001)
+    assert len(batches) == 3
+    release.set()
+    assert codes(first) == want_first and codes(newcomer) == want_new
+    assert batches[3] == {"Step", "Prefill"}
     assert servers_idle(ex)
