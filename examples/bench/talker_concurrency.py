@@ -38,6 +38,15 @@ alone 206-262 -> 165-204 ms of CPU, at N = 4 (median of the four) 464-651 (media
 ms, which is 1.99-2.78x (median 2.19) -> 2.02-3.55x (median 2.73) of alone, since alone gained more (load 8-21,
 8 alternated runs each). The line's "code2wav calls" counts the Code2Wav model calls of the concurrent runs and
 the share of them with one row.
+Profile of N = 4 (CPU per stage): code predictor frames 34-38%, Code2Wav 24-28%, Thinker decode + head 20-24%,
+Talker decode 6%; a 4-row code predictor frame cost 2.0-2.3x a 1-row one, MKL's few-row products dominating
+(a [4, 256] x [256, 2048] head 270-400 us in the loop, 66-120 at 1 row). Before -> after the code predictor's
+heads as oneDNN-packed products for several rows, newcomers' Talker prefills of one batch in one padded call,
+and (fused) a newcomer's prefill joining the next step of the runs in step (old and new alternated, 8 runs each,
+load 4-9): N = 4 per CPU second 1.78-2.76x (median 2.17) -> 1.95-2.58x (median 2.27), wall 0.96-2.78x -> 1.80-3.38x;
+first audio in CPU time median 2.14-3.95x (median 2.75) -> 2.09-3.63x (median 2.61) of alone, p95 2.33-4.28x ->
+2.39-4.04x; alone 135-164 -> 134-162 ms of CPU. The newcomers still wait for the Thinker (their prompts reach it
+in two prefill groups) and then share the core with its 4-row decode on the way to their first chunk.
 
 --graph qwen2_5_omni runs the same requests on the Qwen2.5-Omni graph (Thinker, Talker, token2wav in mode whole):
 "frames" are then its codec ids (50 per audio second), and a second line gives audio seconds per CPU second;
