@@ -66,9 +66,13 @@ class Node:
     def check_checkpoint(self, checkpoint: Any) -> None:
         """Check what `setup` needs from a checkpoint without reading tensor data (raise UserError on a
         problem). `checkpoint` is a probe whose `load` checks names, shapes and dtypes against the shard headers
-        and returns meta tensors (runtime/checkpoint_check.py). The default runs `setup` on the meta device;
-        override it when `setup` does more than read config.json, side files and weights."""
-        self._setup_on("meta", checkpoint)
+        and returns meta tensors (runtime/checkpoint_check.py). The default runs `setup` on the meta device, under
+        `MetaShapes` (runtime/checkpoint_meta.py: no Python meta kernel, so no import of torch._dynamo); override
+        it when `setup` does more than read config.json, side files and weights."""
+        from .checkpoint_meta import MetaShapes
+
+        with MetaShapes():
+            self._setup_on("meta", checkpoint)
 
     def _setup_on(self, device: str, checkpoint: Any) -> None:
         """`setup`, with `device` and `dtype` set for it (a node that needs a checkpoint gets one, of a family the

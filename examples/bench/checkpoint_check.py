@@ -1,11 +1,15 @@
 """How long `omnigraph validate GRAPH --checkpoint DIR` takes on a checkpoint the size of the released
 Qwen3-Omni-30B-A3B-Instruct (28,010 tensors in 15 shards): a header-only fake of its layout, so no download.
+Also the check's CPU seconds, the process's peak memory, and whether torch._dynamo got imported (the models are
+built on meta without torch's Python meta kernels, which would import it: runtime/checkpoint_meta.py).
 
     python examples/bench/checkpoint_check.py [--graph qwen3_omni]
 """
 from __future__ import annotations
 
 import argparse
+import resource
+import sys
 import tempfile
 import time
 
@@ -46,11 +50,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         t0 = time.perf_counter()
         write_header_only(folder, config, shards=15, dtype="BF16")
-        t1 = time.perf_counter()
+        t1, cpu = time.perf_counter(), time.process_time()
         report = check_checkpoint(graph, folder)
-        t2 = time.perf_counter()
+        t2, cpu = time.perf_counter(), time.process_time() - cpu
         print(f"{len(entries(config))} tensors in 15 shards (header-only fake written in {t1 - t0:.2f} s)")
-        print(f"check of '{args.graph}': {len(report.nodes)} nodes, {report.tensors} tensors in {t2 - t1:.2f} s")
+        print(f"check of '{args.graph}': {len(report.nodes)} nodes, {report.tensors} tensors in {t2 - t1:.2f} s "
+              f"({cpu:.2f} CPU s; peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; "
+              f"torch._dynamo imported: {'torch._dynamo' in sys.modules})")
 
 
 if __name__ == "__main__":

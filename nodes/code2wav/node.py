@@ -51,6 +51,7 @@ class Code2WavNode(Node):
                                                            "ones 1920 per frame."),)
 
     def setup(self, device: str, checkpoint: Any) -> None:
+        from ..qwen.config_agreement import check_code2wav_inputs
         from ..qwen3.speech_output import NO_TALKER
 
         from .model import Code2WavArgs
@@ -63,6 +64,7 @@ class Code2WavNode(Node):
             args = Code2WavArgs.from_hf_config(checkpoint.config)
         except (TypeError, ValueError) as exc:
             raise UserError(f"{checkpoint.path}/config.json: code2wav_config: {exc}") from None
+        check_code2wav_inputs(checkpoint.config, args.num_quantizers, args.codebook_size)
         self.args, self.model = args, load_code2wav(checkpoint, self.weights or DEFAULT_PREFIX, self.dtype, device)
         self.streams = StreamBatcher(self.model, self.config.max_batch, f"{self.name} (code2wav)")
         self.wholes = WholeBatcher(self.model, self.config.max_batch, f"{self.name} (code2wav, whole)")

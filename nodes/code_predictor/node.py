@@ -50,7 +50,8 @@ class CodePredictor(Node):
         self._device = device
         self._model = load_code_predictor(checkpoint, self.weights or "talker.code_predictor.", "talker.",
                                           self.dtype, device)
-        self._server = CodePredictorServer(self._model, self.config.max_batch, f"{self.name}-frames")
+        if device != "meta":  # a checkpoint check computes nothing with the model (its rotations included)
+            self._server = CodePredictorServer(self._model, self.config.max_batch, f"{self.name}-frames")
         self.handoff = None  # set by a fused Talker: the frames it computed, by run
 
     def accepts(self, width: int, groups: int) -> bool:

@@ -101,16 +101,19 @@ class KeyTable:
 
 
 def build_on_meta(model_cls: type, args: Any, state: dict[str, Any], device: str = "cpu") -> Any:
-    """`model_cls(args)` built on the meta device, given `state` (strict, tensors assigned), in eval mode.
+    """`model_cls(args)` built with its parameters on the meta device and no init math
+    (runtime/checkpoint_meta.py), given `state` (strict, tensors assigned), in eval mode.
 
-    Buffers that are not weights (rotary frequencies, filters computed at init) are restored one way: the
-    model's `init_buffers(device)` recomputes them, if it has one.
+    Buffers that are not weights (rotary frequencies, filters computed at init) are computed on the CPU by the
+    constructor; on a real device the model's `init_buffers(device)`, if it has one, puts them there (and
+    prepares derived weights); on meta (a checkpoint check) they are only moved, so no arithmetic runs on meta.
     """
-    import torch
+    from ...runtime.checkpoint_meta import empty_model
 
-    with torch.device("meta"):
-        model = model_cls(args)
+    model = empty_model(model_cls, args)
     model.load_state_dict(state, strict=True, assign=True)
-    if hasattr(model, "init_buffers"):
+    if device == "meta":
+        model.to(device)
+    elif hasattr(model, "init_buffers"):
         model.init_buffers(device)
     return model.eval()

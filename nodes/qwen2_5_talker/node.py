@@ -71,6 +71,7 @@ class Qwen25Talker(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         import torch
 
+        from ..qwen.config_agreement import check_talker_inputs
         from ..qwen2_5.speakers import Voices
 
         from .model import TalkerArgs
@@ -78,6 +79,7 @@ class Qwen25Talker(Node):
         from .weights import embedding_rows, load_talker, thinker_embed_table
 
         checkpoint.section("talker_config", NO_TALKER)
+        check_talker_inputs(checkpoint.config, "embedding_size")
         try:
             args = TalkerArgs.from_hf_config(checkpoint.config)
         except (TypeError, ValueError) as e:  # a missing field is already a located MissingConfigField

@@ -47,6 +47,7 @@ class Qwen25Thinker(Node):
     def setup(self, device: str, checkpoint: Any) -> None:
         from ..common.engine import BatchingEngine
         from ..common.generation_settings import sampling_defaults, stop_ids
+        from ..qwen.config_agreement import check_thinker_inputs
         from ..qwen2_5.tmrope import TmropeIds
 
         from .batch_model import Qwen25BatchModel
@@ -54,6 +55,7 @@ class Qwen25Thinker(Node):
         from .weights import load_thinker
 
         thinker = checkpoint.section("thinker_config", "this node reads a Qwen2.5-Omni checkpoint")
+        check_thinker_inputs(checkpoint.config)
         try:
             args = thinker_args(checkpoint.config)
         except ValueError as exc:

@@ -93,6 +93,7 @@ class Talker(Node):
         import torch
 
         from ..qwen.special_tokens import media_token_ids
+        from ..qwen.config_agreement import check_talker_inputs
         from ..qwen3.thinker_embeddings import load_embed_table
 
         from .model import TalkerArgs
@@ -102,6 +103,7 @@ class Talker(Node):
 
         config, dtype = checkpoint.config, self.dtype
         talker_config = checkpoint.section("talker_config", NO_TALKER)
+        check_talker_inputs(config, "thinker_hidden_size")
         limit = TalkerArgs.from_hf_config(config).text.max_positions
         check_budget(self.name, "max_frames", self.config.max_frames, limit,
                      "talker_config.text_config.max_position_embeddings")

@@ -41,6 +41,7 @@ class Thinker(Node):
         from ..common.engine import BatchingEngine
         from ..common.generation_settings import sampling_defaults, stop_ids
         from ..qwen.special_tokens import media_token_ids, token_id
+        from ..qwen.config_agreement import check_thinker_inputs
 
         from .batch_model import ThinkerBatchModel
         from .model import ThinkerArgs
@@ -50,6 +51,7 @@ class Thinker(Node):
         check_budget(self.name, "max_new_tokens", self.config.max_new_tokens, args.max_positions,
                      "thinker_config.text_config.max_position_embeddings")
         config = checkpoint.config
+        check_thinker_inputs(config)
         # hidden_states index the Talker reads (layer-k output); kept for the TalkerContext hook
         self._accept_hidden_layer = (config.get("talker_config") or {}).get("accept_hidden_layer")
         if self._accept_hidden_layer is not None and not 0 <= self._accept_hidden_layer <= args.n_layers:

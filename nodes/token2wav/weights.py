@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ...runtime.checkpoint_meta import empty_model
 from ..common.key_table import EMBED, SMALL, KeyTable, build_on_meta, fan_in_init
 
 from .args import BigVGANArgs, DiTArgs
@@ -26,8 +27,7 @@ BIGVGAN = "code2wav_bigvgan_model."
 
 
 def table_of(model_cls: type[nn.Module], args: Any, prefix: str) -> KeyTable:
-    with torch.device("meta"):
-        model = model_cls(args)
+    model = empty_model(model_cls, args)
     table = KeyTable(prefix)
     modules = dict(model.named_modules())
     for name, p in model.named_parameters():

@@ -131,3 +131,35 @@ def test_validate_and_run_report_a_bad_checkpoint_before_loading(fake, tmp_path,
     assert main(["validate", "captioner", "--checkpoint", str(path / "model.safetensors")]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
     assert json.loads((path / "config.json").read_text())["talker_config"]  # the check changed nothing
+
+
+# (section, key, value, node, the message's problem): stages that hand each other tensors or ids must agree,
+# even where the weights fit either value (they are written for the edited config here)
+DISAGREEING = [
+    ("talker_config", "spatial_merge_size", 1, "talker",
+     "must equal thinker_config.vision_config.spatial_merge_size (2)"),
+    ("talker_config", "thinker_hidden_size", 32, "talker", "must equal thinker_config.text_config.hidden_size (64)"),
+    ("code2wav_config", "num_quantizers", 3, "code2wav", "must equal talker_config.num_code_groups (4)"),
+    ("code2wav_config", "codebook_size", 1024, "code2wav",
+     "must be at least talker_config.code_predictor_config.vocab_size (2048)"),
+    ("talker_config.text_config", "vocab_size", 4096, "code2wav",
+     "code2wav_config.codebook_size = 2048: must be at least talker_config.text_config.vocab_size - 1024 (3072)"),
+    ("thinker_config.audio_config", "output_dim", 32, "thinker",
+     "must equal thinker_config.text_config.hidden_size (64)"),
+    ("thinker_config.vision_config", "out_hidden_size", 32, "thinker",
+     "must equal thinker_config.text_config.hidden_size (64)"),
+]
+
+
+@pytest.mark.parametrize("section, key, value, node, problem", DISAGREEING,
+                         ids=[f"{s}.{k}" for s, k, *_ in DISAGREEING])
+def test_config_keys_other_stages_depend_on_must_agree(fake, graphs, section, key, value, node, problem):
+    config = copy.deepcopy(CONFIG)
+    target = config
+    for part in section.split("."):
+        target = target[part]
+    target[key] = value
+    message = problems(graphs["qwen3_omni"], fake(config, entries(config)))
+    assert f"node '{node}' ({node}):" in message and "config.json: " in message and problem in message
+    assert f"{section}.{key}" in message
+    assert message.count("must ") == 1, message

@@ -29,8 +29,12 @@ def randomise(module: torch.nn.Module, seed: int = 0) -> None:
 
 def build_code2wav(folder: Path, overrides: dict | None = None, seed: int = 0, clip: bool = False):
     """(transformers code2wav module, checkpoint folder) for code2wav_config overrides. clip: shift the output
-    so that some samples pass 1 and the final clamp matters."""
-    model = build_model({"code2wav_config": overrides or {}}, seed=seed)
+    so that some samples pass 1 and the final clamp matters. The Talker makes as many code groups as Code2Wav
+    decodes (loading the node checks it)."""
+    overrides = overrides or {}
+    groups = {"num_code_groups": overrides["num_quantizers"]} if "num_quantizers" in overrides else {}
+    model = build_model({"code2wav_config": overrides, "talker_config": groups,
+                         "talker_config.code_predictor_config": groups}, seed=seed)
     randomise(model.code2wav, seed)
     if clip:
         with torch.no_grad():
