@@ -41,11 +41,10 @@ QUERY_BLOCK = 64  # CPU prefill: queries per SDPA call while the causal triangle
 
 
 def causal_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
-                     mask: torch.Tensor | None, scale: float | None = None) -> torch.Tensor:
+                     mask: torch.Tensor | None) -> torch.Tensor:
     """T > 1 new queries per row after L - T earlier keys: q [B, H, T, D], keys/values [B, K, L, D]; query i sees
     keys 0..L - T + i (`mask` [T, L] True = visible says the same, or is None when L == T) -> [B, H, T, D] (a
     transposed view of [B, T, H, D] memory, as SDPA's CPU output: `.transpose(1, 2).reshape` copies nothing).
-    `scale`: SDPA's (None: D**-0.5).
 
     On CPU, while fewer than T keys came before (a prompt's first positions), the queries run in blocks of
     QUERY_BLOCK, each over the keys up to its last query: SDPA's CPU flash kernel computes whole tiles of up to
@@ -56,7 +55,7 @@ def causal_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
     before = L - T
     if q.device.type != "cpu" or before >= T or T <= QUERY_BLOCK:
         return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, is_causal=mask is None,
-                                              enable_gqa=True, scale=scale)
+                                              enable_gqa=True)
     visible = torch.ones(T, L, dtype=torch.bool, device=q.device).tril(before)
     blocks = []
     for first in range(0, T, QUERY_BLOCK):
@@ -65,7 +64,7 @@ def causal_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
         block_mask = None if first == 0 and before == 0 else visible[first:last, :seen]
         blocks.append(F.scaled_dot_product_attention(q[:, :, first:last], keys[:, :, :seen], values[:, :, :seen],
                                                      attn_mask=block_mask, is_causal=block_mask is None,
-                                                     enable_gqa=True, scale=scale).transpose(1, 2))
+                                                     enable_gqa=True).transpose(1, 2))
     return torch.cat(blocks, dim=1).transpose(1, 2)
 
 

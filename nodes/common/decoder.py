@@ -22,8 +22,7 @@ from .decoder_args import DecoderArgs
 from .kv_cache import KVCache, Rows
 from .linear import for_decode_rows, for_device
 from .moe import MoE, SwiGLU
-from .packed_prefill import packed_prefill_layer
-from .rmsnorm import RMSNorm, norm_root as _norm_root
+from .rmsnorm import RMSNorm
 from .rope import apply_rope, inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
 
 AfterLayer = Callable[[int, torch.Tensor], torch.Tensor]  # (layer index, its output) -> what the next layer reads
@@ -85,17 +84,10 @@ class Decoder(nn.Module):
         output is not meaningful).
         `last_only` (what a generation step needs): -> [B, 1, C] of the last position; the last layer still
         writes every position's keys and values, but its query, attention, MLP and the final norm run for the
-        last position only (that saves nearly one of the small Thinker's eight layers, at 36 or 1000 positions).
-        Layers whose matrices oneDNN multiplies (float32 on CPU) run on the decode step's packed copies
-        (packed_prefill.py), the others (and a `last_only` last layer) as DecoderLayer.forward."""
+        last position only (that saves nearly one of the small Thinker's eight layers, at 36 or 1000 positions)."""
         last = len(self.layers) - 1
-        fused, _, width_eps, head_eps = self._fusion()
-        heads = self.decoder_args.n_heads, self.decoder_args.n_kv_heads, self.decoder_args.head_dim
         for i, layer in enumerate(self.layers):
-            if fused[i][0].uses_onednn and x.shape[1] > 1 and not (last_only and i == last):
-                x = packed_prefill_layer(layer, fused[i], heads, width_eps, head_eps, x, cos, sin, cache, i, rows)
-            else:
-                x = layer(x, cos, sin, cache, i, rows, last_only and i == last)
+            x = layer(x, cos, sin, cache, i, rows, last_only and i == last)
             if after_layer is not None:
                 x = after_layer(i, x)
         if cache is not None:
@@ -189,3 +181,9 @@ def fold(norm: torch.Tensor, w: torch.Tensor, gain: float | torch.Tensor = 1.0) 
     """An RMSNorm weight [C] folded into the matrix [..., C, N] that reads its output, times `gain` (a number or
     one per output column [N])."""
     return (norm.float()[:, None] * w.float() * gain).to(w.dtype)
+
+
+def _norm_root(x: torch.Tensor, root_n_eps: torch.Tensor) -> torch.Tensor:
+    """x [..., n], sqrt(n * eps) -> sqrt(sum(x^2) + n * eps) [..., 1]: sqrt(n) / RMSNorm's scale
+    rsqrt(mean(x^2) + eps), in two tensor ops (a mean, or adding a Python number, costs more than one op)."""
+    return torch.hypot(torch.linalg.vector_norm(x, dim=-1, keepdim=True), root_n_eps)

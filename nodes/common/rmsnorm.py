@@ -1,5 +1,4 @@
-"""RMSNorm: x * rsqrt(mean(x^2) + eps) * weight, computed in float32 and cast back to the input dtype; and
-`norm_root`, what a norm folded into the next matrix divides by (decoder.py, packed_prefill.py)."""
+"""RMSNorm: x * rsqrt(mean(x^2) + eps) * weight, computed in float32 and cast back to the input dtype."""
 from __future__ import annotations
 
 import torch
@@ -21,9 +20,3 @@ class RMSNorm(nn.Module):
         x32 = x.float()
         x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
         return self.weight * x32.to(x.dtype)
-
-
-def norm_root(x: torch.Tensor, root_n_eps: torch.Tensor) -> torch.Tensor:
-    """x [..., n], sqrt(n * eps) -> sqrt(sum(x^2) + n * eps) [..., 1]: sqrt(n) / RMSNorm's scale
-    rsqrt(mean(x^2) + eps), in two tensor ops (a mean, or adding a Python number, costs more than one op)."""
-    return torch.hypot(torch.linalg.vector_norm(x, dim=-1, keepdim=True), root_n_eps)

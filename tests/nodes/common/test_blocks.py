@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from omnigraph.nodes.common import attention, decoder, linear
+from omnigraph.nodes.common import attention
 from omnigraph.nodes.common import moe as moe_module
 from omnigraph.nodes.common.attention import Attention, causal_attention, decode_attention, fuse_qkv
 from omnigraph.nodes.common.decoder import Decoder
@@ -74,57 +74,6 @@ def test_causal_attention_in_query_blocks_matches_one_masked_softmax(monkeypatch
     got = causal_attention(q, keys, values, visible if before else None)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     assert got.transpose(1, 2).is_contiguous()  # [B, T, H, D] memory: the output projection reads it as is
-
-
-def module_prefill(model: Decoder, x, cos, sin, cache, rows) -> torch.Tensor:
-    """Decoder.prefill as the layer modules compute it (RMSNorm modules, unfused matrices)."""
-    for i, layer in enumerate(model.layers):
-        x = layer(x, cos, sin, cache, i, rows)
-    cache.commit(rows)
-    return model.norm(x)
-
-
-@pytest.mark.parametrize("qk_norm,bias", [(True, False), (False, True)])
-def test_prefill_on_the_packed_decode_matrices_matches_the_layer_modules(qk_norm, bias, monkeypatch):
-    """With every matrix packed (float32 CPU with oneDNN), prefill runs packed_prefill_layer: a whole prompt, a
-    prompt continued in a second chunk, and two right-padded prompts give the layer modules' outputs and cache."""
-    if not onednn_serves(torch.zeros(1)):
-        pytest.skip("this torch has no oneDNN: prefill runs the layer modules")
-    monkeypatch.setattr(linear, "MIN_ELEMENTS", 0)  # pack even these small matrices
-    ran = []
-    packed = decoder.packed_prefill_layer
-    monkeypatch.setattr(decoder, "packed_prefill_layer", lambda *a: ran.append(a[-2]) or packed(*a))
-    torch.manual_seed(5)
-    a = DecoderArgs(vocab_size=10, dim=24, n_layers=3, n_heads=4, n_kv_heads=2, head_dim=8, rms_eps=1e-6,
-                    rope_theta=1e4, mrope_section=(2, 1, 1), n_experts=4, top_k=2, moe_hidden=6, norm_topk_prob=True,
-                    dense_hidden=10, sparse=(True, False, True), attention_bias=bias)
-    model = Decoder(a, qk_norm=qk_norm)
-    for p in model.parameters():
-        p.data.normal_(0, 0.3)
-    model.prepare()
-    T, counts = 11, [11, 7]
-    x = torch.randn(2, T, a.dim)
-    cos, sin = model.cos_sin(torch.rand(3, 2, T).mul(20).floor(), x.dtype)
-    with torch.inference_mode():
-        for chunks in ((T,), (6, 5)):
-            caches, outs = [model.new_cache(), model.new_cache()], []
-            for run, cache in zip((model.prefill, lambda *args: module_prefill(model, *args)), caches):
-                slot, start, parts = cache.add(T), 0, []
-                for n in chunks:
-                    part = slice(start, start + n)
-                    parts.append(run(x[:1, part], cos[:1, part], sin[:1, part], cache, cache.rows([slot], n)))
-                    start += n
-                outs.append(torch.cat(parts, 1))
-            torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)
-            for layer in range(a.n_layers):
-                torch.testing.assert_close(caches[0].k[layer], caches[1].k[layer], atol=1e-5, rtol=1e-5)
-                torch.testing.assert_close(caches[0].v[layer], caches[1].v[layer], atol=1e-5, rtol=1e-5)
-        caches = [model.new_cache(), model.new_cache()]
-        padded = [run(x, cos, sin, cache, cache.rows([cache.add(T), cache.add(T)], counts))
-                  for run, cache in zip((model.prefill, lambda *args: module_prefill(model, *args)), caches)]
-        for b, n in enumerate(counts):
-            torch.testing.assert_close(padded[0][b, :n], padded[1][b, :n], atol=1e-5, rtol=1e-5)
-    assert ran == [0, 1, 2] * 4  # every layer of every call above ran packed
 
 
 def reference_attention(attn: Attention, x: torch.Tensor, cos, sin) -> torch.Tensor:
