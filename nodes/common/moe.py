@@ -9,8 +9,9 @@ Many tokens: (token, expert) pairs are sorted by expert, and all pairs are gathe
 two products over its contiguous slice (`_grouped`). On CPU from `EXPERT_BY_EXPERT_MIN_TOKENS` tokens (a long
 prefill) each expert instead gathers its own tokens, runs both products and adds its rows into the output before
 the next expert starts, so the rows in flight stay in the core's cache (`_expert_by_expert`; the small
-checkpoint's 1000-token prefill 5-10% faster, 36 and 256 tokens the same, measured on one core; it runs ~4 more
-tensor ops per expert, which few-row steps would feel). Either way each used expert's weights are read once.
+checkpoint's 1000-token prefill 623 -> 566 ms, best of 3 alternated in one process on one core; 36 and 256 tokens
+within noise; it runs ~4 more tensor ops per expert, which few-row steps would feel). Either way each used
+expert's weights are read once.
 One token on CPU: only its k experts run, on views of the stacked weights. Few tokens elsewhere (a decode batch):
 a gather + bmm, which needs no host sync.
 Few tokens on CPU (2 to `ALL_EXPERTS_MAX_TOKENS`) once they are expected to use at least half the experts
