@@ -7,7 +7,10 @@ omnigraph's prefill fills the KV cache and computes logits for the last position
 needs). transformers' thinker forward always computes logits at every position, which is costly with a
 152064-token vocabulary, so it is timed twice: the whole forward, and (the fair comparison) its text model
 with the KV cache plus lm_head on the last position. omnigraph is also timed prefilling in the batching
-engine's chunks (`--chunk`, default its PREFILL_CHUNK: each chunk attends to the cached earlier ones). The
+engine's chunks (`--chunk`, default its PREFILL_CHUNK: each chunk attends to the cached earlier ones), and with
+`--prompts N` (N > 1) N prompts of N lengths from --tokens down to half of it, prefilled in one right-padded call
+with one head over their last positions (as the engine's `prefill_many` runs newcomers that arrive together)
+against each prompt alone. The
 bound: measured GEMM FLOP/s over the active FLOPs (attention projections and scores, router, top-k experts; 2
 per multiply-add; the last layer needs its keys and values at every position, the rest at the last). Target: >= 1.5x transformers.
 On CPU the times are the process's CPU seconds (a machine shared with other work inflates wall time, not these).
@@ -18,6 +21,7 @@ import argparse
 import time
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 from thinker_decode import add_common_args, load_for, sync
 
 from omnigraph.nodes.common.engine import PREFILL_CHUNK
@@ -61,11 +65,14 @@ def main() -> None:
     p.add_argument("--tokens", type=int, nargs="+", default=[1000])
     p.add_argument("--chunk", type=int, default=PREFILL_CHUNK)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--prompts", type=int, default=1, help="also time this many prompts in one padded call")
     add_common_args(p)
     args = p.parse_args()
     ours, hf = load_for(args)
     for tokens in args.tokens:
         compare(ours, hf, tokens, args)
+        if args.prompts > 1:
+            compare_padded(ours, tokens, args)
 
 
 def compare(ours, hf, S: int, args: argparse.Namespace) -> None:
@@ -116,6 +123,42 @@ def compare(ours, hf, S: int, args: argparse.Namespace) -> None:
     print(f"compute bound                      {t_bound * 1e3:8.1f} ms  {S / t_bound:8.0f} tokens/s")
     print(f"omnigraph vs transformers: {t_body / t_ours:.2f}x (target >= 1.5x), {t_fwd / t_ours:.2f}x vs the full "
           f"forward; chunked / one-shot = {t_chunked / t_ours:.2f}; omnigraph / bound = {t_bound / t_ours:.1%}")
+
+
+def compare_padded(ours, S: int, args: argparse.Namespace) -> None:
+    """N prompts of different lengths: one right-padded prefill call and one head, against each alone."""
+    N = args.prompts
+    lengths = [S - (S // 2) * i // (N - 1) for i in range(N)]
+    g = torch.Generator().manual_seed(1)
+    prompts = [torch.randint(0, 151643, (n,), generator=g).to(args.device) for n in lengths]
+
+    def positions(n: int) -> torch.Tensor:
+        return torch.arange(n, device=args.device).float()
+
+    @torch.inference_mode()
+    def alone():
+        for ids in prompts:
+            cache = ours.new_cache()
+            rows = cache.rows([cache.add(len(ids) + 1)], len(ids))
+            hidden = ours.hidden(ours.embed_tokens(ids[None]), positions(len(ids)).expand(3, 1, -1), cache,
+                                 rows=rows, last_only=True)
+            ours.batch_head(hidden[:, -1])
+
+    @torch.inference_mode()
+    def padded():
+        cache = ours.new_cache()
+        rows = cache.rows([cache.add(n + 1) for n in lengths], lengths)
+        embeds = pad_sequence([ours.embed_tokens(ids) for ids in prompts], batch_first=True)  # [N, S, C]
+        pos = pad_sequence([positions(n) for n in lengths], batch_first=True).expand(3, -1, -1)
+        ours.batch_head(ours.hidden(embeds, pos, cache, rows=rows, last_only=True)[:, 0])
+
+    t_alone = t_padded = float("inf")
+    for _ in range(args.repeats):
+        t_alone = min(t_alone, timed(alone, args.device))
+        t_padded = min(t_padded, timed(padded, args.device))
+    print(f"{N} prompts of {lengths[-1]}-{S} tokens: one by one {t_alone * 1e3 / N:8.1f} ms per prompt, one padded "
+          f"call {t_padded * 1e3 / N:8.1f} ms per prompt ({sum(lengths) / (N * S):.0%} of it real positions): "
+          f"padded / alone = {t_padded / t_alone:.2f}")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ QUERY_BLOCK = 64  # CPU prefill: queries per SDPA call while the causal triangle
 def causal_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                      mask: torch.Tensor | None) -> torch.Tensor:
     """T > 1 new queries per row after L - T earlier keys: q [B, H, T, D], keys/values [B, K, L, D]; query i sees
-    keys 0..L - T + i (`mask` [T, L] True = visible says the same, or is None when L == T) -> [B, H, T, D].
+    keys 0..L - T + i (`mask` [T, L] True = visible says the same, or is None when L == T) -> [B, H, T, D] (a
+    transposed view of [B, T, H, D] memory, as SDPA's CPU output: `.transpose(1, 2).reshape` copies nothing).
 
     On CPU, while fewer than T keys came before (a prompt's first positions), the queries run in blocks of
     QUERY_BLOCK, each over the keys up to its last query: SDPA's CPU flash kernel computes whole tiles of up to
@@ -63,8 +64,8 @@ def causal_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
         block_mask = None if first == 0 and before == 0 else visible[first:last, :seen]
         blocks.append(F.scaled_dot_product_attention(q[:, :, first:last], keys[:, :, :seen], values[:, :, :seen],
                                                      attn_mask=block_mask, is_causal=block_mask is None,
-                                                     enable_gqa=True))
-    return torch.cat(blocks, dim=2)
+                                                     enable_gqa=True).transpose(1, 2))
+    return torch.cat(blocks, dim=1).transpose(1, 2)
 
 
 def fuse_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from omnigraph.nodes.common import attention
+from omnigraph.nodes.common import moe as moe_module
 from omnigraph.nodes.common.attention import Attention, causal_attention, decode_attention, fuse_qkv
 from omnigraph.nodes.common.decoder import Decoder
 from omnigraph.nodes.common.decoder_args import DecoderArgs
@@ -72,6 +73,7 @@ def test_causal_attention_in_query_blocks_matches_one_masked_softmax(monkeypatch
     want = scores.masked_fill(~visible, float("-inf")).softmax(-1) @ values.repeat_interleave(H // K, 1)
     got = causal_attention(q, keys, values, visible if before else None)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert got.transpose(1, 2).is_contiguous()  # [B, T, H, D] memory: the output projection reads it as is
 
 
 def reference_attention(attn: Attention, x: torch.Tensor, cos, sin) -> torch.Tensor:
@@ -190,6 +192,12 @@ def test_moe_grouped_and_single_token_paths_match_dense_reference(experts, top_k
         torch.testing.assert_close(moe(x), want, atol=1e-5, rtol=1e-5)
         one = torch.cat([moe(x[:, t:t + 1]) for t in range(13)], 1)  # one token at a time (decode path)
         torch.testing.assert_close(one, want, atol=1e-5, rtol=1e-5)
+        for path in ("_expert_by_expert", "_grouped"):  # long prefills on CPU, and everything else
+            flat = x.reshape(-1, 20)
+            got = getattr(moe, path)(flat, *moe.route(flat))
+            if moe.shared is not None:
+                got = got + torch.sigmoid(moe.shared_gate(flat)) * moe.shared(flat)
+            torch.testing.assert_close(got.view_as(x), want, atol=1e-5, rtol=1e-5)
         for n in (1, 5):  # the gather + bmm variant used off-CPU for few tokens, run here directly
             flat = x[0, :n]
             w, e = moe.route(flat)
@@ -197,6 +205,23 @@ def test_moe_grouped_and_single_token_paths_match_dense_reference(experts, top_k
             if moe.shared is not None:
                 got = got + torch.sigmoid(moe.shared_gate(flat)) * moe.shared(flat)
             torch.testing.assert_close(got, want[0, :n], atol=1e-5, rtol=1e-5)
+
+
+def test_moe_runs_long_prefills_on_cpu_expert_by_expert(monkeypatch):
+    monkeypatch.setattr(moe_module, "EXPERT_BY_EXPERT_MIN_TOKENS", 20)
+    torch.manual_seed(6)
+    moe = MoE(20, 8, 2, 12, True)
+    for p in moe.parameters():
+        p.data.normal_(0, 0.5)
+    ran = []
+    for path in ("_expert_by_expert", "_grouped"):
+        monkeypatch.setattr(moe, path, lambda *a, f=getattr(moe, path), name=path: ran.append(name) or f(*a))
+    x = torch.randn(20, 20)
+    want = dense_moe_reference(moe, x)
+    with torch.inference_mode():
+        torch.testing.assert_close(moe(x[:19]), want[:19], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(moe(x), want, atol=1e-5, rtol=1e-5)
+    assert ran == ["_grouped", "_expert_by_expert"]
 
 
 @pytest.mark.parametrize("experts,top_k,shared,fewest", [(16, 4, 0, 3), (8, 1, 24, 6)])
