@@ -13,7 +13,10 @@ checkpoint's 1000-token prefill 623 -> 566 ms, best of 3 alternated in one proce
 within noise; it runs ~4 more tensor ops per expert, which few-row steps would feel). Either way each used
 expert's weights are read once.
 One token on CPU: only its k experts run, on views of the stacked weights. Few tokens elsewhere (a decode batch):
-a gather + bmm, which needs no host sync.
+a gather + bmm, which needs no host sync. Many tokens elsewhere (a prefill on CUDA): the sorted pairs run as two
+`torch._grouped_mm` products over all experts, group offsets from a device-side cumulative count (no host sync, no
+Python loop over experts), where this torch has it and it serves these weights (probed once in `prepare`);
+otherwise `_grouped`.
 Few tokens on CPU (2 to `ALL_EXPERTS_MAX_TOKENS`) once they are expected to use at least half the experts
 (1 - (1 - k/E)^N >= 1/2; the small checkpoint: from 3 tokens): every expert runs as two products by oneDNN-packed
 matrices over all of them, the routing weights (0 for an expert a token did not choose) scaling the activations,
@@ -74,6 +77,7 @@ class MoE(nn.Module):
         self.shared_gate = Linear(dim, 1) if shared_hidden else None
         self._views = None  # (weight storages, per-expert views): see _expert_views
         self._all = None  # (gate/up [C, E*2I], down [E*I, C] products, fewest tokens): see prepare
+        self._grouped_mm_serves = False  # see prepare
 
     def route(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [N, C] -> weights [N, k] (x's dtype), expert ids [N, k]."""
@@ -103,6 +107,8 @@ class MoE(nn.Module):
                 out = self._grouped(flat, weights, experts)
         elif N <= GATHER_MAX_TOKENS:
             out = self._gathered(flat, weights, experts)
+        elif self._grouped_mm_serves:
+            out = self._grouped_mm(flat, weights, experts)
         else:
             out = self._grouped(flat, weights, experts)
         if self.shared is not None:
@@ -112,6 +118,7 @@ class MoE(nn.Module):
     def prepare(self) -> None:
         """Once the weights are in their final place: the packed all-experts products of few-token steps on CPU
         (the module docstring), or none."""
+        self._grouped_mm_serves = self.w_gate_up.device.type != "cpu" and grouped_mm_serves(self)
         products = all_experts_for_decode_rows(self.w_gate_up.detach(), self.w_down.detach())
         self._all = None
         if products is not None and self.top_k < self.n_experts:
@@ -145,6 +152,20 @@ class MoE(nn.Module):
         ys = xs.new_empty(N * k, x.shape[-1])
         for e, start, end in spans:
             torch.matmul(h[start:end], self.w_down[e], out=ys[start:end])
+        return torch.zeros_like(x).index_add_(0, tokens, ys)
+
+    def _grouped_mm(self, x: torch.Tensor, weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
+        """(token, expert) pairs sorted by expert, each of the two products one `torch._grouped_mm` over all experts
+        (group e = pairs offs[e-1]:offs[e]); no host sync."""
+        N, k = experts.shape
+        flat_experts = experts.flatten()  # [N*k]
+        order = flat_experts.argsort(stable=True)
+        tokens = order // k
+        offs = torch.bincount(flat_experts, minlength=self.n_experts).cumsum(0).to(torch.int32)  # [E]
+        xs = x.index_select(0, tokens)  # [N*k, C]
+        gate, up = torch._grouped_mm(xs, self.w_gate_up, offs=offs).chunk(2, dim=-1)  # [N*k, I] each
+        h = F.silu(gate) * up * weights.flatten()[order].unsqueeze(-1)
+        ys = torch._grouped_mm(h, self.w_down, offs=offs)  # [N*k, C]
         return torch.zeros_like(x).index_add_(0, tokens, ys)
 
     def _expert_by_expert(self, x: torch.Tensor, weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
@@ -193,3 +214,20 @@ class MoE(nn.Module):
         gate, up = torch.bmm(xs, self.w_gate_up[ids]).chunk(2, -1)  # [N*k, 1, I] each
         ys = torch.bmm(F.silu(gate) * up, self.w_down[ids]).view(N, k, -1)  # [N, k, C]
         return (weights[:, None] @ ys).squeeze(1)
+
+
+def grouped_mm_serves(moe: MoE) -> bool:
+    """Whether `torch._grouped_mm` exists here and computes `moe`'s products on its weights' device, dtype and layout
+    (kernels differ in what they accept: dtypes, 16-byte aligned strides): two experts' products on a few random
+    rows, against plain products."""
+    if not hasattr(torch, "_grouped_mm"):
+        return False
+    w = moe.w_gate_up.detach()
+    x = torch.randn(4, w.shape[1], device=w.device, dtype=w.dtype)
+    offs = torch.tensor([2] + [4] * (moe.n_experts - 1), device=w.device, dtype=torch.int32)
+    try:
+        got = torch._grouped_mm(x, w, offs=offs)
+    except (RuntimeError, NotImplementedError):
+        return False
+    want = torch.cat([x[:2] @ w[0], x[2:] @ w[1]])
+    return bool(torch.allclose(got.float(), want.float(), rtol=1e-2, atol=1e-2 * float(want.abs().max())))

@@ -10,7 +10,8 @@ from omnigraph.nodes.common.decoder import Decoder
 from omnigraph.nodes.common.decoder_args import DecoderArgs
 from omnigraph.nodes.common.kv_cache import KVCache
 from omnigraph.nodes.common.linear import to_in_out
-from omnigraph.nodes.common.moe import ALL_EXPERTS_MAX_TOKENS, MoE, SwiGLU, fuse_gate_up, stack_experts
+from omnigraph.nodes.common.moe import (ALL_EXPERTS_MAX_TOKENS, MoE, SwiGLU, fuse_gate_up, grouped_mm_serves,
+                                       stack_experts)
 from omnigraph.nodes.common.packed_head import onednn_serves
 from omnigraph.nodes.common.rmsnorm import RMSNorm
 from omnigraph.nodes.common.rope import apply_rope, inv_freq, mrope_axis_map, mrope_cos_sin, rope_cos_sin
@@ -192,7 +193,8 @@ def test_moe_grouped_and_single_token_paths_match_dense_reference(experts, top_k
         torch.testing.assert_close(moe(x), want, atol=1e-5, rtol=1e-5)
         one = torch.cat([moe(x[:, t:t + 1]) for t in range(13)], 1)  # one token at a time (decode path)
         torch.testing.assert_close(one, want, atol=1e-5, rtol=1e-5)
-        for path in ("_expert_by_expert", "_grouped"):  # long prefills on CPU, and everything else
+        paths = ["_expert_by_expert", "_grouped"] + ["_grouped_mm"] * grouped_mm_serves(moe)  # (its off-CPU use)
+        for path in paths:  # long prefills on CPU, everything else, many tokens where torch._grouped_mm serves
             flat = x.reshape(-1, 20)
             got = getattr(moe, path)(flat, *moe.route(flat))
             if moe.shared is not None:
@@ -205,6 +207,17 @@ def test_moe_grouped_and_single_token_paths_match_dense_reference(experts, top_k
             if moe.shared is not None:
                 got = got + torch.sigmoid(moe.shared_gate(flat)) * moe.shared(flat)
             torch.testing.assert_close(got, want[0, :n], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.skipif(not hasattr(torch, "_grouped_mm"), reason="this torch has no torch._grouped_mm")
+def test_grouped_mm_serves_aligned_weights_only_and_is_kept_off_the_cpu():
+    aligned, odd = MoE(20, 8, 2, 12, True), MoE(5, 8, 2, 3, True)  # rows of 80 / 20 bytes (kernels want 16k)
+    for moe in (aligned, odd):
+        for p in moe.parameters():
+            p.data.normal_(0, 0.5)
+        moe.prepare()
+        assert not moe._grouped_mm_serves  # CPU keeps its measured paths
+    assert grouped_mm_serves(aligned) and not grouped_mm_serves(odd)
 
 
 def test_moe_runs_long_prefills_on_cpu_expert_by_expert(monkeypatch):
