@@ -70,12 +70,14 @@ class CodePredictor(Decoder):
 
     def prepare(self) -> None:
         """The decoder's derived tensors, and the heads with the final norm folded in, each as decode batches
-        multiply it (a oneDNN-packed copy for several rows on CPU: MKL packs a [C, Vc] head on every few-row call)."""
+        multiply it (a oneDNN-packed copy for several rows on CPU: MKL packs a [C, Vc] head on every few-row call);
+        the codebooks' embedding tables as views, so a step indexes no stack."""
         super().prepare()
         heads = fold(self.norm.weight, self.heads)  # [G-1, C, Vc]
         self._heads = [PackedHead(head, onednn=True) for head in heads]
         for head in self._heads:
             head.pack()
+        self._tables = self.codec_embedding.detach().unbind(0)  # G-1 x [Vc, C]
 
     @torch.inference_mode()
     def frames(self, hidden: torch.Tensor, code0: torch.Tensor, choose: Callable[[torch.Tensor], torch.Tensor],
@@ -92,10 +94,11 @@ class CodePredictor(Decoder):
         slots = list(range(hidden.shape[0]))
         for slot in slots:
             cache.truncate(slot, 0)
-        self.decode(hidden, rot[0:1], cache, cache.rows(slots, 1), cache_only=True)
-        x, codes, heads = F.embedding(code0, self.talker_embedding.weight), [code0], self._heads
-        for g in range(1, G):
-            h = self.decode(x, rot[g:g + 1], cache, cache.rows(slots, 1))
-            codes.append(choose(heads[g - 1](h) * torch.rsqrt((h * h).mean(-1, keepdim=True) + eps)))
-            x = F.embedding(codes[-1], self.codec_embedding[g - 1])
+        rots = rot.split(1)  # G x [1, D, D]
+        self.decode(hidden, rots[0], cache, cache.rows(slots, 1), cache_only=True)
+        x, codes = F.embedding(code0, self.talker_embedding.weight), [code0]
+        for g, (head, table) in enumerate(zip(self._heads, self._tables), start=1):
+            h = self.decode(x, rots[g], cache, cache.rows(slots, 1))
+            codes.append(choose(head(h).mul_(torch.rsqrt((h * h).mean(-1, keepdim=True) + eps))))
+            x = F.embedding(codes[-1], table)
         return torch.stack(codes, dim=1)

@@ -173,7 +173,7 @@ def sample_among_top_k(logits: torch.Tensor, params: SamplingParams,
     if params.greedy:
         return logits.argmax(dim=-1)
     generators = generator if isinstance(generator, list) else [generator] * B
-    x, ids = logits.float() / params.temperature, None  # [B, V]
+    x, ids = logits.float() if params.temperature == 1.0 else logits.float() / params.temperature, None  # [B, V]
     if 0 < params.top_k < V:
         x, ids = top_k(x, params.top_k)  # [B, K], best first
     elif params.top_p < 1.0:
@@ -182,7 +182,10 @@ def sample_among_top_k(logits: torch.Tensor, params: SamplingParams,
         x = x.masked_fill(outside_nucleus(x, params.top_p), float("-inf"))
     probs = x.softmax(-1)
     q = torch.empty_like(probs)
-    for b, g in enumerate(generators):
-        q[b].exponential_(generator=g)
+    if B == 1:
+        q.exponential_(generator=generators[0])
+    else:
+        for b, g in enumerate(generators):
+            q[b].exponential_(generator=g)
     pick = (probs / q).argmax(-1, keepdim=True)  # [B, 1]
     return pick[:, 0] if ids is None else ids.gather(-1, pick)[:, 0]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ...runtime.checkpoint_config import check_budget
 from ...runtime.device import DTypeSetting
@@ -74,10 +74,18 @@ class Talker(Node):
         max_frames: int = Field(4095, ge=1, le=100_000, description="Most frames to make. The reference's "
                                 "talker_max_new_tokens = max_frames + 1: its last sampled code (EOS or the budget's "
                                 "last) makes no frame.")
+        min_frames: int = Field(0, ge=0, le=100_000, description="Fewest frames: the codec EOS is never chosen "
+                                "before (transformers' talker min_new_tokens).")
         dtype: DTypeSetting = Field("auto", description="Weights and activations dtype (auto: the checkpoint's on "
                                                         "CUDA, float32 on CPU).")
         max_batch: int = Field(16, ge=1, le=4096, description="Most concurrent runs' decode steps computed together "
                                "(more wait for the next step).")
+
+        @model_validator(mode="after")
+        def _min_within_max(self):
+            if self.min_frames > self.max_frames:
+                raise ValueError(f"min_frames ({self.min_frames}) must be at most max_frames ({self.max_frames})")
+            return self
 
     inputs = (
         Input("context", TalkerContext, doc="The prompt's user turns (thinker or text_context)."),
@@ -176,7 +184,7 @@ class Talker(Node):
         P, N = prompt.shape[1], c.max_frames
         handoff = self._handoff
         voice = Voice(RowChoice(params, generator, c.repetition_penalty, TokenHistory(self._device)),
-                      None if handoff is None else self._partner.sampling(run), run.run_id)
+                      None if handoff is None else self._partner.sampling(run), run.run_id, c.min_frames)
         pending = self._server.prefill(voice, prompt, positions, P + N)  # computed while token 1 comes
         try:
             speaks = text.status(0) == "use"  # a reply of one token makes no frames (its last is never used)

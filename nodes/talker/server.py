@@ -50,9 +50,11 @@ class Voice:
     choice: RowChoice
     sampling: tuple | None = None  # fused: the code predictor's (SamplingParams, generator) for this run
     run_id: str = ""
+    min_frames: int = 0  # the codes chosen before EOS may be
     slot: int = -1
     codes: tuple[int, ...] | None = None  # the run's last frame, when the server computed it
     frames: int = 0  # the frames the server computed for the run
+    chosen: int = 0  # the codes 0 chosen for the run
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,13 @@ class TalkerServer(SlotServer):
         from ..qwen3.loop_handoff import FrameItem
 
         voices = [items[i].voice for i, _, _ in rows]
-        code0 = choose_rows(torch.cat([logits for _, logits, _ in rows]), [v.choice for v in voices], self.suppress)
+        logits = torch.cat([logits for _, logits, _ in rows])
+        early = [r for r, v in enumerate(voices) if v.chosen < v.min_frames]  # EOS not yet allowed
+        if early:
+            logits[early, self.eos] = float("-inf")
+        code0 = choose_rows(logits, [v.choice for v in voices], self.suppress)
+        for v in voices:
+            v.chosen += 1
         going = [r for r, code in enumerate(code0) if code != self.eos and self.predictor is not None]
         codes: dict[int, tuple[int, ...]] = {}
         if going:

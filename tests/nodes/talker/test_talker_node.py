@@ -1,6 +1,6 @@
 """The talker/code_predictor nodes' behaviour: too little text, seeded sampling, bfloat16, the user-turn
-selection of the TalkerContext, the thinker's context equal to text_context's for a text prompt, and the prefill
-computed before the second text token."""
+selection of the TalkerContext, the thinker's context equal to text_context's for a text prompt, the prefill
+computed before the second text token, and min_frames."""
 import threading
 import time
 
@@ -10,6 +10,7 @@ from talker_oracle import ASSISTANT, CHAT, IM_END, IM_START, NL, USER, WORDS, sa
 
 from omnigraph.nodes.qwen3.talker_context import user_turn_mask
 from omnigraph.runtime.checkpoint import Checkpoint
+from omnigraph.runtime.errors import GraphValidationError
 from omnigraph.runtime.executor_local import LocalExecutor
 from omnigraph.nodes.common.token_payloads import TokenId
 from omnigraph.nodes.qwen.payloads import PromptTokens, ThinkerPrompt
@@ -117,3 +118,42 @@ def test_the_prefill_is_computed_while_the_second_token_comes(ckpt):
     got = ex.run(prompt | {"tokens": tokens()}).outputs["codes"]
     assert got == ex.run(prompt | {"tokens": [TokenId(t) for t in WORDS]}).outputs["codes"]
     assert len(got.frames) == 5 and server.live_slots == 0
+
+
+class _EosFirst(torch.nn.Module):
+    """A codec head whose best code is always `eos` (so only min_frames keeps a reply going)."""
+
+    def __init__(self, head, eos: int):
+        super().__init__()
+        self.head, self.eos = head, eos
+
+    @property
+    def weight(self):
+        return self.head.weight
+
+    def forward(self, h):
+        logits = self.head(h)
+        logits[..., self.eos] = logits.max() + 10
+        return logits
+
+
+def test_min_frames_holds_eos_back(ckpt):
+    """EOS is never chosen before min_frames frames (transformers' min_new_tokens): a head that always prefers
+    EOS still gives min_frames frames, the codes of those frames unchanged (EOS masked, nothing else)."""
+    def frames(talker: dict, eos_first: bool):
+        ex = LocalExecutor(graph_from_yaml(TTS % (talker, {"greedy": True})), checkpoint=ckpt)
+        ex.load()
+        node = ex.nodes["talker"]
+        if eos_first:
+            node._model.codec_head = _EosFirst(node._model.codec_head, node._ids.codec_eos)
+        inputs = {"prompt": PromptTokens(torch.tensor(CHAT)), "tokens": [TokenId(t) for t in WORDS]}
+        return ex.run(inputs).outputs["codes"].frames
+
+    assert frames({"greedy": True, "max_frames": 6}, eos_first=True) == ()
+    held = frames({"greedy": True, "max_frames": 6, "min_frames": 4}, eos_first=True)
+    assert len(held) == 4 and held == frames({"greedy": True, "max_frames": 4, "min_frames": 4}, eos_first=False)
+
+
+def test_min_frames_above_max_frames_is_refused():
+    with pytest.raises(GraphValidationError, match=r"\[talker\].*min_frames \(7\) must be at most max_frames \(6\)"):
+        graph_from_yaml(TTS % ({"max_frames": 6, "min_frames": 7}, {}))
