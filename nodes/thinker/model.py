@@ -20,6 +20,7 @@ from ..common.decoder_args import DecoderArgs as ThinkerArgs
 from ..common.kv_cache import KVCache, Rows
 from ..common.linear import Linear
 from ..common.packed_head import PackedHead
+from ..common.screened_head import ScreenedHead, screen_serves
 
 
 @dataclass
@@ -48,12 +49,15 @@ class Thinker(Decoder):
         self.embed_tokens = nn.Embedding(args.vocab_size, args.dim)
         self.lm_head = Linear(args.dim, args.vocab_size)
         self._decode_head: PackedHead | None = None  # lm_head for decode batches (packed by `prepare`)
+        self._screen: ScreenedHead | None = None  # lm_head for rows that read their k best logits (`prepare`)
 
     def prepare(self) -> None:
-        """The decoder's derived tensors, and the lm_head packed for decode batches (packed_head.py)."""
+        """The decoder's derived tensors, the lm_head packed for decode batches (packed_head.py) and its
+        screen (screened_head.py) where one serves."""
         super().prepare()
         self._decode_head = PackedHead(self.lm_head.weight)
         self._decode_head.pack()
+        self._screen = ScreenedHead(self.lm_head.weight) if screen_serves(self.lm_head.weight) else None
 
     def head(self, x: torch.Tensor) -> torch.Tensor:
         """Final-normed hidden [..., C] -> logits [..., V]."""
@@ -91,9 +95,11 @@ class Thinker(Decoder):
         return self.head(self.hidden(embeds, positions, None, visual_mask, deepstack))
 
     def decode_step(self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache, rows: Rows,
-                    trace: HiddenTrace | None = None) -> torch.Tensor:
-        """tokens [B] of the rows' sequences, positions [B] (float: cache length + rope delta) -> logits [B, V]."""
-        return self.batch_head(self.decode_hidden(tokens, positions, cache, rows, trace))
+                    trace: HiddenTrace | None = None, best: int | None = None) -> torch.Tensor:
+        """tokens [B] of the rows' sequences, positions [B] (float: cache length + rope delta) -> logits [B, V];
+        `best`: only each row's `best` best logits are read (`best_head`)."""
+        x = self.decode_hidden(tokens, positions, cache, rows, trace)
+        return self.batch_head(x) if best is None else self.best_head(x, [best] * x.shape[0])
 
     def decode_hidden(self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache, rows: Rows,
                       trace: HiddenTrace | None = None) -> torch.Tensor:
@@ -121,17 +127,26 @@ class Thinker(Decoder):
             self._decode_head = PackedHead(self.lm_head.weight)
         return self._decode_head(x)
 
+    def best_head(self, x: torch.Tensor, ks: Sequence[int]) -> torch.Tensor:
+        """x [B, C] whose row b reads only its ks[b] best logits -> logits [B, V]: those exact, any other may be
+        -inf (screened_head.py; `batch_head` where no screen serves)."""
+        if self._screen is not None and self._screen.weight is not self.lm_head.weight:
+            self._screen = None
+        logits = None if self._screen is None else self._screen(x, ks)
+        return self.batch_head(x) if logits is None else logits
+
 
 @torch.inference_mode()
 def generate(model: Thinker, embeds: torch.Tensor, positions: torch.Tensor, rope_delta: float,
              choose: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], max_new_tokens: int,
              stop_ids: Sequence[int] = (), prompt_ids: torch.Tensor | None = None,
              visual_mask: torch.Tensor | None = None, deepstack: Sequence[torch.Tensor] = (),
-             trace: HiddenTrace | None = None) -> Iterator[int]:
+             trace: HiddenTrace | None = None, best: int | None = None) -> Iterator[int]:
     """Yield generated token ids of one sequence (embeds [1, S, C], positions [3, 1, S]) as they are chosen.
 
     choose(logits [1, V], previous ids [1, P]) -> [1] picks the next token; previous ids are the prompt ids
-    (if given) and the tokens generated so far. Stops after a stop id (which is yielded) or max_new_tokens.
+    (if given) and the tokens generated so far; `best`: choose reads only the `best` best logits (greedy: 1; the
+    others may be -inf, see `Thinker.best_head`). Stops after a stop id (which is yielded) or max_new_tokens.
     The last generated token is never fed back, so a trace covers prompt + generated - 1 positions.
     """
     if max_new_tokens <= 0:
@@ -142,7 +157,7 @@ def generate(model: Thinker, embeds: torch.Tensor, positions: torch.Tensor, rope
     history = TokenHistory(embeds.device, prompt_ids)
     stops = set(int(s) for s in stop_ids)
     x = model.hidden(embeds, positions, cache, visual_mask, deepstack, trace, cache.rows([slot], S), last_only=True)
-    logits = model.head(x[:, -1])
+    logits = model.head(x[:, -1]) if best is None else model.best_head(x[:, -1], [best])
     for step in range(max_new_tokens):
         token = choose(logits, history.view())  # [1]
         history.append(token)
@@ -151,4 +166,4 @@ def generate(model: Thinker, embeds: torch.Tensor, positions: torch.Tensor, rope
         if token_id in stops or step + 1 == max_new_tokens:
             return
         position = torch.tensor([S + step + rope_delta], dtype=torch.float32, device=embeds.device)
-        logits = model.decode_step(token, position, cache, cache.rows([slot], 1), trace)
+        logits = model.decode_step(token, position, cache, cache.rows([slot], 1), trace, best)
