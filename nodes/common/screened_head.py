@@ -27,7 +27,7 @@ import torch
 from .packed_head import PACK_ROWS, PAD_ROWS, onednn_serves
 from .top_k import BLOCK, MIN_WIDTH
 
-SLACK = 1.01  # the bound's own rounding (it is computed in float64, then compared in float32)
+SLACK = 1.01  # the bound's own rounding (norms of the head in float32, of the rows in float64, compared in float32)
 OUTPUT_ROUNDING = 2.0 ** -6  # relative error of the screen's bfloat16 output, twice the rounding (see above)
 MAX_CANDIDATES = 4096  # per row on average; more (very flat logits) computes the full head instead
 
@@ -46,10 +46,9 @@ class ScreenedHead:
         self.weight = weight
         self.rows = weight.detach().t().contiguous()  # [V, C]
         low = self.rows.to(torch.bfloat16)
-        wide = self.rows.double()
-        self.w_max = float(wide.norm(dim=-1).max())
-        self.rounding_max = float((wide - low.double()).norm(dim=-1).max())
-        self.low_max = float(low.double().norm(dim=-1).max())
+        self.w_max = float(self.rows.norm(dim=-1).max())  # float32 norms: their rounding is within SLACK
+        self.rounding_max = float((self.rows - low.float()).norm(dim=-1).max())  # (the difference is exact)
+        self.low_max = float(low.float().norm(dim=-1).max())
         self.packed = torch.ops.mkldnn._reorder_linear_weight(low, PACK_ROWS)
         C = weight.shape[0]
         self.gamma = C * 2.0 ** -24 / (1 - C * 2.0 ** -24)  # a C-term float32 dot product's relative error
