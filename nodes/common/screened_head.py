@@ -8,10 +8,11 @@ head, and the CPU's bf16 dot-product instructions: measured on one Zen 4 core at
 float32 logit is bounded per row b and token v (x the row, w the token's head column, ~ their bfloat16 copies,
 s the screened logit, u = 2^-24, C the width):
     |fp32(x . w) - s| <= |x - ~x| max|w| + |~x| max|w - ~w| + 2 C u (|~x| max|~w| + |x| max|w|) + 2^-6 |s|
-(Cauchy-Schwarz over the rounding of x and of the head; the float32 sums of the screen and of the exact logit;
-the bfloat16 rounding of the screen's output, twice over so that a truncating conversion is covered too), times
-`SLACK`, where |.| of a vector is its 2-norm and max runs over the tokens. The k-th largest of a row's block maxima
-(blocks of top_k.py's `BLOCK` tokens) is the screened logit of k distinct tokens, so its lower bound is at most
+(Cauchy-Schwarz over the rounding of x and of the head, max|w - ~w| and max|~w| bounded from max|w|; the float32
+sums of the screen and of the exact logit; the bfloat16 rounding of the screen's output, twice over so that a
+truncating conversion is covered too), times `SLACK`, where |.| of a vector is its 2-norm and max runs over the
+tokens. The k-th largest of a row's block maxima (blocks of top_k.py's `BLOCK` tokens) is the screened logit of k
+distinct tokens, so its lower bound is at most
 the row's k-th best float32 logit; a token is a candidate when its upper bound reaches that. Each candidate's
 logit is computed in float32 by its own dot product with the row, so a row's logits do not depend on the other
 rows of the batch. The k best of the result are the k best of the float32 logits: same ids, same values.
@@ -27,7 +28,7 @@ import torch
 from .packed_head import PACK_ROWS, PAD_ROWS, onednn_serves
 from .top_k import BLOCK, MIN_WIDTH
 
-SLACK = 1.01  # the bound's own rounding (norms of the head in float32, of the rows in float64, compared in float32)
+SLACK = 1.01  # the bound's own rounding (the head's norm in float32, the rows' in float64, compared in float32)
 OUTPUT_ROUNDING = 2.0 ** -6  # relative error of the screen's bfloat16 output, twice the rounding (see above)
 MAX_CANDIDATES = 4096  # per row on average; more (very flat logits) computes the full head instead
 
@@ -46,11 +47,12 @@ class ScreenedHead:
         self.weight = weight
         self.rows = weight.detach().t().contiguous()  # [V, C]
         low = self.rows.to(torch.bfloat16)
-        self.w_max = float(self.rows.norm(dim=-1).max())  # float32 norms: their rounding is within SLACK
-        self.rounding_max = float((self.rows - low.float()).norm(dim=-1).max())  # (the difference is exact)
-        self.low_max = float(low.float().norm(dim=-1).max())
-        self.packed = torch.ops.mkldnn._reorder_linear_weight(low, PACK_ROWS)
         C = weight.shape[0]
+        self.w_max = float(self.rows.norm(dim=-1).max())  # a float32 norm: its rounding is within SLACK
+        # rounding to bfloat16 moves each value by at most 2^-8 of it, or half a subnormal step (2^-134)
+        self.rounding_max = 2.0 ** -8 * self.w_max + C ** 0.5 * 2.0 ** -134
+        self.low_max = self.w_max + self.rounding_max
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(low, PACK_ROWS)
         self.gamma = C * 2.0 ** -24 / (1 - C * 2.0 ** -24)  # a C-term float32 dot product's relative error
 
     def __call__(self, x: torch.Tensor, ks: Sequence[int]) -> torch.Tensor | None:
