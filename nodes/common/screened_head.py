@@ -16,7 +16,8 @@ distinct tokens, so its lower bound is at most the row's k-th best float32 logit
 upper bound reaches that. Each candidate's logit is computed in float32 by its own dot product with the row, so a
 row's logits do not depend on the other rows of the batch. The k best of the result are the k best of the float32
 logits: same ids, same values. A batch with a row that is not finite, too few blocks for its k or more than
-`MAX_CANDIDATES` candidates gets None (the caller computes the full head). Shapes: B rows, C width, V vocabulary, N blocks, M candidates.
+`MAX_CANDIDATES` candidates gets None (the caller computes the full head).
+Shapes: B rows, C width, V vocabulary, N blocks, M candidates.
 """
 from __future__ import annotations
 
