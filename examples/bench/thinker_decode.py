@@ -211,7 +211,7 @@ def main() -> None:
     print(f"bound         {bound_tps:8.1f} tokens/s")
     print(f"omnigraph / bound = {ours_tps / bound_tps:.1%} (target >= 85%); omnigraph / transformers = "
           f"{ours_tps / hf_tps:.2f}x; greedy tokens identical: {same}")
-    if ours._screen is not None:  # the step reads the head's bfloat16 copy, not its float32 weights
+    if ours.decode_head().screen is not None:  # the step reads the head's bfloat16 copy, not its float32 weights
         screened_tps = bandwidth / (per_token - a.vocab_size * a.dim * (ours.lm_head.weight.element_size() - 2))
         print(f"bound of the bytes a screened step reads (the head in bfloat16) {screened_tps:8.1f} tokens/s; "
               f"omnigraph / it = {ours_tps / screened_tps:.1%}")

@@ -43,8 +43,8 @@ def screen_serves(weight: torch.Tensor) -> bool:
 class ScreenedHead:
     def __init__(self, weight: torch.Tensor):
         """weight [C, V] float32 (linear.py layout; see `screen_serves`): keeps the float32 token rows [V, C]
-        (each candidate's logit reads its own row) and a packed bfloat16 copy."""
-        self.weight = weight
+        (each candidate's logit reads its own row; no copy where weight is a transposed view of [V, C]) and a
+        packed bfloat16 copy."""
         self.rows = weight.detach().t().contiguous()  # [V, C]
         low = self.rows.to(torch.bfloat16)
         C = weight.shape[0]

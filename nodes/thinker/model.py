@@ -15,12 +15,11 @@ import torch
 from torch import nn
 
 from ..common.decode_buffers import TokenHistory
+from ..common.decode_head import DecodeHeads
 from ..common.decoder import Decoder
 from ..common.decoder_args import DecoderArgs as ThinkerArgs
 from ..common.kv_cache import KVCache, Rows
 from ..common.linear import Linear
-from ..common.packed_head import PackedHead
-from ..common.screened_head import ScreenedHead, screen_serves
 
 
 @dataclass
@@ -42,22 +41,16 @@ class HiddenTrace:
         return torch.cat(self.embeds, dim=1), torch.cat(self.hidden, dim=1)
 
 
-class Thinker(Decoder):
+class Thinker(DecodeHeads, Decoder):
     def __init__(self, args: ThinkerArgs):
         super().__init__(args)
         self.args = args
         self.embed_tokens = nn.Embedding(args.vocab_size, args.dim)
         self.lm_head = Linear(args.dim, args.vocab_size)
-        self._decode_head: PackedHead | None = None  # lm_head for decode batches (packed by `prepare`)
-        self._screen: ScreenedHead | None = None  # lm_head for rows that read their k best logits (`prepare`)
 
-    def prepare(self) -> None:
-        """The decoder's derived tensors, the lm_head packed for decode batches (packed_head.py) and its
-        screen (screened_head.py) where one serves."""
-        super().prepare()
-        self._decode_head = PackedHead(self.lm_head.weight)
-        self._decode_head.pack()
-        self._screen = ScreenedHead(self.lm_head.weight) if screen_serves(self.lm_head.weight) else None
+    def decode_head_weight(self) -> torch.Tensor:
+        """The lm_head [C, V] of decode steps (decode_head.py: `batch_head`, `best_head`)."""
+        return self.lm_head.weight
 
     def head(self, x: torch.Tensor) -> torch.Tensor:
         """Final-normed hidden [..., C] -> logits [..., V]."""
@@ -120,20 +113,6 @@ class Thinker(Decoder):
         if trace is not None and trace.layer == n:
             trace.hidden.append(x[:, None])
         return x
-
-    def batch_head(self, x: torch.Tensor) -> torch.Tensor:
-        """The lm_head for a few rows (a decode batch), x [B, C] -> logits [B, V] (packed_head.py)."""
-        if self._decode_head is None or self._decode_head.weight is not self.lm_head.weight:
-            self._decode_head = PackedHead(self.lm_head.weight)
-        return self._decode_head(x)
-
-    def best_head(self, x: torch.Tensor, ks: Sequence[int]) -> torch.Tensor:
-        """x [B, C] whose row b reads only its ks[b] best logits -> logits [B, V]: those exact, any other may be
-        -inf (screened_head.py; `batch_head` where no screen serves)."""
-        if self._screen is not None and self._screen.weight is not self.lm_head.weight:
-            self._screen = None
-        logits = None if self._screen is None else self._screen(x, ks)
-        return self.batch_head(x) if logits is None else logits
 
 
 @torch.inference_mode()

@@ -396,4 +396,4 @@ def test_runs_reading_their_k_best_logits_get_the_tokens_of_the_full_head(model)
     screened = CountingBest(model)
     assert tokens(screened, 8) == want and tokens(screened, 1) == want
     assert screened.best_rows == 2 * sum(budget for *_, budget in specs)  # every step read the best logits only
-    assert model._screen is not None or not screen_serves(model.lm_head.weight)
+    assert model.decode_head().screen is not None or not screen_serves(model.lm_head.weight)
