@@ -13,6 +13,8 @@ bandwidth / those bytes. Target: omnigraph >= 85% of the bound.
 
 --batch N (N > 1) also times one decode step of N sequences at once (ragged lengths, as the batching engine
 runs them; layers and lm_head), against a single-row step (the two alternate).
+Both decode greedily, reading only each row's best logit (`best=1`: the lm_head screened in bfloat16 where the
+CPU has it, screened_head.py), as the batching engine does for greedy and top-k rows.
 
 On CPU every time is the process's CPU time (the bandwidth too), so time the process waits for a core does
 not count. On a CPU shared with other work, pass --threads 1: one core already saturates the memory bandwidth at batch 1,
@@ -113,7 +115,7 @@ def run_ours(model, ids: torch.Tensor, new_tokens: int) -> tuple[list[int], floa
     positions = torch.arange(ids.numel(), device=ids.device).float().expand(3, 1, -1)
     device = str(ids.device)
     t0 = clock(device)
-    out = list(generate(model, embeds, positions, 0, lambda logits, prev: logits.argmax(-1), new_tokens))
+    out = list(generate(model, embeds, positions, 0, lambda logits, prev: logits.argmax(-1), new_tokens, best=1))
     sync(device)
     return out, clock(device) - t0
 
@@ -149,7 +151,7 @@ def step_ms(model, ids: torch.Tensor, batches: tuple[int, ...], steps: int = 20)
             positions = torch.tensor(rows.starts, dtype=torch.float32, device=ids.device)
             sync(device)
             t0 = clock(device)
-            model.decode_step(tokens, positions, cache, rows)
+            model.decode_step(tokens, positions, cache, rows, best=1)
             sync(device)
             if step >= 3:
                 times.append(clock(device) - t0)
@@ -209,6 +211,10 @@ def main() -> None:
     print(f"bound         {bound_tps:8.1f} tokens/s")
     print(f"omnigraph / bound = {ours_tps / bound_tps:.1%} (target >= 85%); omnigraph / transformers = "
           f"{ours_tps / hf_tps:.2f}x; greedy tokens identical: {same}")
+    if ours.decode_head().screen is not None:  # the step reads the head's bfloat16 copy, not its float32 weights
+        screened_tps = bandwidth / (per_token - a.vocab_size * a.dim * (ours.lm_head.weight.element_size() - 2))
+        print(f"bound of the bytes a screened step reads (the head in bfloat16) {screened_tps:8.1f} tokens/s; "
+              f"omnigraph / it = {ours_tps / screened_tps:.1%}")
     if args.batch > 1:
         one, many = step_ms(ours, ids, (1, args.batch))
         print(f"decode step: batch 1 {one:.1f} ms, batch {args.batch} {many:.1f} ms ({many / one:.2f}x one row; "

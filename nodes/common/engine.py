@@ -16,7 +16,9 @@ finalizes (which aborts the process).
 
 The model is anything with `new_cache()`, `prefill(cache, rows, request, start, count) -> hidden [1, C]` (of
 the chunk's last position), `decode(cache, rows, tokens [B], requests) -> hidden [B, C]` and `head(hidden [N, C])
--> logits [N, V]` (see thinker/batch_model.py); optionally `prefill_many(cache, rows, requests) -> hidden [B, C]`
+-> logits [N, V]` (see thinker/batch_model.py); optionally `best_head(hidden [N, C], ks) -> logits [N, V]` exact
+at least where row n's ks[n] best logits are (the others may be -inf; used when every row's choice reads only
+its few best, sampling.py `best_read`), and `prefill_many(cache, rows, requests) -> hidden [B, C]`
 (whole prompts in empty slots, `rows` from `cache.rows(slots, counts)`; a model without it, or a batch it fails,
 prefills one by one). Each step runs one head for all its sequences: the decode batch's
 rows, then the sequences whose prompts were just prefilled (a wide vocabulary head costs about as much for a few
@@ -40,7 +42,7 @@ from ...runtime.device import adopt_thread_count
 
 from .decode_buffers import TokenHistory
 from .kv_cache import KVCache, Rows
-from .sampling import SamplingParams, sample_rows
+from .sampling import SamplingParams, best_read, sample_rows
 
 PREFILL_CHUNK = 256  # prompt positions per prefill call between decode steps
 MAX_PADDING = 0.5  # the most of a padded prefill batch that may be padding (prompts starting together)
@@ -214,7 +216,7 @@ class BatchingEngine:
                 rows.append(r)
                 hidden.append(last)
             if rows:
-                logits = self.model.head(torch.cat(hidden) if len(hidden) > 1 else hidden[0])
+                logits = self._head(torch.cat(hidden) if len(hidden) > 1 else hidden[0], rows)
                 keep = self._deliver(cache, rows, *self._choose(logits, rows))
                 decoding += [r for r, k in zip(rows, keep) if k]
 
@@ -269,6 +271,13 @@ class BatchingEngine:
     def _decode(self, cache: KVCache, rs: list[GenerationRequest]) -> torch.Tensor:
         rows = cache.rows([r.slot for r in rs], 1)
         return self.model.decode(cache, rows, torch.cat([r.last for r in rs]), rs)
+
+    def _head(self, hidden: torch.Tensor, rs: list[GenerationRequest]) -> torch.Tensor:
+        """The step's logits [N, V]: only the best ones each row reads where the model can (`best_head`)."""
+        ks = [best_read(r.params) for r in rs]
+        if None in ks or not hasattr(self.model, "best_head"):
+            return self.model.head(hidden)
+        return self.model.best_head(hidden, ks)
 
     def _choose(self, logits: torch.Tensor, rs: list[GenerationRequest]) -> tuple[torch.Tensor, list[int]]:
         """Next token of each row [B] (on the device) and the same as host ints (one transfer)."""

@@ -37,6 +37,14 @@ class SamplingParams:
             raise ValueError("top_k must be >= 0 and repetition_penalty > 0")
 
 
+def best_read(params: SamplingParams) -> int | None:
+    """How many of a row's best logits `sample_rows` reads to choose its id (greedy: 1; top-k without repetition
+    penalty: k), or None: all of them."""
+    if params.greedy:
+        return 1
+    return params.top_k if params.top_k > 0 and params.repetition_penalty == 1.0 else None
+
+
 def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)

@@ -13,11 +13,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..common.decode_head import DecodeHeads
 from ..common.decoder import Decoder
 from ..common.decoder_args import DecoderArgs
 from ..common.kv_cache import KVCache, Rows
 from ..common.linear import Linear
-from ..common.packed_head import PackedHead
 from ..common.rope import inv_freq, sectioned_axis_map
 
 
@@ -32,7 +32,7 @@ def thinker_args(config: dict[str, Any]) -> DecoderArgs:
     return args
 
 
-class Qwen25Thinker(Decoder):
+class Qwen25Thinker(DecodeHeads, Decoder):
     def __init__(self, args: DecoderArgs):
         super().__init__(args, qk_norm=False)
         self.args = args
@@ -40,7 +40,6 @@ class Qwen25Thinker(Decoder):
         self.lm_head = Linear(args.dim, args.vocab_size)
         with torch.device("cpu"):  # contiguous sections: frequency j turns with one axis (computed off meta)
             self.axis_map = sectioned_axis_map(args.mrope_section).to(self.freqs.device)
-        self._decode_head: PackedHead | None = None  # lm_head for decode batches (packed on first use)
 
     def init_buffers(self, device: str) -> None:
         """Rotary tables (not weights) and the decode path's fused matrices, once the weights are in."""
@@ -67,8 +66,6 @@ class Qwen25Thinker(Decoder):
         x = self.embed_tokens(tokens)
         return self.norm(self.decode(x, self.rotations(positions), cache, rows)), x
 
-    def batch_head(self, x: torch.Tensor) -> torch.Tensor:
-        """The lm_head for a few rows (a decode batch), x [B, C] -> logits [B, V] (packed_head.py)."""
-        if self._decode_head is None or self._decode_head.weight is not self.lm_head.weight:
-            self._decode_head = PackedHead(self.lm_head.weight)
-        return self._decode_head(x)
+    def decode_head_weight(self) -> torch.Tensor:
+        """The lm_head [C, V] of decode steps (decode_head.py: `batch_head`, `best_head`)."""
+        return self.lm_head.weight

@@ -37,3 +37,6 @@ class TextLMBatchModel:
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.model.head(hidden)
+
+    def best_head(self, hidden: torch.Tensor, ks: list[int]) -> torch.Tensor:
+        return self.model.best_head(hidden, ks)

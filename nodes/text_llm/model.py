@@ -9,12 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..common.decode_head import DecodeHeads
 from ..common.decoder import Decoder
 from ..common.decoder_args import DecoderArgs
 from ..common.kv_cache import KVCache, Rows
 
 
-class TextLM(Decoder):
+class TextLM(DecodeHeads, Decoder):
     def __init__(self, args: DecoderArgs, tied: bool = True):
         super().__init__(args, mrope=False, qk_norm=False)
         self.embed_tokens = nn.Embedding(args.vocab_size, args.dim)
@@ -23,6 +24,10 @@ class TextLM(Decoder):
     def head(self, x: torch.Tensor) -> torch.Tensor:
         """Final-normed hidden [..., C] -> logits [..., V]."""
         return F.linear(x, self.embed_tokens.weight if self.lm_head is None else self.lm_head)
+
+    def decode_head_weight(self) -> torch.Tensor:
+        """The head as [C, V], a transposed view of its [V, C] memory (decode_head.py)."""
+        return (self.embed_tokens.weight if self.lm_head is None else self.lm_head).t()
 
     def hidden_tokens(self, ids: torch.Tensor, start: int = 0, cache: KVCache | None = None,
                       rows: Rows | None = None) -> torch.Tensor:

@@ -84,3 +84,6 @@ class ThinkerBatchModel:
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.model.batch_head(hidden)
+
+    def best_head(self, hidden: torch.Tensor, ks: list[int]) -> torch.Tensor:
+        return self.model.best_head(hidden, ks)

@@ -15,11 +15,11 @@ import torch
 from torch import nn
 
 from ..common.decode_buffers import TokenHistory
+from ..common.decode_head import DecodeHeads
 from ..common.decoder import Decoder
 from ..common.decoder_args import DecoderArgs as ThinkerArgs
 from ..common.kv_cache import KVCache, Rows
 from ..common.linear import Linear
-from ..common.packed_head import PackedHead
 
 
 @dataclass
@@ -41,19 +41,16 @@ class HiddenTrace:
         return torch.cat(self.embeds, dim=1), torch.cat(self.hidden, dim=1)
 
 
-class Thinker(Decoder):
+class Thinker(DecodeHeads, Decoder):
     def __init__(self, args: ThinkerArgs):
         super().__init__(args)
         self.args = args
         self.embed_tokens = nn.Embedding(args.vocab_size, args.dim)
         self.lm_head = Linear(args.dim, args.vocab_size)
-        self._decode_head: PackedHead | None = None  # lm_head for decode batches (packed by `prepare`)
 
-    def prepare(self) -> None:
-        """The decoder's derived tensors, and the lm_head packed for decode batches (packed_head.py)."""
-        super().prepare()
-        self._decode_head = PackedHead(self.lm_head.weight)
-        self._decode_head.pack()
+    def decode_head_weight(self) -> torch.Tensor:
+        """The lm_head [C, V] of decode steps (decode_head.py: `batch_head`, `best_head`)."""
+        return self.lm_head.weight
 
     def head(self, x: torch.Tensor) -> torch.Tensor:
         """Final-normed hidden [..., C] -> logits [..., V]."""
@@ -91,9 +88,11 @@ class Thinker(Decoder):
         return self.head(self.hidden(embeds, positions, None, visual_mask, deepstack))
 
     def decode_step(self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache, rows: Rows,
-                    trace: HiddenTrace | None = None) -> torch.Tensor:
-        """tokens [B] of the rows' sequences, positions [B] (float: cache length + rope delta) -> logits [B, V]."""
-        return self.batch_head(self.decode_hidden(tokens, positions, cache, rows, trace))
+                    trace: HiddenTrace | None = None, best: int | None = None) -> torch.Tensor:
+        """tokens [B] of the rows' sequences, positions [B] (float: cache length + rope delta) -> logits [B, V];
+        `best`: only each row's `best` best logits are read (`best_head`)."""
+        x = self.decode_hidden(tokens, positions, cache, rows, trace)
+        return self.batch_head(x) if best is None else self.best_head(x, [best] * x.shape[0])
 
     def decode_hidden(self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache, rows: Rows,
                       trace: HiddenTrace | None = None) -> torch.Tensor:
@@ -115,23 +114,18 @@ class Thinker(Decoder):
             trace.hidden.append(x[:, None])
         return x
 
-    def batch_head(self, x: torch.Tensor) -> torch.Tensor:
-        """The lm_head for a few rows (a decode batch), x [B, C] -> logits [B, V] (packed_head.py)."""
-        if self._decode_head is None or self._decode_head.weight is not self.lm_head.weight:
-            self._decode_head = PackedHead(self.lm_head.weight)
-        return self._decode_head(x)
-
 
 @torch.inference_mode()
 def generate(model: Thinker, embeds: torch.Tensor, positions: torch.Tensor, rope_delta: float,
              choose: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], max_new_tokens: int,
              stop_ids: Sequence[int] = (), prompt_ids: torch.Tensor | None = None,
              visual_mask: torch.Tensor | None = None, deepstack: Sequence[torch.Tensor] = (),
-             trace: HiddenTrace | None = None) -> Iterator[int]:
+             trace: HiddenTrace | None = None, best: int | None = None) -> Iterator[int]:
     """Yield generated token ids of one sequence (embeds [1, S, C], positions [3, 1, S]) as they are chosen.
 
     choose(logits [1, V], previous ids [1, P]) -> [1] picks the next token; previous ids are the prompt ids
-    (if given) and the tokens generated so far. Stops after a stop id (which is yielded) or max_new_tokens.
+    (if given) and the tokens generated so far; `best`: choose reads only the `best` best logits (greedy: 1; the
+    others may be -inf, see `Thinker.best_head`). Stops after a stop id (which is yielded) or max_new_tokens.
     The last generated token is never fed back, so a trace covers prompt + generated - 1 positions.
     """
     if max_new_tokens <= 0:
@@ -142,7 +136,7 @@ def generate(model: Thinker, embeds: torch.Tensor, positions: torch.Tensor, rope
     history = TokenHistory(embeds.device, prompt_ids)
     stops = set(int(s) for s in stop_ids)
     x = model.hidden(embeds, positions, cache, visual_mask, deepstack, trace, cache.rows([slot], S), last_only=True)
-    logits = model.head(x[:, -1])
+    logits = model.head(x[:, -1]) if best is None else model.best_head(x[:, -1], [best])
     for step in range(max_new_tokens):
         token = choose(logits, history.view())  # [1]
         history.append(token)
@@ -151,4 +145,4 @@ def generate(model: Thinker, embeds: torch.Tensor, positions: torch.Tensor, rope
         if token_id in stops or step + 1 == max_new_tokens:
             return
         position = torch.tensor([S + step + rope_delta], dtype=torch.float32, device=embeds.device)
-        logits = model.decode_step(token, position, cache, cache.rows([slot], 1), trace)
+        logits = model.decode_step(token, position, cache, cache.rows([slot], 1), trace, best)

@@ -10,6 +10,7 @@ from thinker_oracle import saved_oracle, with_width
 
 from omnigraph.nodes.common.engine import BatchingEngine, GenerationRequest
 from omnigraph.nodes.common.sampling import SamplingParams, make_generator
+from omnigraph.nodes.common.screened_head import screen_serves
 from omnigraph.nodes.thinker.batch_model import ThinkerBatchModel, ThinkerInputs
 from omnigraph.nodes.thinker.model import HiddenTrace
 from omnigraph.nodes.thinker.node import Thinker
@@ -357,3 +358,42 @@ def test_the_process_exits_cleanly_while_the_engine_is_mid_step(tmp_path):
     script.write_text(EXIT_MID_DECODE)
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=WAIT)
     assert done.returncode == 0 and "terminate called" not in done.stderr, done.stderr
+
+
+class FullHead:
+    """The Thinker's batch model without `best_head`: every step computes the whole float32 head."""
+
+    def __init__(self, model):
+        self.inner = ThinkerBatchModel(model)
+
+    def __getattr__(self, name):
+        if name == "best_head":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+class CountingBest(ThinkerBatchModel):
+    def __init__(self, model):
+        super().__init__(model)
+        self.best_rows = 0
+
+    def best_head(self, hidden, ks):
+        self.best_rows += len(ks)
+        return super().best_head(hidden, ks)
+
+
+def test_runs_reading_their_k_best_logits_get_the_tokens_of_the_full_head(model):
+    top_k = SamplingParams(temperature=0.9, top_k=20, top_p=0.8)
+    specs = [(prompt(model, 9, 1), GREEDY, 12), (prompt(model, 20, 3, visual=8), top_k, 9),
+             (prompt(model, 5, 4), top_k, 11), (prompt(model, 14, 5), GREEDY, 7), (prompt(model, 30, 6), top_k, 10)]
+
+    def tokens(batch_model, max_batch):
+        engine = BatchingEngine(batch_model, max_batch=max_batch)
+        streams = [engine.submit(request(p, params, budget, seed)) for seed, (p, params, budget) in enumerate(specs)]
+        return [list(s) for s in streams]
+
+    want = tokens(FullHead(model), 8)
+    screened = CountingBest(model)
+    assert tokens(screened, 8) == want and tokens(screened, 1) == want
+    assert screened.best_rows == 2 * sum(budget for *_, budget in specs)  # every step read the best logits only
+    assert model.decode_head().screen is not None or not screen_serves(model.lm_head.weight)
