@@ -263,9 +263,9 @@ class BatchingEngine:
 
     @staticmethod
     def _prompt_in(r: GenerationRequest, device: torch.device) -> None:
-        """r's whole prompt is in the cache: a sampled run with a repetition penalty starts its history."""
+        """r's whole prompt is in the cache: a run with a repetition penalty starts its history."""
         r.prefilled = r.prompt_len
-        if r.params.repetition_penalty != 1.0 and not r.params.greedy:
+        if r.params.repetition_penalty != 1.0:
             r.history = TokenHistory(device, r.prompt_ids)
 
     def _decode(self, cache: KVCache, rs: list[GenerationRequest]) -> torch.Tensor:

@@ -1,5 +1,5 @@
-"""Next-token choice: greedy, or sampled with repetition penalty, temperature, top-k and top-p (in that order,
-as Hugging Face's logits processors apply them) from a seeded torch.Generator.
+"""Next-token choice: the repetition penalty, then greedy, or sampled with temperature, top-k and top-p (in that
+order, as Hugging Face's logits processors apply them) from a seeded torch.Generator.
 
 `sample_rows` serves a batch whose rows each have their own settings and generator: the vocabulary-wide work
 is batched (one top-k over the rows that have one, top_k.py; one sort over the rows with only a nucleus), then
@@ -38,11 +38,11 @@ class SamplingParams:
 
 
 def best_read(params: SamplingParams) -> int | None:
-    """How many of a row's best logits `sample_rows` reads to choose its id (greedy: 1; top-k without repetition
-    penalty: k), or None: all of them."""
-    if params.greedy:
-        return 1
-    return params.top_k if params.top_k > 0 and params.repetition_penalty == 1.0 else None
+    """How many of a row's best logits `sample_rows` reads to choose its id (without repetition penalty: greedy 1,
+    top-k k), or None: all of them."""
+    if params.repetition_penalty != 1.0:
+        return None
+    return 1 if params.greedy else params.top_k if params.top_k > 0 else None
 
 
 def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -94,8 +94,7 @@ def sample_rows(logits: torch.Tensor, params: Sequence[SamplingParams],
     """logits [B, V]; per row its settings, generator and previous ids ([1, P] or None) -> next ids [B] (int64)."""
     rows = [b for b, p in enumerate(params) if not p.greedy]
     if not rows:
-        return logits.argmax(dim=-1)
-    greedy = [b for b, p in enumerate(params) if p.greedy]
+        return _greedy(logits, params, previous)
     V = logits.shape[-1]
     x = _scaled(logits, rows, params, previous)
     ks = [params[b].top_k if 0 < params[b].top_k < V else V for b in rows]
@@ -112,12 +111,26 @@ def sample_rows(logits: torch.Tensor, params: Sequence[SamplingParams],
             raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
         pick = (p / q).argmax(-1, keepdim=True)  # [G, 1]: torch.multinomial's draw, argmax(p / q), q ~ Exp(1)
         picks[js] = (pick if ids is None else ids.gather(-1, pick))[:, 0]
-    if not greedy:
+    if len(rows) == logits.shape[0]:
         return picks
+    greedy = [b for b, p in enumerate(params) if p.greedy]
     tokens = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
-    tokens[greedy] = logits[greedy].argmax(dim=-1)  # an argmax reads the whole vocabulary: only these rows
+    tokens[greedy] = _greedy(logits[greedy], [params[b] for b in greedy], [previous[b] for b in greedy])
     tokens[rows] = picks
     return tokens
+
+
+def _greedy(logits: torch.Tensor, params: Sequence[SamplingParams],
+            previous: Sequence[torch.Tensor | None]) -> torch.Tensor:
+    """logits [G, V] of greedy rows -> their argmax ids [G], each row's repetition penalty applied first (as
+    transformers' greedy search applies it)."""
+    penalised = [b for b, p in enumerate(params) if p.repetition_penalty != 1.0
+                 and previous[b] is not None and previous[b].numel()]
+    if penalised:
+        logits = logits.clone()
+        for b in penalised:
+            logits[b:b + 1] = apply_repetition_penalty(logits[b:b + 1], previous[b], params[b].repetition_penalty)
+    return logits.argmax(dim=-1)
 
 
 def _scaled(logits: torch.Tensor, rows: list[int], params: Sequence[SamplingParams],

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from omnigraph.nodes.common.sampling import (SamplingParams, apply_repetition_penalty, filter_logits,
+from omnigraph.nodes.common.sampling import (SamplingParams, apply_repetition_penalty, best_read, filter_logits,
                                              make_generator, outside_nucleus, sample, sample_among_top_k,
                                              sample_rows)
 
@@ -10,6 +10,23 @@ from omnigraph.nodes.common.sampling import (SamplingParams, apply_repetition_pe
 def test_greedy_is_argmax():
     logits = torch.tensor([[0.1, 3.0, -1.0], [2.0, 0.0, 5.0]])
     assert sample(logits, SamplingParams(greedy=True)).tolist() == [1, 2]
+
+
+def test_greedy_rows_apply_their_repetition_penalty_as_transformers_greedy_search_does():
+    from transformers import RepetitionPenaltyLogitsProcessor
+
+    torch.manual_seed(5)
+    logits = torch.randn(3, 50)
+    previous = [torch.randint(0, 50, (1, 12)) for _ in range(3)]
+    previous[0][0, :4] = logits[0].argmax()  # the unpenalised best was seen: the penalty changes this row's pick
+    params = [SamplingParams(greedy=True, repetition_penalty=1.8), SamplingParams(greedy=True),
+              SamplingParams(temperature=0.9, top_k=5, repetition_penalty=1.3)]
+    want = [int(RepetitionPenaltyLogitsProcessor(1.8)(previous[0], logits[0:1]).argmax()), int(logits[1].argmax())]
+    assert want[0] != int(logits[0].argmax())
+    generators = [None, None, make_generator(3)]
+    assert sample_rows(logits, params, generators, previous).tolist()[:2] == want  # beside a sampled row
+    assert sample_rows(logits[:2], params[:2], generators[:2], previous[:2]).tolist() == want  # greedy rows only
+    assert best_read(params[0]) is None and best_read(params[1]) == 1  # the screened head reads every logit
 
 
 def test_filters_keep_top_k_then_nucleus():

@@ -84,13 +84,15 @@ def test_logits_and_hidden_states_match_oracle(pair):
     assert ref.logits.std() > 0.05  # the comparison is not between near-zero numbers
 
 
-def test_greedy_generation_matches_oracle_token_for_token(pair):
+@pytest.mark.parametrize("penalty", [1.0, 1.3])  # greedy search applies a repetition penalty too
+def test_greedy_generation_matches_oracle_token_for_token(pair, penalty):
     oracle, ckpt, _ = pair
     ids = torch.tensor([CHAT])
     with torch.inference_mode():
-        ref = oracle.thinker.generate(input_ids=ids, max_new_tokens=32, do_sample=False, eos_token_id=151645)
+        ref = oracle.thinker.generate(input_ids=ids, max_new_tokens=32, do_sample=False, eos_token_id=151645,
+                                      repetition_penalty=penalty)
     ref = ref[0, ids.shape[1]:].tolist()
-    graph = graph_from_yaml(PIPELINE)
+    graph = graph_from_yaml(PIPELINE.replace("greedy: true", f"greedy: true, repetition_penalty: {penalty}"))
     out = LocalExecutor(graph, checkpoint=ckpt).run({"prompt": PromptTokens(torch.tensor(CHAT))}).outputs
     assert len(ref) == 32 and 151645 not in ref
     assert [t.id for t in out["tokens"]] == ref and list(out["token_ids"].ids) == ref
