@@ -126,7 +126,9 @@ def write_qwen3(folder: Path, overrides: dict, seed: int) -> Path:
 
 class LogitsTap:
     """On a loaded Thinker node: every logits row its engine chooses from, per run seed (run seeds are unique in
-    a mix, so they name the run)."""
+    a mix, so they name the run). Where the engine's head computed only a row's possible best logits (the screened
+    head, -inf elsewhere), the row is completed from the full head, after checking that its computed logits are
+    the full head's (1e-4) and include the full head's best."""
 
     def __init__(self, thinker):
         from omnigraph.runtime.context import current_run
@@ -134,7 +136,7 @@ class LogitsTap:
         engine = thinker._engine
         self.by_seed: dict[int, list[torch.Tensor]] = {}
         owners: dict[int, tuple[object, int]] = {}
-        submit, choose = engine.submit, engine._choose
+        submit, choose, head = engine.submit, engine._choose, engine._head
 
         def tapped_submit(request):
             owners[id(request)] = (request, current_run().seed)
@@ -146,7 +148,18 @@ class LogitsTap:
                 self.by_seed[owners[id(r)][1]].append(row.detach().float().clone())
             return choose(logits, rs)
 
-        engine.submit, engine._choose = tapped_submit, tapped_choose
+        def tapped_head(hidden, rs):
+            logits = head(hidden, rs)
+            computed = torch.isfinite(logits)
+            if bool(computed.all()):
+                return logits
+            full = engine.model.head(hidden)
+            torch.testing.assert_close(logits[computed], full[computed], atol=1e-4, rtol=0)
+            best = full.argmax(-1, keepdim=True)
+            assert bool(computed.gather(-1, best).all()), "the screened head left out a row's best logit"
+            return torch.where(computed, logits, full)
+
+        engine.submit, engine._choose, engine._head = tapped_submit, tapped_choose, tapped_head
 
 
 def outcome(result, tap: LogitsTap | None = None, seed: int | None = None) -> dict:
