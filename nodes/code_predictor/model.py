@@ -88,7 +88,7 @@ class CodePredictor(Decoder):
         0..B-1 of a frame_cache), so no mask: hidden at 0, code 0's embedding at 1, then the embedding of code g
         at g + 1; head g-1 reads position g's output to predict code g. Codes stay on the device.
         """
-        G, eps = self.args.n_groups, self.args.text.rms_eps
+        eps = self.args.text.rms_eps
         if self._fused is None:
             self.prepare()
         slots = list(range(hidden.shape[0]))
