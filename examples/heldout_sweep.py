@@ -447,6 +447,7 @@ REJECTED_EDITS = {
 
 def rejections(folder: Path) -> dict[str, str]:
     """Each REJECTED_EDITS entry applied to the tiny preset's config.json: -> name -> what happened."""
+    from checkpoint_edits import with_config_overrides
     from omnigraph import load_graph
     from omnigraph.nodes.qwen3.checkpoint_writer import write_checkpoint
     from omnigraph.runtime.checkpoint import Checkpoint
@@ -454,17 +455,7 @@ def rejections(folder: Path) -> dict[str, str]:
 
     base, out = write_checkpoint(folder / "base", "tiny"), {}
     for name, (path, values) in REJECTED_EDITS.items():
-        edited = folder / name
-        edited.mkdir()
-        for f in base.iterdir():
-            if f.name != "config.json":
-                (edited / f.name).symlink_to(f)
-        config = json.loads((base / "config.json").read_text())
-        section = config
-        for part in path.split("."):
-            section = section[part]
-        section.update(values)
-        (edited / "config.json").write_text(json.dumps(config))
+        edited = with_config_overrides(base, folder / name, {path: values})
         try:
             executor(load_graph("qwen3_omni"), Checkpoint.open(edited)).shutdown()
             out[name] = "FAIL: loaded"

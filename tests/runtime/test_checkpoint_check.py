@@ -10,6 +10,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from config_overrides import with_overrides
 
 from omnigraph.cli import main
 from omnigraph.runtime.checkpoint import Checkpoint, CheckpointError
@@ -154,11 +155,7 @@ DISAGREEING = [
 @pytest.mark.parametrize("section, key, value, node, problem", DISAGREEING,
                          ids=[f"{s}.{k}" for s, k, *_ in DISAGREEING])
 def test_config_keys_other_stages_depend_on_must_agree(fake, graphs, section, key, value, node, problem):
-    config = copy.deepcopy(CONFIG)
-    target = config
-    for part in section.split("."):
-        target = target[part]
-    target[key] = value
+    config = with_overrides(CONFIG, {section: {key: value}})
     message = problems(graphs["qwen3_omni"], fake(config, entries(config)))
     assert f"node '{node}' ({node}):" in message and "config.json: " in message and problem in message
     assert f"{section}.{key}" in message

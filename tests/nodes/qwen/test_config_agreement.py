@@ -2,9 +2,8 @@
 the Qwen3-Omni cases are in tests/runtime/test_checkpoint_check.py)."""
 from __future__ import annotations
 
-import json
-
 import pytest
+from checkpoint_edits import with_config_overrides
 
 from omnigraph.nodes.qwen2_5.checkpoint_writer import default_checkpoint
 from omnigraph.runtime.checkpoint import CheckpointError
@@ -23,18 +22,9 @@ DISAGREEING = [
 @pytest.mark.parametrize("section, key, value, node, problem", DISAGREEING,
                          ids=[f"{s}.{k}" for s, k, *_ in DISAGREEING])
 def test_qwen2_5_config_keys_other_stages_depend_on_must_agree(tmp_path, section, key, value, node, problem):
-    base = default_checkpoint()
-    for f in base.iterdir():  # the cached checkpoint's files, config.json edited in a copy
-        if f.name != "config.json":
-            (tmp_path / f.name).symlink_to(f)
-    config = json.loads((base / "config.json").read_text())
-    target = config
-    for part in section.split("."):
-        target = target[part]
-    target[key] = value
-    (tmp_path / "config.json").write_text(json.dumps(config))
+    edited = with_config_overrides(default_checkpoint(), tmp_path / "edited", {section: {key: value}})
     with pytest.raises(CheckpointError) as info:
-        check_checkpoint(load_graph("qwen2_5_omni"), tmp_path)
+        check_checkpoint(load_graph("qwen2_5_omni"), edited)
     message = str(info.value)
     assert f"node '{node}' (qwen2_5_{node}):" in message
     assert f"config.json: {section}.{key} = {value}: {problem}" in message
